@@ -1,0 +1,177 @@
+//! Model arguments, as the Esri tool takes them: `batch_size`, `test_time_augmentation` and
+//! (multi-label models) `score_threshold`, given as `--model-arg name=value` or in Esri's string
+//! form `"batch_size 4;test_time_augmentation true"` (`name:value` is accepted too).
+//!
+//! As in ArcGIS, an `.emd` `BatchSize` wins over the `batch_size` argument, and an `.emd`
+//! `test_time_augmentation` sets that argument's default.
+
+use anyhow::Result;
+
+use crate::bail_input;
+use crate::emd::{parse_truthy, LabelMode, ModelDefinition};
+
+/// Batch size when neither the `.emd` nor the arguments give one (Esri's UI default).
+pub const DEFAULT_BATCH_SIZE: usize = 4;
+/// Default `score_threshold` of multi-label models.
+pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.5;
+
+/// One accepted model argument, for `inspect` and error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArgumentInfo {
+    /// Argument name.
+    pub name: &'static str,
+    /// Default value as text.
+    pub default: String,
+    /// What it does.
+    pub help: &'static str,
+}
+
+/// The model arguments `definition` accepts, with their defaults.
+pub fn accepted(definition: &ModelDefinition) -> Vec<ArgumentInfo> {
+    let mut list = Vec::new();
+    if definition.batch_size.is_none() {
+        list.push(ArgumentInfo {
+            name: "batch_size",
+            default: DEFAULT_BATCH_SIZE.to_string(),
+            help: "chips per inference batch",
+        });
+    }
+    list.push(ArgumentInfo {
+        name: "test_time_augmentation",
+        default: if definition.test_time_augmentation { "True" } else { "False" }.to_string(),
+        help: "average the probabilities over flipped/rotated chips",
+    });
+    if definition.label_mode == LabelMode::MultiLabel {
+        list.push(ArgumentInfo {
+            name: "score_threshold",
+            default: DEFAULT_SCORE_THRESHOLD.to_string(),
+            help: "lowest score for a label to be kept (multi-label models)",
+        });
+    }
+    list
+}
+
+/// Resolved model arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelArguments {
+    /// Chips per inference batch.
+    pub batch_size: usize,
+    /// Whether to run test-time augmentation.
+    pub test_time_augmentation: bool,
+    /// Threshold of multi-label models.
+    pub score_threshold: f32,
+}
+
+/// Splits Esri's `"name value;name value"` form (also `name:value`, `name=value`) into pairs.
+pub fn parse_esri_string(text: &str) -> Result<Vec<(String, String)>> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let split = part
+                .split_once('=')
+                .or_else(|| part.split_once(':'))
+                .or_else(|| part.split_once(char::is_whitespace));
+            match split {
+                Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.trim().to_string())),
+                _ => bail_input!(
+                    "model argument \"{part}\" has no value; write it as \"name value\" (e.g. \"batch_size 8;test_time_augmentation true\")"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Resolves `pairs` against what `definition` accepts. Unknown names and bad values are errors
+/// that list the valid arguments.
+pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Result<ModelArguments> {
+    let accepted = accepted(definition);
+    let mut args = ModelArguments {
+        batch_size: definition.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+        test_time_augmentation: definition.test_time_augmentation,
+        score_threshold: DEFAULT_SCORE_THRESHOLD,
+    };
+    for (name, value) in pairs {
+        let key = name.to_ascii_lowercase();
+        match key.as_str() {
+            "batch_size" if definition.batch_size.is_some() => {
+                // ArcGIS does not offer the argument when the .emd fixes BatchSize; say so.
+                eprintln!(
+                    "classify-objects: the model's .emd sets BatchSize {}, which wins over batch_size {value}",
+                    args.batch_size
+                );
+            }
+            "batch_size" => match value.parse::<usize>() {
+                Ok(n) if n >= 1 => args.batch_size = n,
+                _ => bail_input!("model argument batch_size \"{value}\" is not a whole number >= 1"),
+            },
+            "test_time_augmentation" => match parse_truthy(value) {
+                Some(b) => args.test_time_augmentation = b,
+                None => bail_input!("model argument test_time_augmentation \"{value}\" is not true or false"),
+            },
+            "score_threshold" if definition.label_mode == LabelMode::MultiLabel => match value.parse::<f32>() {
+                Ok(t) if (0.0..=1.0).contains(&t) => args.score_threshold = t,
+                _ => bail_input!("model argument score_threshold \"{value}\" is not a number between 0 and 1"),
+            },
+            _ => bail_input!(
+                "unknown model argument \"{name}\"; this model accepts: {}",
+                accepted.iter().map(|a| format!("{} (default {})", a.name, a.default)).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definition(extra: &str) -> ModelDefinition {
+        let json = format!(
+            r#"{{"ModelType":"ObjectClassification","ImageWidth":8,"ImageHeight":8,"Classes":[{{"Name":"a"}},{{"Name":"b"}}]{extra}}}"#
+        );
+        ModelDefinition::parse(&json, "t.emd").unwrap()
+    }
+
+    #[test]
+    fn esri_string_form() {
+        let pairs = parse_esri_string("batch_size 8; test_time_augmentation:true;score_threshold=0.3;").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("batch_size".to_string(), "8".to_string()),
+                ("test_time_augmentation".to_string(), "true".to_string()),
+                ("score_threshold".to_string(), "0.3".to_string())
+            ]
+        );
+        assert!(parse_esri_string("batch_size").is_err());
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let d = definition("");
+        assert_eq!(resolve(&d, &[]).unwrap(), ModelArguments { batch_size: 4, test_time_augmentation: false, score_threshold: 0.5 });
+        let a = resolve(&d, &[("batch_size".into(), "16".into()), ("test_time_augmentation".into(), "Yes".into())]).unwrap();
+        assert_eq!((a.batch_size, a.test_time_augmentation), (16, true));
+    }
+
+    #[test]
+    fn emd_batch_size_wins_and_tta_default_comes_from_emd() {
+        let d = definition(r#","BatchSize":2,"test_time_augmentation":"True""#);
+        let a = resolve(&d, &[("batch_size".into(), "64".into())]).unwrap();
+        assert_eq!((a.batch_size, a.test_time_augmentation), (2, true));
+        assert!(!accepted(&d).iter().any(|x| x.name == "batch_size"));
+    }
+
+    #[test]
+    fn unknown_and_mode_specific_arguments_are_errors_listing_valid_ones() {
+        let d = definition("");
+        let err = resolve(&d, &[("padding".into(), "0".into())]).unwrap_err().to_string();
+        assert!(err.contains("padding") && err.contains("batch_size") && err.contains("test_time_augmentation"), "{err}");
+        // score_threshold only exists for multi-label models.
+        assert!(resolve(&d, &[("score_threshold".into(), "0.2".into())]).is_err());
+        let multi = definition(r#","MetaDataMode":"MultiLabeled_Tiles""#);
+        assert_eq!(resolve(&multi, &[("score_threshold".into(), "0.2".into())]).unwrap().score_threshold, 0.2);
+        assert!(resolve(&d, &[("batch_size".into(), "0".into())]).is_err());
+    }
+}

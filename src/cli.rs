@@ -1,0 +1,127 @@
+//! The command line as typed: flags and subcommands, parsed by clap with no checks beyond types.
+//! [`crate::plan`] turns them into one validated plan before any work starts.
+//!
+//! Each flag of the main command maps to a parameter of Esri's "Classify Objects Using Deep
+//! Learning" tool (named in its help).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::inference::Device;
+
+/// Classify objects in rasters with Esri deep learning packages (.dlpk/.emd with an ONNX
+/// model), like ArcGIS "Classify Objects Using Deep Learning", without ArcGIS.
+#[derive(Debug, Parser)]
+#[command(name = "classify-objects", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk")]
+pub struct Cli {
+    /// A subcommand; without one, classify.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the classification run.
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print what a model package holds: tensors, chip size, bands, classes, chip rules,
+    /// accepted model arguments.
+    Inspect(InspectArgs),
+}
+
+/// `inspect` options.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The .dlpk package or .emd file.
+    pub model: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// ONNX Runtime library to load (default: searched, see README).
+    #[arg(long, value_name = "PATH")]
+    pub ort_library: Option<PathBuf>,
+}
+
+/// `PROCESS_AS_MOSAICKED_IMAGE` or `PROCESS_ITEMS_SEPARATELY` (Esri `processing_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProcessingMode {
+    /// All rasters form one mosaic, processed as one image.
+    #[default]
+    ProcessAsMosaickedImage,
+    /// Each raster is processed on its own.
+    ProcessItemsSeparately,
+}
+
+/// Options of a classification run.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Input raster (Esri in_raster): any GDAL source, e.g. a GeoTIFF, a VRT or a /vsicurl/ URL.
+    #[arg(short = 'r', long, value_name = "RASTER", required = true)]
+    pub raster: Vec<String>,
+
+    /// Model package (Esri in_model_definition): a .dlpk, or an .emd next to its ONNX model.
+    #[arg(short = 'm', long, value_name = "MODEL", required = true)]
+    pub model: Option<PathBuf>,
+
+    /// Output (Esri out_feature_class): .gpkg (default), .geojson, .fgb, or .csv for a table.
+    #[arg(short = 'o', long, value_name = "OUTPUT", required = true)]
+    pub output: Option<PathBuf>,
+
+    /// Features to classify, one object each (Esri in_features): any OGR source. Without it each
+    /// image is one object.
+    #[arg(short = 'f', long, value_name = "FEATURES")]
+    pub features: Option<String>,
+
+    /// Layer of --features to read (default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
+
+    /// CRS of --features when the file's own is missing or wrong (e.g. EPSG:32618).
+    #[arg(long, value_name = "CRS")]
+    pub features_crs: Option<String>,
+
+    /// Name of the label field (Esri class_label_field).
+    #[arg(long, value_name = "NAME", default_value = "ClassLabel")]
+    pub class_label_field: String,
+
+    /// How several rasters are processed (Esri processing_mode).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProcessingMode::ProcessAsMosaickedImage)]
+    pub processing_mode: ProcessingMode,
+
+    /// Model argument NAME=VALUE (Esri model_arguments), repeatable: batch_size,
+    /// test_time_augmentation, score_threshold.
+    #[arg(long = "model-arg", value_name = "NAME=VALUE")]
+    pub model_arg: Vec<String>,
+
+    /// Model arguments in Esri's string form, e.g. "batch_size 8;test_time_augmentation true".
+    #[arg(long = "model-arguments", value_name = "ARGS")]
+    pub model_arguments: Option<String>,
+
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Where to run the model: cpu, cuda, cuda:N, or auto (CUDA if it starts, else CPU).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    pub device: Device,
+
+    /// Chip-reading worker threads (default: the number of CPUs, at most 8).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
+    #[arg(long, value_name = "N")]
+    pub intra_op_threads: Option<usize>,
+
+    /// ONNX Runtime library to load (default: searched, see README).
+    #[arg(long, value_name = "PATH")]
+    pub ort_library: Option<PathBuf>,
+
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

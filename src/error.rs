@@ -1,0 +1,79 @@
+//! The one error vocabulary of classify-objects.
+//!
+//! Everything returns [`anyhow::Result`] with context added on the way up. Problems that the user
+//! can fix in their input (a missing file, a malformed `.emd`, a band count that does not match)
+//! are raised as [`InputError`], which maps to exit code 2; everything else (a runtime failure
+//! while writing, an ONNX Runtime crash) maps to exit code 1. `main` prints the whole chain once,
+//! on one line.
+
+use std::fmt;
+
+/// A problem with what the user gave us: exit code 2.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Builds an [`InputError`] as an [`anyhow::Error`].
+pub fn input_error(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InputError(message.into()))
+}
+
+/// Returns early with an [`InputError`] built from a format string.
+#[macro_export]
+macro_rules! bail_input {
+    ($($arg:tt)*) => {
+        return Err($crate::error::input_error(format!($($arg)*)))
+    };
+}
+
+/// Exit code for the process: 2 for input and usage problems, 1 for runtime failures.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if error.chain().any(|cause| cause.is::<InputError>()) {
+        2
+    } else {
+        1
+    }
+}
+
+/// The error and its causes on one line, outermost first (`a: b: c`), without repeating a cause
+/// that its parent already quoted.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || parts.last().is_some_and(|last| last.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn input_errors_exit_2_even_under_context() {
+        let err = Err::<(), _>(input_error("no .emd in package"))
+            .context("opening model m.dlpk")
+            .unwrap_err();
+        assert_eq!(exit_code(&err), 2);
+        assert_eq!(one_line(&err), "opening model m.dlpk: no .emd in package");
+    }
+
+    #[test]
+    fn other_errors_exit_1_and_fold_newlines() {
+        let err = anyhow::anyhow!("GDAL said:\n  disk full");
+        assert_eq!(exit_code(&err), 1);
+        assert_eq!(one_line(&err), "GDAL said: disk full");
+    }
+}

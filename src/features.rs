@@ -1,0 +1,291 @@
+//! Input features: any OGR source (GeoPackage, Shapefile, GeoJSON, ...), points, lines or
+//! polygons, one object to classify per feature.
+//!
+//! Features are streamed, never all held: [`FeatureSource::for_each`] reads them in order,
+//! reprojects each into the raster's CRS and hands over an [`InputFeature`] that owns everything
+//! the later stages need (its geometry as WKB for the output, its attributes, and its shape in
+//! raster pixel coordinates for the chip).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{FieldValue, Geometry, LayerAccess, OGRFieldType, OGRwkbGeometryType};
+use gdal::Dataset;
+use geo::{BoundingRect, MapCoords};
+
+use crate::bail_input;
+use crate::raster::RasterGrid;
+
+/// One attribute column of the input layer.
+#[derive(Debug, Clone)]
+pub struct FieldSpec {
+    /// Column name.
+    pub name: String,
+    /// OGR type of the column as written to the output.
+    pub field_type: OGRFieldType::Type,
+    /// Width, 0 if unknown.
+    pub width: i32,
+    /// Precision, 0 if unknown.
+    pub precision: i32,
+    /// Whether the value is read as text (OGR types the gdal crate has no value type for).
+    pub as_text: bool,
+}
+
+/// Why a feature could not be classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The feature has no geometry.
+    NullGeometry,
+    /// The geometry is empty.
+    EmptyGeometry,
+    /// The geometry could not be transformed into the raster's CRS.
+    ReprojectionFailed,
+    /// The feature lies entirely outside the raster.
+    OutsideRaster,
+}
+
+impl Problem {
+    /// Value written to the `Status` field.
+    pub fn code(self) -> &'static str {
+        match self {
+            Problem::NullGeometry => "null_geometry",
+            Problem::EmptyGeometry => "empty_geometry",
+            Problem::ReprojectionFailed => "reprojection_failed",
+            Problem::OutsideRaster => "outside_raster",
+        }
+    }
+}
+
+/// A feature in raster pixel coordinates (column, row), ready for chip extraction.
+#[derive(Debug, Clone)]
+pub struct PixelShape {
+    /// Envelope (min col, min row, max col, max row).
+    pub envelope: [f64; 4],
+    /// The geometry itself, in pixel coordinates, for polygon masking.
+    pub geometry: geo::Geometry<f64>,
+    /// Whether the feature is a point or multipoint.
+    pub is_point: bool,
+    /// Whether the feature is a polygon or multipolygon.
+    pub is_polygon: bool,
+}
+
+/// One input feature, owning everything later stages need.
+#[derive(Debug, Clone)]
+pub struct InputFeature {
+    /// Position in the input (0-based), the output order.
+    pub index: usize,
+    /// Feature id in the source, if it has one.
+    pub fid: Option<u64>,
+    /// The geometry as read (source CRS), as WKB.
+    pub geometry_wkb: Option<Vec<u8>>,
+    /// Attribute values in [`FeatureSource::fields`] order.
+    pub fields: Vec<Option<FieldValue>>,
+    /// Where it sits on the raster, or why it cannot be classified.
+    pub shape: Result<PixelShape, Problem>,
+}
+
+/// An opened feature layer, checked against the raster it will be cut from.
+pub struct FeatureSource {
+    /// Path or connection string as given.
+    pub name: String,
+    dataset: Dataset,
+    layer_index: usize,
+    /// Layer name.
+    pub layer_name: String,
+    /// Attribute columns.
+    pub fields: Vec<FieldSpec>,
+    /// Geometry type of the layer.
+    pub geometry_type: OGRwkbGeometryType::Type,
+    /// The features' CRS as WKT (after any override).
+    pub srs_wkt: Option<String>,
+    /// Feature count, if the driver knows it cheaply.
+    pub count: Option<u64>,
+}
+
+impl FeatureSource {
+    /// Opens `name` and picks `layer` (by name) or the first layer. `srs_override` replaces the
+    /// CRS the file declares (e.g. GeoJSON whose coordinates are not WGS 84).
+    pub fn open(name: &str, layer: Option<&str>, srs_override: Option<&str>) -> Result<FeatureSource> {
+        let dataset = match Dataset::open(Path::new(name)) {
+            Ok(ds) => ds,
+            Err(err) => bail_input!(
+                "cannot open features {name}: {err}; give a vector dataset OGR can read (check the path, or run `ogrinfo {name}`)"
+            ),
+        };
+        if dataset.layer_count() == 0 {
+            bail_input!("features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source");
+        }
+        let layer_index = match layer {
+            None => 0,
+            Some(wanted) => match dataset.layers().position(|l| l.name() == wanted) {
+                Some(i) => i,
+                None => bail_input!(
+                    "features {name} have no layer \"{wanted}\" (layers: {}); pass one of them to --layer",
+                    dataset.layers().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+                ),
+            },
+        };
+        let layer = dataset.layer(layer_index)?;
+        let fields = layer
+            .defn()
+            .fields()
+            .map(|f| {
+                let ty = f.field_type();
+                let supported = matches!(
+                    ty,
+                    OGRFieldType::OFTString
+                        | OGRFieldType::OFTStringList
+                        | OGRFieldType::OFTReal
+                        | OGRFieldType::OFTRealList
+                        | OGRFieldType::OFTInteger
+                        | OGRFieldType::OFTIntegerList
+                        | OGRFieldType::OFTInteger64
+                        | OGRFieldType::OFTInteger64List
+                        | OGRFieldType::OFTDate
+                        | OGRFieldType::OFTDateTime
+                );
+                FieldSpec {
+                    name: f.name(),
+                    field_type: if supported { ty } else { OGRFieldType::OFTString },
+                    width: if supported { f.width() } else { 0 },
+                    precision: if supported { f.precision() } else { 0 },
+                    as_text: !supported,
+                }
+            })
+            .collect();
+        let declared = layer.spatial_ref().and_then(|s| s.to_wkt().ok());
+        let srs_wkt = match srs_override {
+            None => declared,
+            Some(definition) => match SpatialRef::from_definition(definition) {
+                Ok(srs) => Some(srs.to_wkt()?),
+                Err(err) => bail_input!(
+                    "--features-crs \"{definition}\" is not a coordinate reference system GDAL knows ({err}); use e.g. EPSG:32633 or a WKT/PROJ string"
+                ),
+            },
+        };
+        let geometry_type = layer.defn().geometry_type();
+        let count = layer.try_feature_count();
+        let layer_name = layer.name();
+        Ok(FeatureSource { name: name.to_string(), dataset, layer_index, layer_name, fields, geometry_type, srs_wkt, count })
+    }
+
+    /// Builds the transformation into the raster's CRS (`None` when none is needed) and checks
+    /// that the two CRSs can be related at all.
+    pub fn transform_to(&self, raster: &RasterGrid, raster_name: &str) -> Result<Option<CoordTransform>> {
+        let features_srs = self.srs_wkt.as_deref().map(traditional_srs).transpose()?;
+        let raster_srs = raster.spatial_ref();
+        match (features_srs, raster_srs) {
+            (None, None) => Ok(None),
+            (Some(_), None) => bail_input!(
+                "raster {} has no coordinate reference system but features {} have one; georeference the raster (gdal_edit.py -a_srs) so the features can be placed on it",
+                raster_name,
+                self.name
+            ),
+            (None, Some(_)) => bail_input!(
+                "features {} have no coordinate reference system; declare it with --features-crs (e.g. the raster's, {}) or fix the file (a Shapefile needs its .prj)",
+                self.name,
+                srs_label(raster.srs_wkt.as_deref().unwrap_or_default())
+            ),
+            (Some(from), Some(to)) => {
+                if from.to_wkt().ok() == to.to_wkt().ok() {
+                    return Ok(None);
+                }
+                match CoordTransform::new(&from, &to) {
+                    Ok(t) => Ok(Some(t)),
+                    Err(err) => bail_input!(
+                        "cannot transform features {} ({}) into the CRS of raster {} ({}): {err}; declare the features' real CRS with --features-crs",
+                        self.name,
+                        srs_label(self.srs_wkt.as_deref().unwrap_or_default()),
+                        raster_name,
+                        srs_label(raster.srs_wkt.as_deref().unwrap_or_default())
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Reads every feature in order, placing each on `raster`, and calls `sink` with it. Stops at
+    /// the first error `sink` returns.
+    pub fn for_each(
+        &self,
+        raster: &RasterGrid,
+        raster_name: &str,
+        mut sink: impl FnMut(InputFeature) -> Result<()>,
+    ) -> Result<()> {
+        let transform = self.transform_to(raster, raster_name)?;
+        let mut layer = self.dataset.layer(self.layer_index)?;
+        let field_count = self.fields.len();
+        for (index, feature) in layer.features().enumerate() {
+            let fields = (0..field_count)
+                .map(|i| {
+                    if self.fields[i].as_text {
+                        feature.field_as_string(i).map(|v| v.map(FieldValue::StringValue))
+                    } else {
+                        feature.field(i)
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("reading attributes of feature {index} of {}", self.name))?;
+            let geometry = feature.geometry();
+            let geometry_wkb = geometry.map(|g| g.wkb()).transpose()?;
+            let shape = match geometry {
+                None => Err(Problem::NullGeometry),
+                Some(g) if g.is_empty() => Err(Problem::EmptyGeometry),
+                Some(g) => place_on_raster(g, transform.as_ref(), raster),
+            };
+            sink(InputFeature { index, fid: feature.fid(), geometry_wkb, fields, shape })?;
+        }
+        Ok(())
+    }
+}
+
+/// Projects a geometry into raster pixel space and checks that it touches the raster.
+fn place_on_raster(geometry: &Geometry, transform: Option<&CoordTransform>, raster: &RasterGrid) -> Result<PixelShape, Problem> {
+    let projected;
+    let geometry = match transform {
+        None => geometry,
+        Some(t) => {
+            projected = geometry.transform(t).map_err(|_| Problem::ReprojectionFailed)?;
+            &projected
+        }
+    };
+    let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
+    let world = geometry.to_geo().map_err(|_| Problem::EmptyGeometry)?;
+    let pixel = world.map_coords(|c| {
+        let (col, row) = raster.world_to_pixel(c.x, c.y);
+        geo::Coord { x: col, y: row }
+    });
+    let rect = pixel.bounding_rect().ok_or(Problem::EmptyGeometry)?;
+    let envelope = [rect.min().x, rect.min().y, rect.max().x, rect.max().y];
+    if envelope.iter().any(|v| !v.is_finite()) {
+        return Err(Problem::ReprojectionFailed);
+    }
+    let (w, h) = (raster.width as f64, raster.height as f64);
+    if envelope[2] < 0.0 || envelope[3] < 0.0 || envelope[0] > w || envelope[1] > h {
+        return Err(Problem::OutsideRaster);
+    }
+    Ok(PixelShape {
+        envelope,
+        geometry: pixel,
+        is_point: matches!(flat, OGRwkbGeometryType::wkbPoint | OGRwkbGeometryType::wkbMultiPoint),
+        is_polygon: matches!(flat, OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon),
+    })
+}
+
+fn traditional_srs(wkt: &str) -> Result<SpatialRef> {
+    let mut srs = SpatialRef::from_wkt(wkt).context("reading a coordinate reference system")?;
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    Ok(srs)
+}
+
+/// A short human name for a CRS: `EPSG:32633` or its name.
+pub fn srs_label(wkt: &str) -> String {
+    let Ok(srs) = SpatialRef::from_wkt(wkt) else {
+        return "unknown CRS".into();
+    };
+    match (srs.auth_name(), srs.auth_code()) {
+        (Some(auth), Ok(code)) => format!("{auth}:{code}"),
+        _ => srs.name().unwrap_or_else(|| "unnamed CRS".into()),
+    }
+}

@@ -1,0 +1,111 @@
+//! `classify-objects inspect`: what a model package holds and whether its parts agree.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::arguments;
+use crate::cli::InspectArgs;
+use crate::emd::{BandSelector, ImageSpace, LabelMode};
+use crate::inference::{self, Classifier, Device, SessionOptions};
+use crate::package::ModelPackage;
+
+/// Builds the model summary as JSON (also the source of the text form).
+pub fn summary(args: &InspectArgs) -> Result<Value> {
+    let package = ModelPackage::open(&args.model)?;
+    let library = inference::locate_runtime(args.ort_library.as_deref())?;
+    let environment = inference::init_runtime(&library)?;
+    let (inputs, outputs) = inference::describe_model(&environment, &package.onnx)?;
+    let d = &package.definition;
+    let check = Classifier::new(
+        &environment,
+        &package.onnx,
+        &package.model_name,
+        d,
+        &SessionOptions { device: Device::Cpu, intra_op_threads: 1 },
+    )
+    .map(|_| "ok".to_string())
+    .unwrap_or_else(|err| crate::error::one_line(&err));
+    let bands: Vec<Value> = d
+        .extract_bands
+        .iter()
+        .map(|b| match b {
+            BandSelector::Index(i) => json!(i),
+            BandSelector::Name(n) => json!(n),
+        })
+        .collect();
+    Ok(json!({
+        "package": package.source.display().to_string(),
+        "definition": package.emd_name,
+        "model_file": package.model_name,
+        "model_bytes": package.onnx.len(),
+        "model_type": d.model_type,
+        "framework": d.framework,
+        "model_configuration": d.model_configuration,
+        "model_name": d.model_name,
+        "inputs": inputs,
+        "outputs": outputs,
+        "chip": {
+            "width": d.image_width,
+            "height": d.image_height,
+            "extract_bands": bands,
+            "crop_size_fixed": d.crop_size_fixed,
+            "blacken_around_feature": d.blacken_around_feature,
+            "image_space": match d.image_space { ImageSpace::MapSpace => "MAP_SPACE", ImageSpace::PixelSpace => "PIXEL_SPACE" },
+            "layout": if d.channels_last { "NHWC" } else { "NCHW" },
+            "normalization": if d.normalization.is_some() { "NormalizationStats" } else { "ImageNet (0-255)" },
+            "data_range": d.data_range,
+        },
+        "label_mode": match d.label_mode { LabelMode::SingleLabel => "single-label (softmax)", LabelMode::MultiLabel => "multi-label (sigmoid)" },
+        "classes": d.classes.iter().map(|c| json!({"name": c.name, "value": c.value, "color": c.color})).collect::<Vec<_>>(),
+        "model_arguments": arguments::accepted(d).iter().map(|a| json!({"name": a.name, "default": a.default, "help": a.help})).collect::<Vec<_>>(),
+        "inference_function_ignored": d.inference_function,
+        "check": check,
+    }))
+}
+
+/// Renders the summary as text.
+pub fn render_text(s: &Value) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    line("package", text(&s["package"]));
+    line("definition", text(&s["definition"]));
+    line("model file", format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]));
+    line("model type", text(&s["model_type"]));
+    line("framework", text(&s["framework"]));
+    line("model name", text(&s["model_name"]));
+    for (kind, key) in [("input", "inputs"), ("output", "outputs")] {
+        for t in s[key].as_array().into_iter().flatten() {
+            line(kind, format!("{} {} {}", text(&t["name"]), text(&t["element_type"]), t["shape"]));
+        }
+    }
+    let chip = &s["chip"];
+    line("chip", format!("{} x {} pixels, {}", chip["width"], chip["height"], text(&chip["layout"])));
+    line("extract bands", chip["extract_bands"].to_string());
+    line("crop size fixed", text(&chip["crop_size_fixed"]));
+    line("blacken around", text(&chip["blacken_around_feature"]));
+    line("image space", text(&chip["image_space"]));
+    line("normalization", text(&chip["normalization"]));
+    if !chip["data_range"].is_null() {
+        line("data range", chip["data_range"].to_string());
+    }
+    line("labels", text(&s["label_mode"]));
+    for (i, c) in s["classes"].as_array().into_iter().flatten().enumerate() {
+        line(if i == 0 { "classes" } else { "" }, format!("{i}: {} (value {}, color {})", text(&c["name"]), text(&c["value"]), text(&c["color"])));
+    }
+    for (i, a) in s["model_arguments"].as_array().into_iter().flatten().enumerate() {
+        line(
+            if i == 0 { "model arguments" } else { "" },
+            format!("{} = {} ({})", text(&a["name"]), text(&a["default"]), text(&a["help"])),
+        );
+    }
+    if !s["inference_function_ignored"].is_null() {
+        line("inference function", format!("{} (ignored: package code is never run)", text(&s["inference_function_ignored"])));
+    }
+    line("check", text(&s["check"]));
+    out
+}

@@ -1,0 +1,65 @@
+//! The `classify-objects` command: parse flags, build the plan, run it, report once.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use classify_objects::cli::{Cli, Command};
+use classify_objects::error::{exit_code, one_line};
+use classify_objects::pipeline::RunSummary;
+use classify_objects::plan::ClassifyPlan;
+use classify_objects::{inspect, pipeline};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("classify-objects: error: {}", one_line(&err));
+            ExitCode::from(exit_code(&err) as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Inspect(args)) => {
+            let summary = inspect::summary(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", inspect::render_text(&summary));
+            }
+            Ok(())
+        }
+        None => {
+            let plan = ClassifyPlan::from_args(cli.classify)?;
+            let quiet = plan.quiet;
+            let output = plan.output.path.display().to_string();
+            let summary = pipeline::run(plan)?;
+            if !quiet {
+                report(&summary, &output);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn report(summary: &RunSummary, output: &str) {
+    let skipped: usize = summary.not_classified.values().sum();
+    let mut line = format!(
+        "classify-objects: {} object(s), {} classified, {} not classified, in {:.2} s ({:.2} s inference, {}) -> {}",
+        summary.objects,
+        summary.classified,
+        skipped,
+        summary.total_time.as_secs_f64(),
+        summary.inference_time.as_secs_f64(),
+        summary.execution_provider,
+        output
+    );
+    if skipped > 0 {
+        let reasons: Vec<String> = summary.not_classified.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        line.push_str(&format!(" [{}]", reasons.join(", ")));
+    }
+    eprintln!("{line}");
+}

@@ -1,0 +1,363 @@
+//! The run: features -> chips -> inference -> output, as a pipeline.
+//!
+//! One thread reads features in order and groups them into batches; worker threads (each with
+//! its own GDAL dataset) cut and normalise the chips; the calling thread restores the batch
+//! order, runs the model and writes the rows. Channels are bounded, so memory stays flat however
+//! many features there are, and chip reading overlaps inference.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use crossbeam_channel::bounded;
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{Geometry, OGRwkbGeometryType};
+
+use crate::arguments::ModelArguments;
+use crate::bail_input;
+use crate::chips::{self, ChipSpec};
+use crate::emd::{LabelMode, ModelDefinition};
+use crate::features::{FeatureSource, InputFeature};
+use crate::inference::{self, Classifier, SessionOptions};
+use crate::output::{Confidence, OutputRow, OutputSchema, OutputWriter};
+use crate::plan::{ClassifyPlan, FeaturesPlan};
+use crate::raster::Raster;
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Objects (features or images) read.
+    pub objects: usize,
+    /// Objects classified.
+    pub classified: usize,
+    /// Objects not classified, by status code.
+    pub not_classified: BTreeMap<&'static str, usize>,
+    /// Classified objects per label.
+    pub labels: BTreeMap<String, usize>,
+    /// The ONNX Runtime execution provider that ran the model.
+    pub execution_provider: &'static str,
+    /// Time spent in the model (including test-time augmentation).
+    pub inference_time: Duration,
+    /// Wall-clock time of the whole run.
+    pub total_time: Duration,
+}
+
+/// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
+pub fn run(plan: ClassifyPlan) -> Result<RunSummary> {
+    let started = Instant::now();
+    let environment = inference::init_runtime(&plan.ort_library)?;
+    let definition = &plan.package.definition;
+    let options = SessionOptions { device: plan.device, intra_op_threads: plan.intra_op_threads };
+    let classifier = Classifier::new(&environment, &plan.package.onnx, &plan.package.model_name, definition, &options)?;
+    let scorer = Scorer {
+        classifier,
+        definition,
+        arguments: &plan.model_arguments,
+        variants: if plan.model_arguments.test_time_augmentation {
+            chips::tta_variants(definition.image_space, definition.image_height, definition.image_width)
+        } else {
+            vec![0]
+        },
+        summary: RunSummary::default(),
+    };
+    let mut summary = match &plan.features {
+        Some(features) => classify_features(&plan, scorer, features)?,
+        None => classify_images(&plan, scorer)?,
+    };
+    plan.output.commit()?;
+    summary.total_time = started.elapsed();
+    Ok(summary)
+}
+
+/// The model with the rules that turn its outputs into labels.
+struct Scorer<'a> {
+    classifier: Classifier,
+    definition: &'a ModelDefinition,
+    arguments: &'a ModelArguments,
+    variants: Vec<u8>,
+    summary: RunSummary,
+}
+
+impl Scorer<'_> {
+    /// Class probabilities for `count` chips, averaged over the test-time augmentation variants.
+    fn score(&mut self, chips: &[f32], count: usize) -> Result<Vec<f32>> {
+        let started = Instant::now();
+        let (c, h, w) = (self.classifier.channels, self.definition.image_height, self.definition.image_width);
+        let per_chip = c * h * w;
+        let mut mean = self.classifier.predict(chips, count)?;
+        if self.variants.len() > 1 {
+            let mut transformed = vec![0.0; chips.len()];
+            for &k in &self.variants[1..] {
+                for (src, dst) in chips.chunks_exact(per_chip).zip(transformed.chunks_exact_mut(per_chip)) {
+                    chips::dihedral(src, c, h, w, k, dst);
+                }
+                let scores = self.classifier.predict(&transformed, count)?;
+                mean.iter_mut().zip(&scores).for_each(|(m, s)| *m += s);
+            }
+            let n = self.variants.len() as f32;
+            mean.iter_mut().for_each(|m| *m /= n);
+        }
+        self.summary.inference_time += started.elapsed();
+        Ok(mean)
+    }
+
+    /// Label and confidence from one chip's probabilities, and the tally.
+    fn label(&mut self, scores: &[f32]) -> (String, Confidence) {
+        self.summary.classified += 1;
+        let names = &self.definition.classes;
+        let (label, confidence) = match self.definition.label_mode {
+            LabelMode::SingleLabel => {
+                // First maximum wins, as numpy/torch argmax.
+                let (best, p) = scores
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) });
+                (names[best].name.clone(), Confidence::Single(p as f64))
+            }
+            LabelMode::MultiLabel => {
+                let threshold = self.arguments.score_threshold;
+                let label = scores
+                    .iter()
+                    .zip(names)
+                    .filter(|(&p, _)| p >= threshold)
+                    .map(|(_, c)| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";");
+                let all = scores.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(";");
+                (label, Confidence::Multi(all))
+            }
+        };
+        *self.summary.labels.entry(label.clone()).or_default() += 1;
+        (label, confidence)
+    }
+}
+
+/// A batch of features in input order, numbered.
+struct FeatureBatch {
+    seq: usize,
+    features: Vec<InputFeature>,
+}
+
+/// A batch with its chips cut: chips of the classifiable features, in order.
+struct ChippedBatch {
+    seq: usize,
+    features: Vec<InputFeature>,
+    chips: Vec<f32>,
+    count: usize,
+}
+
+fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &FeaturesPlan) -> Result<RunSummary> {
+    let raster_name = match plan.rasters.as_slice() {
+        [one] => one.clone(),
+        many => bail_input!(
+            "{} rasters were given with --features; build one mosaic first (gdalbuildvrt mosaic.vrt {}) and pass it as --raster",
+            many.len(),
+            many.join(" ")
+        ),
+    };
+    let raster = Raster::open(&raster_name)?;
+    let spec = ChipSpec::new(scorer.definition, &raster)?;
+    let source = FeatureSource::open(&features.source, features.layer.as_deref(), features.crs_override.as_deref())?;
+    source.transform_to(&raster.grid, &raster.name)?;
+    let grid = raster.grid.clone();
+    drop(raster);
+
+    let mut schema = OutputSchema {
+        input_fields: source.fields.clone(),
+        label_field: plan.label_field.clone(),
+        multi_label: scorer.definition.label_mode == LabelMode::MultiLabel,
+        with_source_id: true,
+        with_image_id: false,
+        geometry: Some((source.geometry_type, source.srs_wkt.clone())),
+    };
+    schema.resolve_clashes();
+    let mut writer = OutputWriter::create(&plan.output, plan.format, &schema, &plan.layer_name)?;
+
+    let batch_size = plan.model_arguments.batch_size;
+    let threads = plan.threads;
+    let spec = &spec;
+    let raster_name = raster_name.as_str();
+    let consumed = std::thread::scope(|scope| -> Result<()> {
+        let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
+        let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
+
+        let reader = scope.spawn(move || -> Result<()> {
+            let mut seq = 0;
+            let mut pending = Vec::with_capacity(batch_size);
+            let mut send = |pending: &mut Vec<InputFeature>| -> Result<()> {
+                let batch = FeatureBatch { seq, features: std::mem::replace(pending, Vec::with_capacity(batch_size)) };
+                seq += 1;
+                feature_tx.send(batch).map_err(|_| anyhow!("the chip workers stopped"))
+            };
+            source.for_each(&grid, raster_name, |feature| {
+                pending.push(feature);
+                if pending.len() == batch_size {
+                    send(&mut pending)?;
+                }
+                Ok(())
+            })?;
+            if !pending.is_empty() {
+                send(&mut pending)?;
+            }
+            Ok(())
+        });
+
+        for _ in 0..threads {
+            let (feature_rx, chip_tx) = (feature_rx.clone(), chip_tx.clone());
+            scope.spawn(move || {
+                let raster = match Raster::open(raster_name) {
+                    Ok(raster) => raster,
+                    Err(err) => {
+                        let _ = chip_tx.send(Err(err));
+                        return;
+                    }
+                };
+                let mut scratch = Vec::new();
+                for batch in feature_rx {
+                    let result = cut_batch(&raster, spec, batch, &mut scratch);
+                    let failed = result.is_err();
+                    if chip_tx.send(result).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((feature_rx, chip_tx));
+
+        // Batches arrive in any order; rows leave in input order.
+        let mut waiting: BTreeMap<usize, ChippedBatch> = BTreeMap::new();
+        let mut next = 0;
+        let mut consume = || -> Result<()> {
+            for item in chip_rx.iter() {
+                let batch = item?;
+                waiting.insert(batch.seq, batch);
+                while let Some(batch) = waiting.remove(&next) {
+                    write_batch(&mut scorer, &mut writer, batch)?;
+                    next += 1;
+                }
+            }
+            Ok(())
+        };
+        let consumed = consume();
+        drop(chip_rx);
+        let read = reader.join().map_err(|_| anyhow!("the feature reader panicked"))?;
+        consumed?;
+        read
+    });
+    consumed?;
+    writer.finish()?;
+    scorer.summary.execution_provider = scorer.classifier.execution_provider;
+    Ok(scorer.summary)
+}
+
+fn cut_batch(raster: &Raster, spec: &ChipSpec, batch: FeatureBatch, scratch: &mut Vec<f32>) -> Result<ChippedBatch> {
+    let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
+    let mut chips = vec![0.0; count * spec.len()];
+    let mut slots = chips.chunks_exact_mut(spec.len());
+    for feature in &batch.features {
+        if let Ok(shape) = &feature.shape {
+            let slot = slots.next().expect("one slot per classifiable feature");
+            spec.cut(raster, shape, slot, scratch)?;
+        }
+    }
+    Ok(ChippedBatch { seq: batch.seq, features: batch.features, chips, count })
+}
+
+fn write_batch(scorer: &mut Scorer<'_>, writer: &mut OutputWriter, batch: ChippedBatch) -> Result<()> {
+    let scores = if batch.count > 0 { scorer.score(&batch.chips, batch.count)? } else { Vec::new() };
+    let classes = scorer.definition.classes.len();
+    let mut per_chip = scores.chunks_exact(classes);
+    for feature in batch.features {
+        scorer.summary.objects += 1;
+        let (label, confidence, status) = match feature.shape {
+            Ok(_) => {
+                let (label, confidence) = scorer.label(per_chip.next().expect("scores for every chip"));
+                (Some(label), Some(confidence), None)
+            }
+            Err(problem) => {
+                *scorer.summary.not_classified.entry(problem.code()).or_default() += 1;
+                (None, None, Some(problem.code()))
+            }
+        };
+        writer.write(&OutputRow {
+            geometry_wkb: feature.geometry_wkb,
+            source_id: feature.fid.map(|id| id as i64),
+            image_id: None,
+            fields: feature.fields,
+            label,
+            confidence,
+            status,
+        })?;
+    }
+    Ok(())
+}
+
+/// No features: every raster is one object, resampled whole to the chip size. Rasters that are
+/// all georeferenced give their extents as polygons (in the first raster's CRS); otherwise the
+/// output is a table of image ids.
+fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSummary> {
+    let rasters = plan.rasters.iter().map(|name| Raster::open(name)).collect::<Result<Vec<_>>>()?;
+    let specs = rasters.iter().map(|r| ChipSpec::new(scorer.definition, r)).collect::<Result<Vec<_>>>()?;
+    let all_georeferenced = rasters.iter().all(|r| r.grid.georeferenced);
+    let target_wkt = if all_georeferenced { rasters[0].grid.srs_wkt.clone() } else { None };
+    let schema = OutputSchema {
+        input_fields: Vec::new(),
+        label_field: plan.label_field.clone(),
+        multi_label: scorer.definition.label_mode == LabelMode::MultiLabel,
+        with_source_id: false,
+        with_image_id: true,
+        geometry: all_georeferenced.then(|| (OGRwkbGeometryType::wkbPolygon, target_wkt.clone())),
+    };
+    let mut writer = OutputWriter::create(&plan.output, plan.format, &schema, &plan.layer_name)?;
+    let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
+
+    let batch_size = plan.model_arguments.batch_size;
+    let per_chip = specs[0].len();
+    let items: Vec<(&Raster, &ChipSpec)> = rasters.iter().zip(&specs).collect();
+    for group in items.chunks(batch_size) {
+        let mut chips = vec![0.0; group.len() * per_chip];
+        for ((raster, spec), slot) in group.iter().zip(chips.chunks_exact_mut(per_chip)) {
+            spec.whole_image(raster, slot)?;
+        }
+        let scores = scorer.score(&chips, group.len())?;
+        for ((raster, _), scores) in group.iter().zip(scores.chunks_exact(scorer.definition.classes.len())) {
+            scorer.summary.objects += 1;
+            let (label, confidence) = scorer.label(scores);
+            let geometry_wkb = match &target_srs {
+                Some(target) => Some(extent_in(raster, target)?),
+                None => None,
+            };
+            writer.write(&OutputRow {
+                geometry_wkb,
+                image_id: Some(raster.name.clone()),
+                label: Some(label),
+                confidence: Some(confidence),
+                ..OutputRow::default()
+            })?;
+        }
+    }
+    writer.finish()?;
+    scorer.summary.execution_provider = scorer.classifier.execution_provider;
+    Ok(scorer.summary)
+}
+
+/// The raster's footprint as a WKB polygon in `target`'s CRS.
+fn extent_in(raster: &Raster, target: &SpatialRef) -> Result<Vec<u8>> {
+    let ring = raster
+        .grid
+        .extent_ring()
+        .iter()
+        .map(|(x, y)| format!("{x} {y}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut polygon = Geometry::from_wkt(&format!("POLYGON(({ring}))"))?;
+    if let Some(mut own) = raster.grid.spatial_ref() {
+        let mut target = target.clone();
+        own.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        if own.to_wkt().ok() != target.to_wkt().ok() {
+            polygon = polygon.transform(&CoordTransform::new(&own, &target)?)?;
+        }
+    }
+    Ok(polygon.wkb()?)
+}

@@ -1,0 +1,123 @@
+//! One validated plan for a run, built from the typed flags before any work starts: the model
+//! package is opened and checked, the model arguments resolved, the output target checked, the
+//! ONNX Runtime library located. Every problem found here is reported once, at the top.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::arguments::{self, ModelArguments};
+use crate::bail_input;
+use crate::cli::{ClassifyArgs, ProcessingMode};
+use crate::inference::{self, Device};
+use crate::output::{Format, OutputTarget};
+use crate::package::ModelPackage;
+
+/// Where the features come from.
+#[derive(Debug, Clone)]
+pub struct FeaturesPlan {
+    /// OGR source.
+    pub source: String,
+    /// Layer name, or the first layer.
+    pub layer: Option<String>,
+    /// CRS override.
+    pub crs_override: Option<String>,
+}
+
+/// A checked classification run.
+#[derive(Debug)]
+pub struct ClassifyPlan {
+    /// Input rasters (GDAL sources).
+    pub rasters: Vec<String>,
+    /// The model package.
+    pub package: ModelPackage,
+    /// Features, or one object per image.
+    pub features: Option<FeaturesPlan>,
+    /// Where the result goes (temporary file first).
+    pub output: OutputTarget,
+    /// Output format.
+    pub format: Format,
+    /// Output layer name.
+    pub layer_name: String,
+    /// Label field name.
+    pub label_field: String,
+    /// Processing mode.
+    pub processing_mode: ProcessingMode,
+    /// Resolved model arguments.
+    pub model_arguments: ModelArguments,
+    /// Execution device.
+    pub device: Device,
+    /// Chip worker threads.
+    pub threads: usize,
+    /// ONNX Runtime intra-op threads (0: its default).
+    pub intra_op_threads: usize,
+    /// The ONNX Runtime library.
+    pub ort_library: PathBuf,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+impl ClassifyPlan {
+    /// Validates `args` into a plan.
+    pub fn from_args(args: ClassifyArgs) -> Result<ClassifyPlan> {
+        let (Some(model), Some(output)) = (args.model, args.output) else {
+            bail_input!("--model and --output are required; see classify-objects --help");
+        };
+        if args.raster.is_empty() {
+            bail_input!("--raster is required; see classify-objects --help");
+        }
+        let label_field = args.class_label_field.trim().to_string();
+        if label_field.is_empty() || label_field.contains(|c: char| c.is_control() || c == '"') {
+            bail_input!(
+                "--class-label-field \"{}\" is not a usable field name; use letters, digits and underscores",
+                args.class_label_field
+            );
+        }
+        let format = Format::for_path(&output)?;
+        let output = OutputTarget::new(&output, args.overwrite)?;
+        let package = ModelPackage::open(&model)?;
+
+        let mut pairs = Vec::new();
+        if let Some(text) = &args.model_arguments {
+            pairs.extend(arguments::parse_esri_string(text)?);
+        }
+        for item in &args.model_arg {
+            match item.split_once('=') {
+                Some((name, value)) if !name.trim().is_empty() => pairs.push((name.trim().to_string(), value.trim().to_string())),
+                _ => bail_input!("--model-arg \"{item}\" is not NAME=VALUE (e.g. --model-arg batch_size=8)"),
+            }
+        }
+        let model_arguments = arguments::resolve(&package.definition, &pairs)?;
+
+        if args.threads == Some(0) {
+            bail_input!("--threads must be at least 1");
+        }
+        let threads = args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8));
+        let ort_library = inference::locate_runtime(args.ort_library.as_deref())?;
+        let layer_name = output
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "classified".into());
+
+        Ok(ClassifyPlan {
+            rasters: args.raster,
+            package,
+            features: args.features.map(|source| FeaturesPlan { source, layer: args.layer, crs_override: args.features_crs }),
+            output,
+            format,
+            layer_name,
+            label_field,
+            processing_mode: args.processing_mode,
+            model_arguments,
+            device: args.device,
+            threads,
+            intra_op_threads: args.intra_op_threads.unwrap_or(0),
+            ort_library,
+            quiet: args.quiet,
+        })
+    }
+}

@@ -1,0 +1,361 @@
+//! The input image: any GDAL raster source (files, VRT mosaics, `/vsicurl/` and other VSI paths).
+//!
+//! A [`Raster`] owns one GDAL dataset. GDAL datasets are not `Sync`, so every worker thread opens
+//! its own with [`Raster::open`]; the metadata is cheap to re-read.
+
+use std::ffi::c_int;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use gdal::raster::{GdalDataType, ResampleAlg};
+use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
+use gdal::{Dataset, Metadata};
+
+use crate::bail_input;
+use crate::emd::BandSelector;
+
+/// A rectangle of pixels, possibly reaching outside the raster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelWindow {
+    /// Left column (may be negative).
+    pub col: isize,
+    /// Top row (may be negative).
+    pub row: isize,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+/// What one band holds and how its invalid pixels are marked.
+#[derive(Debug, Clone)]
+pub struct BandInfo {
+    /// 1-based GDAL band number.
+    pub number: usize,
+    /// Band description (may be empty).
+    pub description: String,
+    /// Colour interpretation name (`Red`, `Gray`, `Alpha`, ...).
+    pub color_name: String,
+    /// NoData value, if any.
+    pub nodata: Option<f64>,
+    /// Pixel data type name (`Byte`, `UInt16`, ...).
+    pub data_type: GdalDataType,
+    /// Whether pixels are masked by a mask or alpha band (not by a NoData value).
+    pub has_mask_band: bool,
+}
+
+/// Where a raster's pixels are: size, georeferencing and CRS. Plain data, shareable between
+/// threads (unlike the GDAL dataset).
+#[derive(Debug, Clone)]
+pub struct RasterGrid {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Affine transform pixel -> world (GDAL order), identity when not georeferenced.
+    pub geo_transform: [f64; 6],
+    inverse: [f64; 6],
+    /// Whether the raster has a geotransform and a spatial reference.
+    pub georeferenced: bool,
+    /// Spatial reference as WKT, if any.
+    pub srs_wkt: Option<String>,
+}
+
+impl RasterGrid {
+    /// The raster's spatial reference, with x/y (easting/northing, lon/lat) axis order.
+    pub fn spatial_ref(&self) -> Option<SpatialRef> {
+        let wkt = self.srs_wkt.as_deref()?;
+        let mut srs = SpatialRef::from_wkt(wkt).ok()?;
+        srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        Some(srs)
+    }
+
+    /// Size of one pixel in map units (x, y), positive.
+    pub fn cell_size(&self) -> (f64, f64) {
+        let gt = &self.geo_transform;
+        ((gt[1] * gt[1] + gt[4] * gt[4]).sqrt(), (gt[2] * gt[2] + gt[5] * gt[5]).sqrt())
+    }
+
+    /// Map coordinates to fractional pixel coordinates (column, row).
+    pub fn world_to_pixel(&self, x: f64, y: f64) -> (f64, f64) {
+        let t = &self.inverse;
+        (t[0] + t[1] * x + t[2] * y, t[3] + t[4] * x + t[5] * y)
+    }
+
+    /// Fractional pixel coordinates (column, row) to map coordinates.
+    pub fn pixel_to_world(&self, col: f64, row: f64) -> (f64, f64) {
+        let t = &self.geo_transform;
+        (t[0] + t[1] * col + t[2] * row, t[3] + t[4] * col + t[5] * row)
+    }
+
+    /// The image footprint as a closed ring of map coordinates.
+    pub fn extent_ring(&self) -> Vec<(f64, f64)> {
+        let (w, h) = (self.width as f64, self.height as f64);
+        [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)]
+            .iter()
+            .map(|&(c, r)| self.pixel_to_world(c, r))
+            .collect()
+    }
+}
+
+/// An open input raster.
+pub struct Raster {
+    dataset: Dataset,
+    /// The name it was opened with.
+    pub name: String,
+    /// Size, georeferencing and CRS.
+    pub grid: RasterGrid,
+    /// Every band of the raster.
+    pub bands: Vec<BandInfo>,
+}
+
+impl std::fmt::Debug for Raster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raster").field("name", &self.name).field("grid", &self.grid).finish()
+    }
+}
+
+impl Raster {
+    /// Opens a GDAL raster source read-only.
+    pub fn open(name: &str) -> Result<Raster> {
+        let dataset = match Dataset::open(Path::new(name)) {
+            Ok(ds) => ds,
+            Err(err) => bail_input!(
+                "cannot open raster {name}: {err}; give a raster GDAL can read (check the path, or run `gdalinfo {name}`)"
+            ),
+        };
+        let (width, height) = dataset.raster_size();
+        if dataset.raster_count() == 0 || width == 0 || height == 0 {
+            bail_input!("{name} has no raster bands; give an image, not a vector dataset");
+        }
+        let transform = dataset.geo_transform().ok();
+        let srs_wkt = dataset.spatial_ref().ok().and_then(|s| s.to_wkt().ok()).filter(|w| !w.is_empty());
+        let georeferenced = transform.is_some() && srs_wkt.is_some();
+        let geo_transform = transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let Some(inverse) = invert_geo_transform(&geo_transform) else {
+            bail_input!("raster {name} has a degenerate geotransform {geo_transform:?}; fix its georeferencing");
+        };
+        let bands = (1..=dataset.raster_count())
+            .map(|number| {
+                let band = dataset.rasterband(number)?;
+                let flags = band.mask_flags()?;
+                Ok(BandInfo {
+                    number,
+                    description: band.description().unwrap_or_default(),
+                    color_name: band.color_interpretation().name(),
+                    nodata: band.no_data_value(),
+                    data_type: band.band_type(),
+                    has_mask_band: !flags.is_all_valid() && !flags.is_nodata(),
+                })
+            })
+            .collect::<Result<Vec<_>, gdal::errors::GdalError>>()
+            .with_context(|| format!("reading band information of {name}"))?;
+        Ok(Raster {
+            dataset,
+            name: name.to_string(),
+            grid: RasterGrid { width, height, geo_transform, inverse, georeferenced, srs_wkt },
+            bands,
+        })
+    }
+
+    /// Turns `ExtractBands` into 1-based band numbers of this raster.
+    pub fn resolve_bands(&self, selectors: &[BandSelector]) -> Result<Vec<usize>> {
+        let count = self.bands.len();
+        selectors
+            .iter()
+            .map(|selector| match selector {
+                BandSelector::Index(i) if *i < count => Ok(i + 1),
+                BandSelector::Index(i) => bail_input!(
+                    "the model reads band index {i} (0-based \"ExtractBands\") but raster {} has {count} band(s); give a raster with the model's bands or build a VRT that selects them (gdalbuildvrt -b)",
+                    self.name
+                ),
+                BandSelector::Name(name) => self
+                    .bands
+                    .iter()
+                    .find(|b| b.description.eq_ignore_ascii_case(name) || b.color_name.eq_ignore_ascii_case(name))
+                    .map(|b| b.number)
+                    .ok_or_else(|| {
+                        crate::error::input_error(format!(
+                            "the model reads a band named \"{name}\" but raster {} has none (bands: {}); name the bands (band descriptions) or use 0-based indices in ExtractBands",
+                            self.name,
+                            self.bands
+                                .iter()
+                                .map(|b| if b.description.is_empty() { b.color_name.clone() } else { b.description.clone() })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }),
+            })
+            .collect()
+    }
+
+    /// The value range of a band (1-based) for `DataRange` rescaling: its statistics if the file
+    /// has them, else an approximate scan; NoData is excluded by GDAL.
+    pub fn value_range(&self, number: usize) -> Result<(f64, f64)> {
+        let band = self.dataset.rasterband(number)?;
+        let stats = band
+            .compute_raster_min_max(true)
+            .with_context(|| format!("computing the value range of band {number} of {}", self.name))?;
+        Ok((stats.min, stats.max))
+    }
+
+    /// Reads `bands` (1-based) over `window` into `out`, band after band (`bands.len() * height *
+    /// width` values). Pixels outside the raster, NoData pixels and masked pixels are 0.
+    pub fn read_window(&self, bands: &[usize], window: PixelWindow, out: &mut [f32]) -> Result<()> {
+        let (w, h) = (window.width, window.height);
+        assert_eq!(out.len(), bands.len() * w * h, "output buffer does not fit the window");
+        // The part of the window inside the raster.
+        let c0 = window.col.max(0);
+        let r0 = window.row.max(0);
+        let c1 = (window.col + w as isize).min(self.grid.width as isize);
+        let r1 = (window.row + h as isize).min(self.grid.height as isize);
+        if c0 >= c1 || r0 >= r1 {
+            out.fill(0.0);
+            return Ok(());
+        }
+        let (inner_w, inner_h) = ((c1 - c0) as usize, (r1 - r0) as usize);
+        let (off_x, off_y) = ((c0 - window.col) as usize, (r0 - window.row) as usize);
+        if inner_w != w || inner_h != h {
+            out.fill(0.0);
+        }
+        // One strided read of every band straight into the chip buffer.
+        let start = off_y * w + off_x;
+        let mut band_map: Vec<c_int> = bands.iter().map(|&b| b as c_int).collect();
+        let mut extra = extra_arg(ResampleAlg::NearestNeighbour);
+        let status = unsafe {
+            gdal_sys::GDALDatasetRasterIOEx(
+                self.dataset.c_dataset(),
+                gdal_sys::GDALRWFlag::GF_Read,
+                c0 as c_int,
+                r0 as c_int,
+                inner_w as c_int,
+                inner_h as c_int,
+                out[start..].as_mut_ptr().cast(),
+                inner_w as c_int,
+                inner_h as c_int,
+                gdal_sys::GDALDataType::GDT_Float32,
+                band_map.len() as c_int,
+                band_map.as_mut_ptr(),
+                4,
+                (4 * w) as i64,
+                (4 * w * h) as i64,
+                &mut extra,
+            )
+        };
+        if status != gdal_sys::CPLErr::CE_None {
+            anyhow::bail!("reading pixels {c0},{r0} +{inner_w}x{inner_h} of {}: {}", self.name, last_gdal_error());
+        }
+        self.zero_invalid(bands, (c0, r0, inner_w, inner_h), out, w, h, start)
+    }
+
+    /// Reads `bands` over the whole raster resampled (bilinear) to `width` x `height`, for
+    /// classifying a whole image as one object. NoData and masked pixels are 0 first.
+    pub fn read_resampled(&self, bands: &[usize], width: usize, height: usize, out: &mut [f32]) -> Result<()> {
+        assert_eq!(out.len(), bands.len() * width * height);
+        for (k, &number) in bands.iter().enumerate() {
+            let band = self.dataset.rasterband(number)?;
+            let plane = &mut out[k * width * height..(k + 1) * width * height];
+            let info = &self.bands[number - 1];
+            if info.nodata.is_none() && !info.has_mask_band {
+                band.read_into_slice::<f32>((0, 0), (self.grid.width, self.grid.height), (width, height), plane, Some(ResampleAlg::Bilinear))
+                    .with_context(|| format!("reading band {number} of {}", self.name))?;
+            } else {
+                // Resampling must not smear NoData values into valid ones: read at full size,
+                // zero the invalid pixels, then resample ourselves.
+                let (full_w, full_h) = (self.grid.width, self.grid.height);
+                let mut full = vec![0f32; full_w * full_h];
+                let window = PixelWindow { col: 0, row: 0, width: full_w, height: full_h };
+                self.read_window(&[number], window, &mut full)?;
+                crate::chips::resize_bilinear(&full, full_w, full_h, plane, width, height);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets NoData and masked pixels of the inner rectangle to 0.
+    fn zero_invalid(
+        &self,
+        bands: &[usize],
+        inner: (isize, isize, usize, usize),
+        out: &mut [f32],
+        w: usize,
+        h: usize,
+        start: usize,
+    ) -> Result<()> {
+        let (c0, r0, iw, ih) = inner;
+        for (k, &number) in bands.iter().enumerate() {
+            let info = &self.bands[number - 1];
+            let plane = &mut out[k * w * h + start..];
+            if let Some(nodata) = info.nodata {
+                let nodata = nodata as f32;
+                for row in 0..ih {
+                    for v in &mut plane[row * w..row * w + iw] {
+                        if *v == nodata || (nodata.is_nan() && v.is_nan()) {
+                            *v = 0.0;
+                        }
+                    }
+                }
+            }
+            if info.has_mask_band {
+                let band = self.dataset.rasterband(number)?;
+                let mask = band.open_mask_band()?;
+                let mut valid = vec![0u8; iw * ih];
+                mask.read_into_slice::<u8>((c0, r0), (iw, ih), (iw, ih), &mut valid, None)
+                    .with_context(|| format!("reading the mask of band {number} of {}", self.name))?;
+                for row in 0..ih {
+                    let dst = &mut plane[row * w..row * w + iw];
+                    for (v, &m) in dst.iter_mut().zip(&valid[row * iw..(row + 1) * iw]) {
+                        if m == 0 {
+                            *v = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn extra_arg(alg: ResampleAlg) -> gdal_sys::GDALRasterIOExtraArg {
+    // SAFETY: a plain C struct; all-zero is GDAL's own initial state before the version is set.
+    let mut arg: gdal_sys::GDALRasterIOExtraArg = unsafe { std::mem::zeroed() };
+    arg.nVersion = 1;
+    arg.eResampleAlg = alg.to_gdal();
+    arg
+}
+
+/// The last message GDAL logged on this thread.
+pub fn last_gdal_error() -> String {
+    let message = unsafe { gdal_sys::CPLGetLastErrorMsg() };
+    if message.is_null() {
+        return "unknown GDAL error".into();
+    }
+    unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy().into_owned()
+}
+
+fn invert_geo_transform(gt: &[f64; 6]) -> Option<[f64; 6]> {
+    let det = gt[1] * gt[5] - gt[2] * gt[4];
+    if det.abs() < 1e-300 || !det.is_finite() {
+        return None;
+    }
+    let inv_det = 1.0 / det;
+    let (a, b, d, e) = (gt[5] * inv_det, -gt[2] * inv_det, -gt[4] * inv_det, gt[1] * inv_det);
+    Some([-a * gt[0] - b * gt[3], a, b, -d * gt[0] - e * gt[3], d, e])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_geotransform_round_trips() {
+        let gt = [500000.0, 2.0, 0.5, 4000000.0, 0.25, -3.0];
+        let inv = invert_geo_transform(&gt).unwrap();
+        let (col, row) = (12.5, 7.25);
+        let x = gt[0] + gt[1] * col + gt[2] * row;
+        let y = gt[3] + gt[4] * col + gt[5] * row;
+        let back = (inv[0] + inv[1] * x + inv[2] * y, inv[3] + inv[4] * x + inv[5] * y);
+        assert!((back.0 - col).abs() < 1e-9 && (back.1 - row).abs() < 1e-9, "{back:?}");
+        assert!(invert_geo_transform(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).is_none());
+    }
+}
