@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn blackening_keeps_pixel_centres_inside_the_polygon() {
         // Triangle covering the lower-left half of a 4x4 window at (10, 10).
-        let triangle = geo::Geometry::Polygon(geo::polygon![(x: 10.0, y: 10.0), (x: 10.0, y: 14.0), (x: 14.0, y: 14.0), (x: 10.0, y: 10.0)]);
+        let triangle = geo::Geometry::Polygon(geo::Polygon::new(geo::LineString::from(vec![(10.0, 10.0), (10.0, 14.0), (14.0, 14.0), (10.0, 10.0)]), vec![]));
         let window = PixelWindow { col: 10, row: 10, width: 4, height: 4 };
         let mut chip = vec![1.0; 16];
         blacken_outside(&triangle, window, &mut chip);
