@@ -1,0 +1,216 @@
+//! Helpers shared by the integration tests: run the built binary, read its output back with GDAL,
+//! and build variant models and rasters in temporary folders.
+#![allow(dead_code)]
+
+pub mod onnx;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gdal::vector::{FieldValue, LayerAccess};
+use gdal::Dataset;
+
+/// The six palette classes of the synthetic fixtures (see `examples/make_fixtures.rs`).
+pub const PALETTE: [(&str, [u8; 3]); 6] = [
+    ("red", [200, 30, 30]),
+    ("green", [30, 160, 60]),
+    ("blue", [40, 70, 200]),
+    ("yellow", [230, 210, 40]),
+    ("white", [235, 235, 235]),
+    ("dark", [40, 40, 40]),
+];
+
+/// ImageNet normalisation as (scale, offset) per channel on a 0-255 scale.
+pub fn imagenet() -> [(f32, f32); 3] {
+    let mean = [123.675f32, 116.28, 103.53];
+    let std = [58.395f32, 57.12, 57.375];
+    [0, 1, 2].map(|c| (1.0 / std[c], -mean[c] / std[c]))
+}
+
+/// The palette as floats.
+pub fn palette() -> Vec<[f32; 3]> {
+    PALETTE.iter().map(|(_, c)| c.map(f32::from)).collect()
+}
+
+/// Path of a file under `fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+}
+
+/// Runs classify-objects with `args`.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_classify-objects"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the classify-objects binary runs")
+}
+
+/// Runs classify-objects and asserts success.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "classify-objects {args:?} failed with {:?}:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs classify-objects, asserts exit code `code`, and returns the single error line.
+pub fn run_err(args: &[&str], code: i32) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(code), "classify-objects {args:?}: expected exit {code}, stderr:\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("classify-objects: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line expected, stderr:\n{stderr}");
+    errors[0].to_string()
+}
+
+/// One output row read back: attribute values by field name, geometry as WKT and WKB.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub fid: Option<u64>,
+    pub fields: BTreeMap<String, Option<FieldValue>>,
+    pub wkt: Option<String>,
+    pub wkb: Option<Vec<u8>>,
+}
+
+impl Row {
+    /// A field as text (`None` if null or missing).
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.fields.get(name)? {
+            Some(FieldValue::StringValue(s)) => Some(s.clone()),
+            Some(FieldValue::IntegerValue(v)) => Some(v.to_string()),
+            Some(FieldValue::Integer64Value(v)) => Some(v.to_string()),
+            Some(FieldValue::RealValue(v)) => Some(v.to_string()),
+            Some(other) => Some(format!("{other:?}")),
+            None => None,
+        }
+    }
+
+    /// A numeric field.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        match self.fields.get(name)? {
+            Some(FieldValue::RealValue(v)) => Some(*v),
+            Some(FieldValue::IntegerValue(v)) => Some(*v as f64),
+            Some(FieldValue::Integer64Value(v)) => Some(*v as f64),
+            _ => None,
+        }
+    }
+}
+
+/// Reads every row of layer `layer` (or the first) of a vector dataset, in FID order.
+pub fn read_rows(path: &Path, layer: Option<&str>) -> Vec<Row> {
+    let ds = Dataset::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut layer = match layer {
+        Some(name) => ds.layer_by_name(name).expect("layer exists"),
+        None => ds.layer(0).expect("a layer"),
+    };
+    let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    layer
+        .features()
+        .map(|f| Row {
+            fid: f.fid(),
+            fields: names.iter().enumerate().map(|(i, n)| (n.clone(), f.field(i).expect("field value"))).collect(),
+            wkt: f.geometry().map(|g| g.wkt().expect("wkt")),
+            wkb: f.geometry().map(|g| g.wkb().expect("wkb")),
+        })
+        .collect()
+}
+
+/// Field names of the first layer, in order.
+pub fn field_names(path: &Path) -> Vec<String> {
+    let ds = Dataset::open(path).expect("open output");
+    let layer = ds.layer(0).expect("a layer");
+    layer.defn().fields().map(|f| f.name()).collect()
+}
+
+/// Writes a zip with `entries` (name, bytes).
+pub fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
+    let mut zip = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in entries {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// The synthetic colour `.emd` with `replace` pairs applied to its text.
+pub fn colors_emd(replace: &[(&str, &str)]) -> String {
+    let mut text = fs::read_to_string(fixture("synthetic/colors.emd")).unwrap();
+    for (from, to) in replace {
+        assert!(text.contains(from), "colors.emd has no {from}");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Writes a `.dlpk` with the given `.emd` text and model bytes into `dir`.
+pub fn write_package(dir: &Path, name: &str, emd: &str, model: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    write_zip(&path, &[("model.emd", emd.as_bytes()), ("colors.onnx", model)]);
+    path
+}
+
+/// Writes a GeoTIFF of `bands` planes (`width x height` each, band-sequential), optionally
+/// georeferenced in EPSG:32633 with 2 m pixels at (500000, 5800000).
+pub fn write_tiff_u8(path: &Path, width: usize, height: usize, planes: &[Vec<u8>], georeferenced: bool, nodata: Option<f64>) {
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver.create_with_band_type::<u8, _>(path, width, height, planes.len()).unwrap();
+    if georeferenced {
+        ds.set_geo_transform(&[500_000.0, 2.0, 0.0, 5_800_000.0, 0.0, -2.0]).unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap()).unwrap();
+    }
+    for (i, plane) in planes.iter().enumerate() {
+        let mut band = ds.rasterband(i + 1).unwrap();
+        let mut buffer = gdal::raster::Buffer::new((width, height), plane.clone());
+        band.write((0, 0), (width, height), &mut buffer).unwrap();
+        if let Some(v) = nodata {
+            band.set_no_data_value(Some(v)).unwrap();
+        }
+    }
+}
+
+/// A uniform RGB image of `color`.
+pub fn uniform_planes(width: usize, height: usize, color: [u8; 3]) -> Vec<Vec<u8>> {
+    (0..3).map(|b| vec![color[b]; width * height]).collect()
+}
+
+/// Reads a CSV file into rows of cells (RFC 4180 quoting).
+pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let mut cells = Vec::new();
+        let mut cell = String::new();
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    cell.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => cells.push(std::mem::take(&mut cell)),
+                _ => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        rows.push(cells);
+    }
+    rows
+}
+
+/// Files in `dir` (names), to check that nothing was left behind.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
