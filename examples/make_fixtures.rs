@@ -57,13 +57,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_raster(&synthetic.join("colors.tif"))?;
     write_vectors(&synthetic.join("objects.gpkg"), &synthetic.join("objects_4326.geojson"))?;
 
-    let normalization: [(f32, f32); 3] = [0, 1, 2].map(|c| (1.0 / IMAGENET_STD[c], -IMAGENET_MEAN[c] / IMAGENET_STD[c]));
+    let normalization: [(f32, f32); 3] =
+        [0, 1, 2].map(|c| (1.0 / IMAGENET_STD[c], -IMAGENET_MEAN[c] / IMAGENET_STD[c]));
     let palette: Vec<[f32; 3]> = PALETTE.iter().map(|(_, c)| c.map(f32::from)).collect();
     let model = onnx::color_classifier(&palette, &normalization, &onnx::ColorModelOptions::default());
     fs::write(synthetic.join("colors.onnx"), &model)?;
     let emd = colors_emd();
     fs::write(synthetic.join("colors.emd"), &emd)?;
-    write_zip(&synthetic.join("colors.dlpk"), &[("colors.emd", emd.as_bytes()), ("colors.onnx", &model)])?;
+    write_zip(
+        &synthetic.join("colors.dlpk"),
+        &[("colors.emd", emd.as_bytes()), ("colors.onnx", &model)],
+    )?;
 
     let paddle = Path::new("../shared/data/models/rapidocr_cls/ch_ppocr_mobile_v2.0_cls_infer.onnx");
     if paddle.exists() {
@@ -73,7 +77,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fs::write(real.join("textline_cls.emd"), &emd)?;
         write_zip(
             &real.join("textline_cls.dlpk"),
-            &[("textline_cls.emd", emd.as_bytes()), ("ch_ppocr_mobile_v2.0_cls_infer.onnx", &fs::read(paddle)?)],
+            &[
+                ("textline_cls.emd", emd.as_bytes()),
+                ("ch_ppocr_mobile_v2.0_cls_infer.onnx", &fs::read(paddle)?),
+            ],
         )?;
     }
     println!("fixtures written under {}", root.display());
@@ -118,7 +125,11 @@ fn write_vectors(gpkg: &Path, geojson: &Path) -> Result<(), Box<dyn std::error::
         ty: OGRwkbGeometryType::wkbPolygon,
         options: Some(&["COORDINATE_PRECISION=10"]),
     })?;
-    for (name, ty) in [("id", OGRFieldType::OFTInteger), ("name", OGRFieldType::OFTString), ("truth", OGRFieldType::OFTString)] {
+    for (name, ty) in [
+        ("id", OGRFieldType::OFTInteger),
+        ("name", OGRFieldType::OFTString),
+        ("truth", OGRFieldType::OFTString),
+    ] {
         FieldDefn::new(name, ty)?.add_to_layer(&json_layer)?;
     }
 
@@ -127,7 +138,12 @@ fn write_vectors(gpkg: &Path, geojson: &Path) -> Result<(), Box<dyn std::error::
         ("points", OGRwkbGeometryType::wkbPoint),
         ("lines", OGRwkbGeometryType::wkbLineString),
     ] {
-        let layer = ds.create_layer(LayerOptions { name: layer_name, srs: Some(&srs), ty, options: None })?;
+        let layer = ds.create_layer(LayerOptions {
+            name: layer_name,
+            srs: Some(&srs),
+            ty,
+            options: None,
+        })?;
         for (name, ty) in [
             ("id", OGRFieldType::OFTInteger),
             ("name", OGRFieldType::OFTString),
@@ -146,7 +162,14 @@ fn write_vectors(gpkg: &Path, geojson: &Path) -> Result<(), Box<dyn std::error::
                 let wkt = match layer_name {
                     "polygons" => {
                         // An irregular pentagon, envelope centred on (cx, cy): x in cx±10, y in cy±7.
-                        let pts = [(-10.0, -7.0), (6.0, -7.0), (10.0, 0.0), (4.0, 7.0), (-10.0, 3.0), (-10.0, -7.0)];
+                        let pts = [
+                            (-10.0, -7.0),
+                            (6.0, -7.0),
+                            (10.0, 0.0),
+                            (4.0, 7.0),
+                            (-10.0, 3.0),
+                            (-10.0, -7.0),
+                        ];
                         let ring: Vec<String> = pts
                             .iter()
                             .map(|(px, py)| {

@@ -38,7 +38,12 @@ pub fn accepted(definition: &ModelDefinition) -> Vec<ArgumentInfo> {
     }
     list.push(ArgumentInfo {
         name: "test_time_augmentation",
-        default: if definition.test_time_augmentation { "True" } else { "False" }.to_string(),
+        default: if definition.test_time_augmentation {
+            "True"
+        } else {
+            "False"
+        }
+        .to_string(),
         help: "average the probabilities over flipped/rotated chips",
     });
     if definition.label_mode == LabelMode::MultiLabel {
@@ -115,7 +120,11 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
             },
             _ => bail_input!(
                 "unknown model argument \"{name}\"; this model accepts: {}",
-                accepted.iter().map(|a| format!("{} (default {})", a.name, a.default)).collect::<Vec<_>>().join(", ")
+                accepted
+                    .iter()
+                    .map(|a| format!("{} (default {})", a.name, a.default))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -150,8 +159,22 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let d = definition("");
-        assert_eq!(resolve(&d, &[]).unwrap(), ModelArguments { batch_size: 4, test_time_augmentation: false, score_threshold: 0.5 });
-        let a = resolve(&d, &[("batch_size".into(), "16".into()), ("test_time_augmentation".into(), "Yes".into())]).unwrap();
+        assert_eq!(
+            resolve(&d, &[]).unwrap(),
+            ModelArguments {
+                batch_size: 4,
+                test_time_augmentation: false,
+                score_threshold: 0.5
+            }
+        );
+        let a = resolve(
+            &d,
+            &[
+                ("batch_size".into(), "16".into()),
+                ("test_time_augmentation".into(), "Yes".into()),
+            ],
+        )
+        .unwrap();
         assert_eq!((a.batch_size, a.test_time_augmentation), (16, true));
     }
 
@@ -167,11 +190,19 @@ mod tests {
     fn unknown_and_mode_specific_arguments_are_errors_listing_valid_ones() {
         let d = definition("");
         let err = resolve(&d, &[("padding".into(), "0".into())]).unwrap_err().to_string();
-        assert!(err.contains("padding") && err.contains("batch_size") && err.contains("test_time_augmentation"), "{err}");
+        assert!(
+            err.contains("padding") && err.contains("batch_size") && err.contains("test_time_augmentation"),
+            "{err}"
+        );
         // score_threshold only exists for multi-label models.
         assert!(resolve(&d, &[("score_threshold".into(), "0.2".into())]).is_err());
         let multi = definition(r#","MetaDataMode":"MultiLabeled_Tiles""#);
-        assert_eq!(resolve(&multi, &[("score_threshold".into(), "0.2".into())]).unwrap().score_threshold, 0.2);
+        assert_eq!(
+            resolve(&multi, &[("score_threshold".into(), "0.2".into())])
+                .unwrap()
+                .score_threshold,
+            0.2
+        );
         assert!(resolve(&d, &[("batch_size".into(), "0".into())]).is_err());
     }
 }

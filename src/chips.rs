@@ -107,7 +107,7 @@ impl ChipSpec {
     }
 
     /// Number of values in one chip (`C * H * W`).
-    pub fn len(&self) -> usize {
+    pub fn values_per_chip(&self) -> usize {
         self.bands.len() * self.width * self.height
     }
 
@@ -125,7 +125,15 @@ impl ChipSpec {
             let width = ((x1.ceil() as isize) - col).max(1) as usize;
             let height = ((y1.ceil() as isize) - row).max(1) as usize;
             if width <= self.width && height <= self.height {
-                return (PixelWindow { col, row, width, height }, (width, height) != (self.width, self.height));
+                return (
+                    PixelWindow {
+                        col,
+                        row,
+                        width,
+                        height,
+                    },
+                    (width, height) != (self.width, self.height),
+                );
             }
         }
         (fixed_window(shape.envelope, self.width, self.height), false)
@@ -276,7 +284,10 @@ pub fn tta_variants(space: crate::emd::ImageSpace, height: usize, width: usize) 
 /// fastai's `dihedral(k)` of one `C x H x W` chip into `out`: bit 1 flips rows (H), bit 2 flips
 /// columns (W), bit 4 then swaps H and W (square chips only).
 pub fn dihedral(chip: &[f32], channels: usize, height: usize, width: usize, k: u8, out: &mut [f32]) {
-    assert!(k & 4 == 0 || height == width, "a transposing dihedral transform needs a square chip");
+    assert!(
+        k & 4 == 0 || height == width,
+        "a transposing dihedral transform needs a square chip"
+    );
     let plane = height * width;
     for c in 0..channels {
         let src = &chip[c * plane..(c + 1) * plane];
@@ -324,7 +335,15 @@ mod tests {
     fn fixed_window_follows_the_floor_rule() {
         // Envelope centre (10.5, 20.25), 8x4 chip: col floor(6.5) = 6, row floor(18.25) = 18.
         let w = fixed_window([10.0, 20.0, 11.0, 20.5], 8, 4);
-        assert_eq!(w, PixelWindow { col: 6, row: 18, width: 8, height: 4 });
+        assert_eq!(
+            w,
+            PixelWindow {
+                col: 6,
+                row: 18,
+                width: 8,
+                height: 4
+            }
+        );
         // A point at a pixel corner: centre (3, 3), 4x4 chip starts at (1, 1).
         assert_eq!(fixed_window([3.0, 3.0, 3.0, 3.0], 4, 4).col, 1);
         // Negative coordinates floor downwards.
@@ -375,12 +394,22 @@ mod tests {
     #[test]
     fn blackening_keeps_pixel_centres_inside_the_polygon() {
         // Triangle covering the lower-left half of a 4x4 window at (10, 10).
-        let triangle = geo::Geometry::Polygon(geo::Polygon::new(geo::LineString::from(vec![(10.0, 10.0), (10.0, 14.0), (14.0, 14.0), (10.0, 10.0)]), vec![]));
-        let window = PixelWindow { col: 10, row: 10, width: 4, height: 4 };
+        let triangle = geo::Geometry::Polygon(geo::Polygon::new(
+            geo::LineString::from(vec![(10.0, 10.0), (10.0, 14.0), (14.0, 14.0), (10.0, 10.0)]),
+            vec![],
+        ));
+        let window = PixelWindow {
+            col: 10,
+            row: 10,
+            width: 4,
+            height: 4,
+        };
         let mut chip = vec![1.0; 16];
         blacken_outside(&triangle, window, &mut chip);
         // Row j keeps the pixels whose centre lies left of the diagonal: i < j.
-        let kept: Vec<usize> = (0..4).map(|j| chip[j * 4..j * 4 + 4].iter().filter(|&&v| v == 1.0).count()).collect();
+        let kept: Vec<usize> = (0..4)
+            .map(|j| chip[j * 4..j * 4 + 4].iter().filter(|&&v| v == 1.0).count())
+            .collect();
         assert_eq!(kept, vec![0, 1, 2, 3]);
     }
 
@@ -388,11 +417,31 @@ mod tests {
     fn blackening_respects_holes() {
         let donut = geo::Geometry::Polygon(geo::Polygon::new(
             geo::LineString::from(vec![(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (0.0, 4.0), (0.0, 0.0)]),
-            vec![geo::LineString::from(vec![(1.0, 1.0), (3.0, 1.0), (3.0, 3.0), (1.0, 3.0), (1.0, 1.0)])],
+            vec![geo::LineString::from(vec![
+                (1.0, 1.0),
+                (3.0, 1.0),
+                (3.0, 3.0),
+                (1.0, 3.0),
+                (1.0, 1.0),
+            ])],
         ));
         let mut chip = vec![1.0; 16];
-        blacken_outside(&donut, PixelWindow { col: 0, row: 0, width: 4, height: 4 }, &mut chip);
-        let zeros: Vec<usize> = chip.iter().enumerate().filter(|(_, &v)| v == 0.0).map(|(i, _)| i).collect();
+        blacken_outside(
+            &donut,
+            PixelWindow {
+                col: 0,
+                row: 0,
+                width: 4,
+                height: 4,
+            },
+            &mut chip,
+        );
+        let zeros: Vec<usize> = chip
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v == 0.0)
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(zeros, vec![5, 6, 9, 10]);
     }
 }

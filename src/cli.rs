@@ -13,8 +13,15 @@ use crate::inference::Device;
 /// Classify objects in rasters with Esri deep learning packages (.dlpk/.emd with an ONNX
 /// model), like ArcGIS "Classify Objects Using Deep Learning", without ArcGIS.
 #[derive(Debug, Parser)]
-#[command(name = "classify-objects", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-#[command(after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk")]
+#[command(
+    name = "classify-objects",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+#[command(
+    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk"
+)]
 pub struct Cli {
     /// A subcommand; without one, classify.
     #[command(subcommand)]

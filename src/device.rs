@@ -66,5 +66,8 @@ fn register_cuda_recovering(builder: SessionBuilder, id: i32) -> (SessionBuilder
 
 #[cfg(not(feature = "cuda"))]
 fn register_cuda_recovering(builder: SessionBuilder, _id: i32) -> (SessionBuilder, Result<(), String>) {
-    (builder, Err("this build has no CUDA support (rebuild with `cargo build --release --features cuda`)".into()))
+    (
+        builder,
+        Err("this build has no CUDA support (rebuild with `cargo build --release --features cuda`)".into()),
+    )
 }

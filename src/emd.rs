@@ -169,9 +169,9 @@ impl Reader<'_> {
         let channels_last = match self.string("ModelFormat")?.as_deref() {
             None | Some("NCHW") => false,
             Some("NHWC") => true,
-            Some(other) => bail_input!(
-                "model definition {origin} has \"ModelFormat\": \"{other}\"; use \"NCHW\" or \"NHWC\""
-            ),
+            Some(other) => {
+                bail_input!("model definition {origin} has \"ModelFormat\": \"{other}\"; use \"NCHW\" or \"NHWC\"")
+            }
         };
         let batch_size = match self.integer("BatchSize")? {
             None => None,
@@ -270,7 +270,11 @@ impl Reader<'_> {
 
     fn extract_bands(&self) -> Result<Vec<BandSelector>> {
         let Some(value) = self.get("ExtractBands") else {
-            return Ok(vec![BandSelector::Index(0), BandSelector::Index(1), BandSelector::Index(2)]);
+            return Ok(vec![
+                BandSelector::Index(0),
+                BandSelector::Index(1),
+                BandSelector::Index(2),
+            ]);
         };
         let Value::Array(items) = value else {
             bail_input!(
@@ -399,7 +403,9 @@ fn number_of(value: &Value) -> Option<f64> {
 /// An integer given as a JSON integer, an integral float or a numeric string.
 fn integer_of(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => {
             let s = s.trim();
             s.parse::<i64>()
@@ -454,7 +460,10 @@ mod tests {
     fn minimal_definition_gets_esri_defaults() {
         let d = parse(MINIMAL).unwrap();
         assert_eq!((d.image_width, d.image_height), (64, 32));
-        assert_eq!(d.extract_bands, vec![BandSelector::Index(0), BandSelector::Index(1), BandSelector::Index(2)]);
+        assert_eq!(
+            d.extract_bands,
+            vec![BandSelector::Index(0), BandSelector::Index(1), BandSelector::Index(2)]
+        );
         assert!(d.crop_size_fixed);
         assert!(!d.blacken_around_feature);
         assert_eq!(d.image_space, ImageSpace::MapSpace);
@@ -493,13 +502,34 @@ mod tests {
     #[test]
     fn rejects_what_would_give_wrong_answers() {
         let cases = [
-            (r#"{"ModelType":"ObjectDetection","ImageWidth":1,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#, "ObjectDetection"),
-            (r#"{"ModelType":"ObjectClassification","ImageHeight":1,"Classes":[{"Name":"a"}]}"#, "ImageWidth"),
-            (r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[]}"#, "Classes"),
-            (r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[{"Value":1}]}"#, "Name"),
-            (r#"{"ModelType":"ObjectClassification","ImageWidth":0,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#, "positive"),
-            (r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[{"Name":"a"}],"DataRange":[1,0]}"#, "DataRange"),
-            (r#"{"ModelType": "ObjectClassification" "ImageWidth": 1}"#, "not valid JSON"),
+            (
+                r#"{"ModelType":"ObjectDetection","ImageWidth":1,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#,
+                "ObjectDetection",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageHeight":1,"Classes":[{"Name":"a"}]}"#,
+                "ImageWidth",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[]}"#,
+                "Classes",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[{"Value":1}]}"#,
+                "Name",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":0,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#,
+                "positive",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[{"Name":"a"}],"DataRange":[1,0]}"#,
+                "DataRange",
+            ),
+            (
+                r#"{"ModelType": "ObjectClassification" "ImageWidth": 1}"#,
+                "not valid JSON",
+            ),
             ("[1,2]", "not a JSON object"),
         ];
         for (json, needle) in cases {

@@ -114,7 +114,9 @@ impl FeatureSource {
             ),
         };
         if dataset.layer_count() == 0 {
-            bail_input!("features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source");
+            bail_input!(
+                "features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source"
+            );
         }
         let layer_index = match layer {
             None => 0,
@@ -167,7 +169,16 @@ impl FeatureSource {
         let geometry_type = layer.defn().geometry_type();
         let count = layer.try_feature_count();
         let layer_name = layer.name();
-        Ok(FeatureSource { name: name.to_string(), dataset, layer_index, layer_name, fields, geometry_type, srs_wkt, count })
+        Ok(FeatureSource {
+            name: name.to_string(),
+            dataset,
+            layer_index,
+            layer_name,
+            fields,
+            geometry_type,
+            srs_wkt,
+            count,
+        })
     }
 
     /// Builds the transformation into the raster's CRS (`None` when none is needed) and checks
@@ -234,14 +245,24 @@ impl FeatureSource {
                 Some(g) if g.is_empty() => Err(Problem::EmptyGeometry),
                 Some(g) => place_on_raster(g, transform.as_ref(), raster),
             };
-            sink(InputFeature { index, fid: feature.fid(), geometry_wkb, fields, shape })?;
+            sink(InputFeature {
+                index,
+                fid: feature.fid(),
+                geometry_wkb,
+                fields,
+                shape,
+            })?;
         }
         Ok(())
     }
 }
 
 /// Projects a geometry into raster pixel space and checks that it touches the raster.
-fn place_on_raster(geometry: &Geometry, transform: Option<&CoordTransform>, raster: &RasterGrid) -> Result<PixelShape, Problem> {
+fn place_on_raster(
+    geometry: &Geometry,
+    transform: Option<&CoordTransform>,
+    raster: &RasterGrid,
+) -> Result<PixelShape, Problem> {
     let projected;
     let geometry = match transform {
         None => geometry,
@@ -269,7 +290,10 @@ fn place_on_raster(geometry: &Geometry, transform: Option<&CoordTransform>, rast
         envelope,
         geometry: pixel,
         is_point: matches!(flat, OGRwkbGeometryType::wkbPoint | OGRwkbGeometryType::wkbMultiPoint),
-        is_polygon: matches!(flat, OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon),
+        is_polygon: matches!(
+            flat,
+            OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon
+        ),
     })
 }
 

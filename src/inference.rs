@@ -57,7 +57,10 @@ pub fn runtime_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         places.push(PathBuf::from(path));
         return places;
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
         places.push(dir.clone());
         places.push(dir.join("lib"));
         places.push(dir.join("../lib"));
@@ -99,7 +102,11 @@ pub fn locate_runtime(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 fn library_in(dir: &Path) -> Option<PathBuf> {
-    let plain = dir.join(if cfg!(target_os = "macos") { "libonnxruntime.dylib" } else { "libonnxruntime.so" });
+    let plain = dir.join(if cfg!(target_os = "macos") {
+        "libonnxruntime.dylib"
+    } else {
+        "libonnxruntime.so"
+    });
     if plain.is_file() {
         return Some(plain);
     }
@@ -107,9 +114,9 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libonnxruntime.so.") || (n.starts_with("libonnxruntime.") && n.ends_with(".dylib")))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("libonnxruntime.so.") || (n.starts_with("libonnxruntime.") && n.ends_with(".dylib"))
+            })
         })
         .collect();
     versioned.sort();
@@ -124,7 +131,10 @@ pub fn init_runtime(library: &Path) -> Result<Environment> {
             library.display()
         )
     })?;
-    builder.with_name("classify-objects").build().map_err(|e| anyhow!("starting ONNX Runtime: {e}"))
+    builder
+        .with_name("classify-objects")
+        .build()
+        .map_err(|e| anyhow!("starting ONNX Runtime: {e}"))
 }
 
 /// Name, element type and shape (-1 for dynamic) of a model input or output.
@@ -154,7 +164,11 @@ pub fn describe_model(environment: &Environment, onnx: &[u8]) -> Result<(Vec<Ten
                     element_type: format!("{ty:?}"),
                     shape: shape.to_vec(),
                 },
-                other => TensorInfo { name: o.name().to_string(), element_type: format!("{other:?}"), shape: Vec::new() },
+                other => TensorInfo {
+                    name: o.name().to_string(),
+                    element_type: format!("{other:?}"),
+                    shape: Vec::new(),
+                },
             })
             .collect()
     };
@@ -199,7 +213,9 @@ impl Classifier {
     ) -> Result<Classifier> {
         let mut builder = Session::builder(environment).context("creating an ONNX Runtime session")?;
         if options.intra_op_threads > 0 {
-            builder = builder.with_intra_threads(options.intra_op_threads).map_err(ort::Error::<()>::from)?;
+            builder = builder
+                .with_intra_threads(options.intra_op_threads)
+                .map_err(ort::Error::<()>::from)?;
         }
         let (builder, execution_provider) = crate::device::register(builder, options.device)?;
         let mut builder = builder;
@@ -217,13 +233,20 @@ impl Classifier {
             bail_input!(
                 "model {model_name} has {} inputs ({}); an object classifier takes one image tensor",
                 session.inputs().len(),
-                session.inputs().iter().map(|i| i.name().to_string()).collect::<Vec<_>>().join(", ")
+                session
+                    .inputs()
+                    .iter()
+                    .map(|i| i.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         };
         let input_name = input.name().to_string();
         let input_type = input.dtype().clone();
         let ValueType::Tensor { ty, shape, .. } = &input_type else {
-            bail_input!("model {model_name} input \"{input_name}\" is not a tensor; an object classifier takes an image tensor");
+            bail_input!(
+                "model {model_name} input \"{input_name}\" is not a tensor; an object classifier takes an image tensor"
+            );
         };
         if *ty != TensorElementType::Float32 {
             bail_input!("model {model_name} input \"{input_name}\" is {ty:?}; classify-objects feeds float32 chips (re-export the model with a float input)");
@@ -235,7 +258,11 @@ impl Classifier {
             );
         }
         let channels_last = definition.channels_last;
-        let (c_dim, h_dim, w_dim) = if channels_last { (dims[3], dims[1], dims[2]) } else { (dims[1], dims[2], dims[3]) };
+        let (c_dim, h_dim, w_dim) = if channels_last {
+            (dims[3], dims[1], dims[2])
+        } else {
+            (dims[1], dims[2], dims[3])
+        };
         let fixed = |d: i64| (d > 0).then_some(d as usize);
         if let Some(c) = fixed(c_dim) {
             if c != channels {
@@ -244,7 +271,10 @@ impl Classifier {
                 );
             }
         }
-        for (what, model_dim, emd_dim, key) in [("height", h_dim, height, "ImageHeight"), ("width", w_dim, width, "ImageWidth")] {
+        for (what, model_dim, emd_dim, key) in [
+            ("height", h_dim, height, "ImageHeight"),
+            ("width", w_dim, width, "ImageWidth"),
+        ] {
             if let Some(d) = fixed(model_dim) {
                 if d != emd_dim {
                     bail_input!(
@@ -330,7 +360,9 @@ impl Classifier {
             .session
             .run(ort::inputs![input_name.as_str() => tensor])
             .context("running the model")?;
-        let (out_shape, values) = outputs[0].try_extract_tensor::<f32>().context("reading the model output as float32")?;
+        let (out_shape, values) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .context("reading the model output as float32")?;
         let total = values.len();
         if total != n * self.classes {
             bail_input!(
@@ -417,13 +449,19 @@ mod tests {
     #[test]
     fn channels_last_transpose() {
         // One chip, 2 channels of 2 pixels: [a0 a1 | b0 b1] -> [a0 b0 a1 b1].
-        assert_eq!(to_channels_last(&[1.0, 2.0, 3.0, 4.0], 1, 2, 1, 2), vec![1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(
+            to_channels_last(&[1.0, 2.0, 3.0, 4.0], 1, 2, 1, 2),
+            vec![1.0, 3.0, 2.0, 4.0]
+        );
     }
 
     #[test]
     fn missing_library_is_a_clear_error() {
         let err = locate_runtime(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("ONNX Runtime library not found") && message.contains("--ort-library"), "{message}");
+        assert!(
+            message.contains("ONNX Runtime library not found") && message.contains("--ort-library"),
+            "{message}"
+        );
     }
 }

@@ -21,7 +21,10 @@ pub fn summary(args: &InspectArgs) -> Result<Value> {
         &package.onnx,
         &package.model_name,
         d,
-        &SessionOptions { device: Device::Cpu, intra_op_threads: 1 },
+        &SessionOptions {
+            device: Device::Cpu,
+            intra_op_threads: 1,
+        },
     )
     .map(|_| "ok".to_string())
     .unwrap_or_else(|err| crate::error::one_line(&err));
@@ -74,17 +77,31 @@ pub fn render_text(s: &Value) -> String {
     };
     line("package", text(&s["package"]));
     line("definition", text(&s["definition"]));
-    line("model file", format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]));
+    line(
+        "model file",
+        format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
+    );
     line("model type", text(&s["model_type"]));
     line("framework", text(&s["framework"]));
     line("model name", text(&s["model_name"]));
     for (kind, key) in [("input", "inputs"), ("output", "outputs")] {
         for t in s[key].as_array().into_iter().flatten() {
-            line(kind, format!("{} {} {}", text(&t["name"]), text(&t["element_type"]), t["shape"]));
+            line(
+                kind,
+                format!("{} {} {}", text(&t["name"]), text(&t["element_type"]), t["shape"]),
+            );
         }
     }
     let chip = &s["chip"];
-    line("chip", format!("{} x {} pixels, {}", chip["width"], chip["height"], text(&chip["layout"])));
+    line(
+        "chip",
+        format!(
+            "{} x {} pixels, {}",
+            chip["width"],
+            chip["height"],
+            text(&chip["layout"])
+        ),
+    );
     line("extract bands", chip["extract_bands"].to_string());
     line("crop size fixed", text(&chip["crop_size_fixed"]));
     line("blacken around", text(&chip["blacken_around_feature"]));
@@ -95,7 +112,15 @@ pub fn render_text(s: &Value) -> String {
     }
     line("labels", text(&s["label_mode"]));
     for (i, c) in s["classes"].as_array().into_iter().flatten().enumerate() {
-        line(if i == 0 { "classes" } else { "" }, format!("{i}: {} (value {}, color {})", text(&c["name"]), text(&c["value"]), text(&c["color"])));
+        line(
+            if i == 0 { "classes" } else { "" },
+            format!(
+                "{i}: {} (value {}, color {})",
+                text(&c["name"]),
+                text(&c["value"]),
+                text(&c["color"])
+            ),
+        );
     }
     for (i, a) in s["model_arguments"].as_array().into_iter().flatten().enumerate() {
         line(
@@ -104,7 +129,13 @@ pub fn render_text(s: &Value) -> String {
         );
     }
     if !s["inference_function_ignored"].is_null() {
-        line("inference function", format!("{} (ignored: package code is never run)", text(&s["inference_function_ignored"])));
+        line(
+            "inference function",
+            format!(
+                "{} (ignored: package code is never run)",
+                text(&s["inference_function_ignored"])
+            ),
+        );
     }
     line("check", text(&s["check"]));
     out

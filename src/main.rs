@@ -58,7 +58,11 @@ fn report(summary: &RunSummary, output: &str) {
         output
     );
     if skipped > 0 {
-        let reasons: Vec<String> = summary.not_classified.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let reasons: Vec<String> = summary
+            .not_classified
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
         line.push_str(&format!(" [{}]", reasons.join(", ")));
     }
     eprintln!("{line}");

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use gdal::spatial_ref::SpatialRef;
-use gdal::vector::{Feature, FieldDefn, FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, OwnedLayer};
+use gdal::vector::{
+    Feature, FieldDefn, FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, OwnedLayer,
+};
 use gdal::{Dataset, DriverManager};
 
 use crate::bail_input;
@@ -38,7 +40,11 @@ pub enum Format {
 impl Format {
     /// The format an output path asks for by its extension (GeoPackage when unsure).
     pub fn for_path(path: &Path) -> Result<Format> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         Ok(match ext.as_str() {
             "gpkg" | "" => Format::Ogr("GPKG"),
             "geojson" | "json" => Format::Ogr("GeoJSON"),
@@ -89,7 +95,11 @@ impl OutputSchema {
             own.push((IMAGE_ID_FIELD.to_string(), OGRFieldType::OFTString));
         }
         own.push((self.label_field.clone(), OGRFieldType::OFTString));
-        let confidence_type = if self.multi_label { OGRFieldType::OFTString } else { OGRFieldType::OFTReal };
+        let confidence_type = if self.multi_label {
+            OGRFieldType::OFTString
+        } else {
+            OGRFieldType::OFTReal
+        };
         own.push((CONFIDENCE_FIELD.to_string(), confidence_type));
         own.push((STATUS_FIELD.to_string(), OGRFieldType::OFTString));
         own
@@ -97,7 +107,11 @@ impl OutputSchema {
 
     /// Renames input fields whose names clash (case-insensitively) with ours: `name_1`, `name_2`...
     pub fn resolve_clashes(&mut self) {
-        let own: Vec<String> = self.own_fields().into_iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+        let own: Vec<String> = self
+            .own_fields()
+            .into_iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
         let mut taken: Vec<String> = own.clone();
         taken.extend(self.input_fields.iter().map(|f| f.name.to_ascii_lowercase()));
         for field in &mut self.input_fields {
@@ -147,7 +161,10 @@ impl OutputTarget {
     /// a temporary name beside it with the same extension.
     pub fn new(path: &Path, overwrite: bool) -> Result<OutputTarget> {
         if path.is_dir() {
-            bail_input!("output {} is a folder; give a file name such as result.gpkg", path.display());
+            bail_input!(
+                "output {} is a folder; give a file name such as result.gpkg",
+                path.display()
+            );
         }
         if path.exists() && !overwrite {
             bail_input!(
@@ -162,13 +179,20 @@ impl OutputTarget {
         if !dir.is_dir() {
             bail_input!("output folder {} does not exist; create it first", dir.display());
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (stem, ext) = match name.rsplit_once('.') {
             Some((stem, ext)) => (stem.to_string(), format!(".{ext}")),
             None => (name.clone(), String::new()),
         };
         let temp = dir.join(format!(".{stem}.partial-{}{ext}", std::process::id()));
-        Ok(OutputTarget { path: path.to_path_buf(), temp, committed: false })
+        Ok(OutputTarget {
+            path: path.to_path_buf(),
+            temp,
+            committed: false,
+        })
     }
 
     /// The temporary file to write.
@@ -213,9 +237,19 @@ pub enum OutputWriter {
 
 impl OutputWriter {
     /// Creates the temporary output of `target` in `format` with `schema`.
-    pub fn create(target: &OutputTarget, format: Format, schema: &OutputSchema, layer_name: &str) -> Result<OutputWriter> {
+    pub fn create(
+        target: &OutputTarget,
+        format: Format,
+        schema: &OutputSchema,
+        layer_name: &str,
+    ) -> Result<OutputWriter> {
         match format {
-            Format::Ogr(driver) => Ok(OutputWriter::Ogr(OgrWriter::create(target.temp_path(), driver, schema, layer_name)?)),
+            Format::Ogr(driver) => Ok(OutputWriter::Ogr(OgrWriter::create(
+                target.temp_path(),
+                driver,
+                schema,
+                layer_name,
+            )?)),
             Format::Csv => Ok(OutputWriter::Csv(CsvWriter::create(target.temp_path(), schema)?)),
         }
     }
@@ -261,8 +295,16 @@ impl OgrWriter {
             Some((_, Some(wkt))) => Some(SpatialRef::from_wkt(wkt)?),
             _ => None,
         };
-        let ty = schema.geometry.as_ref().map_or(OGRwkbGeometryType::wkbNone, |(ty, _)| *ty);
-        let layer = dataset.create_layer(LayerOptions { name: layer_name, srs: srs.as_ref(), ty, options: None })?;
+        let ty = schema
+            .geometry
+            .as_ref()
+            .map_or(OGRwkbGeometryType::wkbNone, |(ty, _)| *ty);
+        let layer = dataset.create_layer(LayerOptions {
+            name: layer_name,
+            srs: srs.as_ref(),
+            ty,
+            options: None,
+        })?;
         for field in &schema.input_fields {
             let defn = FieldDefn::new(&field.name, field.field_type)?;
             defn.set_width(field.width);
@@ -272,13 +314,26 @@ impl OgrWriter {
         for (name, ty) in schema.own_fields() {
             FieldDefn::new(&name, ty)?.add_to_layer(&layer)?;
         }
-        drop(layer);
         let layer = dataset.into_layer(0)?;
         let defn = layer.defn();
-        let input_index = schema.input_fields.iter().map(|f| defn.field_index(&f.name)).collect::<Result<Vec<_>, _>>()?;
-        let own_index =
-            schema.own_fields().iter().map(|(n, _)| defn.field_index(n)).collect::<Result<Vec<_>, _>>()?;
-        Ok(OgrWriter { layer, schema: schema.clone(), in_transaction: false, rows_in_transaction: 0, input_index, own_index })
+        let input_index = schema
+            .input_fields
+            .iter()
+            .map(|f| defn.field_index(&f.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let own_index = schema
+            .own_fields()
+            .iter()
+            .map(|(n, _)| defn.field_index(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(OgrWriter {
+            layer,
+            schema: schema.clone(),
+            in_transaction: false,
+            rows_in_transaction: 0,
+            input_index,
+            own_index,
+        })
     }
 
     fn write(&mut self, row: &OutputRow) -> Result<()> {
@@ -363,7 +418,10 @@ pub struct CsvWriter {
 impl CsvWriter {
     fn create(path: &Path, schema: &OutputSchema) -> Result<CsvWriter> {
         let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let mut writer = CsvWriter { out: BufWriter::new(file), schema: schema.clone() };
+        let mut writer = CsvWriter {
+            out: BufWriter::new(file),
+            schema: schema.clone(),
+        };
         let mut header: Vec<String> = Vec::new();
         let own = schema.own_fields();
         header.extend(own.iter().map(|(n, _)| n.clone()));
@@ -396,7 +454,11 @@ impl CsvWriter {
             None => String::new(),
         });
         cells.push(row.status.unwrap_or_default().to_string());
-        cells.extend(row.fields.iter().map(|v| v.as_ref().map(field_text).unwrap_or_default()));
+        cells.extend(
+            row.fields
+                .iter()
+                .map(|v| v.as_ref().map(field_text).unwrap_or_default()),
+        );
         if self.schema.geometry.is_some() {
             let wkt = match &row.geometry_wkb {
                 Some(wkb) => Geometry::from_wkb(wkb)?.wkt()?,
@@ -443,13 +505,24 @@ mod tests {
     use super::*;
 
     fn field(name: &str) -> FieldSpec {
-        FieldSpec { name: name.into(), field_type: OGRFieldType::OFTString, width: 0, precision: 0, as_text: false }
+        FieldSpec {
+            name: name.into(),
+            field_type: OGRFieldType::OFTString,
+            width: 0,
+            precision: 0,
+            as_text: false,
+        }
     }
 
     #[test]
     fn clashing_input_fields_are_renamed() {
         let mut schema = OutputSchema {
-            input_fields: vec![field("classlabel"), field("Confidence"), field("Confidence_1"), field("name")],
+            input_fields: vec![
+                field("classlabel"),
+                field("Confidence"),
+                field("Confidence_1"),
+                field("name"),
+            ],
             label_field: "ClassLabel".into(),
             multi_label: false,
             with_source_id: true,

@@ -41,15 +41,17 @@ impl ModelPackage {
         let shown = path.display();
         let mut file = match File::open(path) {
             Ok(file) => file,
-            Err(err) => bail_input!(
-                "cannot open model {shown}: {err}; give the path of a .dlpk package or an .emd file"
-            ),
+            Err(err) => {
+                bail_input!("cannot open model {shown}: {err}; give the path of a .dlpk package or an .emd file")
+            }
         };
         if path.is_dir() {
             bail_input!("model {shown} is a folder; give the path of a .dlpk package or an .emd file");
         }
         let mut magic = [0u8; 4];
-        let n = file.read(&mut magic).with_context(|| format!("reading model {shown}"))?;
+        let n = file
+            .read(&mut magic)
+            .with_context(|| format!("reading model {shown}"))?;
         file.rewind()?;
         if n >= 2 && &magic[..2] == b"PK" {
             open_dlpk(path, file)
@@ -72,7 +74,9 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     let text = read_capped(file, MAX_EMD_BYTES, &shown)?;
     let text = match String::from_utf8(text) {
         Ok(text) => text,
-        Err(_) => bail_input!("model definition {shown} is not UTF-8 text; give a .dlpk package or an .emd (JSON) file"),
+        Err(_) => {
+            bail_input!("model definition {shown} is not UTF-8 text; give a .dlpk package or an .emd (JSON) file")
+        }
     };
     let definition = ModelDefinition::parse(&text, &shown)?;
     let model_file = required_model_file(&definition, &shown)?;
@@ -91,7 +95,10 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     };
     Ok(ModelPackage {
         source: path.to_path_buf(),
-        emd_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        emd_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         definition,
         model_name: model_path.display().to_string(),
         onnx,
@@ -102,7 +109,9 @@ fn open_dlpk(path: &Path, file: File) -> Result<ModelPackage> {
     let shown = path.display().to_string();
     let mut archive = match ZipArchive::new(file) {
         Ok(archive) => archive,
-        Err(err) => bail_input!("model package {shown} is not a readable zip archive ({err}); re-export or re-download it"),
+        Err(err) => {
+            bail_input!("model package {shown} is not a readable zip archive ({err}); re-export or re-download it")
+        }
     };
     // Entry names normalised; names that try to leave the package (`..`, absolute) are ignored.
     let names: Vec<(usize, String)> = (0..archive.len())
@@ -163,8 +172,19 @@ fn open_dlpk(path: &Path, file: File) -> Result<ModelPackage> {
             if onnx_entries.is_empty() { "none".to_string() } else { onnx_entries.join(", ") }
         );
     };
-    let onnx = read_entry(&mut archive, model_index, MAX_MODEL_BYTES, &format!("{shown}!{model_name}"))?;
-    Ok(ModelPackage { source: path.to_path_buf(), emd_name, definition, model_name, onnx })
+    let onnx = read_entry(
+        &mut archive,
+        model_index,
+        MAX_MODEL_BYTES,
+        &format!("{shown}!{model_name}"),
+    )?;
+    Ok(ModelPackage {
+        source: path.to_path_buf(),
+        emd_name,
+        definition,
+        model_name,
+        onnx,
+    })
 }
 
 fn required_model_file(definition: &ModelDefinition, origin: &str) -> Result<String> {
@@ -211,7 +231,10 @@ fn read_entry<R: Read + Seek>(archive: &mut ZipArchive<R>, index: usize, cap: u6
     let declared = entry.size();
     let bytes = read_capped(entry, cap, origin)?;
     if bytes.len() as u64 != declared {
-        bail_input!("{origin} inflates to {} bytes but declares {declared}; the package is damaged", bytes.len());
+        bail_input!(
+            "{origin} inflates to {} bytes but declares {declared}; the package is damaged",
+            bytes.len()
+        );
     }
     Ok(bytes)
 }

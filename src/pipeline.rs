@@ -47,8 +47,17 @@ pub fn run(plan: ClassifyPlan) -> Result<RunSummary> {
     let started = Instant::now();
     let environment = inference::init_runtime(&plan.ort_library)?;
     let definition = &plan.package.definition;
-    let options = SessionOptions { device: plan.device, intra_op_threads: plan.intra_op_threads };
-    let classifier = Classifier::new(&environment, &plan.package.onnx, &plan.package.model_name, definition, &options)?;
+    let options = SessionOptions {
+        device: plan.device,
+        intra_op_threads: plan.intra_op_threads,
+    };
+    let classifier = Classifier::new(
+        &environment,
+        &plan.package.onnx,
+        &plan.package.model_name,
+        definition,
+        &options,
+    )?;
     let scorer = Scorer {
         classifier,
         definition,
@@ -82,7 +91,11 @@ impl Scorer<'_> {
     /// Class probabilities for `count` chips, averaged over the test-time augmentation variants.
     fn score(&mut self, chips: &[f32], count: usize) -> Result<Vec<f32>> {
         let started = Instant::now();
-        let (c, h, w) = (self.classifier.channels, self.definition.image_height, self.definition.image_width);
+        let (c, h, w) = (
+            self.classifier.channels,
+            self.definition.image_height,
+            self.definition.image_width,
+        );
         let per_chip = c * h * w;
         let mut mean = self.classifier.predict(chips, count)?;
         if self.variants.len() > 1 {
@@ -108,10 +121,11 @@ impl Scorer<'_> {
         let (label, confidence) = match self.definition.label_mode {
             LabelMode::SingleLabel => {
                 // First maximum wins, as numpy/torch argmax.
-                let (best, p) = scores
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) });
+                let (best, p) =
+                    scores.iter().enumerate().fold(
+                        (0, f32::NEG_INFINITY),
+                        |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) },
+                    );
                 (names[best].name.clone(), Confidence::Single(p as f64))
             }
             LabelMode::MultiLabel => {
@@ -157,7 +171,11 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     };
     let raster = Raster::open(&raster_name)?;
     let spec = ChipSpec::new(scorer.definition, &raster)?;
-    let source = FeatureSource::open(&features.source, features.layer.as_deref(), features.crs_override.as_deref())?;
+    let source = FeatureSource::open(
+        &features.source,
+        features.layer.as_deref(),
+        features.crs_override.as_deref(),
+    )?;
     source.transform_to(&raster.grid, &raster.name)?;
     let grid = raster.grid.clone();
     drop(raster);
@@ -185,7 +203,10 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
             let mut seq = 0;
             let mut pending = Vec::with_capacity(batch_size);
             let mut send = |pending: &mut Vec<InputFeature>| -> Result<()> {
-                let batch = FeatureBatch { seq, features: std::mem::replace(pending, Vec::with_capacity(batch_size)) };
+                let batch = FeatureBatch {
+                    seq,
+                    features: std::mem::replace(pending, Vec::with_capacity(batch_size)),
+                };
                 seq += 1;
                 feature_tx.send(batch).map_err(|_| anyhow!("the chip workers stopped"))
             };
@@ -252,19 +273,28 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
 
 fn cut_batch(raster: &Raster, spec: &ChipSpec, batch: FeatureBatch, scratch: &mut Vec<f32>) -> Result<ChippedBatch> {
     let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
-    let mut chips = vec![0.0; count * spec.len()];
-    let mut slots = chips.chunks_exact_mut(spec.len());
+    let mut chips = vec![0.0; count * spec.values_per_chip()];
+    let mut slots = chips.chunks_exact_mut(spec.values_per_chip());
     for feature in &batch.features {
         if let Ok(shape) = &feature.shape {
             let slot = slots.next().expect("one slot per classifiable feature");
             spec.cut(raster, shape, slot, scratch)?;
         }
     }
-    Ok(ChippedBatch { seq: batch.seq, features: batch.features, chips, count })
+    Ok(ChippedBatch {
+        seq: batch.seq,
+        features: batch.features,
+        chips,
+        count,
+    })
 }
 
 fn write_batch(scorer: &mut Scorer<'_>, writer: &mut OutputWriter, batch: ChippedBatch) -> Result<()> {
-    let scores = if batch.count > 0 { scorer.score(&batch.chips, batch.count)? } else { Vec::new() };
+    let scores = if batch.count > 0 {
+        scorer.score(&batch.chips, batch.count)?
+    } else {
+        Vec::new()
+    };
     let classes = scorer.definition.classes.len();
     let mut per_chip = scores.chunks_exact(classes);
     for feature in batch.features {
@@ -296,10 +326,21 @@ fn write_batch(scorer: &mut Scorer<'_>, writer: &mut OutputWriter, batch: Chippe
 /// all georeferenced give their extents as polygons (in the first raster's CRS); otherwise the
 /// output is a table of image ids.
 fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSummary> {
-    let rasters = plan.rasters.iter().map(|name| Raster::open(name)).collect::<Result<Vec<_>>>()?;
-    let specs = rasters.iter().map(|r| ChipSpec::new(scorer.definition, r)).collect::<Result<Vec<_>>>()?;
+    let rasters = plan
+        .rasters
+        .iter()
+        .map(|name| Raster::open(name))
+        .collect::<Result<Vec<_>>>()?;
+    let specs = rasters
+        .iter()
+        .map(|r| ChipSpec::new(scorer.definition, r))
+        .collect::<Result<Vec<_>>>()?;
     let all_georeferenced = rasters.iter().all(|r| r.grid.georeferenced);
-    let target_wkt = if all_georeferenced { rasters[0].grid.srs_wkt.clone() } else { None };
+    let target_wkt = if all_georeferenced {
+        rasters[0].grid.srs_wkt.clone()
+    } else {
+        None
+    };
     let schema = OutputSchema {
         input_fields: Vec::new(),
         label_field: plan.label_field.clone(),
@@ -312,7 +353,7 @@ fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSum
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
 
     let batch_size = plan.model_arguments.batch_size;
-    let per_chip = specs[0].len();
+    let per_chip = specs[0].values_per_chip();
     let items: Vec<(&Raster, &ChipSpec)> = rasters.iter().zip(&specs).collect();
     for group in items.chunks(batch_size) {
         let mut chips = vec![0.0; group.len() * per_chip];

@@ -83,7 +83,9 @@ impl ClassifyPlan {
         }
         for item in &args.model_arg {
             match item.split_once('=') {
-                Some((name, value)) if !name.trim().is_empty() => pairs.push((name.trim().to_string(), value.trim().to_string())),
+                Some((name, value)) if !name.trim().is_empty() => {
+                    pairs.push((name.trim().to_string(), value.trim().to_string()))
+                }
                 _ => bail_input!("--model-arg \"{item}\" is not NAME=VALUE (e.g. --model-arg batch_size=8)"),
             }
         }
@@ -92,9 +94,12 @@ impl ClassifyPlan {
         if args.threads == Some(0) {
             bail_input!("--threads must be at least 1");
         }
-        let threads = args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8));
+        let threads = args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(8)
+        });
         let ort_library = inference::locate_runtime(args.ort_library.as_deref())?;
         let layer_name = output
             .path
@@ -106,7 +111,11 @@ impl ClassifyPlan {
         Ok(ClassifyPlan {
             rasters: args.raster,
             package,
-            features: args.features.map(|source| FeaturesPlan { source, layer: args.layer, crs_override: args.features_crs }),
+            features: args.features.map(|source| FeaturesPlan {
+                source,
+                layer: args.layer,
+                crs_override: args.features_crs,
+            }),
             output,
             format,
             layer_name,

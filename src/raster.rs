@@ -73,7 +73,10 @@ impl RasterGrid {
     /// Size of one pixel in map units (x, y), positive.
     pub fn cell_size(&self) -> (f64, f64) {
         let gt = &self.geo_transform;
-        ((gt[1] * gt[1] + gt[4] * gt[4]).sqrt(), (gt[2] * gt[2] + gt[5] * gt[5]).sqrt())
+        (
+            (gt[1] * gt[1] + gt[4] * gt[4]).sqrt(),
+            (gt[2] * gt[2] + gt[5] * gt[5]).sqrt(),
+        )
     }
 
     /// Map coordinates to fractional pixel coordinates (column, row).
@@ -111,7 +114,10 @@ pub struct Raster {
 
 impl std::fmt::Debug for Raster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Raster").field("name", &self.name).field("grid", &self.grid).finish()
+        f.debug_struct("Raster")
+            .field("name", &self.name)
+            .field("grid", &self.grid)
+            .finish()
     }
 }
 
@@ -129,7 +135,11 @@ impl Raster {
             bail_input!("{name} has no raster bands; give an image, not a vector dataset");
         }
         let transform = dataset.geo_transform().ok();
-        let srs_wkt = dataset.spatial_ref().ok().and_then(|s| s.to_wkt().ok()).filter(|w| !w.is_empty());
+        let srs_wkt = dataset
+            .spatial_ref()
+            .ok()
+            .and_then(|s| s.to_wkt().ok())
+            .filter(|w| !w.is_empty());
         let georeferenced = transform.is_some() && srs_wkt.is_some();
         let geo_transform = transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         let Some(inverse) = invert_geo_transform(&geo_transform) else {
@@ -153,7 +163,14 @@ impl Raster {
         Ok(Raster {
             dataset,
             name: name.to_string(),
-            grid: RasterGrid { width, height, geo_transform, inverse, georeferenced, srs_wkt },
+            grid: RasterGrid {
+                width,
+                height,
+                geo_transform,
+                inverse,
+                georeferenced,
+                srs_wkt,
+            },
             bands,
         })
     }
@@ -243,7 +260,11 @@ impl Raster {
             )
         };
         if status != gdal_sys::CPLErr::CE_None {
-            anyhow::bail!("reading pixels {c0},{r0} +{inner_w}x{inner_h} of {}: {}", self.name, last_gdal_error());
+            anyhow::bail!(
+                "reading pixels {c0},{r0} +{inner_w}x{inner_h} of {}: {}",
+                self.name,
+                last_gdal_error()
+            );
         }
         self.zero_invalid(bands, (c0, r0, inner_w, inner_h), out, w, h, start)
     }
@@ -257,14 +278,25 @@ impl Raster {
             let plane = &mut out[k * width * height..(k + 1) * width * height];
             let info = &self.bands[number - 1];
             if info.nodata.is_none() && !info.has_mask_band {
-                band.read_into_slice::<f32>((0, 0), (self.grid.width, self.grid.height), (width, height), plane, Some(ResampleAlg::Bilinear))
-                    .with_context(|| format!("reading band {number} of {}", self.name))?;
+                band.read_into_slice::<f32>(
+                    (0, 0),
+                    (self.grid.width, self.grid.height),
+                    (width, height),
+                    plane,
+                    Some(ResampleAlg::Bilinear),
+                )
+                .with_context(|| format!("reading band {number} of {}", self.name))?;
             } else {
                 // Resampling must not smear NoData values into valid ones: read at full size,
                 // zero the invalid pixels, then resample ourselves.
                 let (full_w, full_h) = (self.grid.width, self.grid.height);
                 let mut full = vec![0f32; full_w * full_h];
-                let window = PixelWindow { col: 0, row: 0, width: full_w, height: full_h };
+                let window = PixelWindow {
+                    col: 0,
+                    row: 0,
+                    width: full_w,
+                    height: full_h,
+                };
                 self.read_window(&[number], window, &mut full)?;
                 crate::chips::resize_bilinear(&full, full_w, full_h, plane, width, height);
             }
@@ -330,7 +362,9 @@ pub fn last_gdal_error() -> String {
     if message.is_null() {
         return "unknown GDAL error".into();
     }
-    unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy().into_owned()
+    unsafe { std::ffi::CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn invert_geo_transform(gt: &[f64; 6]) -> Option<[f64; 6]> {

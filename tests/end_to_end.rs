@@ -22,15 +22,27 @@ fn assert_classified_like_truth(output: &Path, input: &Path, layer: &str) {
     assert_eq!(rows.len(), 16);
     for (row, input) in rows.iter().zip(&inputs) {
         let truth = input.text("truth").unwrap();
-        assert_eq!(row.text("ClassLabel").as_deref(), Some(truth.as_str()), "row {:?}", row.text("name"));
+        assert_eq!(
+            row.text("ClassLabel").as_deref(),
+            Some(truth.as_str()),
+            "row {:?}",
+            row.text("name")
+        );
         let confidence = row.number("Confidence").unwrap();
-        assert!((confidence - expected_confidence(&truth)).abs() < 1e-5, "{confidence} for {truth}");
+        assert!(
+            (confidence - expected_confidence(&truth)).abs() < 1e-5,
+            "{confidence} for {truth}"
+        );
         assert!(confidence > 0.0 && confidence <= 1.0);
         assert_eq!(row.text("Status"), None, "classified rows have no status");
         for field in ["id", "name", "truth", "weight"] {
             assert_eq!(row.text(field), input.text(field), "attribute {field} kept");
         }
-        assert_eq!(row.number("SourceOID"), input.fid.map(|f| f as f64), "source feature id kept");
+        assert_eq!(
+            row.number("SourceOID"),
+            input.fid.map(|f| f as f64),
+            "source feature id kept"
+        );
         assert_eq!(row.wkb, input.wkb, "geometry unchanged");
     }
 }
@@ -73,7 +85,19 @@ fn output_schema_has_input_fields_then_ours() {
         "--class-label-field",
         "Colour",
     ]);
-    assert_eq!(field_names(&out), vec!["id", "name", "truth", "weight", "SourceOID", "Colour", "Confidence", "Status"]);
+    assert_eq!(
+        field_names(&out),
+        vec![
+            "id",
+            "name",
+            "truth",
+            "weight",
+            "SourceOID",
+            "Colour",
+            "Confidence",
+            "Status"
+        ]
+    );
     // The output keeps the input CRS and opens with ogrinfo's library.
     let ds = gdal::Dataset::open(&out).unwrap();
     let layer = ds.layer(0).unwrap();
@@ -106,7 +130,11 @@ fn features_in_another_crs_are_reprojected() {
     let ds = gdal::Dataset::open(&out).unwrap();
     use gdal::vector::LayerAccess;
     assert_eq!(ds.layer(0).unwrap().spatial_ref().unwrap().auth_code().unwrap(), 4326);
-    assert!(rows[0].wkt.as_ref().unwrap().starts_with("POLYGON ((15."), "{:?}", rows[0].wkt);
+    assert!(
+        rows[0].wkt.as_ref().unwrap().starts_with("POLYGON ((15."),
+        "{:?}",
+        rows[0].wkt
+    );
 }
 
 #[test]
@@ -154,8 +182,10 @@ fn batch_sizes_and_thread_counts_give_identical_rows() {
             "--threads",
             threads,
         ]);
-        let rows: Vec<(Option<String>, Option<String>, Option<f64>)> =
-            read_rows(&out, None).iter().map(|r| (r.text("name"), r.text("ClassLabel"), r.number("Confidence"))).collect();
+        let rows: Vec<(Option<String>, Option<String>, Option<f64>)> = read_rows(&out, None)
+            .iter()
+            .map(|r| (r.text("name"), r.text("ClassLabel"), r.number("Confidence")))
+            .collect();
         results.push(rows);
     }
     for other in &results[1..] {
@@ -168,9 +198,27 @@ fn softmax_models_are_not_softmaxed_twice_and_fixed_batches_are_padded() {
     let dir = tempfile::tempdir().unwrap();
     let emd = colors_emd(&[]);
     let variants = [
-        ("softmax.dlpk", onnx::ColorModelOptions { softmax: true, ..Default::default() }),
-        ("fixed_batch.dlpk", onnx::ColorModelOptions { batch: onnx::Dim::Fixed(5), ..Default::default() }),
-        ("dynamic_chip.dlpk", onnx::ColorModelOptions { chip: None, ..Default::default() }),
+        (
+            "softmax.dlpk",
+            onnx::ColorModelOptions {
+                softmax: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "fixed_batch.dlpk",
+            onnx::ColorModelOptions {
+                batch: onnx::Dim::Fixed(5),
+                ..Default::default()
+            },
+        ),
+        (
+            "dynamic_chip.dlpk",
+            onnx::ColorModelOptions {
+                chip: None,
+                ..Default::default()
+            },
+        ),
     ];
     for (name, options) in variants {
         let model = onnx::color_classifier(&palette(), &imagenet(), &options);
@@ -209,7 +257,20 @@ fn csv_output_for_features_carries_wkt() {
         out.to_str().unwrap(),
     ]);
     let rows = read_csv(&out);
-    assert_eq!(rows[0], vec!["SourceOID", "ClassLabel", "Confidence", "Status", "id", "name", "truth", "weight", "WKT"]);
+    assert_eq!(
+        rows[0],
+        vec![
+            "SourceOID",
+            "ClassLabel",
+            "Confidence",
+            "Status",
+            "id",
+            "name",
+            "truth",
+            "weight",
+            "WKT"
+        ]
+    );
     assert_eq!(rows.len(), 17);
     for row in &rows[1..] {
         assert_eq!(row[1], row[6], "label equals truth");

@@ -65,8 +65,15 @@ pub fn run_ok(args: &[&str]) -> Output {
 pub fn run_err(args: &[&str], code: i32) -> String {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "classify-objects {args:?}: expected exit {code}, stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("classify-objects: error:")).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "classify-objects {args:?}: expected exit {code}, stderr:\n{stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("classify-objects: error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "exactly one error line expected, stderr:\n{stderr}");
     errors[0].to_string()
 }
@@ -116,7 +123,11 @@ pub fn read_rows(path: &Path, layer: Option<&str>) -> Vec<Row> {
         .features()
         .map(|f| Row {
             fid: f.fid(),
-            fields: names.iter().enumerate().map(|(i, n)| (n.clone(), f.field(i).expect("field value"))).collect(),
+            fields: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), f.field(i).expect("field value")))
+                .collect(),
             wkt: f.geometry().map(|g| g.wkt().expect("wkt")),
             wkb: f.geometry().map(|g| g.wkb().expect("wkb")),
         })
@@ -160,12 +171,23 @@ pub fn write_package(dir: &Path, name: &str, emd: &str, model: &[u8]) -> PathBuf
 
 /// Writes a GeoTIFF of `bands` planes (`width x height` each, band-sequential), optionally
 /// georeferenced in EPSG:32633 with 2 m pixels at (500000, 5800000).
-pub fn write_tiff_u8(path: &Path, width: usize, height: usize, planes: &[Vec<u8>], georeferenced: bool, nodata: Option<f64>) {
+pub fn write_tiff_u8(
+    path: &Path,
+    width: usize,
+    height: usize,
+    planes: &[Vec<u8>],
+    georeferenced: bool,
+    nodata: Option<f64>,
+) {
     let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = driver.create_with_band_type::<u8, _>(path, width, height, planes.len()).unwrap();
+    let mut ds = driver
+        .create_with_band_type::<u8, _>(path, width, height, planes.len())
+        .unwrap();
     if georeferenced {
-        ds.set_geo_transform(&[500_000.0, 2.0, 0.0, 5_800_000.0, 0.0, -2.0]).unwrap();
-        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap()).unwrap();
+        ds.set_geo_transform(&[500_000.0, 2.0, 0.0, 5_800_000.0, 0.0, -2.0])
+            .unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap())
+            .unwrap();
     }
     for (i, plane) in planes.iter().enumerate() {
         let mut band = ds.rasterband(i + 1).unwrap();
@@ -210,7 +232,10 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
 
 /// Files in `dir` (names), to check that nothing was left behind.
 pub fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
 }

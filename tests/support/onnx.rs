@@ -187,7 +187,12 @@ pub struct ColorModelOptions {
 
 impl Default for ColorModelOptions {
     fn default() -> Self {
-        ColorModelOptions { batch: Dim::Param("batch"), chip: Some((32, 32)), softmax: false, sharpness: 1.0 }
+        ColorModelOptions {
+            batch: Dim::Param("batch"),
+            chip: Some((32, 32)),
+            softmax: false,
+            sharpness: 1.0,
+        }
     }
 }
 
@@ -217,19 +222,47 @@ pub fn color_classifier(palette: &[[f32; 3]], normalization: &[(f32, f32); 3], o
         None => (Dim::Param("height"), Dim::Param("width")),
     };
     let mut nodes = vec![
-        Node { op: "GlobalAveragePool", inputs: vec!["image"], outputs: vec!["pooled"], attrs: vec![] },
-        Node { op: "Flatten", inputs: vec!["pooled"], outputs: vec!["features"], attrs: vec![Attr::Int("axis", 1)] },
+        Node {
+            op: "GlobalAveragePool",
+            inputs: vec!["image"],
+            outputs: vec!["pooled"],
+            attrs: vec![],
+        },
+        Node {
+            op: "Flatten",
+            inputs: vec!["pooled"],
+            outputs: vec!["features"],
+            attrs: vec![Attr::Int("axis", 1)],
+        },
     ];
     let final_name = if options.softmax { "probabilities" } else { "logits" };
-    nodes.push(Node { op: "Gemm", inputs: vec!["features", "W", "b"], outputs: vec!["logits"], attrs: vec![] });
+    nodes.push(Node {
+        op: "Gemm",
+        inputs: vec!["features", "W", "b"],
+        outputs: vec!["logits"],
+        attrs: vec![],
+    });
     if options.softmax {
-        nodes.push(Node { op: "Softmax", inputs: vec!["logits"], outputs: vec!["probabilities"], attrs: vec![Attr::Int("axis", 1)] });
+        nodes.push(Node {
+            op: "Softmax",
+            inputs: vec!["logits"],
+            outputs: vec!["probabilities"],
+            attrs: vec![Attr::Int("axis", 1)],
+        });
     }
     Model {
         nodes,
         initializers: vec![
-            Initializer { name: "W", dims: vec![3, k as i64], data: w },
-            Initializer { name: "b", dims: vec![k as i64], data: b },
+            Initializer {
+                name: "W",
+                dims: vec![3, k as i64],
+                data: w,
+            },
+            Initializer {
+                name: "b",
+                dims: vec![k as i64],
+                data: b,
+            },
         ],
         inputs: vec![("image", vec![options.batch.clone(), Dim::Fixed(3), h, wd])],
         outputs: vec![(final_name, vec![options.batch.clone(), Dim::Fixed(k as i64)])],

@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   installs what is missing (GDAL, ONNX Runtime), builds, and classifies the bundled fixtures
+#   make test   installs what is missing, then runs the whole test suite (formatting, lints, tests)
+CARGO ?= cargo
+BIN := target/release/classify-objects
+DEMO := demo-output
+
+.PHONY: setup build demo test lint bench fixtures clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked
+
+demo: build
+	@mkdir -p $(DEMO)
+	$(BIN) inspect fixtures/synthetic/colors.dlpk
+	$(BIN) --raster fixtures/synthetic/colors.tif --model fixtures/synthetic/colors.dlpk \
+		--features fixtures/synthetic/objects.gpkg --layer polygons --output $(DEMO)/synthetic_polygons.gpkg --overwrite
+	$(BIN) --raster fixtures/real/RGB.byte.tif --model fixtures/real/textline_cls.dlpk \
+		--features fixtures/real/RGB.byte.foot.gpkg --output $(DEMO)/rgb_byte_footprints.gpkg --overwrite
+	$(BIN) --raster fixtures/real/RGB.byte.tif --model fixtures/real/textline_cls.dlpk \
+		--features fixtures/real/RGB.byte.bench_points_2000.gpkg --output $(DEMO)/rgb_byte_points.gpkg \
+		--model-arguments "batch_size 32" --overwrite
+	ogrinfo -so -al $(DEMO)/synthetic_polygons.gpkg | sed -n '/Layer name/,$$p'
+	@echo "demo results in $(DEMO)/"
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --locked
+
+bench: build
+	bench/run.sh
+
+fixtures:
+	$(CARGO) run --example make_fixtures
+
+clean:
+	rm -rf $(DEMO)
+	$(CARGO) clean
