@@ -6,8 +6,6 @@
 //! the later stages need (its geometry as WKB for the output, its attributes, and its shape in
 //! raster pixel coordinates for the chip).
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{FieldValue, Geometry, LayerAccess, OGRFieldType, OGRwkbGeometryType};
@@ -107,12 +105,7 @@ impl FeatureSource {
     /// Opens `name` and picks `layer` (by name) or the first layer. `srs_override` replaces the
     /// CRS the file declares (e.g. GeoJSON whose coordinates are not WGS 84).
     pub fn open(name: &str, layer: Option<&str>, srs_override: Option<&str>) -> Result<FeatureSource> {
-        let dataset = match Dataset::open(Path::new(name)) {
-            Ok(ds) => ds,
-            Err(err) => bail_input!(
-                "cannot open features {name}: {err}; give a vector dataset OGR can read (check the path, or run `ogrinfo {name}`)"
-            ),
-        };
+        let dataset = crate::source::open(name, crate::source::SourceKind::Vector)?;
         if dataset.layer_count() == 0 {
             bail_input!(
                 "features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source"

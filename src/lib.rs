@@ -20,3 +20,4 @@ pub mod package;
 pub mod pipeline;
 pub mod plan;
 pub mod raster;
+pub mod source;

@@ -12,6 +12,14 @@ use classify_objects::{inspect, pipeline};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // GDAL's own messages: warnings once, in our format (unless --quiet); failures reach the user
+    // through the error they cause, so they are not printed twice.
+    let quiet = cli.classify.quiet;
+    gdal::config::set_error_handler(move |kind, _, message| {
+        if kind == gdal::errors::CplErrType::Warning && !quiet {
+            eprintln!("classify-objects: warning: GDAL: {message}");
+        }
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -178,6 +178,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     )?;
     source.transform_to(&raster.grid, &raster.name)?;
     let grid = raster.grid.clone();
+    let (features_srs, grid_srs) = (source.srs_wkt.clone(), grid.srs_wkt.clone());
     drop(raster);
 
     let mut schema = OutputSchema {
@@ -266,9 +267,28 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
         read
     });
     consumed?;
+    let summary = &scorer.summary;
+    let missed = ["outside_raster", "reprojection_failed"]
+        .iter()
+        .filter_map(|k| summary.not_classified.get(k))
+        .sum::<usize>();
+    if summary.objects > 0 && missed == summary.objects {
+        bail_input!(
+            "none of the {} features of {} fall on raster {} (features in {}, raster in {}); if the features' coordinates are in another CRS than declared, give it with --features-crs",
+            summary.objects,
+            features.source,
+            raster_name,
+            crs_name(features_srs.as_deref()),
+            crs_name(grid_srs.as_deref())
+        );
+    }
     writer.finish()?;
     scorer.summary.execution_provider = scorer.classifier.execution_provider;
     Ok(scorer.summary)
+}
+
+fn crs_name(wkt: Option<&str>) -> String {
+    wkt.map(crate::features::srs_label).unwrap_or_else(|| "no CRS".into())
 }
 
 fn cut_batch(raster: &Raster, spec: &ChipSpec, batch: FeatureBatch, scratch: &mut Vec<f32>) -> Result<ChippedBatch> {

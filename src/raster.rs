@@ -4,7 +4,6 @@
 //! its own with [`Raster::open`]; the metadata is cheap to re-read.
 
 use std::ffi::c_int;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use gdal::raster::{GdalDataType, ResampleAlg};
@@ -124,12 +123,7 @@ impl std::fmt::Debug for Raster {
 impl Raster {
     /// Opens a GDAL raster source read-only.
     pub fn open(name: &str) -> Result<Raster> {
-        let dataset = match Dataset::open(Path::new(name)) {
-            Ok(ds) => ds,
-            Err(err) => bail_input!(
-                "cannot open raster {name}: {err}; give a raster GDAL can read (check the path, or run `gdalinfo {name}`)"
-            ),
-        };
+        let dataset = crate::source::open(name, crate::source::SourceKind::Raster)?;
         let (width, height) = dataset.raster_size();
         if dataset.raster_count() == 0 || width == 0 || height == 0 {
             bail_input!("{name} has no raster bands; give an image, not a vector dataset");

@@ -1,0 +1,50 @@
+//! Opening GDAL/OGR data sources (paths, VSI paths, connection strings) with errors that name the
+//! input, say why, and say what to do.
+
+use std::path::Path;
+
+use anyhow::Result;
+use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
+
+use crate::bail_input;
+
+/// What kind of dataset is being opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A raster (image).
+    Raster,
+    /// A vector layer source (features).
+    Vector,
+}
+
+/// Whether `name` is a plain local path (not `/vsi...`, a URL, or a `DRIVER:` connection string).
+pub fn is_local_path(name: &str) -> bool {
+    !(name.starts_with("/vsi") || name.contains("://") || (name.contains(':') && !Path::new(name).exists()))
+}
+
+/// Opens `name` read-only as `kind`.
+pub fn open(name: &str, kind: SourceKind) -> Result<Dataset> {
+    let (what, tool, flag) = match kind {
+        SourceKind::Raster => ("raster", "gdalinfo", GdalOpenFlags::GDAL_OF_RASTER),
+        SourceKind::Vector => ("features", "ogrinfo", GdalOpenFlags::GDAL_OF_VECTOR),
+    };
+    if is_local_path(name) && !Path::new(name).exists() {
+        bail_input!("{what} {name} does not exist; check the path");
+    }
+    let options = DatasetOptions {
+        open_flags: GdalOpenFlags::GDAL_OF_READONLY | flag | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+        ..Default::default()
+    };
+    match Dataset::open_ex(Path::new(name), options) {
+        Ok(dataset) => Ok(dataset),
+        Err(err) => {
+            let reason = match err {
+                gdal::errors::GdalError::NullPointer { msg, .. } if !msg.is_empty() => {
+                    msg.trim_end_matches('.').to_string()
+                }
+                _ => "not a format GDAL recognises".to_string(),
+            };
+            bail_input!("cannot open {what} {name}: {reason}; give a {what} source GDAL can read (try `{tool} {name}`)")
+        }
+    }
+}
