@@ -47,7 +47,10 @@ fn missing_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let line = fails(d, &["-r", "/no/such/raster.tif", "-m", &colors_dlpk()]);
-    assert_mentions(&line, &["/no/such/raster.tif", "gdalinfo"]);
+    assert_mentions(&line, &["/no/such/raster.tif", "does not exist"]);
+    let not_raster = fixture("README.md");
+    let line = fails(d, &["-r", not_raster.to_str().unwrap(), "-m", &colors_dlpk()]);
+    assert_mentions(&line, &["README.md", "not recognized", "gdalinfo"]);
     let line = fails(d, &["-r", &colors_tif(), "-m", "/no/such/model.dlpk"]);
     assert_mentions(&line, &["/no/such/model.dlpk", ".dlpk"]);
     let line = fails(
@@ -61,7 +64,9 @@ fn missing_inputs() {
             "/no/such/features.gpkg",
         ],
     );
-    assert_mentions(&line, &["/no/such/features.gpkg", "ogrinfo"]);
+    assert_mentions(&line, &["/no/such/features.gpkg", "does not exist"]);
+    let line = fails(d, &["-r", &colors_tif(), "-m", &colors_dlpk(), "-f", &colors_tif()]);
+    assert_mentions(&line, &["colors.tif", "not recognized", "ogrinfo"]);
     let line = fails(
         d,
         &[
