@@ -23,7 +23,10 @@ demo: build
 	$(BIN) --raster fixtures/real/RGB.byte.tif --model fixtures/real/textline_cls.dlpk \
 		--features fixtures/real/RGB.byte.bench_points_2000.gpkg --output $(DEMO)/rgb_byte_points.gpkg \
 		--model-arguments "batch_size 32" --overwrite
-	ogrinfo -so -al $(DEMO)/synthetic_polygons.gpkg | sed -n '/Layer name/,$$p'
+	@echo "--- labels per class (synthetic fixture: every label must equal truth) ---"
+	@ogrinfo -ro -q $(DEMO)/synthetic_polygons.gpkg -sql "SELECT truth, ClassLabel, COUNT(*) AS n, ROUND(AVG(Confidence), 4) AS mean_confidence FROM synthetic_polygons GROUP BY truth, ClassLabel" | grep -E '=' | paste - - - -
+	@echo "--- labels per class (real model on RGB.byte points) ---"
+	@ogrinfo -ro -q $(DEMO)/rgb_byte_points.gpkg -sql "SELECT ClassLabel, COUNT(*) AS n, ROUND(AVG(Confidence), 4) AS mean_confidence FROM rgb_byte_points GROUP BY ClassLabel" | grep -E '=' | paste - - -
 	@echo "demo results in $(DEMO)/"
 
 lint: setup
