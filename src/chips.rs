@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use crate::bail_input;
 use crate::emd::ModelDefinition;
 use crate::features::PixelShape;
-use crate::raster::{PixelWindow, Raster};
+use crate::raster::{PixelWindow, Raster, RasterGrid};
 
 /// ImageNet channel means on a 0-255 scale.
 pub const IMAGENET_MEAN: [f32; 3] = [123.675, 116.28, 103.53];
@@ -139,9 +139,30 @@ impl ChipSpec {
         (fixed_window(shape.envelope, self.width, self.height), false)
     }
 
-    /// Cuts the normalised chip for `shape` into `out` (`len()` values). `scratch` is reused
-    /// between calls for variable-size crops.
-    pub fn cut(&self, raster: &Raster, shape: &PixelShape, out: &mut [f32], scratch: &mut Vec<f32>) -> Result<()> {
+    /// Cuts the normalised chip for `shape` into `out` (`values_per_chip()` values). `scratch` is
+    /// reused between calls for variable-size crops. Returns the raster window it was cut from.
+    pub fn cut(
+        &self,
+        raster: &Raster,
+        shape: &PixelShape,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) -> Result<PixelWindow> {
+        let window = self.cut_pixels(raster, shape, out, scratch)?;
+        self.normalize(out);
+        Ok(window)
+    }
+
+    /// Cuts the chip for `shape` into `out` as raster values, before `DataRange` and
+    /// normalisation: outside, NoData, masked and blackened pixels are 0; variable crops are
+    /// resampled to the chip size. Returns the raster window it was cut from.
+    pub fn cut_pixels(
+        &self,
+        raster: &Raster,
+        shape: &PixelShape,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) -> Result<PixelWindow> {
         let (window, resample) = self.window_for(shape);
         let blacken = self.blacken_around_feature && shape.is_polygon;
         if resample {
@@ -167,8 +188,7 @@ impl ChipSpec {
                 blacken_outside(&shape.geometry, window, out);
             }
         }
-        self.normalize(out);
-        Ok(())
+        Ok(window)
     }
 
     /// The whole image resampled to the chip size, normalised: one image as one object.
@@ -195,6 +215,35 @@ impl ChipSpec {
             }
         }
     }
+}
+
+/// Writes a chip (`C x H x W`, raster values) as a Float32 GeoTIFF placed over the raster window
+/// it was cut from (pixel size scaled when the window was resampled), for checking chips by eye
+/// or in tests (`--dump-chips`).
+pub fn write_chip_tiff(
+    path: &std::path::Path,
+    chip: &[f32],
+    spec: &ChipSpec,
+    window: PixelWindow,
+    grid: &RasterGrid,
+) -> Result<()> {
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff")?;
+    let (w, h) = (spec.width, spec.height);
+    let mut ds = driver
+        .create_with_band_type::<f32, _>(path, w, h, spec.channels())
+        .with_context(|| format!("creating chip file {}", path.display()))?;
+    let gt = grid.geo_transform;
+    let (sx, sy) = (window.width as f64 / w as f64, window.height as f64 / h as f64);
+    let (x0, y0) = grid.pixel_to_world(window.col as f64, window.row as f64);
+    ds.set_geo_transform(&[x0, gt[1] * sx, gt[2] * sy, y0, gt[4] * sx, gt[5] * sy])?;
+    if let Some(srs) = grid.spatial_ref() {
+        ds.set_spatial_ref(&srs)?;
+    }
+    for (c, plane) in chip.chunks_exact(w * h).enumerate() {
+        let mut buffer = gdal::raster::Buffer::new((w, h), plane.to_vec());
+        ds.rasterband(c + 1)?.write((0, 0), (w, h), &mut buffer)?;
+    }
+    Ok(())
 }
 
 /// The fixed chip window for an envelope: top-left at `floor(cx - W/2), floor(cy - H/2)`.

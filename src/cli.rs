@@ -37,6 +37,59 @@ pub enum Command {
     /// Print what a model package holds: tensors, chip size, bands, classes, chip rules,
     /// accepted model arguments.
     Inspect(InspectArgs),
+    /// Write a .dlpk package from a plain ONNX classifier and its class names.
+    Pack(PackArgs),
+}
+
+/// `pack` options.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The ONNX classifier: input [batch, channels, height, width] float32, output [batch, classes].
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub onnx: PathBuf,
+    /// Class names in model output order, comma-separated.
+    #[arg(long, value_name = "A,B,C", required = true)]
+    pub classes: String,
+    /// Chip width and height in pixels (default: the model's fixed input size).
+    #[arg(long, value_name = "PIXELS")]
+    pub chip_size: Option<usize>,
+    /// Chip width, if not square.
+    #[arg(long, value_name = "PIXELS")]
+    pub chip_width: Option<usize>,
+    /// Chip height, if not square.
+    #[arg(long, value_name = "PIXELS")]
+    pub chip_height: Option<usize>,
+    /// 0-based raster bands the model reads, comma-separated (ExtractBands).
+    #[arg(long, value_name = "0,1,2", default_value = "0,1,2")]
+    pub bands: String,
+    /// Crop around the feature's envelope, resampled to the chip size (CropSizeFixed 0).
+    #[arg(long)]
+    pub variable_crop: bool,
+    /// Set pixels outside polygon features to 0 (BlackenAroundFeature 1).
+    #[arg(long)]
+    pub blacken_around_feature: bool,
+    /// Per-band scaling MIN,MAX,MEAN,STD: ((x - MIN) / (MAX - MIN) - MEAN) / STD, given once for
+    /// every band or once per band (NormalizationStats). Default: ImageNet statistics.
+    #[arg(long, value_name = "MIN,MAX,MEAN,STD")]
+    pub scale: Vec<String>,
+    /// Multi-label model (sigmoid scores, MetaDataMode MultiLabeled_Tiles).
+    #[arg(long)]
+    pub multi_label: bool,
+    /// Only identity and horizontal flip for test-time augmentation (ImageSpaceUsed PIXEL_SPACE).
+    #[arg(long)]
+    pub pixel_space: bool,
+    /// ModelName written to the .emd.
+    #[arg(long, value_name = "NAME")]
+    pub model_name: Option<String>,
+    /// The package to write.
+    #[arg(short = 'o', long, value_name = "OUT.dlpk")]
+    pub output: PathBuf,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// ONNX Runtime library to load (default: searched, see README).
+    #[arg(long, value_name = "PATH")]
+    pub ort_library: Option<PathBuf>,
 }
 
 /// `inspect` options.
@@ -131,4 +184,9 @@ pub struct ClassifyArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Debugging: write every chip, as read before normalisation, as a GeoTIFF into this folder
+    /// (chip_<input position>.tif).
+    #[arg(long, value_name = "DIR")]
+    pub dump_chips: Option<PathBuf>,
 }

@@ -16,6 +16,7 @@ pub mod features;
 pub mod inference;
 pub mod inspect;
 pub mod output;
+pub mod pack;
 pub mod package;
 pub mod pipeline;
 pub mod plan;

@@ -8,7 +8,7 @@ use classify_objects::cli::{Cli, Command};
 use classify_objects::error::{exit_code, one_line};
 use classify_objects::pipeline::RunSummary;
 use classify_objects::plan::ClassifyPlan;
-use classify_objects::{inspect, pipeline};
+use classify_objects::{inspect, pack, pipeline};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +38,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", inspect::render_text(&summary));
             }
+            Ok(())
+        }
+        Some(Command::Pack(args)) => {
+            let path = pack::pack(&args)?;
+            eprintln!("classify-objects: wrote {path}");
             Ok(())
         }
         None => {

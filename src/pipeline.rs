@@ -196,6 +196,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     let threads = plan.threads;
     let spec = &spec;
     let raster_name = raster_name.as_str();
+    let dump_chips = plan.dump_chips.as_deref();
     let consumed = std::thread::scope(|scope| -> Result<()> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
@@ -236,7 +237,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
                 };
                 let mut scratch = Vec::new();
                 for batch in feature_rx {
-                    let result = cut_batch(&raster, spec, batch, &mut scratch);
+                    let result = cut_batch(&raster, spec, batch, &mut scratch, dump_chips);
                     let failed = result.is_err();
                     if chip_tx.send(result).is_err() || failed {
                         return;
@@ -291,14 +292,25 @@ fn crs_name(wkt: Option<&str>) -> String {
     wkt.map(crate::features::srs_label).unwrap_or_else(|| "no CRS".into())
 }
 
-fn cut_batch(raster: &Raster, spec: &ChipSpec, batch: FeatureBatch, scratch: &mut Vec<f32>) -> Result<ChippedBatch> {
+fn cut_batch(
+    raster: &Raster,
+    spec: &ChipSpec,
+    batch: FeatureBatch,
+    scratch: &mut Vec<f32>,
+    dump_chips: Option<&std::path::Path>,
+) -> Result<ChippedBatch> {
     let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
     let mut chips = vec![0.0; count * spec.values_per_chip()];
     let mut slots = chips.chunks_exact_mut(spec.values_per_chip());
     for feature in &batch.features {
         if let Ok(shape) = &feature.shape {
             let slot = slots.next().expect("one slot per classifiable feature");
-            spec.cut(raster, shape, slot, scratch)?;
+            let window = spec.cut_pixels(raster, shape, slot, scratch)?;
+            if let Some(dir) = dump_chips {
+                let path = dir.join(format!("chip_{:06}.tif", feature.index));
+                chips::write_chip_tiff(&path, slot, spec, window, &raster.grid)?;
+            }
+            spec.normalize(slot);
         }
     }
     Ok(ChippedBatch {

@@ -55,6 +55,8 @@ pub struct ClassifyPlan {
     pub ort_library: PathBuf,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// Folder to write every chip into, for debugging.
+    pub dump_chips: Option<PathBuf>,
 }
 
 impl ClassifyPlan {
@@ -101,6 +103,11 @@ impl ClassifyPlan {
                 .min(8)
         });
         let ort_library = inference::locate_runtime(args.ort_library.as_deref())?;
+        if let Some(dir) = &args.dump_chips {
+            if let Err(err) = std::fs::create_dir_all(dir) {
+                bail_input!("--dump-chips folder {} cannot be created: {err}", dir.display());
+            }
+        }
         let layer_name = output
             .path
             .file_stem()
@@ -127,6 +134,7 @@ impl ClassifyPlan {
             intra_op_threads: args.intra_op_threads.unwrap_or(0),
             ort_library,
             quiet: args.quiet,
+            dump_chips: args.dump_chips,
         })
     }
 }

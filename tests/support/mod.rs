@@ -239,3 +239,155 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A Float32 test raster.
+pub struct TestRaster {
+    pub width: usize,
+    pub height: usize,
+    /// Band-sequential planes.
+    pub planes: Vec<Vec<f32>>,
+    /// NoData value of every band.
+    pub nodata: Option<f64>,
+    /// Mark the last band as alpha.
+    pub alpha_last: bool,
+    /// Band descriptions.
+    pub descriptions: Vec<&'static str>,
+}
+
+/// Pixel (col, row) of the georeferenced test rasters in map coordinates (EPSG:32633, 2 m
+/// pixels at (500000, 5800000)), for fractional pixel positions.
+pub fn pixel_to_map(col: f64, row: f64) -> (f64, f64) {
+    (500_000.0 + 2.0 * col, 5_800_000.0 - 2.0 * row)
+}
+
+impl TestRaster {
+    /// Planes whose value encodes the band and position: `1000 b + 10 row + col + 1`... kept
+    /// small enough for f32: `band * 10000 + row * 100 + col + 1` (never 0).
+    pub fn positional(width: usize, height: usize, bands: usize) -> TestRaster {
+        let planes = (0..bands)
+            .map(|b| {
+                (0..width * height)
+                    .map(|i| (b * 10000 + (i / width) * 100 + (i % width) + 1) as f32)
+                    .collect()
+            })
+            .collect();
+        TestRaster {
+            width,
+            height,
+            planes,
+            nodata: None,
+            alpha_last: false,
+            descriptions: vec![],
+        }
+    }
+
+    /// The positional value of band `b` at (col, row).
+    pub fn value(b: usize, col: usize, row: usize) -> f32 {
+        (b * 10000 + row * 100 + col + 1) as f32
+    }
+
+    /// Writes the raster as a georeferenced Float32 GeoTIFF.
+    pub fn write(&self, path: &Path) {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+        let mut ds = driver
+            .create_with_band_type::<f32, _>(path, self.width, self.height, self.planes.len())
+            .unwrap();
+        ds.set_geo_transform(&[500_000.0, 2.0, 0.0, 5_800_000.0, 0.0, -2.0])
+            .unwrap();
+        ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap())
+            .unwrap();
+        let count = self.planes.len();
+        for (i, plane) in self.planes.iter().enumerate() {
+            let mut band = ds.rasterband(i + 1).unwrap();
+            let mut buffer = gdal::raster::Buffer::new((self.width, self.height), plane.clone());
+            band.write((0, 0), (self.width, self.height), &mut buffer).unwrap();
+            if let Some(v) = self.nodata {
+                band.set_no_data_value(Some(v)).unwrap();
+            }
+            if self.alpha_last && i + 1 == count {
+                band.set_color_interpretation(gdal::raster::ColorInterpretation::AlphaBand)
+                    .unwrap();
+            }
+            if let Some(d) = self.descriptions.get(i) {
+                use gdal::Metadata;
+                band.set_description(d).unwrap();
+            }
+        }
+    }
+}
+
+/// Writes a GeoJSON FeatureCollection (EPSG:32633) of WKT geometries given in pixel coordinates
+/// of the test rasters.
+pub fn write_pixel_features(path: &Path, pixel_wkts: &[&str]) {
+    let features: Vec<String> = pixel_wkts
+        .iter()
+        .enumerate()
+        .map(|(i, wkt)| {
+            let mut g = gdal::vector::Geometry::from_wkt(wkt).unwrap();
+            map_to_world(&mut g);
+            format!(
+                "{{\"type\":\"Feature\",\"properties\":{{\"n\":{i}}},\"geometry\":{}}}",
+                g.json().unwrap()
+            )
+        })
+        .collect();
+    fs::write(
+        path,
+        format!(
+            "{{\"type\":\"FeatureCollection\",\"crs\":{{\"type\":\"name\",\"properties\":{{\"name\":\"urn:ogc:def:crs:EPSG::32633\"}}}},\"features\":[{}]}}",
+            features.join(",")
+        ),
+    )
+    .unwrap();
+}
+
+fn map_to_world(g: &mut gdal::vector::Geometry) {
+    let count = g.geometry_count();
+    if count > 0 {
+        for i in 0..count {
+            let mut sub = g.get_geometry(i);
+            let n = sub.point_count();
+            for k in 0..n {
+                let (x, y, _) = sub.get_point(k as i32);
+                let (wx, wy) = pixel_to_map(x, y);
+                sub.set_point_2d(k, (wx, wy));
+            }
+        }
+    } else {
+        for k in 0..g.point_count() {
+            let (x, y, _) = g.get_point(k as i32);
+            let (wx, wy) = pixel_to_map(x, y);
+            g.set_point_2d(k, (wx, wy));
+        }
+    }
+}
+
+/// Reads a dumped chip back: `planes[c][row * width + col]`.
+pub fn read_chip(path: &Path) -> (usize, usize, Vec<Vec<f32>>) {
+    let ds = Dataset::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let (w, h) = ds.raster_size();
+    let planes = (1..=ds.raster_count())
+        .map(|b| {
+            ds.rasterband(b)
+                .unwrap()
+                .read_as::<f32>((0, 0), (w, h), (w, h), None)
+                .unwrap()
+                .data()
+                .to_vec()
+        })
+        .collect();
+    (w, h, planes)
+}
+
+/// A package whose `.emd` is the colour `.emd` with `replace` applied and whose model is the
+/// colour classifier built with `options` and `normalization`.
+pub fn color_package(
+    dir: &Path,
+    name: &str,
+    replace: &[(&str, &str)],
+    options: &onnx::ColorModelOptions,
+    normalization: &[(f32, f32); 3],
+) -> PathBuf {
+    let model = onnx::color_classifier(&palette(), normalization, options);
+    write_package(dir, name, &colors_emd(replace), &model)
+}

@@ -183,6 +183,8 @@ pub struct ColorModelOptions {
     pub softmax: bool,
     /// Sharpness `s` of the logits `-s * |x - c_k|^2`.
     pub sharpness: f32,
+    /// Declare the channel dimension symbolic (the graph still computes on three channels).
+    pub dynamic_channels: bool,
 }
 
 impl Default for ColorModelOptions {
@@ -192,6 +194,7 @@ impl Default for ColorModelOptions {
             chip: Some((32, 32)),
             softmax: false,
             sharpness: 1.0,
+            dynamic_channels: false,
         }
     }
 }
@@ -264,7 +267,19 @@ pub fn color_classifier(palette: &[[f32; 3]], normalization: &[(f32, f32); 3], o
                 data: b,
             },
         ],
-        inputs: vec![("image", vec![options.batch.clone(), Dim::Fixed(3), h, wd])],
+        inputs: vec![(
+            "image",
+            vec![
+                options.batch.clone(),
+                if options.dynamic_channels {
+                    Dim::Param("channels")
+                } else {
+                    Dim::Fixed(3)
+                },
+                h,
+                wd,
+            ],
+        )],
         outputs: vec![(final_name, vec![options.batch.clone(), Dim::Fixed(k as i64)])],
         opset: 13,
     }
