@@ -301,3 +301,46 @@ pub fn expected_confidence(palette: &[[f32; 3]], normalization: &[(f32, f32); 3]
         .sum();
     1.0 / total
 }
+
+/// A dense classifier over every pixel: logits = flatten(chip) · W + b, with `W` of shape
+/// `[c * h * w, k]` (row-major). Unlike the colour model it sees orientation, so test-time
+/// augmentation changes its answers.
+pub fn dense_classifier(c: i64, h: i64, w: i64, weights: Vec<f32>, bias: Vec<f32>) -> Vec<u8> {
+    let k = bias.len() as i64;
+    assert_eq!(weights.len() as i64, c * h * w * k);
+    Model {
+        nodes: vec![
+            Node {
+                op: "Flatten",
+                inputs: vec!["image"],
+                outputs: vec!["flat"],
+                attrs: vec![Attr::Int("axis", 1)],
+            },
+            Node {
+                op: "Gemm",
+                inputs: vec!["flat", "W", "b"],
+                outputs: vec!["logits"],
+                attrs: vec![],
+            },
+        ],
+        initializers: vec![
+            Initializer {
+                name: "W",
+                dims: vec![c * h * w, k],
+                data: weights,
+            },
+            Initializer {
+                name: "b",
+                dims: vec![k],
+                data: bias,
+            },
+        ],
+        inputs: vec![(
+            "image",
+            vec![Dim::Param("batch"), Dim::Fixed(c), Dim::Fixed(h), Dim::Fixed(w)],
+        )],
+        outputs: vec![("logits", vec![Dim::Param("batch"), Dim::Fixed(k)])],
+        opset: 13,
+    }
+    .to_bytes()
+}
