@@ -76,7 +76,7 @@ fn softmax_logits(chip: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
 fn expected(variants: &[usize]) -> (String, f64) {
     let (w, b) = weights();
     let chip = normalized_chip(7, 5);
-    let mut mean = vec![0.0; 3];
+    let mut mean = [0.0; 3];
     for &k in variants {
         let p = softmax_logits(&dihedral(&chip, k), &w, &b);
         mean.iter_mut()
