@@ -165,6 +165,11 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub overwrite: bool,
 
+    /// Stop with an error at the first feature that cannot be classified (outside the raster,
+    /// empty, null or invalid geometry) instead of writing it with a Status.
+    #[arg(long)]
+    pub strict: bool,
+
     /// Where to run the model: cpu, cuda, cuda:N, or auto (CUDA if it starts, else CPU).
     #[arg(long, value_name = "DEVICE", default_value = "cpu")]
     pub device: Device,

@@ -33,9 +33,12 @@ macro_rules! bail_input {
     };
 }
 
-/// Exit code for the process: 2 for input and usage problems, 1 for runtime failures.
+/// Exit code for the process: 2 for input and usage problems, 130 when interrupted by a signal,
+/// 1 for runtime failures.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
-    if error.chain().any(|cause| cause.is::<InputError>()) {
+    if error.chain().any(|cause| cause.is::<crate::interrupt::Interrupted>()) {
+        crate::interrupt::EXIT_CODE
+    } else if error.chain().any(|cause| cause.is::<InputError>()) {
         2
     } else {
         1

@@ -41,6 +41,8 @@ pub enum Problem {
     ReprojectionFailed,
     /// The feature lies entirely outside the raster.
     OutsideRaster,
+    /// The polygon is not valid (self-intersecting, ...).
+    InvalidGeometry,
 }
 
 impl Problem {
@@ -51,6 +53,7 @@ impl Problem {
             Problem::EmptyGeometry => "empty_geometry",
             Problem::ReprojectionFailed => "reprojection_failed",
             Problem::OutsideRaster => "outside_raster",
+            Problem::InvalidGeometry => "invalid_geometry",
         }
     }
 }
@@ -221,6 +224,7 @@ impl FeatureSource {
         let mut layer = self.dataset.layer(self.layer_index)?;
         let field_count = self.fields.len();
         for (index, feature) in layer.features().enumerate() {
+            crate::interrupt::check()?;
             let fields = (0..field_count)
                 .map(|i| {
                     if self.fields[i].as_text {
@@ -231,11 +235,19 @@ impl FeatureSource {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("reading attributes of feature {index} of {}", self.name))?;
-            let geometry = feature.geometry();
-            let geometry_wkb = geometry.map(|g| g.wkb()).transpose()?;
+            // The gdal crate hands out a geometry wrapping a null pointer for a null geometry.
+            let geometry = feature.geometry().filter(|g| !unsafe { g.c_geometry() }.is_null());
+            // GDAL cannot export some empty geometries (a GeoJSON polygon without rings); such
+            // a row keeps no geometry, as it has no shape to keep.
+            let geometry_wkb = match geometry {
+                Some(g) if g.is_empty() => g.wkb().ok(),
+                Some(g) => Some(g.wkb().with_context(|| format!("reading the geometry of feature {index} of {}", self.name))?),
+                None => None,
+            };
             let shape = match geometry {
                 None => Err(Problem::NullGeometry),
                 Some(g) if g.is_empty() => Err(Problem::EmptyGeometry),
+                Some(g) if is_areal(g) && !g.is_valid() => Err(Problem::InvalidGeometry),
                 Some(g) => place_on_raster(g, transform.as_ref(), raster),
             };
             sink(InputFeature {
@@ -288,6 +300,13 @@ fn place_on_raster(
             OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon
         ),
     })
+}
+
+fn is_areal(geometry: &Geometry) -> bool {
+    matches!(
+        gdal::vector::geometry_type_flatten(geometry.geometry_type()),
+        OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon
+    )
 }
 
 fn traditional_srs(wkt: &str) -> Result<SpatialRef> {

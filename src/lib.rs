@@ -15,6 +15,7 @@ pub mod error;
 pub mod features;
 pub mod inference;
 pub mod inspect;
+pub mod interrupt;
 pub mod output;
 pub mod pack;
 pub mod package;

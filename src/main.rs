@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     // GDAL's own messages: warnings once, in our format (unless --quiet); failures reach the user
     // through the error they cause, so they are not printed twice.
     let quiet = cli.classify.quiet;
+    classify_objects::interrupt::install();
     gdal::config::set_error_handler(move |kind, _, message| {
         if kind == gdal::errors::CplErrType::Warning && !quiet {
             eprintln!("classify-objects: warning: GDAL: {message}");

@@ -187,7 +187,9 @@ impl OutputTarget {
             Some((stem, ext)) => (stem.to_string(), format!(".{ext}")),
             None => (name.clone(), String::new()),
         };
+        remove_stale_temporaries(&dir, &stem, &ext);
         let temp = dir.join(format!(".{stem}.partial-{}{ext}", std::process::id()));
+        crate::interrupt::register_temporary(Some(temp.clone()));
         Ok(OutputTarget {
             path: path.to_path_buf(),
             temp,
@@ -205,6 +207,7 @@ impl OutputTarget {
         fs::rename(&self.temp, &self.path)
             .with_context(|| format!("moving {} to {}", self.temp.display(), self.path.display()))?;
         self.committed = true;
+        crate::interrupt::register_temporary(None);
         Ok(())
     }
 }
@@ -213,6 +216,22 @@ impl Drop for OutputTarget {
     fn drop(&mut self) {
         if !self.committed {
             remove_with_sidecars(&self.temp);
+        }
+    }
+}
+
+/// Removes temporary outputs (`.<stem>.partial-<pid><ext>`) left by runs that were killed: those
+/// whose process no longer exists (checked through /proc; elsewhere nothing is removed).
+fn remove_stale_temporaries(dir: &Path, stem: &str, ext: &str) {
+    let prefix = format!(".{stem}.partial-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(ext)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists() {
+            remove_with_sidecars(&entry.path());
         }
     }
 }

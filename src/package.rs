@@ -36,6 +36,11 @@ pub struct ModelPackage {
 }
 
 impl ModelPackage {
+    /// Reads a `.dlpk` held in memory; `name` stands for it in messages.
+    pub fn from_dlpk_bytes(name: &str, bytes: &[u8]) -> Result<ModelPackage> {
+        read_dlpk(Path::new(name), std::io::Cursor::new(bytes))
+    }
+
     /// Opens a `.dlpk` or `.emd` file.
     pub fn open(path: &Path) -> Result<ModelPackage> {
         let shown = path.display();
@@ -54,7 +59,7 @@ impl ModelPackage {
             .with_context(|| format!("reading model {shown}"))?;
         file.rewind()?;
         if n >= 2 && &magic[..2] == b"PK" {
-            open_dlpk(path, file)
+            read_dlpk(path, file)
         } else if has_extension(path, "dlpk") {
             bail_input!(
                 "model {shown} is not a zip archive; a .dlpk is a zip holding an .emd and its model (re-export or re-download it)"
@@ -105,7 +110,7 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     })
 }
 
-fn open_dlpk(path: &Path, file: File) -> Result<ModelPackage> {
+fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
     let shown = path.display().to_string();
     let mut archive = match ZipArchive::new(file) {
         Ok(archive) => archive,

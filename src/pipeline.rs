@@ -197,6 +197,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     let spec = &spec;
     let raster_name = raster_name.as_str();
     let dump_chips = plan.dump_chips.as_deref();
+    let strict = plan.strict;
     let consumed = std::thread::scope(|scope| -> Result<()> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
@@ -255,7 +256,13 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
                 let batch = item?;
                 waiting.insert(batch.seq, batch);
                 while let Some(batch) = waiting.remove(&next) {
-                    write_batch(&mut scorer, &mut writer, batch)?;
+                    crate::interrupt::check()?;
+                    write_batch(
+                        &mut scorer,
+                        &mut writer,
+                        batch,
+                        strict.then_some(features.source.as_str()),
+                    )?;
                     next += 1;
                 }
             }
@@ -321,7 +328,14 @@ fn cut_batch(
     })
 }
 
-fn write_batch(scorer: &mut Scorer<'_>, writer: &mut OutputWriter, batch: ChippedBatch) -> Result<()> {
+/// Scores a batch and writes its rows; with `strict` (the features' name), a feature that cannot
+/// be classified is an error.
+fn write_batch(
+    scorer: &mut Scorer<'_>,
+    writer: &mut OutputWriter,
+    batch: ChippedBatch,
+    strict: Option<&str>,
+) -> Result<()> {
     let scores = if batch.count > 0 {
         scorer.score(&batch.chips, batch.count)?
     } else {
@@ -337,6 +351,14 @@ fn write_batch(scorer: &mut Scorer<'_>, writer: &mut OutputWriter, batch: Chippe
                 (Some(label), Some(confidence), None)
             }
             Err(problem) => {
+                if let Some(source) = strict {
+                    bail_input!(
+                        "feature {} (fid {}) of {source} cannot be classified: {}; fix or remove it, or run without --strict to write it with a Status",
+                        feature.index,
+                        feature.fid.map_or("none".to_string(), |f| f.to_string()),
+                        problem.code()
+                    );
+                }
                 *scorer.summary.not_classified.entry(problem.code()).or_default() += 1;
                 (None, None, Some(problem.code()))
             }
@@ -388,6 +410,7 @@ fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSum
     let per_chip = specs[0].values_per_chip();
     let items: Vec<(&Raster, &ChipSpec)> = rasters.iter().zip(&specs).collect();
     for group in items.chunks(batch_size) {
+        crate::interrupt::check()?;
         let mut chips = vec![0.0; group.len() * per_chip];
         for ((raster, spec), slot) in group.iter().zip(chips.chunks_exact_mut(per_chip)) {
             spec.whole_image(raster, slot)?;

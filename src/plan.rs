@@ -57,6 +57,8 @@ pub struct ClassifyPlan {
     pub quiet: bool,
     /// Folder to write every chip into, for debugging.
     pub dump_chips: Option<PathBuf>,
+    /// Per-feature problems are fatal.
+    pub strict: bool,
 }
 
 impl ClassifyPlan {
@@ -135,6 +137,7 @@ impl ClassifyPlan {
             ort_library,
             quiet: args.quiet,
             dump_chips: args.dump_chips,
+            strict: args.strict,
         })
     }
 }

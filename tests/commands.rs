@@ -190,6 +190,9 @@ fn pack_refuses_what_does_not_fit_the_model() {
         ],
         2,
     );
-    assert!(line.contains("Image") && line.contains(" 64") && line.contains(" 32"), "{line}");
+    assert!(
+        line.contains("Image") && line.contains(" 64") && line.contains(" 32"),
+        "{line}"
+    );
     assert_eq!(files_in(d), Vec::<String>::new(), "nothing written on failure");
 }

@@ -128,8 +128,8 @@ pub fn read_rows(path: &Path, layer: Option<&str>) -> Vec<Row> {
                 .enumerate()
                 .map(|(i, n)| (n.clone(), f.field(i).expect("field value")))
                 .collect(),
-            wkt: f.geometry().map(|g| g.wkt().expect("wkt")),
-            wkb: f.geometry().map(|g| g.wkb().expect("wkb")),
+            wkt: f.geometry().and_then(|g| g.wkt().ok()),
+            wkb: f.geometry().and_then(|g| g.wkb().ok()),
         })
         .collect()
 }
