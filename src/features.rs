@@ -41,7 +41,8 @@ pub enum Problem {
     ReprojectionFailed,
     /// The feature lies entirely outside the raster.
     OutsideRaster,
-    /// The polygon is not valid (self-intersecting, ...).
+    /// The polygon is not valid (self-intersecting, ...). Such a feature is still classified
+    /// (its chip only needs the envelope), and flagged.
     InvalidGeometry,
 }
 
@@ -84,6 +85,8 @@ pub struct InputFeature {
     pub fields: Vec<Option<FieldValue>>,
     /// Where it sits on the raster, or why it cannot be classified.
     pub shape: Result<PixelShape, Problem>,
+    /// A problem that does not stop classification (an invalid polygon).
+    pub flag: Option<Problem>,
 }
 
 /// An opened feature layer, checked against the raster it will be cut from.
@@ -241,14 +244,22 @@ impl FeatureSource {
             // a row keeps no geometry, as it has no shape to keep.
             let geometry_wkb = match geometry {
                 Some(g) if g.is_empty() => g.wkb().ok(),
-                Some(g) => Some(g.wkb().with_context(|| format!("reading the geometry of feature {index} of {}", self.name))?),
+                Some(g) => Some(
+                    g.wkb()
+                        .with_context(|| format!("reading the geometry of feature {index} of {}", self.name))?,
+                ),
                 None => None,
             };
             let shape = match geometry {
                 None => Err(Problem::NullGeometry),
                 Some(g) if g.is_empty() => Err(Problem::EmptyGeometry),
-                Some(g) if is_areal(g) && !g.is_valid() => Err(Problem::InvalidGeometry),
                 Some(g) => place_on_raster(g, transform.as_ref(), raster),
+            };
+            let flag = match geometry {
+                Some(g) if shape.is_ok() && is_areal(g) && !crate::error::gdal_muted(|| g.is_valid()) => {
+                    Some(Problem::InvalidGeometry)
+                }
+                _ => None,
             };
             sink(InputFeature {
                 index,
@@ -256,6 +267,7 @@ impl FeatureSource {
                 geometry_wkb,
                 fields,
                 shape,
+                flag,
             })?;
         }
         Ok(())

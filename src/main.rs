@@ -12,15 +12,8 @@ use classify_objects::{inspect, pack, pipeline};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // GDAL's own messages: warnings once, in our format (unless --quiet); failures reach the user
-    // through the error they cause, so they are not printed twice.
-    let quiet = cli.classify.quiet;
     classify_objects::interrupt::install();
-    gdal::config::set_error_handler(move |kind, _, message| {
-        if kind == gdal::errors::CplErrType::Warning && !quiet {
-            eprintln!("classify-objects: warning: GDAL: {message}");
-        }
-    });
+    classify_objects::error::install_gdal_handler(cli.classify.quiet);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -60,7 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn report(summary: &RunSummary, output: &str) {
-    let skipped: usize = summary.not_classified.values().sum();
+    let skipped = summary.objects - summary.classified;
     let mut line = format!(
         "classify-objects: {} object(s), {} classified, {} not classified, in {:.2} s ({:.2} s inference, {}) -> {}",
         summary.objects,
@@ -71,12 +64,8 @@ fn report(summary: &RunSummary, output: &str) {
         summary.execution_provider,
         output
     );
-    if skipped > 0 {
-        let reasons: Vec<String> = summary
-            .not_classified
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
+    if !summary.problems.is_empty() {
+        let reasons: Vec<String> = summary.problems.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         line.push_str(&format!(" [{}]", reasons.join(", ")));
     }
     eprintln!("{line}");

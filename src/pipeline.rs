@@ -17,7 +17,7 @@ use crate::arguments::ModelArguments;
 use crate::bail_input;
 use crate::chips::{self, ChipSpec};
 use crate::emd::{LabelMode, ModelDefinition};
-use crate::features::{FeatureSource, InputFeature};
+use crate::features::{FeatureSource, InputFeature, Problem};
 use crate::inference::{self, Classifier, SessionOptions};
 use crate::output::{Confidence, OutputRow, OutputSchema, OutputWriter};
 use crate::plan::{ClassifyPlan, FeaturesPlan};
@@ -30,8 +30,8 @@ pub struct RunSummary {
     pub objects: usize,
     /// Objects classified.
     pub classified: usize,
-    /// Objects not classified, by status code.
-    pub not_classified: BTreeMap<&'static str, usize>,
+    /// Objects with a problem, by status code (all but `invalid_geometry` are not classified).
+    pub problems: BTreeMap<&'static str, usize>,
     /// Classified objects per label.
     pub labels: BTreeMap<String, usize>,
     /// The ONNX Runtime execution provider that ran the model.
@@ -278,7 +278,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     let summary = &scorer.summary;
     let missed = ["outside_raster", "reprojection_failed"]
         .iter()
-        .filter_map(|k| summary.not_classified.get(k))
+        .filter_map(|k| summary.problems.get(k))
         .sum::<usize>();
     if summary.objects > 0 && missed == summary.objects {
         bail_input!(
@@ -345,24 +345,26 @@ fn write_batch(
     let mut per_chip = scores.chunks_exact(classes);
     for feature in batch.features {
         scorer.summary.objects += 1;
-        let (label, confidence, status) = match feature.shape {
+        let problem = feature.shape.as_ref().err().copied().or(feature.flag);
+        if let (Some(problem), Some(source)) = (problem, strict) {
+            bail_input!(
+                "feature {} (fid {}) of {source} cannot be classified: {}; fix or remove it, or run without --strict to write it with a Status",
+                feature.index,
+                feature.fid.map_or("none".to_string(), |f| f.to_string()),
+                problem.code()
+            );
+        }
+        if let Some(problem) = problem {
+            *scorer.summary.problems.entry(problem.code()).or_default() += 1;
+        }
+        let (label, confidence) = match feature.shape {
             Ok(_) => {
                 let (label, confidence) = scorer.label(per_chip.next().expect("scores for every chip"));
-                (Some(label), Some(confidence), None)
+                (Some(label), Some(confidence))
             }
-            Err(problem) => {
-                if let Some(source) = strict {
-                    bail_input!(
-                        "feature {} (fid {}) of {source} cannot be classified: {}; fix or remove it, or run without --strict to write it with a Status",
-                        feature.index,
-                        feature.fid.map_or("none".to_string(), |f| f.to_string()),
-                        problem.code()
-                    );
-                }
-                *scorer.summary.not_classified.entry(problem.code()).or_default() += 1;
-                (None, None, Some(problem.code()))
-            }
+            Err(_) => (None, None),
         };
+        let status = problem.map(Problem::code);
         writer.write(&OutputRow {
             geometry_wkb: feature.geometry_wkb,
             source_id: feature.fid.map(|id| id as i64),
