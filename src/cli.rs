@@ -190,6 +190,11 @@ pub struct ClassifyArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Write a JSON summary of the run (counts, per-stage timings, execution provider,
+    /// throughput, peak memory) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
     /// Debugging: write every chip, as read before normalisation, as a GeoTIFF into this folder
     /// (chip_<input position>.tif).
     #[arg(long, value_name = "DIR")]

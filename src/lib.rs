@@ -21,5 +21,6 @@ pub mod pack;
 pub mod package;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod raster;
 pub mod source;

@@ -43,7 +43,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let plan = ClassifyPlan::from_args(cli.classify)?;
             let quiet = plan.quiet;
             let output = plan.output.path.display().to_string();
+            let summary_json = plan.summary_json.clone();
             let summary = pipeline::run(plan)?;
+            if let Some(path) = summary_json {
+                let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
+                std::fs::write(&path, text)
+                    .map_err(|e| anyhow::anyhow!("writing --summary-json {}: {e}", path.display()))?;
+            }
             if !quiet {
                 report(&summary, &output);
             }

@@ -22,6 +22,7 @@ use crate::inference::{self, Classifier, SessionOptions};
 use crate::output::{Confidence, OutputRow, OutputSchema, OutputWriter};
 use crate::plan::{ClassifyPlan, FeaturesPlan};
 use crate::raster::Raster;
+use ort::environment::Environment;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
@@ -38,43 +39,70 @@ pub struct RunSummary {
     pub execution_provider: &'static str,
     /// Time spent in the model (including test-time augmentation).
     pub inference_time: Duration,
+    /// Time the feature reader spent reading and placing features.
+    pub read_time: Duration,
+    /// Time the chip workers spent cutting chips, added over workers.
+    pub chip_time: Duration,
+    /// Time spent writing output rows.
+    pub write_time: Duration,
     /// Wall-clock time of the whole run.
     pub total_time: Duration,
+    /// Chips per inference batch.
+    pub batch_size: usize,
+    /// Chip worker threads.
+    pub threads: usize,
+    /// ONNX Runtime intra-op threads (0: its default).
+    pub intra_op_threads: usize,
+    /// Peak resident memory, bytes.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl RunSummary {
+    /// Objects per second over the whole run.
+    pub fn throughput(&self) -> f64 {
+        self.objects as f64 / self.total_time.as_secs_f64().max(1e-9)
+    }
+
+    /// The summary as JSON, for `--summary-json`.
+    pub fn to_json(&self, output: &str) -> serde_json::Value {
+        serde_json::json!({
+            "output": output,
+            "objects": self.objects,
+            "classified": self.classified,
+            "not_classified": self.objects - self.classified,
+            "problems": self.problems,
+            "labels": self.labels,
+            "execution_provider": self.execution_provider,
+            "batch_size": self.batch_size,
+            "threads": self.threads,
+            "intra_op_threads": self.intra_op_threads,
+            "seconds": {
+                "total": self.total_time.as_secs_f64(),
+                "inference": self.inference_time.as_secs_f64(),
+                "read_features": self.read_time.as_secs_f64(),
+                "cut_chips_all_workers": self.chip_time.as_secs_f64(),
+                "write": self.write_time.as_secs_f64(),
+            },
+            "objects_per_second": self.throughput(),
+            "peak_rss_bytes": self.peak_rss_bytes,
+        })
+    }
 }
 
 /// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
 pub fn run(plan: ClassifyPlan) -> Result<RunSummary> {
     let started = Instant::now();
     let environment = inference::init_runtime(&plan.ort_library)?;
-    let definition = &plan.package.definition;
-    let options = SessionOptions {
-        device: plan.device,
-        intra_op_threads: plan.intra_op_threads,
-    };
-    let classifier = Classifier::new(
-        &environment,
-        &plan.package.onnx,
-        &plan.package.model_name,
-        definition,
-        &options,
-    )?;
-    let scorer = Scorer {
-        classifier,
-        definition,
-        arguments: &plan.model_arguments,
-        variants: if plan.model_arguments.test_time_augmentation {
-            chips::tta_variants(definition.image_space, definition.image_height, definition.image_width)
-        } else {
-            vec![0]
-        },
-        summary: RunSummary::default(),
-    };
     let mut summary = match &plan.features {
-        Some(features) => classify_features(&plan, scorer, features)?,
-        None => classify_images(&plan, scorer)?,
+        Some(features) => classify_features(&plan, &environment, features)?,
+        None => classify_images(&plan, Scorer::new(&plan, &environment)?)?,
     };
     plan.output.commit()?;
     summary.total_time = started.elapsed();
+    summary.batch_size = plan.model_arguments.batch_size;
+    summary.threads = plan.threads;
+    summary.intra_op_threads = plan.intra_op_threads;
+    summary.peak_rss_bytes = crate::progress::peak_rss_bytes();
     Ok(summary)
 }
 
@@ -87,7 +115,35 @@ struct Scorer<'a> {
     summary: RunSummary,
 }
 
-impl Scorer<'_> {
+impl<'a> Scorer<'a> {
+    /// Creates the ONNX Runtime session for the plan's model, checked against its definition.
+    fn new(plan: &'a ClassifyPlan, environment: &Environment) -> Result<Scorer<'a>> {
+        let definition = &plan.package.definition;
+        let options = SessionOptions {
+            device: plan.device,
+            intra_op_threads: plan.intra_op_threads,
+        };
+        let classifier = Classifier::new(
+            environment,
+            &plan.package.onnx,
+            &plan.package.model_name,
+            definition,
+            &options,
+        )?;
+        let variants = if plan.model_arguments.test_time_augmentation {
+            chips::tta_variants(definition.image_space, definition.image_height, definition.image_width)
+        } else {
+            vec![0]
+        };
+        Ok(Scorer {
+            classifier,
+            definition,
+            arguments: &plan.model_arguments,
+            variants,
+            summary: RunSummary::default(),
+        })
+    }
+
     /// Class probabilities for `count` chips, averaged over the test-time augmentation variants.
     fn score(&mut self, chips: &[f32], count: usize) -> Result<Vec<f32>> {
         let started = Instant::now();
@@ -158,9 +214,12 @@ struct ChippedBatch {
     features: Vec<InputFeature>,
     chips: Vec<f32>,
     count: usize,
+    cut_time: Duration,
 }
 
-fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &FeaturesPlan) -> Result<RunSummary> {
+/// Classifies every feature. The ONNX Runtime session is created while the reader and chip
+/// workers already fill the pipeline, so its start-up cost overlaps theirs.
+fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &FeaturesPlan) -> Result<RunSummary> {
     let raster_name = match plan.rasters.as_slice() {
         [one] => one.clone(),
         many => bail_input!(
@@ -170,7 +229,8 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
         ),
     };
     let raster = Raster::open(&raster_name)?;
-    let spec = ChipSpec::new(scorer.definition, &raster)?;
+    let definition = &plan.package.definition;
+    let spec = ChipSpec::new(definition, &raster)?;
     let source = FeatureSource::open(
         &features.source,
         features.layer.as_deref(),
@@ -184,7 +244,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     let mut schema = OutputSchema {
         input_fields: source.fields.clone(),
         label_field: plan.label_field.clone(),
-        multi_label: scorer.definition.label_mode == LabelMode::MultiLabel,
+        multi_label: definition.label_mode == LabelMode::MultiLabel,
         with_source_id: true,
         with_image_id: false,
         geometry: Some((source.geometry_type, source.srs_wkt.clone())),
@@ -198,11 +258,16 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
     let raster_name = raster_name.as_str();
     let dump_chips = plan.dump_chips.as_deref();
     let strict = plan.strict;
-    let consumed = std::thread::scope(|scope| -> Result<()> {
+    let progress = crate::progress::Progress::new(source.count, plan.quiet);
+    let progress = &progress;
+    let consumed = std::thread::scope(|scope| -> Result<RunSummary> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
 
-        let reader = scope.spawn(move || -> Result<()> {
+        let reader = scope.spawn(move || -> Result<Duration> {
+            // Busy time: the whole loop less the time spent waiting for room in the channel.
+            let started = Instant::now();
+            let mut waiting = Duration::ZERO;
             let mut seq = 0;
             let mut pending = Vec::with_capacity(batch_size);
             let mut send = |pending: &mut Vec<InputFeature>| -> Result<()> {
@@ -211,7 +276,10 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
                     features: std::mem::replace(pending, Vec::with_capacity(batch_size)),
                 };
                 seq += 1;
-                feature_tx.send(batch).map_err(|_| anyhow!("the chip workers stopped"))
+                let wait = Instant::now();
+                let sent = feature_tx.send(batch).map_err(|_| anyhow!("the chip workers stopped"));
+                waiting += wait.elapsed();
+                sent
             };
             source.for_each(&grid, raster_name, |feature| {
                 pending.push(feature);
@@ -223,7 +291,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
             if !pending.is_empty() {
                 send(&mut pending)?;
             }
-            Ok(())
+            Ok(started.elapsed().saturating_sub(waiting))
         });
 
         for _ in 0..threads {
@@ -247,6 +315,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
             });
         }
         drop((feature_rx, chip_tx));
+        let mut scorer = Scorer::new(plan, environment)?;
 
         // Batches arrive in any order; rows leave in input order.
         let mut waiting: BTreeMap<usize, ChippedBatch> = BTreeMap::new();
@@ -257,6 +326,8 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
                 waiting.insert(batch.seq, batch);
                 while let Some(batch) = waiting.remove(&next) {
                     crate::interrupt::check()?;
+                    progress.advance(batch.features.len() as u64);
+                    scorer.summary.chip_time += batch.cut_time;
                     write_batch(
                         &mut scorer,
                         &mut writer,
@@ -272,10 +343,13 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
         drop(chip_rx);
         let read = reader.join().map_err(|_| anyhow!("the feature reader panicked"))?;
         consumed?;
-        read
+        let mut summary = scorer.summary;
+        summary.read_time = read?;
+        summary.execution_provider = scorer.classifier.execution_provider;
+        Ok(summary)
     });
-    consumed?;
-    let summary = &scorer.summary;
+    progress.finish();
+    let summary = consumed?;
     let missed = ["outside_raster", "reprojection_failed"]
         .iter()
         .filter_map(|k| summary.problems.get(k))
@@ -291,8 +365,7 @@ fn classify_features(plan: &ClassifyPlan, mut scorer: Scorer<'_>, features: &Fea
         );
     }
     writer.finish()?;
-    scorer.summary.execution_provider = scorer.classifier.execution_provider;
-    Ok(scorer.summary)
+    Ok(summary)
 }
 
 fn crs_name(wkt: Option<&str>) -> String {
@@ -306,6 +379,7 @@ fn cut_batch(
     scratch: &mut Vec<f32>,
     dump_chips: Option<&std::path::Path>,
 ) -> Result<ChippedBatch> {
+    let started = Instant::now();
     let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
     let mut chips = vec![0.0; count * spec.values_per_chip()];
     let mut slots = chips.chunks_exact_mut(spec.values_per_chip());
@@ -325,6 +399,7 @@ fn cut_batch(
         features: batch.features,
         chips,
         count,
+        cut_time: started.elapsed(),
     })
 }
 
@@ -365,6 +440,7 @@ fn write_batch(
             Err(_) => (None, None),
         };
         let status = problem.map(Problem::code);
+        let started = Instant::now();
         writer.write(&OutputRow {
             geometry_wkb: feature.geometry_wkb,
             source_id: feature.fid.map(|id| id as i64),
@@ -374,6 +450,7 @@ fn write_batch(
             confidence,
             status,
         })?;
+        scorer.summary.write_time += started.elapsed();
     }
     Ok(())
 }

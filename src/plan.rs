@@ -59,6 +59,8 @@ pub struct ClassifyPlan {
     pub dump_chips: Option<PathBuf>,
     /// Per-feature problems are fatal.
     pub strict: bool,
+    /// Where to write the JSON summary.
+    pub summary_json: Option<PathBuf>,
 }
 
 impl ClassifyPlan {
@@ -138,6 +140,7 @@ impl ClassifyPlan {
             quiet: args.quiet,
             dump_chips: args.dump_chips,
             strict: args.strict,
+            summary_json: args.summary_json,
         })
     }
 }
