@@ -262,6 +262,8 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
     let progress = &progress;
     let consumed = std::thread::scope(|scope| -> Result<RunSummary> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
+        // Chip buffers go back to the workers once scored: no allocation (nor page faults) per batch.
+        let (free_tx, free_rx) = bounded::<Vec<f32>>(threads * 4);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
 
         let reader = scope.spawn(move || -> Result<Duration> {
@@ -295,7 +297,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         });
 
         for _ in 0..threads {
-            let (feature_rx, chip_tx) = (feature_rx.clone(), chip_tx.clone());
+            let (feature_rx, chip_tx, free_rx) = (feature_rx.clone(), chip_tx.clone(), free_rx.clone());
             scope.spawn(move || {
                 let raster = match Raster::open(raster_name) {
                     Ok(raster) => raster,
@@ -306,7 +308,8 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
                 };
                 let mut scratch = Vec::new();
                 for batch in feature_rx {
-                    let result = cut_batch(&raster, spec, batch, &mut scratch, dump_chips);
+                    let buffer = free_rx.try_recv().unwrap_or_default();
+                    let result = cut_batch(&raster, spec, batch, buffer, &mut scratch, dump_chips);
                     let failed = result.is_err();
                     if chip_tx.send(result).is_err() || failed {
                         return;
@@ -328,12 +331,13 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
                     crate::interrupt::check()?;
                     progress.advance(batch.features.len() as u64);
                     scorer.summary.chip_time += batch.cut_time;
-                    write_batch(
+                    let buffer = write_batch(
                         &mut scorer,
                         &mut writer,
                         batch,
                         strict.then_some(features.source.as_str()),
                     )?;
+                    let _ = free_tx.try_send(buffer);
                     next += 1;
                 }
             }
@@ -376,12 +380,14 @@ fn cut_batch(
     raster: &Raster,
     spec: &ChipSpec,
     batch: FeatureBatch,
+    mut chips: Vec<f32>,
     scratch: &mut Vec<f32>,
     dump_chips: Option<&std::path::Path>,
 ) -> Result<ChippedBatch> {
     let started = Instant::now();
     let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
-    let mut chips = vec![0.0; count * spec.values_per_chip()];
+    chips.clear();
+    chips.resize(count * spec.values_per_chip(), 0.0);
     let mut slots = chips.chunks_exact_mut(spec.values_per_chip());
     for feature in &batch.features {
         if let Ok(shape) = &feature.shape {
@@ -404,13 +410,13 @@ fn cut_batch(
 }
 
 /// Scores a batch and writes its rows; with `strict` (the features' name), a feature that cannot
-/// be classified is an error.
+/// be classified is an error. Returns the chip buffer for reuse.
 fn write_batch(
     scorer: &mut Scorer<'_>,
     writer: &mut OutputWriter,
     batch: ChippedBatch,
     strict: Option<&str>,
-) -> Result<()> {
+) -> Result<Vec<f32>> {
     let scores = if batch.count > 0 {
         scorer.score(&batch.chips, batch.count)?
     } else {
@@ -452,7 +458,7 @@ fn write_batch(
         })?;
         scorer.summary.write_time += started.elapsed();
     }
-    Ok(())
+    Ok(batch.chips)
 }
 
 /// No features: every raster is one object, resampled whole to the chip size. Rasters that are
