@@ -44,7 +44,7 @@ fn register_cuda(builder: SessionBuilder, id: i32) -> Result<(SessionBuilder, &'
 #[cfg(feature = "cuda")]
 fn register_cuda_recovering(builder: SessionBuilder, id: i32) -> (SessionBuilder, Result<(), String>) {
     use ort::ep::{self, ExecutionProvider};
-    match ep::CUDA::default().is_available() {
+    match ep::CUDA::is_available() {
         Ok(true) => {}
         Ok(false) => {
             return (

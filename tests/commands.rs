@@ -196,3 +196,54 @@ fn pack_refuses_what_does_not_fit_the_model() {
     );
     assert_eq!(files_in(d), Vec::<String>::new(), "nothing written on failure");
 }
+
+#[test]
+fn device_choice_is_reported_and_a_failed_cuda_request_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = |out: &std::path::Path| {
+        vec![
+            "-r".to_string(),
+            fixture("synthetic/colors.tif").to_str().unwrap().to_string(),
+            "-m".into(),
+            fixture("synthetic/colors.dlpk").to_str().unwrap().to_string(),
+            "-f".into(),
+            fixture("synthetic/objects.gpkg").to_str().unwrap().to_string(),
+            "-o".into(),
+            out.to_str().unwrap().to_string(),
+        ]
+    };
+    // This machine has no CUDA runtime (and the default build no CUDA support): cuda fails.
+    let mut args = base(&d.join("cuda.gpkg"));
+    args.extend(["--device".into(), "cuda".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = run_err(&args, 2);
+    assert!(
+        line.contains("--device cuda:0 cannot be used") && line.contains("--device auto"),
+        "{line}"
+    );
+    assert!(!d.join("cuda.gpkg").exists());
+    // auto falls back to the CPU, says so, and the summary names the provider that ran.
+    let mut args = base(&d.join("auto.gpkg"));
+    let summary = d.join("summary.json");
+    args.extend([
+        "--device".into(),
+        "auto".into(),
+        "--summary-json".into(),
+        summary.to_str().unwrap().to_string(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_ok(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CUDA is not available") && stderr.contains("running on the CPU"),
+        "{stderr}"
+    );
+    let s: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["execution_provider"], "CPUExecutionProvider");
+    assert_eq!(s["objects"], 16);
+    assert_eq!(s["classified"], 16);
+    assert_eq!(s["labels"]["red"], 3);
+    assert!(s["peak_rss_bytes"].as_u64().unwrap() > 1_000_000);
+    assert!(s["seconds"]["inference"].as_f64().unwrap() > 0.0);
+}
