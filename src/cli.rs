@@ -119,9 +119,19 @@ pub enum ProcessingMode {
 /// Options of a classification run.
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
-    /// Input raster (Esri in_raster): any GDAL source, e.g. a GeoTIFF, a VRT or a /vsicurl/ URL.
+    /// Input raster (Esri in_raster): any GDAL source, e.g. a GeoTIFF, a VRT or a /vsicurl/ URL,
+    /// or a folder of images; repeatable.
     #[arg(short = 'r', long, value_name = "RASTER", required = true)]
     pub raster: Vec<String>,
+
+    /// Search folders given to --raster recursively.
+    #[arg(long)]
+    pub recursive: bool,
+
+    /// Image extensions taken from folders given to --raster, comma-separated
+    /// (default: tif,tiff,vrt,img,jp2,png,jpg,jpeg,ecw,sid,nitf,ntf).
+    #[arg(long, value_name = "EXT,...", value_delimiter = ',')]
+    pub extensions: Vec<String>,
 
     /// Model package (Esri in_model_definition): a .dlpk, or an .emd next to its ONNX model.
     #[arg(short = 'm', long, value_name = "MODEL", required = true)]

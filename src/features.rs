@@ -13,6 +13,7 @@ use gdal::Dataset;
 use geo::{BoundingRect, MapCoords};
 
 use crate::bail_input;
+use crate::items::Item;
 use crate::raster::RasterGrid;
 
 /// One attribute column of the input layer.
@@ -60,7 +61,7 @@ impl Problem {
 }
 
 /// A feature in raster pixel coordinates (column, row), ready for chip extraction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PixelShape {
     /// Envelope (min col, min row, max col, max row).
     pub envelope: [f64; 4],
@@ -87,6 +88,8 @@ pub struct InputFeature {
     pub shape: Result<PixelShape, Problem>,
     /// A problem that does not stop classification (an invalid polygon).
     pub flag: Option<Problem>,
+    /// The item (image) it was placed on, if any.
+    pub item: Option<usize>,
 }
 
 /// An opened feature layer, checked against the raster it will be cut from.
@@ -215,15 +218,14 @@ impl FeatureSource {
         }
     }
 
-    /// Reads every feature in order, placing each on `raster`, and calls `sink` with it. Stops at
-    /// the first error `sink` returns.
-    pub fn for_each(
-        &self,
-        raster: &RasterGrid,
-        raster_name: &str,
-        mut sink: impl FnMut(InputFeature) -> Result<()>,
-    ) -> Result<()> {
-        let transform = self.transform_to(raster, raster_name)?;
+    /// Reads every feature in order, places it on each of `items`, and calls `sink` once per item
+    /// it falls on (in item order), or once with the reason when it falls on none. Stops at the
+    /// first error `sink` returns.
+    pub fn for_each(&self, items: &[Item], mut sink: impl FnMut(InputFeature) -> Result<()>) -> Result<()> {
+        let transforms = items
+            .iter()
+            .map(|item| self.transform_to(&item.grid, &item.name))
+            .collect::<Result<Vec<_>>>()?;
         let mut layer = self.dataset.layer(self.layer_index)?;
         let field_count = self.fields.len();
         for (index, feature) in layer.features().enumerate() {
@@ -250,25 +252,68 @@ impl FeatureSource {
                 ),
                 None => None,
             };
-            let shape = match geometry {
-                None => Err(Problem::NullGeometry),
-                Some(g) if g.is_empty() => Err(Problem::EmptyGeometry),
-                Some(g) => place_on_raster(g, transform.as_ref(), raster),
+            let placements: Vec<(Option<usize>, Result<PixelShape, Problem>)> = match geometry {
+                None => vec![(None, Err(Problem::NullGeometry))],
+                Some(g) if g.is_empty() => vec![(None, Err(Problem::EmptyGeometry))],
+                Some(g) => {
+                    let all: Vec<Result<PixelShape, Problem>> = items
+                        .iter()
+                        .zip(&transforms)
+                        .map(|(item, t)| place_on_raster(g, t.as_ref(), &item.grid))
+                        .collect();
+                    let on: Vec<(Option<usize>, Result<PixelShape, Problem>)> = all
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p.is_ok())
+                        .map(|(i, p)| (Some(i), p.clone()))
+                        .collect();
+                    if on.is_empty() {
+                        // Off every item: outside if it could be placed anywhere, else why not.
+                        let problem = if all.iter().any(|p| *p == Err(Problem::OutsideRaster)) {
+                            Problem::OutsideRaster
+                        } else {
+                            all.first()
+                                .and_then(|p| p.clone().err())
+                                .unwrap_or(Problem::OutsideRaster)
+                        };
+                        vec![(None, Err(problem))]
+                    } else {
+                        on
+                    }
+                }
             };
             let flag = match geometry {
-                Some(g) if shape.is_ok() && is_areal(g) && !crate::error::gdal_muted(|| g.is_valid()) => {
+                Some(g) if placements[0].1.is_ok() && is_areal(g) && !crate::error::gdal_muted(|| g.is_valid()) => {
                     Some(Problem::InvalidGeometry)
                 }
                 _ => None,
             };
-            sink(InputFeature {
-                index,
-                fid: feature.fid(),
-                geometry_wkb,
-                fields,
-                shape,
-                flag,
-            })?;
+            let fid = feature.fid();
+            let last = placements.len() - 1;
+            let (mut geometry_wkb, mut fields) = (Some(geometry_wkb), Some(fields));
+            for (k, (item, shape)) in placements.into_iter().enumerate() {
+                // The last row takes the values, the others get copies.
+                let (wkb, values) = if k == last {
+                    (
+                        geometry_wkb.take().unwrap_or_default(),
+                        fields.take().unwrap_or_default(),
+                    )
+                } else {
+                    (
+                        geometry_wkb.clone().unwrap_or_default(),
+                        fields.clone().unwrap_or_default(),
+                    )
+                };
+                sink(InputFeature {
+                    index,
+                    fid,
+                    geometry_wkb: wkb,
+                    fields: values,
+                    shape,
+                    flag,
+                    item,
+                })?;
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod features;
 pub mod inference;
 pub mod inspect;
 pub mod interrupt;
+pub mod items;
 pub mod output;
 pub mod pack;
 pub mod package;

@@ -19,6 +19,7 @@ use crate::chips::{self, ChipSpec};
 use crate::emd::{LabelMode, ModelDefinition};
 use crate::features::{FeatureSource, InputFeature, Problem};
 use crate::inference::{self, Classifier, SessionOptions};
+use crate::items::Item;
 use crate::output::{Confidence, OutputRow, OutputSchema, OutputWriter};
 use crate::plan::{ClassifyPlan, FeaturesPlan};
 use crate::raster::Raster;
@@ -220,33 +221,28 @@ struct ChippedBatch {
 /// Classifies every feature. The ONNX Runtime session is created while the reader and chip
 /// workers already fill the pipeline, so its start-up cost overlaps theirs.
 fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &FeaturesPlan) -> Result<RunSummary> {
-    let raster_name = match plan.rasters.as_slice() {
-        [one] => one.clone(),
-        many => bail_input!(
-            "{} rasters were given with --features; build one mosaic first (gdalbuildvrt mosaic.vrt {}) and pass it as --raster",
-            many.len(),
-            many.join(" ")
-        ),
-    };
-    let raster = Raster::open(&raster_name)?;
+    let items = crate::items::for_features(&plan.rasters, plan.processing_mode)?;
     let definition = &plan.package.definition;
-    let spec = ChipSpec::new(definition, &raster)?;
+    let specs = items
+        .iter()
+        .map(|item| Raster::open(&item.name).and_then(|raster| ChipSpec::new(definition, &raster)))
+        .collect::<Result<Vec<_>>>()?;
     let source = FeatureSource::open(
         &features.source,
         features.layer.as_deref(),
         features.crs_override.as_deref(),
     )?;
-    source.transform_to(&raster.grid, &raster.name)?;
-    let grid = raster.grid.clone();
-    let (features_srs, grid_srs) = (source.srs_wkt.clone(), grid.srs_wkt.clone());
-    drop(raster);
+    for item in &items {
+        source.transform_to(&item.grid, &item.name)?;
+    }
+    let (features_srs, grid_srs) = (source.srs_wkt.clone(), items[0].grid.srs_wkt.clone());
 
     let mut schema = OutputSchema {
         input_fields: source.fields.clone(),
         label_field: plan.label_field.clone(),
         multi_label: definition.label_mode == LabelMode::MultiLabel,
         with_source_id: true,
-        with_image_id: false,
+        with_image_id: items.len() > 1,
         geometry: Some((source.geometry_type, source.srs_wkt.clone())),
     };
     schema.resolve_clashes();
@@ -254,8 +250,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
 
     let batch_size = plan.model_arguments.batch_size;
     let threads = plan.threads;
-    let spec = &spec;
-    let raster_name = raster_name.as_str();
+    let (specs, items) = (&specs, &items);
     let dump_chips = plan.dump_chips.as_deref();
     let strict = plan.strict;
     let progress = crate::progress::Progress::new(source.count, plan.quiet);
@@ -283,7 +278,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
                 waiting += wait.elapsed();
                 sent
             };
-            source.for_each(&grid, raster_name, |feature| {
+            source.for_each(items, |feature| {
                 pending.push(feature);
                 if pending.len() == batch_size {
                     send(&mut pending)?;
@@ -299,17 +294,12 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         for _ in 0..threads {
             let (feature_rx, chip_tx, free_rx) = (feature_rx.clone(), chip_tx.clone(), free_rx.clone());
             scope.spawn(move || {
-                let raster = match Raster::open(raster_name) {
-                    Ok(raster) => raster,
-                    Err(err) => {
-                        let _ = chip_tx.send(Err(err));
-                        return;
-                    }
-                };
+                // This worker's own datasets, opened when first needed.
+                let mut rasters: Vec<Option<Raster>> = items.iter().map(|_| None).collect();
                 let mut scratch = Vec::new();
                 for batch in feature_rx {
                     let buffer = free_rx.try_recv().unwrap_or_default();
-                    let result = cut_batch(&raster, spec, batch, buffer, &mut scratch, dump_chips);
+                    let result = cut_batch(items, &mut rasters, specs, batch, buffer, &mut scratch, dump_chips);
                     let failed = result.is_err();
                     if chip_tx.send(result).is_err() || failed {
                         return;
@@ -331,12 +321,8 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
                     crate::interrupt::check()?;
                     progress.advance(batch.features.len() as u64);
                     scorer.summary.chip_time += batch.cut_time;
-                    let buffer = write_batch(
-                        &mut scorer,
-                        &mut writer,
-                        batch,
-                        strict.then_some(features.source.as_str()),
-                    )?;
+                    let strict = strict.then_some(features.source.as_str());
+                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict)?;
                     let _ = free_tx.try_send(buffer);
                     next += 1;
                 }
@@ -363,7 +349,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
             "none of the {} features of {} fall on raster {} (features in {}, raster in {}); if the features' coordinates are in another CRS than declared, give it with --features-crs",
             summary.objects,
             features.source,
-            raster_name,
+            items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
             crs_name(features_srs.as_deref()),
             crs_name(grid_srs.as_deref())
         );
@@ -376,9 +362,11 @@ fn crs_name(wkt: Option<&str>) -> String {
     wkt.map(crate::features::srs_label).unwrap_or_else(|| "no CRS".into())
 }
 
+/// Cuts the chips of a batch (each on its feature's item) into `chips`, a recycled buffer.
 fn cut_batch(
-    raster: &Raster,
-    spec: &ChipSpec,
+    items: &[Item],
+    rasters: &mut [Option<Raster>],
+    specs: &[ChipSpec],
     batch: FeatureBatch,
     mut chips: Vec<f32>,
     scratch: &mut Vec<f32>,
@@ -386,16 +374,26 @@ fn cut_batch(
 ) -> Result<ChippedBatch> {
     let started = Instant::now();
     let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
+    let per_chip = specs[0].values_per_chip();
     chips.clear();
-    chips.resize(count * spec.values_per_chip(), 0.0);
-    let mut slots = chips.chunks_exact_mut(spec.values_per_chip());
+    chips.resize(count * per_chip, 0.0);
+    let mut slots = chips.chunks_exact_mut(per_chip);
     for feature in &batch.features {
-        if let Ok(shape) = &feature.shape {
+        if let (Ok(shape), Some(item)) = (&feature.shape, feature.item) {
             let slot = slots.next().expect("one slot per classifiable feature");
+            let raster = match &mut rasters[item] {
+                Some(raster) => raster,
+                empty => empty.insert(Raster::open(&items[item].name)?),
+            };
+            let spec = &specs[item];
             let window = spec.cut_pixels(raster, shape, slot, scratch)?;
             if let Some(dir) = dump_chips {
-                let path = dir.join(format!("chip_{:06}.tif", feature.index));
-                chips::write_chip_tiff(&path, slot, spec, window, &raster.grid)?;
+                let name = if items.len() > 1 {
+                    format!("chip_{:06}_item{item}.tif", feature.index)
+                } else {
+                    format!("chip_{:06}.tif", feature.index)
+                };
+                chips::write_chip_tiff(&dir.join(name), slot, spec, window, &raster.grid)?;
             }
             spec.normalize(slot);
         }
@@ -415,6 +413,7 @@ fn write_batch(
     scorer: &mut Scorer<'_>,
     writer: &mut OutputWriter,
     batch: ChippedBatch,
+    items: &[Item],
     strict: Option<&str>,
 ) -> Result<Vec<f32>> {
     let scores = if batch.count > 0 {
@@ -450,7 +449,8 @@ fn write_batch(
         writer.write(&OutputRow {
             geometry_wkb: feature.geometry_wkb,
             source_id: feature.fid.map(|id| id as i64),
-            image_id: None,
+            // With several items, each row says which image it was classified on.
+            image_id: feature.item.filter(|_| items.len() > 1).map(|i| items[i].name.clone()),
             fields: feature.fields,
             label,
             confidence,

@@ -119,8 +119,9 @@ impl ClassifyPlan {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "classified".into());
 
+        let rasters = crate::items::expand(&args.raster, args.recursive, &args.extensions)?;
         Ok(ClassifyPlan {
-            rasters: args.raster,
+            rasters,
             package,
             features: args.features.map(|source| FeaturesPlan {
                 source,
