@@ -175,6 +175,24 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub overwrite: bool,
 
+    /// Add the rows to the output if it exists (its layer must have the same columns), as newer
+    /// ArcGIS does.
+    #[arg(long)]
+    pub append: bool,
+
+    /// Output format by GDAL driver name (GPKG, GeoJSON, FlatGeobuf, "ESRI Shapefile", CSV, or any
+    /// OGR driver that can create files); default: from the output's extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Output layer name (default: the output file's name).
+    #[arg(long, value_name = "NAME")]
+    pub layer_name: Option<String>,
+
+    /// Layer creation option KEY=VALUE for the output driver, repeatable (as ogr2ogr -lco).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub lco: Vec<String>,
+
     /// Stop with an error at the first feature that cannot be classified (outside the raster,
     /// empty, null or invalid geometry) instead of writing it with a Status.
     #[arg(long)]

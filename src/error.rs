@@ -75,7 +75,7 @@ pub fn gdal_muted<T>(f: impl FnOnce() -> T) -> T {
 /// Most GDAL warnings printed in one run; later ones are counted, not printed.
 pub const MAX_GDAL_WARNINGS: usize = 20;
 
-/// Routes GDAL's messages: warnings printed in our format, at most [`MAX_GDAL_WARNINGS`], unless
+/// Routes GDAL's messages: distinct warnings printed once in our format, at most [`MAX_GDAL_WARNINGS`], unless
 /// `quiet`; failures reach the user through the error they cause, so they are not printed twice.
 pub fn install_gdal_handler(quiet: bool) {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,6 +83,16 @@ pub fn install_gdal_handler(quiet: bool) {
     gdal::config::set_error_handler(move |kind, _, message| {
         if quiet || kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
             return;
+        }
+        static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        if let Ok(mut seen) = SEEN.lock() {
+            // The same warning comes once per dataset a worker opens: say it once.
+            if seen.iter().any(|m| m == message) {
+                return;
+            }
+            if seen.len() < MAX_GDAL_WARNINGS {
+                seen.push(message.to_string());
+            }
         }
         match PRINTED.fetch_add(1, Ordering::Relaxed) {
             n if n < MAX_GDAL_WARNINGS => eprintln!("classify-objects: warning: GDAL: {message}"),

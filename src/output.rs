@@ -29,10 +29,10 @@ pub const SOURCE_ID_FIELD: &str = "SourceOID";
 pub const IMAGE_ID_FIELD: &str = "ImageId";
 
 /// Output file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// An OGR vector driver, by its GDAL short name.
-    Ogr(&'static str),
+    Ogr(String),
     /// A plain CSV table (RFC 4180), geometry as WKT when there is one.
     Csv,
 }
@@ -46,15 +46,39 @@ impl Format {
             .unwrap_or("")
             .to_ascii_lowercase();
         Ok(match ext.as_str() {
-            "gpkg" | "" => Format::Ogr("GPKG"),
-            "geojson" | "json" => Format::Ogr("GeoJSON"),
-            "fgb" => Format::Ogr("FlatGeobuf"),
+            "gpkg" | "" => Format::Ogr("GPKG".into()),
+            "geojson" | "json" => Format::Ogr("GeoJSON".into()),
+            "fgb" => Format::Ogr("FlatGeobuf".into()),
+            "shp" => Format::Ogr("ESRI Shapefile".into()),
             "csv" => Format::Csv,
             other => bail_input!(
-                "output {} has extension .{other}, which classify-objects does not write; use .gpkg (default), .geojson, .fgb or .csv",
+                "output {} has extension .{other}, which classify-objects does not know; use .gpkg (default), .geojson, .fgb, .shp or .csv, or name the format with --format",
                 path.display()
             ),
         })
+    }
+
+    /// The format `--format` names: `CSV` (ours, geometry as WKT) or any OGR vector driver that
+    /// can create files, by its GDAL short name (`GPKG`, `GeoJSON`, `FlatGeobuf`, `ESRI Shapefile`...).
+    pub fn named(name: &str) -> Result<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "csv" => return Ok(Format::Csv),
+            "shp" | "shapefile" => return Ok(Format::Ogr("ESRI Shapefile".into())),
+            _ => {}
+        }
+        let Ok(driver) = DriverManager::get_driver_by_name(name) else {
+            bail_input!("--format {name} is not a GDAL driver; use GPKG, GeoJSON, FlatGeobuf, \"ESRI Shapefile\", CSV or another name from `ogrinfo --formats`");
+        };
+        use gdal::Metadata;
+        let capable = |key: &str| {
+            driver
+                .metadata_item(key, "")
+                .is_some_and(|v| v.eq_ignore_ascii_case("YES"))
+        };
+        if !capable("DCAP_VECTOR") || !capable("DCAP_CREATE") {
+            bail_input!("--format {name} cannot create vector files; choose a format marked \"w+\" or \"rw+\" in `ogrinfo --formats`");
+        }
+        Ok(Format::Ogr(driver.short_name()))
     }
 }
 
@@ -147,28 +171,33 @@ pub struct OutputRow {
     pub status: Option<&'static str>,
 }
 
-/// The final output path and the temporary file written first.
+/// The final output path and the temporary file written first. Formats made of several files
+/// (a Shapefile's `.shp`, `.shx`, `.dbf`, `.prj`...) are handled as a family: every file named
+/// like the output with another extension moves with it.
 #[derive(Debug)]
 pub struct OutputTarget {
     /// Where the result goes.
     pub path: PathBuf,
     temp: PathBuf,
+    /// Whether rows are added to an existing output (copied to the temporary file first).
+    pub appending: bool,
     committed: bool,
 }
 
 impl OutputTarget {
-    /// Checks that `path` may be written (exists only with `overwrite`, folder exists) and picks
-    /// a temporary name beside it with the same extension.
-    pub fn new(path: &Path, overwrite: bool) -> Result<OutputTarget> {
+    /// Checks that `path` may be written (exists only with `overwrite` or `append`, folder
+    /// exists) and picks a temporary name beside it with the same extension. With `append` and
+    /// an existing output, the output is copied to the temporary name, to be appended to.
+    pub fn new(path: &Path, overwrite: bool, append: bool) -> Result<OutputTarget> {
         if path.is_dir() {
             bail_input!(
                 "output {} is a folder; give a file name such as result.gpkg",
                 path.display()
             );
         }
-        if path.exists() && !overwrite {
+        if path.exists() && !overwrite && !append {
             bail_input!(
-                "output {} already exists; pass --overwrite to replace it or choose another name",
+                "output {} already exists; pass --overwrite to replace it, --append to add to it, or choose another name",
                 path.display()
             );
         }
@@ -179,22 +208,24 @@ impl OutputTarget {
         if !dir.is_dir() {
             bail_input!("output folder {} does not exist; create it first", dir.display());
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (stem, ext) = match name.rsplit_once('.') {
-            Some((stem, ext)) => (stem.to_string(), format!(".{ext}")),
-            None => (name.clone(), String::new()),
-        };
+        let (stem, ext) = split_name(path);
         remove_stale_temporaries(&dir, &stem, &ext);
         let temp = dir.join(format!(".{stem}.partial-{}{ext}", std::process::id()));
         crate::interrupt::register_temporary(Some(temp.clone()));
-        Ok(OutputTarget {
+        let appending = append && path.exists();
+        let target = OutputTarget {
             path: path.to_path_buf(),
             temp,
+            appending,
             committed: false,
-        })
+        };
+        if appending {
+            for (file, suffix) in family(&target.path) {
+                let copy = with_suffix(&target.temp, &suffix);
+                fs::copy(&file, &copy).with_context(|| format!("copying {} to append to it", file.display()))?;
+            }
+        }
+        Ok(target)
     }
 
     /// The temporary file to write.
@@ -202,10 +233,12 @@ impl OutputTarget {
         &self.temp
     }
 
-    /// Moves the finished temporary file over the output.
+    /// Moves the finished temporary file (and its family) over the output.
     pub fn commit(mut self) -> Result<()> {
-        fs::rename(&self.temp, &self.path)
-            .with_context(|| format!("moving {} to {}", self.temp.display(), self.path.display()))?;
+        for (file, suffix) in family(&self.temp) {
+            let target = with_suffix(&self.path, &suffix);
+            fs::rename(&file, &target).with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+        }
         self.committed = true;
         crate::interrupt::register_temporary(None);
         Ok(())
@@ -218,6 +251,47 @@ impl Drop for OutputTarget {
             remove_with_sidecars(&self.temp);
         }
     }
+}
+
+/// `(stem, ".ext")` of a path's file name.
+fn split_name(path: &Path) -> (String, String) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.rsplit_once('.') {
+        Some((stem, ext)) => (stem.to_string(), format!(".{ext}")),
+        None => (name, String::new()),
+    }
+}
+
+/// The file `path` with its extension replaced by `suffix` (which starts with the dot).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let (stem, _) = split_name(path);
+    path.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// The files of `path`'s family: `path` itself and every `<stem>.<anything>` beside it, as
+/// (file, suffix from the first dot after the stem).
+fn family(path: &Path) -> Vec<(PathBuf, String)> {
+    let (stem, ext) = split_name(path);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut members = Vec::new();
+    if let Ok(entries) = fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(rest) = name.strip_prefix(&stem) {
+                // Only real siblings of a multi-file format, not "<stem>.partial-..." temporaries.
+                if rest.starts_with('.') && !rest.starts_with(".partial-") && (rest == ext || ext == ".shp") {
+                    members.push((entry.path(), rest.to_string()));
+                }
+            }
+        }
+    }
+    members
 }
 
 /// Removes temporary outputs (`.<stem>.partial-<pid><ext>`) left by runs that were killed: those
@@ -236,8 +310,12 @@ fn remove_stale_temporaries(dir: &Path, stem: &str, ext: &str) {
     }
 }
 
-/// Removes a file and the journal files SQLite-based formats leave beside it.
+/// Removes a file, the journal files SQLite-based formats leave beside it and, for a
+/// Shapefile, its sibling files.
 pub fn remove_with_sidecars(path: &Path) {
+    for (file, _) in family(path) {
+        let _ = fs::remove_file(file);
+    }
     let _ = fs::remove_file(path);
     for suffix in ["-journal", "-wal", "-shm"] {
         let mut side = path.as_os_str().to_owned();
@@ -254,22 +332,39 @@ pub enum OutputWriter {
     Csv(CsvWriter),
 }
 
+/// How the output layer is named and created.
+#[derive(Debug, Clone, Default)]
+pub struct LayerSettings {
+    /// Layer name.
+    pub name: String,
+    /// Layer creation options (`KEY=VALUE`, as `ogr2ogr -lco`).
+    pub creation_options: Vec<String>,
+}
+
 impl OutputWriter {
-    /// Creates the temporary output of `target` in `format` with `schema`.
+    /// Creates the temporary output of `target` in `format` with `schema`, or opens it to append
+    /// when `target` is appending (the schema must then be compatible).
     pub fn create(
         target: &OutputTarget,
-        format: Format,
+        format: &Format,
         schema: &OutputSchema,
-        layer_name: &str,
+        layer: &LayerSettings,
     ) -> Result<OutputWriter> {
-        match format {
-            Format::Ogr(driver) => Ok(OutputWriter::Ogr(OgrWriter::create(
-                target.temp_path(),
-                driver,
+        let path = target.temp_path();
+        match (format, target.appending) {
+            (Format::Ogr(driver), false) => Ok(OutputWriter::Ogr(OgrWriter::create(path, driver, schema, layer)?)),
+            (Format::Ogr(_), true) => Ok(OutputWriter::Ogr(OgrWriter::append(
+                path,
+                &target.path,
                 schema,
-                layer_name,
+                &layer.name,
             )?)),
-            Format::Csv => Ok(OutputWriter::Csv(CsvWriter::create(target.temp_path(), schema)?)),
+            (Format::Csv, appending) => Ok(OutputWriter::Csv(CsvWriter::create(
+                path,
+                &target.path,
+                schema,
+                appending,
+            )?)),
         }
     }
 
@@ -305,9 +400,9 @@ impl OgrWriter {
     /// Rows committed at a time.
     pub const ROWS_PER_TRANSACTION: usize = 20_000;
 
-    fn create(path: &Path, driver: &str, schema: &OutputSchema, layer_name: &str) -> Result<OgrWriter> {
-        let driver = DriverManager::get_driver_by_name(driver)?;
-        let mut dataset: Dataset = driver
+    fn create(path: &Path, driver: &str, schema: &OutputSchema, settings: &LayerSettings) -> Result<OgrWriter> {
+        let gdal_driver = DriverManager::get_driver_by_name(driver)?;
+        let mut dataset: Dataset = gdal_driver
             .create_vector_only(path)
             .with_context(|| format!("creating {}", path.display()))?;
         let srs = match &schema.geometry {
@@ -318,12 +413,19 @@ impl OgrWriter {
             .geometry
             .as_ref()
             .map_or(OGRwkbGeometryType::wkbNone, |(ty, _)| *ty);
-        let layer = dataset.create_layer(LayerOptions {
-            name: layer_name,
+        let options: Vec<&str> = settings.creation_options.iter().map(String::as_str).collect();
+        let layer = match dataset.create_layer(LayerOptions {
+            name: &settings.name,
             srs: srs.as_ref(),
             ty,
-            options: None,
-        })?;
+            options: (!options.is_empty()).then_some(options.as_slice()),
+        }) {
+            Ok(layer) => layer,
+            Err(err) => bail_input!(
+                "cannot create layer {} in the {driver} output: {err}; check --layer-name and --lco for this format",
+                settings.name
+            ),
+        };
         for field in &schema.input_fields {
             let defn = FieldDefn::new(&field.name, field.field_type)?;
             defn.set_width(field.width);
@@ -334,23 +436,73 @@ impl OgrWriter {
             FieldDefn::new(&name, ty)?.add_to_layer(&layer)?;
         }
         let layer = dataset.into_layer(0)?;
-        let defn = layer.defn();
-        let input_index = schema
+        OgrWriter::over(layer, schema, "the new output")
+    }
+
+    /// Opens layer `layer_name` (or the only layer) of the copy of `original` at `path` to append
+    /// rows, checking that it has every output column with a compatible type.
+    fn append(path: &Path, original: &Path, schema: &OutputSchema, layer_name: &str) -> Result<OgrWriter> {
+        let shown = original.display();
+        let options = gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+            ..Default::default()
+        };
+        let dataset = match Dataset::open_ex(path, options) {
+            Ok(ds) => ds,
+            Err(err) => {
+                bail_input!("cannot open output {shown} to append to it: {err}; give a vector file GDAL can update")
+            }
+        };
+        let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
+        let index = match names.iter().position(|n| n == layer_name) {
+            Some(i) => i,
+            None if names.len() == 1 => 0,
+            None => bail_input!(
+                "output {shown} has no layer {layer_name} (layers: {}); pass the one to append to with --layer-name",
+                names.join(", ")
+            ),
+        };
+        let layer = dataset.into_layer(index)?;
+        OgrWriter::over(layer, schema, &format!("output {shown}"))
+    }
+
+    /// Maps the schema's columns onto `layer`'s fields, which must all exist with compatible types.
+    fn over(layer: OwnedLayer, schema: &OutputSchema, what: &str) -> Result<OgrWriter> {
+        let existing: Vec<(String, OGRFieldType::Type)> =
+            layer.defn().fields().map(|f| (f.name(), f.field_type())).collect();
+        let wanted: Vec<(String, OGRFieldType::Type)> = schema
             .input_fields
             .iter()
-            .map(|f| defn.field_index(&f.name))
-            .collect::<Result<Vec<_>, _>>()?;
-        let own_index = schema
-            .own_fields()
-            .iter()
-            .map(|(n, _)| defn.field_index(n))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|f| (f.name.clone(), f.field_type))
+            .chain(schema.own_fields())
+            .collect();
+        let integer = |t: OGRFieldType::Type| t == OGRFieldType::OFTInteger || t == OGRFieldType::OFTInteger64;
+        let mut indices = Vec::with_capacity(wanted.len());
+        let mut problems = Vec::new();
+        for (name, ty) in &wanted {
+            match existing.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some(i) if existing[i].1 == *ty || (integer(existing[i].1) && integer(*ty)) => indices.push(i),
+                Some(i) => problems.push(format!(
+                    "{name} is {} but should be {}",
+                    gdal::vector::field_type_to_name(existing[i].1),
+                    gdal::vector::field_type_to_name(*ty)
+                )),
+                None => problems.push(format!("{name} is missing")),
+            }
+        }
+        if !problems.is_empty() {
+            bail_input!(
+                "{what} does not have the columns this run writes ({}); append only runs with the same features and model, or write a new output",
+                problems.join(", ")
+            );
+        }
+        let own_index = indices.split_off(schema.input_fields.len());
         Ok(OgrWriter {
             layer,
             schema: schema.clone(),
             in_transaction: false,
             rows_in_transaction: 0,
-            input_index,
+            input_index: indices,
             own_index,
         })
     }
@@ -435,8 +587,13 @@ pub struct CsvWriter {
 }
 
 impl CsvWriter {
-    fn create(path: &Path, schema: &OutputSchema) -> Result<CsvWriter> {
-        let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    fn create(path: &Path, original: &Path, schema: &OutputSchema, appending: bool) -> Result<CsvWriter> {
+        let file = if appending {
+            fs::OpenOptions::new().append(true).open(path)
+        } else {
+            fs::File::create(path)
+        }
+        .with_context(|| format!("creating {}", path.display()))?;
         let mut writer = CsvWriter {
             out: BufWriter::new(file),
             schema: schema.clone(),
@@ -448,7 +605,19 @@ impl CsvWriter {
         if schema.geometry.is_some() {
             header.push("WKT".into());
         }
-        writer.line(&header)?;
+        if appending {
+            let text = fs::read_to_string(path).with_context(|| format!("reading {}", original.display()))?;
+            let first = text.lines().next().unwrap_or_default();
+            let expected = header.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
+            if first != expected {
+                bail_input!(
+                    "output {} has the columns \"{first}\" but this run writes \"{expected}\"; append only runs with the same features and model, or write a new output",
+                    original.display()
+                );
+            }
+        } else {
+            writer.line(&header)?;
+        }
         Ok(writer)
     }
 
@@ -562,9 +731,15 @@ mod tests {
 
     #[test]
     fn format_follows_extension() {
-        assert_eq!(Format::for_path(Path::new("a/b.gpkg")).unwrap(), Format::Ogr("GPKG"));
+        assert_eq!(
+            Format::for_path(Path::new("a/b.gpkg")).unwrap(),
+            Format::Ogr("GPKG".into())
+        );
         assert_eq!(Format::for_path(Path::new("b.CSV")).unwrap(), Format::Csv);
-        assert_eq!(Format::for_path(Path::new("b.fgb")).unwrap(), Format::Ogr("FlatGeobuf"));
+        assert_eq!(
+            Format::for_path(Path::new("b.fgb")).unwrap(),
+            Format::Ogr("FlatGeobuf".into())
+        );
         assert!(Format::for_path(Path::new("b.xyz")).is_err());
     }
 }

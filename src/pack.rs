@@ -100,7 +100,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         },
     )?;
 
-    let target = OutputTarget::new(&args.output, args.overwrite)?;
+    let target = OutputTarget::new(&args.output, args.overwrite, false)?;
     {
         let file = fs::File::create(target.temp_path())
             .with_context(|| format!("creating {}", target.temp_path().display()))?;

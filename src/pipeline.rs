@@ -246,7 +246,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         geometry: Some((source.geometry_type, source.srs_wkt.clone())),
     };
     schema.resolve_clashes();
-    let mut writer = OutputWriter::create(&plan.output, plan.format, &schema, &plan.layer_name)?;
+    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
 
     let batch_size = plan.model_arguments.batch_size;
     let threads = plan.threads;
@@ -488,7 +488,7 @@ fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSum
         with_image_id: true,
         geometry: all_georeferenced.then(|| (OGRwkbGeometryType::wkbPolygon, target_wkt.clone())),
     };
-    let mut writer = OutputWriter::create(&plan.output, plan.format, &schema, &plan.layer_name)?;
+    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
 
     let batch_size = plan.model_arguments.batch_size;

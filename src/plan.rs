@@ -10,7 +10,7 @@ use crate::arguments::{self, ModelArguments};
 use crate::bail_input;
 use crate::cli::{ClassifyArgs, ProcessingMode};
 use crate::inference::{self, Device};
-use crate::output::{Format, OutputTarget};
+use crate::output::{Format, LayerSettings, OutputTarget};
 use crate::package::ModelPackage;
 
 /// Where the features come from.
@@ -37,8 +37,8 @@ pub struct ClassifyPlan {
     pub output: OutputTarget,
     /// Output format.
     pub format: Format,
-    /// Output layer name.
-    pub layer_name: String,
+    /// Output layer name and creation options.
+    pub layer: LayerSettings,
     /// Label field name.
     pub label_field: String,
     /// Processing mode.
@@ -79,8 +79,18 @@ impl ClassifyPlan {
                 args.class_label_field
             );
         }
-        let format = Format::for_path(&output)?;
-        let output = OutputTarget::new(&output, args.overwrite)?;
+        let format = match &args.format {
+            Some(name) => Format::named(name)?,
+            None => Format::for_path(&output)?,
+        };
+        if args.append && args.overwrite {
+            bail_input!("--append and --overwrite exclude each other; choose one");
+        }
+        let creation_options = args.lco.clone();
+        if let Some(bad) = creation_options.iter().find(|o| !o.contains('=')) {
+            bail_input!("--lco \"{bad}\" is not KEY=VALUE (e.g. --lco SPATIAL_INDEX=NO)");
+        }
+        let output = OutputTarget::new(&output, args.overwrite, args.append)?;
         let package = ModelPackage::open(&model)?;
 
         let mut pairs = Vec::new();
@@ -112,12 +122,14 @@ impl ClassifyPlan {
                 bail_input!("--dump-chips folder {} cannot be created: {err}", dir.display());
             }
         }
-        let layer_name = output
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "classified".into());
+        let layer_name = args.layer_name.clone().unwrap_or_else(|| {
+            output
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "classified".into())
+        });
 
         let rasters = crate::items::expand(&args.raster, args.recursive, &args.extensions)?;
         Ok(ClassifyPlan {
@@ -130,7 +142,10 @@ impl ClassifyPlan {
             }),
             output,
             format,
-            layer_name,
+            layer: LayerSettings {
+                name: layer_name,
+                creation_options,
+            },
             label_field,
             processing_mode: args.processing_mode,
             model_arguments,

@@ -391,3 +391,143 @@ pub fn color_package(
     let model = onnx::color_classifier(&palette(), normalization, options);
     write_package(dir, name, &colors_emd(replace), &model)
 }
+
+/// Copies the window (col0, row0, w, h) of a raster into a new GeoTIFF with the matching
+/// georeferencing: a tile of it.
+pub fn write_tile(source: &Path, col0: usize, row0: usize, w: usize, h: usize, out: &Path) {
+    let src = Dataset::open(source).unwrap();
+    let gt = src.geo_transform().unwrap();
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver
+        .create_with_band_type::<u8, _>(out, w, h, src.raster_count())
+        .unwrap();
+    ds.set_geo_transform(&[
+        gt[0] + col0 as f64 * gt[1],
+        gt[1],
+        0.0,
+        gt[3] + row0 as f64 * gt[5],
+        0.0,
+        gt[5],
+    ])
+    .unwrap();
+    ds.set_spatial_ref(&src.spatial_ref().unwrap()).unwrap();
+    for b in 1..=src.raster_count() {
+        let data = src
+            .rasterband(b)
+            .unwrap()
+            .read_as::<u8>((col0 as isize, row0 as isize), (w, h), (w, h), None)
+            .unwrap();
+        let mut buffer = gdal::raster::Buffer::new((w, h), data.data().to_vec());
+        ds.rasterband(b).unwrap().write((0, 0), (w, h), &mut buffer).unwrap();
+    }
+}
+
+/// A minimal HTTP/1.1 file server on 127.0.0.1 with Range support, for `/vsicurl/` tests. It
+/// serves `root`, counts requests, and stops when dropped.
+pub struct RangeServer {
+    pub port: u16,
+    pub range_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RangeServer {
+    pub fn start(root: &Path) -> RangeServer {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, range_requests) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let (stop2, ranges2, root) = (stop.clone(), range_requests.clone(), root.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            // Bounded: at most 10,000 connections or 120 s, whichever comes first.
+            let started = std::time::Instant::now();
+            let mut served = 0;
+            while !stop2.load(Ordering::SeqCst) && served < 10_000 && started.elapsed().as_secs() < 120 {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                served += 1;
+                let (root, ranges2) = (root.clone(), ranges2.clone());
+                std::thread::spawn(move || serve_connection(stream, &root, &ranges2));
+            }
+        });
+        RangeServer {
+            port,
+            range_requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Answers HEAD and GET (with or without a Range header) on one keep-alive connection.
+fn serve_connection(stream: std::net::TcpStream, root: &Path, ranges: &std::sync::atomic::AtomicUsize) {
+    use std::io::{BufRead, BufReader};
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut range = None;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                break;
+            }
+            if let Some(v) = header.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                let (a, b) = v.trim().split_once('-').unwrap();
+                range = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().ok()));
+            }
+        }
+        let mut parts = request.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        let response = match fs::read(root.join(target.trim_start_matches('/'))) {
+            Err(_) => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            Ok(bytes) => {
+                let total = bytes.len() as u64;
+                let (status, body, extra) = match range {
+                    Some((a, b)) => {
+                        ranges.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let end = b.unwrap_or(total - 1).min(total - 1);
+                        (
+                            "206 Partial Content",
+                            bytes[a as usize..=end as usize].to_vec(),
+                            format!("Content-Range: bytes {a}-{end}/{total}\r\n"),
+                        )
+                    }
+                    None => ("200 OK", bytes, String::new()),
+                };
+                let mut head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n{extra}\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                if method != "HEAD" {
+                    head.extend_from_slice(&body);
+                }
+                head
+            }
+        };
+        if out.write_all(&response).is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for RangeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
