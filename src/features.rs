@@ -269,7 +269,7 @@ impl FeatureSource {
                         .collect();
                     if on.is_empty() {
                         // Off every item: outside if it could be placed anywhere, else why not.
-                        let problem = if all.iter().any(|p| *p == Err(Problem::OutsideRaster)) {
+                        let problem = if all.contains(&Err(Problem::OutsideRaster)) {
                             Problem::OutsideRaster
                         } else {
                             all.first()
