@@ -39,6 +39,23 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write a .dlpk package from a plain ONNX classifier and its class names.
     Pack(PackArgs),
+    /// Join the outputs of `--shard 0/N` ... `--shard N-1/N` runs, given in shard order, into
+    /// exactly what one run would have written.
+    Merge(MergeArgs),
+}
+
+/// `merge` options.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard outputs, in shard order (0 to N-1).
+    #[arg(required = true, num_args = 1..)]
+    pub shards: Vec<PathBuf>,
+    /// The merged output.
+    #[arg(short = 'o', long, value_name = "OUTPUT")]
+    pub output: PathBuf,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// `pack` options.
@@ -192,6 +209,17 @@ pub struct ClassifyArgs {
     /// Layer creation option KEY=VALUE for the output driver, repeatable (as ogr2ogr -lco).
     #[arg(long, value_name = "KEY=VALUE")]
     pub lco: Vec<String>,
+
+    /// Classify only shard I of N (0-based): the features at input positions p with p % N == I,
+    /// so that N independent runs (a Slurm job array, a Kubernetes Indexed Job) cover every
+    /// feature exactly once; `classify-objects merge` joins their outputs.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Continue a run that was killed: take over its temporary output (or the existing output)
+    /// and classify only the features not in it yet.
+    #[arg(long)]
+    pub resume: bool,
 
     /// Stop with an error at the first feature that cannot be classified (outside the raster,
     /// empty, null or invalid geometry) instead of writing it with a Status.

@@ -108,6 +108,26 @@ pub struct FeatureSource {
     pub srs_wkt: Option<String>,
     /// Feature count, if the driver knows it cheaply.
     pub count: Option<u64>,
+    /// Which features to read: a shard, and ids to skip (resumed runs).
+    pub selection: Selection,
+}
+
+/// A subset of the features: positions `p` with `p % count == index` (`--shard index/count`),
+/// less the feature ids already done (`--resume`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `(index, count)` of the shard, 0-based.
+    pub shard: Option<(usize, usize)>,
+    /// Feature ids to skip.
+    pub done: std::collections::HashSet<u64>,
+}
+
+impl Selection {
+    /// Whether the feature at input position `index` with id `fid` is to be classified.
+    pub fn takes(&self, index: usize, fid: Option<u64>) -> bool {
+        let in_shard = self.shard.is_none_or(|(i, n)| index % n == i);
+        in_shard && !fid.is_some_and(|f| self.done.contains(&f))
+    }
 }
 
 impl FeatureSource {
@@ -180,6 +200,7 @@ impl FeatureSource {
             geometry_type,
             srs_wkt,
             count,
+            selection: Selection::default(),
         })
     }
 
@@ -230,6 +251,9 @@ impl FeatureSource {
         let field_count = self.fields.len();
         for (index, feature) in layer.features().enumerate() {
             crate::interrupt::check()?;
+            if !self.selection.takes(index, feature.fid()) {
+                continue;
+            }
             let fields = (0..field_count)
                 .map(|i| {
                     if self.fields[i].as_text {

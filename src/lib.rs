@@ -17,6 +17,7 @@ pub mod inference;
 pub mod inspect;
 pub mod interrupt;
 pub mod items;
+pub mod merge;
 pub mod output;
 pub mod pack;
 pub mod package;

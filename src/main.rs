@@ -34,6 +34,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Merge(args)) => {
+            let rows = classify_objects::merge::merge(&args)?;
+            eprintln!(
+                "classify-objects: merged {} shard(s), {rows} row(s) -> {}",
+                args.shards.len(),
+                args.output.display()
+            );
+            Ok(())
+        }
         Some(Command::Pack(args)) => {
             let path = pack::pack(&args)?;
             eprintln!("classify-objects: wrote {path}");

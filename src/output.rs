@@ -189,13 +189,19 @@ impl OutputTarget {
     /// exists) and picks a temporary name beside it with the same extension. With `append` and
     /// an existing output, the output is copied to the temporary name, to be appended to.
     pub fn new(path: &Path, overwrite: bool, append: bool) -> Result<OutputTarget> {
+        OutputTarget::with_resume(path, overwrite, append, false)
+    }
+
+    /// As [`OutputTarget::new`]; with `resume`, the temporary output of a killed run to the same
+    /// output (or else the existing output) is taken over to be continued.
+    pub fn with_resume(path: &Path, overwrite: bool, append: bool, resume: bool) -> Result<OutputTarget> {
         if path.is_dir() {
             bail_input!(
                 "output {} is a folder; give a file name such as result.gpkg",
                 path.display()
             );
         }
-        if path.exists() && !overwrite && !append {
+        if path.exists() && !overwrite && !append && !resume {
             bail_input!(
                 "output {} already exists; pass --overwrite to replace it, --append to add to it, or choose another name",
                 path.display()
@@ -209,17 +215,18 @@ impl OutputTarget {
             bail_input!("output folder {} does not exist; create it first", dir.display());
         }
         let (stem, ext) = split_name(path);
-        remove_stale_temporaries(&dir, &stem, &ext);
         let temp = dir.join(format!(".{stem}.partial-{}{ext}", std::process::id()));
+        let adopted = resume && adopt_stale_temporary(&dir, &stem, &ext, &temp)?;
+        remove_stale_temporaries(&dir, &stem, &ext);
         crate::interrupt::register_temporary(Some(temp.clone()));
-        let appending = append && path.exists();
+        let appending = adopted || ((append || resume) && path.exists());
         let target = OutputTarget {
             path: path.to_path_buf(),
             temp,
             appending,
             committed: false,
         };
-        if appending {
+        if appending && !adopted {
             for (file, suffix) in family(&target.path) {
                 let copy = with_suffix(&target.temp, &suffix);
                 fs::copy(&file, &copy).with_context(|| format!("copying {} to append to it", file.display()))?;
@@ -285,13 +292,73 @@ fn family(path: &Path) -> Vec<(PathBuf, String)> {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(rest) = name.strip_prefix(&stem) {
                 // Only real siblings of a multi-file format, not "<stem>.partial-..." temporaries.
-                if rest.starts_with('.') && !rest.starts_with(".partial-") && (rest == ext || ext == ".shp") {
+                // SQLite's journals (`.gpkg-journal`, `-wal`, `-shm`) belong to the file: a hot
+                // journal must move with it, or the interrupted transaction cannot be rolled back.
+                let journal = rest.strip_prefix(ext.as_str()).is_some_and(|j| j.starts_with('-'));
+                if rest.starts_with('.') && !rest.starts_with(".partial-") && (rest == ext || journal || ext == ".shp")
+                {
                     members.push((entry.path(), rest.to_string()));
                 }
             }
         }
     }
     members
+}
+
+/// Takes over the temporary output of a killed run (the newest, if several) by renaming it (and
+/// its family) to `temp`; returns whether there was one.
+fn adopt_stale_temporary(dir: &Path, stem: &str, ext: &str, temp: &Path) -> Result<bool> {
+    let prefix = format!(".{stem}.partial-");
+    let mut stale: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(ext)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            stale.push((modified, entry.path()));
+        }
+    }
+    stale.sort();
+    let Some((_, newest)) = stale.pop() else {
+        return Ok(false);
+    };
+    for (file, suffix) in family(&newest) {
+        fs::rename(&file, with_suffix(temp, &suffix)).with_context(|| format!("taking over {}", file.display()))?;
+    }
+    Ok(true)
+}
+
+/// The input feature ids (`SourceOID`) already written to the output being continued.
+pub fn written_source_ids(target: &OutputTarget, layer_name: &str) -> Result<std::collections::HashSet<u64>> {
+    // Opened for update: a killed run may have left a hot journal that SQLite must roll back.
+    let options = gdal::DatasetOptions {
+        open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+        ..Default::default()
+    };
+    let dataset = Dataset::open_ex(target.temp_path(), options)
+        .with_context(|| format!("reading {} to resume it", target.path.display()))?;
+    let mut layer = match dataset.layer_by_name(layer_name) {
+        Ok(layer) => layer,
+        Err(_) => dataset.layer(0)?,
+    };
+    let Ok(index) = layer.defn().field_index(SOURCE_ID_FIELD) else {
+        bail_input!(
+            "output {} has no {SOURCE_ID_FIELD} column to resume from; resume only runs with --features",
+            target.path.display()
+        );
+    };
+    let mut ids = std::collections::HashSet::new();
+    for feature in layer.features() {
+        if let Some(id) = feature.field_as_integer64(index)? {
+            ids.insert(id as u64);
+        }
+    }
+    Ok(ids)
 }
 
 /// Removes temporary outputs (`.<stem>.partial-<pid><ext>`) left by runs that were killed: those
@@ -391,14 +458,17 @@ pub struct OgrWriter {
     schema: OutputSchema,
     in_transaction: bool,
     rows_in_transaction: usize,
+    transaction_started: std::time::Instant,
     /// Field index of each input field, then of our own fields, in the output layer.
     input_index: Vec<usize>,
     own_index: Vec<usize>,
 }
 
 impl OgrWriter {
-    /// Rows committed at a time.
+    /// Rows committed at a time, at most (see also [`OgrWriter::SECONDS_PER_TRANSACTION`]).
     pub const ROWS_PER_TRANSACTION: usize = 20_000;
+    /// Seconds between commits, at most: what a killed run loses and `--resume` redoes.
+    pub const SECONDS_PER_TRANSACTION: u64 = 2;
 
     fn create(path: &Path, driver: &str, schema: &OutputSchema, settings: &LayerSettings) -> Result<OgrWriter> {
         let gdal_driver = DriverManager::get_driver_by_name(driver)?;
@@ -502,6 +572,7 @@ impl OgrWriter {
             schema: schema.clone(),
             in_transaction: false,
             rows_in_transaction: 0,
+            transaction_started: std::time::Instant::now(),
             input_index: indices,
             own_index,
         })
@@ -511,6 +582,7 @@ impl OgrWriter {
         if !self.in_transaction {
             // Drivers without transactions simply write through.
             self.in_transaction = unsafe { gdal_sys::OGR_L_StartTransaction(self.layer.c_layer()) } == 0;
+            self.transaction_started = std::time::Instant::now();
         }
         let mut feature = Feature::new(self.layer.defn())?;
         if let (Some(wkb), Some(_)) = (&row.geometry_wkb, &self.schema.geometry) {
@@ -553,7 +625,9 @@ impl OgrWriter {
         drop(feature);
         if self.in_transaction {
             self.rows_in_transaction += 1;
-            if self.rows_in_transaction >= Self::ROWS_PER_TRANSACTION {
+            if self.rows_in_transaction >= Self::ROWS_PER_TRANSACTION
+                || self.transaction_started.elapsed().as_secs() >= Self::SECONDS_PER_TRANSACTION
+            {
                 self.commit()?;
             }
         }

@@ -227,11 +227,15 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         .iter()
         .map(|item| Raster::open(&item.name).and_then(|raster| ChipSpec::new(definition, &raster)))
         .collect::<Result<Vec<_>>>()?;
-    let source = FeatureSource::open(
+    let mut source = FeatureSource::open(
         &features.source,
         features.layer.as_deref(),
         features.crs_override.as_deref(),
     )?;
+    source.selection.shard = plan.shard;
+    if plan.resume && plan.output.appending {
+        source.selection.done = crate::output::written_source_ids(&plan.output, &plan.layer.name)?;
+    }
     for item in &items {
         source.transform_to(&item.grid, &item.name)?;
     }

@@ -61,6 +61,10 @@ pub struct ClassifyPlan {
     pub strict: bool,
     /// Where to write the JSON summary.
     pub summary_json: Option<PathBuf>,
+    /// `(index, count)` of the shard to classify.
+    pub shard: Option<(usize, usize)>,
+    /// Continue a killed run.
+    pub resume: bool,
 }
 
 impl ClassifyPlan {
@@ -83,14 +87,32 @@ impl ClassifyPlan {
             Some(name) => Format::named(name)?,
             None => Format::for_path(&output)?,
         };
-        if args.append && args.overwrite {
-            bail_input!("--append and --overwrite exclude each other; choose one");
+        if [args.append, args.overwrite, args.resume]
+            .iter()
+            .filter(|f| **f)
+            .count()
+            > 1
+        {
+            bail_input!("--append, --overwrite and --resume exclude each other; choose one");
+        }
+        let shard = match &args.shard {
+            None => None,
+            Some(text) => match text
+                .split_once('/')
+                .map(|(i, n)| (i.trim().parse::<usize>(), n.trim().parse::<usize>()))
+            {
+                Some((Ok(i), Ok(n))) if n >= 1 && i < n => Some((i, n)),
+                _ => bail_input!("--shard \"{text}\" is not I/N with 0 <= I < N (e.g. --shard 0/4 ... --shard 3/4)"),
+            },
+        };
+        if (shard.is_some() || args.resume) && args.features.is_none() {
+            bail_input!("--shard and --resume work on features; give --features");
         }
         let creation_options = args.lco.clone();
         if let Some(bad) = creation_options.iter().find(|o| !o.contains('=')) {
             bail_input!("--lco \"{bad}\" is not KEY=VALUE (e.g. --lco SPATIAL_INDEX=NO)");
         }
-        let output = OutputTarget::new(&output, args.overwrite, args.append)?;
+        let output = OutputTarget::with_resume(&output, args.overwrite, args.append, args.resume)?;
         let package = ModelPackage::open(&model)?;
 
         let mut pairs = Vec::new();
@@ -157,6 +179,8 @@ impl ClassifyPlan {
             dump_chips: args.dump_chips,
             strict: args.strict,
             summary_json: args.summary_json,
+            shard,
+            resume: args.resume,
         })
     }
 }
