@@ -96,7 +96,6 @@ pub fn merge(args: &MergeArgs) -> Result<usize> {
     if in_transaction {
         unsafe { gdal_sys::OGR_L_CommitTransaction(out_layer.c_layer()) };
     }
-    drop(out_layer);
     out.close().context("closing the merged output")?;
     target.commit()?;
     Ok(written)
