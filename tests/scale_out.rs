@@ -31,8 +31,11 @@ fn go(args: Vec<String>) {
     run_ok(&refs);
 }
 
-/// Every row's fid, geometry and field values, as text.
-fn table(path: &Path) -> Vec<(Option<Vec<u8>>, Vec<(String, Option<String>)>)> {
+/// One row: geometry as WKB and every field value as text, by name.
+type TableRow = (Option<Vec<u8>>, Vec<(String, Option<String>)>);
+
+/// Every row's geometry and field values.
+fn table(path: &Path) -> Vec<TableRow> {
     read_rows(path, None)
         .into_iter()
         .map(|r| {
