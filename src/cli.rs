@@ -39,9 +39,24 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write a .dlpk package from a plain ONNX classifier and its class names.
     Pack(PackArgs),
+    /// List the objects whose label differs between two outputs (matched by SourceOID); exit
+    /// status 0 when none changed, 1 when some did, 2 on error.
+    Compare(CompareArgs),
     /// Join the outputs of `--shard 0/N` ... `--shard N-1/N` runs, given in shard order, into
     /// exactly what one run would have written.
     Merge(MergeArgs),
+}
+
+/// `compare` options.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The earlier output.
+    pub a: PathBuf,
+    /// The later output.
+    pub b: PathBuf,
+    /// Name of the label field in both.
+    #[arg(long, value_name = "NAME", default_value = "ClassLabel")]
+    pub label_field: String,
 }
 
 /// `merge` options.
@@ -220,6 +235,16 @@ pub struct ClassifyArgs {
     /// and classify only the features not in it yet.
     #[arg(long)]
     pub resume: bool,
+
+    /// Field of --features holding the expected class: print accuracy, per-class precision and
+    /// recall and the confusion matrix (also in --summary-json).
+    #[arg(long, value_name = "FIELD")]
+    pub truth_field: Option<String>,
+
+    /// With --truth-field: exit with code 3 when accuracy is below this (0..1), for CI gates.
+    /// The output is written all the same.
+    #[arg(long, value_name = "X")]
+    pub min_accuracy: Option<f64>,
 
     /// Stop with an error at the first feature that cannot be classified (outside the raster,
     /// empty, null or invalid geometry) instead of writing it with a Status.

@@ -33,10 +33,24 @@ macro_rules! bail_input {
     };
 }
 
-/// Exit code for the process: 2 for input and usage problems, 130 when interrupted by a signal,
-/// 1 for runtime failures.
+/// A quality gate failed (`--min-accuracy`): exit code 3; the output was written.
+#[derive(Debug)]
+pub struct BelowMinimum(pub String);
+
+impl fmt::Display for BelowMinimum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BelowMinimum {}
+
+/// Exit code for the process: 2 for input and usage problems, 3 for a failed quality gate, 130
+/// when interrupted by a signal, 1 for runtime failures.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
-    if error.chain().any(|cause| cause.is::<crate::interrupt::Interrupted>()) {
+    if error.chain().any(|cause| cause.is::<BelowMinimum>()) {
+        3
+    } else if error.chain().any(|cause| cause.is::<crate::interrupt::Interrupted>()) {
         crate::interrupt::EXIT_CODE
     } else if error.chain().any(|cause| cause.is::<InputError>()) {
         2

@@ -9,6 +9,7 @@
 pub mod arguments;
 pub mod chips;
 pub mod cli;
+pub mod compare;
 pub mod device;
 pub mod emd;
 pub mod error;
@@ -26,3 +27,5 @@ pub mod plan;
 pub mod progress;
 pub mod raster;
 pub mod source;
+pub mod style;
+pub mod truth;

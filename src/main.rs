@@ -25,6 +25,18 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Some(Command::Compare(args)) => {
+            let comparison = classify_objects::compare::compare(&args.a, &args.b, &args.label_field)
+                .map_err(|e| e.context(classify_objects::error::InputError("compare".into())))?;
+            print!(
+                "{}",
+                classify_objects::compare::render_text(&comparison, &args.a, &args.b)
+            );
+            if comparison.differs() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Some(Command::Inspect(args)) => {
             let summary = inspect::summary(&args)?;
             if args.json {
@@ -53,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let quiet = plan.quiet;
             let output = plan.output.path.display().to_string();
             let summary_json = plan.summary_json.clone();
+            let min_accuracy = plan.min_accuracy;
             let summary = pipeline::run(plan)?;
             if let Some(path) = summary_json {
                 let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
@@ -61,6 +74,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if !quiet {
                 report(&summary, &output);
+                if let Some(truth) = &summary.truth {
+                    eprint!("{}", truth.render_text());
+                }
+            }
+            let accuracy = summary.truth.as_ref().and_then(|t| t.accuracy()).unwrap_or(0.0);
+            if let Some(minimum) = min_accuracy {
+                if accuracy < minimum {
+                    return Err(anyhow::Error::new(classify_objects::error::BelowMinimum(format!(
+                        "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {output} was written)"
+                    ))));
+                }
             }
             Ok(())
         }

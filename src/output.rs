@@ -106,6 +106,8 @@ pub struct OutputSchema {
     pub with_image_id: bool,
     /// Geometry type and CRS (WKT) of the output, `None` for a table.
     pub geometry: Option<(OGRwkbGeometryType::Type, Option<String>)>,
+    /// Class colours for the QGIS style written into GeoPackage outputs.
+    pub style: Option<crate::style::ClassColors>,
 }
 
 impl OutputSchema {
@@ -459,6 +461,8 @@ pub struct OgrWriter {
     in_transaction: bool,
     rows_in_transaction: usize,
     transaction_started: std::time::Instant,
+    /// Rows go into an existing layer (its style is left alone).
+    appending: bool,
     /// Field index of each input field, then of our own fields, in the output layer.
     input_index: Vec<usize>,
     own_index: Vec<usize>,
@@ -533,7 +537,9 @@ impl OgrWriter {
             ),
         };
         let layer = dataset.into_layer(index)?;
-        OgrWriter::over(layer, schema, &format!("output {shown}"))
+        let mut writer = OgrWriter::over(layer, schema, &format!("output {shown}"))?;
+        writer.appending = true;
+        Ok(writer)
     }
 
     /// Maps the schema's columns onto `layer`'s fields, which must all exist with compatible types.
@@ -573,6 +579,7 @@ impl OgrWriter {
             in_transaction: false,
             rows_in_transaction: 0,
             transaction_started: std::time::Instant::now(),
+            appending: false,
             input_index: indices,
             own_index,
         })
@@ -648,7 +655,14 @@ impl OgrWriter {
 
     fn finish(mut self) -> Result<()> {
         self.commit()?;
+        let table = self.layer.name();
         let dataset = self.layer.into_dataset();
+        let is_gpkg = dataset.driver().short_name() == "GPKG";
+        if let (true, false, Some(colors), Some((geometry, _))) =
+            (is_gpkg, self.appending, &self.schema.style, &self.schema.geometry)
+        {
+            crate::style::write_gpkg_style(&dataset, &table, &self.schema.label_field, *geometry, colors)?;
+        }
         dataset.close().context("closing the output")?;
         Ok(())
     }
@@ -790,6 +804,7 @@ mod tests {
             with_source_id: true,
             with_image_id: false,
             geometry: None,
+            style: None,
         };
         schema.resolve_clashes();
         let names: Vec<&str> = schema.input_fields.iter().map(|f| f.name.as_str()).collect();

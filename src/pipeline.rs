@@ -36,6 +36,8 @@ pub struct RunSummary {
     pub problems: BTreeMap<&'static str, usize>,
     /// Classified objects per label.
     pub labels: BTreeMap<String, usize>,
+    /// Labels against the `--truth-field`, when given.
+    pub truth: Option<crate::truth::Confusion>,
     /// The ONNX Runtime execution provider that ran the model.
     pub execution_provider: &'static str,
     /// Time spent in the model (including test-time augmentation).
@@ -86,6 +88,7 @@ impl RunSummary {
             },
             "objects_per_second": self.throughput(),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "truth": self.truth.as_ref().map(|t| t.to_json()),
         })
     }
 }
@@ -233,6 +236,20 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         features.crs_override.as_deref(),
     )?;
     source.selection.shard = plan.shard;
+    let truth =
+        match &plan.truth_field {
+            None => None,
+            Some(name) => {
+                match source.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
+                    Some(i) => Some(i),
+                    None => bail_input!(
+                "--truth-field {name} is not a field of {} (fields: {}); name the field holding the expected class",
+                features.source,
+                source.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+                }
+            }
+        };
     if plan.resume && plan.output.appending {
         source.selection.done = crate::output::written_source_ids(&plan.output, &plan.layer.name)?;
     }
@@ -248,6 +265,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         with_source_id: true,
         with_image_id: items.len() > 1,
         geometry: Some((source.geometry_type, source.srs_wkt.clone())),
+        style: Some(crate::style::ClassColors::from_definition(definition)),
     };
     schema.resolve_clashes();
     let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
@@ -313,6 +331,9 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
         }
         drop((feature_rx, chip_tx));
         let mut scorer = Scorer::new(plan, environment)?;
+        if truth.is_some() {
+            scorer.summary.truth = Some(crate::truth::Confusion::default());
+        }
 
         // Batches arrive in any order; rows leave in input order.
         let mut waiting: BTreeMap<usize, ChippedBatch> = BTreeMap::new();
@@ -326,7 +347,7 @@ fn classify_features(plan: &ClassifyPlan, environment: &Environment, features: &
                     progress.advance(batch.features.len() as u64);
                     scorer.summary.chip_time += batch.cut_time;
                     let strict = strict.then_some(features.source.as_str());
-                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict)?;
+                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, truth)?;
                     let _ = free_tx.try_send(buffer);
                     next += 1;
                 }
@@ -419,6 +440,7 @@ fn write_batch(
     batch: ChippedBatch,
     items: &[Item],
     strict: Option<&str>,
+    truth: Option<usize>,
 ) -> Result<Vec<f32>> {
     let scores = if batch.count > 0 {
         scorer.score(&batch.chips, batch.count)?
@@ -448,6 +470,11 @@ fn write_batch(
             }
             Err(_) => (None, None),
         };
+        if let (Some(i), Some(predicted), Some(confusion)) = (truth, &label, scorer.summary.truth.as_mut()) {
+            if let Some(Some(expected)) = feature.fields.get(i) {
+                confusion.record(&crate::output::field_text(expected), predicted);
+            }
+        }
         let status = problem.map(Problem::code);
         let started = Instant::now();
         writer.write(&OutputRow {
@@ -491,6 +518,7 @@ fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSum
         with_source_id: false,
         with_image_id: true,
         geometry: all_georeferenced.then(|| (OGRwkbGeometryType::wkbPolygon, target_wkt.clone())),
+        style: Some(crate::style::ClassColors::from_definition(scorer.definition)),
     };
     let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;

@@ -65,6 +65,10 @@ pub struct ClassifyPlan {
     pub shard: Option<(usize, usize)>,
     /// Continue a killed run.
     pub resume: bool,
+    /// Field holding the expected class.
+    pub truth_field: Option<String>,
+    /// Accuracy below which the run fails (exit 3).
+    pub min_accuracy: Option<f64>,
 }
 
 impl ClassifyPlan {
@@ -105,6 +109,14 @@ impl ClassifyPlan {
                 _ => bail_input!("--shard \"{text}\" is not I/N with 0 <= I < N (e.g. --shard 0/4 ... --shard 3/4)"),
             },
         };
+        match (args.min_accuracy, &args.truth_field) {
+            (Some(x), _) if !(0.0..=1.0).contains(&x) => bail_input!("--min-accuracy {x} is not between 0 and 1"),
+            (Some(_), None) => bail_input!("--min-accuracy needs --truth-field (the field with the expected class)"),
+            _ => {}
+        }
+        if args.truth_field.is_some() && args.features.is_none() {
+            bail_input!("--truth-field compares with a field of --features; give --features");
+        }
         if (shard.is_some() || args.resume) && args.features.is_none() {
             bail_input!("--shard and --resume work on features; give --features");
         }
@@ -181,6 +193,8 @@ impl ClassifyPlan {
             summary_json: args.summary_json,
             shard,
             resume: args.resume,
+            truth_field: args.truth_field.clone(),
+            min_accuracy: args.min_accuracy,
         })
     }
 }
