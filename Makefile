@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   installs what is missing (GDAL, ONNX Runtime), builds, and classifies the bundled fixtures
-#   make test   installs what is missing, then runs the whole test suite (formatting, lints, tests)
+#   make test   installs what is missing (also chromium, for the report test), then formatting, lints, tests
 CARGO ?= cargo
 BIN := target/release/classify-objects
 DEMO := demo-output
@@ -29,7 +29,8 @@ demo: build
 	@ogrinfo -ro -q $(DEMO)/rgb_byte_points.gpkg -sql "SELECT ClassLabel, COUNT(*) AS n, ROUND(AVG(Confidence), 4) AS mean_confidence FROM rgb_byte_points GROUP BY ClassLabel" | grep -E '=' | paste - - -
 	@echo "demo results in $(DEMO)/"
 
-lint: setup
+lint:
+	@scripts/setup.sh --test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 

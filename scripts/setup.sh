@@ -71,8 +71,21 @@ PY
     ln -sf "libonnxruntime.so.$ort_version" "$ort_dir/libonnxruntime.so"
 }
 
+install_test_tools() {
+    # Headless Chromium renders the HTML report in the tests.
+    if command -v chromium >/dev/null 2>&1; then
+        return
+    fi
+    log "installing chromium (Debian package) for the report test"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
 install_gdal
 install_onnxruntime
+if [ "${1:-}" = "--test" ]; then
+    install_test_tools
+fi
 if [ "${CLASSIFY_OBJECTS_GPU:-0}" = "1" ]; then
     "$here/scripts/setup-gpu.sh"
 fi

@@ -271,6 +271,11 @@ pub struct ClassifyArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Write a self-contained HTML report (summary, class counts, confusion matrix with
+    /// --truth-field, confidence histogram, map preview in class colours) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
     /// Write a JSON summary of the run (counts, per-stage timings, execution provider,
     /// throughput, peak memory) to this file.
     #[arg(long, value_name = "FILE")]

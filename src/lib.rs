@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod raster;
+pub mod report;
 pub mod source;
 pub mod style;
 pub mod truth;

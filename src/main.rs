@@ -66,7 +66,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let output = plan.output.path.display().to_string();
             let summary_json = plan.summary_json.clone();
             let min_accuracy = plan.min_accuracy;
+            let html_report = plan.report.clone().map(|path| {
+                let colors = classify_objects::style::ClassColors::from_definition(&plan.package.definition);
+                (
+                    path,
+                    plan.rasters[0].clone(),
+                    plan.package.source.display().to_string(),
+                    plan.label_field.clone(),
+                    colors,
+                )
+            });
             let summary = pipeline::run(plan)?;
+            if let Some((path, raster, model, label_field, colors)) = &html_report {
+                let inputs = classify_objects::report::ReportInputs {
+                    summary: &summary,
+                    output: std::path::Path::new(&output),
+                    label_field,
+                    raster,
+                    colors,
+                    model,
+                };
+                classify_objects::report::write(path, &inputs)?;
+            }
             if let Some(path) = summary_json {
                 let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
                 std::fs::write(&path, text)

@@ -69,6 +69,8 @@ pub struct ClassifyPlan {
     pub truth_field: Option<String>,
     /// Accuracy below which the run fails (exit 3).
     pub min_accuracy: Option<f64>,
+    /// Where to write the HTML report.
+    pub report: Option<PathBuf>,
 }
 
 impl ClassifyPlan {
@@ -195,6 +197,7 @@ impl ClassifyPlan {
             resume: args.resume,
             truth_field: args.truth_field.clone(),
             min_accuracy: args.min_accuracy,
+            report: args.report.clone(),
         })
     }
 }
