@@ -11,7 +11,8 @@
 //! * `fixtures/real/textline_cls.dlpk`: PaddleOCR's real text-direction classifier
 //!   (`../shared/data/models/rapidocr_cls`) packed with an `.emd`, when that file is present.
 //!
-//! The output is deterministic: running it again gives the same files.
+//! The output is deterministic: running it again gives the same files (the GeoPackage differs
+//! only in its internal last-change timestamp).
 
 #[path = "../tests/support/onnx.rs"]
 mod onnx;
@@ -25,15 +26,10 @@ use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{Feature, FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
 use gdal::DriverManager;
 
-/// The six classes: name and colour (RGB, 0-255).
-pub const PALETTE: [(&str, [u8; 3]); 6] = [
-    ("red", [200, 30, 30]),
-    ("green", [30, 160, 60]),
-    ("blue", [40, 70, 200]),
-    ("yellow", [230, 210, 40]),
-    ("white", [235, 235, 235]),
-    ("dark", [40, 40, 40]),
-];
+#[path = "../tests/support/palette.rs"]
+mod palette;
+use palette::PALETTE;
+
 const SIZE: usize = 256;
 const PATCH: usize = 64;
 const PIXEL: f64 = 2.0;

@@ -79,7 +79,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         "Classes": classes.iter().enumerate().map(|(i, name)| json!({
             "Value": i,
             "Name": name,
-            "Color": palette_color(i),
+            "Color": crate::style::default_color(i),
         })).collect::<Vec<_>>(),
     });
     if let Some(stats) = normalization {
@@ -161,21 +161,4 @@ fn normalization_stats(scales: &[String], bands: &[usize]) -> Result<Option<Valu
         "scaled_mean_values": lists[2],
         "scaled_std_values": lists[3],
     })))
-}
-
-/// A distinct display colour per class.
-fn palette_color(i: usize) -> [u8; 3] {
-    const COLORS: [[u8; 3]; 10] = [
-        [31, 119, 180],
-        [255, 127, 14],
-        [44, 160, 44],
-        [214, 39, 40],
-        [148, 103, 189],
-        [140, 86, 75],
-        [227, 119, 194],
-        [127, 127, 127],
-        [188, 189, 34],
-        [23, 190, 207],
-    ];
-    COLORS[i % COLORS.len()]
 }

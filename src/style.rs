@@ -10,25 +10,32 @@ use gdal::Dataset;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassColors(pub Vec<(String, [u8; 3])>);
 
+/// A distinct display colour for class `i`, for classes the `.emd` gives none.
+pub fn default_color(i: usize) -> [u8; 3] {
+    const DEFAULTS: [[u8; 3]; 10] = [
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+        [227, 119, 194],
+        [127, 127, 127],
+        [188, 189, 34],
+        [23, 190, 207],
+    ];
+    DEFAULTS[i % DEFAULTS.len()]
+}
+
 impl ClassColors {
     /// The `.emd` classes with their `Color`, or a distinct default colour where none is given.
     pub fn from_definition(definition: &crate::emd::ModelDefinition) -> ClassColors {
-        const DEFAULTS: [[u8; 3]; 8] = [
-            [31, 119, 180],
-            [255, 127, 14],
-            [44, 160, 44],
-            [214, 39, 40],
-            [148, 103, 189],
-            [140, 86, 75],
-            [227, 119, 194],
-            [188, 189, 34],
-        ];
         ClassColors(
             definition
                 .classes
                 .iter()
                 .enumerate()
-                .map(|(i, c)| (c.name.clone(), c.color.unwrap_or(DEFAULTS[i % DEFAULTS.len()])))
+                .map(|(i, c)| (c.name.clone(), c.color.unwrap_or(default_color(i))))
                 .collect(),
         )
     }

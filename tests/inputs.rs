@@ -237,26 +237,14 @@ fn the_real_rgba_orthophoto_with_a_web_mercator_polygon_matches_the_python_refer
 fn output_formats_layer_names_creation_options_and_append() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let base = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "-r",
-            fixture("synthetic/colors.tif").to_str().unwrap(),
-            "-m",
-            fixture("synthetic/colors.dlpk").to_str().unwrap(),
-            "-f",
-            fixture("synthetic/objects.gpkg").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    };
+    let (raster, model, features) = (
+        fixture("synthetic/colors.tif"),
+        fixture("synthetic/colors.dlpk"),
+        fixture("synthetic/objects.gpkg"),
+    );
+    let base = |out: &Path, extra: &[&str]| classify_args(&raster, &model, Some(&features), out, extra);
     let go = |args: Vec<String>| {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_ok(&refs);
+        run_owned_ok(&args);
     };
     // By extension and by --format: every row, with labels.
     for (name, extra) in [

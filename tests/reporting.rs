@@ -9,22 +9,8 @@ use std::path::Path;
 use support::*;
 
 fn run_colors(out: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = [
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        model.to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(&refs)
+    let (raster, features) = (fixture("synthetic/colors.tif"), fixture("synthetic/objects.gpkg"));
+    run_owned(&classify_args(&raster, model, Some(&features), out, extra))
 }
 
 /// A package whose class names are those of the palette with two swapped (blue <-> green), so

@@ -9,26 +9,18 @@ use std::time::{Duration, Instant};
 use support::*;
 
 fn args_for(out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-r",
-        fixture("real/RGB.byte.tif").to_str().unwrap(),
-        "-m",
-        fixture("real/textline_cls.dlpk").to_str().unwrap(),
-        "-f",
-        fixture("real/RGB.byte.bench_points_2000.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    let (raster, model) = (fixture("real/RGB.byte.tif"), fixture("real/textline_cls.dlpk"));
+    classify_args(
+        &raster,
+        &model,
+        Some(&fixture("real/RGB.byte.bench_points_2000.gpkg")),
+        out,
+        extra,
+    )
 }
 
 fn go(args: Vec<String>) {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_ok(&refs);
+    run_owned_ok(&args);
 }
 
 /// One row: geometry as WKB and every field value as text, by name.

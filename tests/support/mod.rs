@@ -13,15 +13,8 @@ use std::process::{Command, Output};
 use gdal::vector::{FieldValue, LayerAccess};
 use gdal::Dataset;
 
-/// The six palette classes of the synthetic fixtures (see `examples/make_fixtures.rs`).
-pub const PALETTE: [(&str, [u8; 3]); 6] = [
-    ("red", [200, 30, 30]),
-    ("green", [30, 160, 60]),
-    ("blue", [40, 70, 200]),
-    ("yellow", [230, 210, 40]),
-    ("white", [235, 235, 235]),
-    ("dark", [40, 40, 40]),
-];
+pub mod palette;
+pub use palette::PALETTE;
 
 /// ImageNet normalisation as (scale, offset) per channel on a 0-255 scale.
 pub fn imagenet() -> [(f32, f32); 3] {
@@ -530,4 +523,32 @@ impl Drop for RangeServer {
             let _ = t.join();
         }
     }
+}
+
+/// Arguments of a classification run: `-r raster -m model [-f features] -o out` then `extra`.
+pub fn classify_args(raster: &Path, model: &Path, features: Option<&Path>, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "-r".to_string(),
+        raster.display().to_string(),
+        "-m".into(),
+        model.display().to_string(),
+    ];
+    if let Some(features) = features {
+        args.extend(["-f".to_string(), features.display().to_string()]);
+    }
+    args.extend(["-o".to_string(), out.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs classify-objects with owned arguments.
+pub fn run_owned(args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&refs)
+}
+
+/// Runs classify-objects with owned arguments and asserts success.
+pub fn run_owned_ok(args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(&refs)
 }
