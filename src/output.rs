@@ -242,8 +242,15 @@ impl OutputTarget {
         &self.temp
     }
 
-    /// Moves the finished temporary file (and its family) over the output.
+    /// Moves the finished temporary file (and its family) over the output. Files of the old
+    /// output's family that the new one does not have (an old `.qix` index) are removed first.
     pub fn commit(mut self) -> Result<()> {
+        let new: Vec<String> = family(&self.temp).into_iter().map(|(_, suffix)| suffix).collect();
+        for (file, suffix) in family(&self.path) {
+            if !new.contains(&suffix) {
+                fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
+            }
+        }
         for (file, suffix) in family(&self.temp) {
             let target = with_suffix(&self.path, &suffix);
             fs::rename(&file, &target).with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
@@ -261,6 +268,11 @@ impl Drop for OutputTarget {
         }
     }
 }
+
+/// The files that make up a Shapefile besides the `.shp`.
+const SHAPEFILE_SIDECARS: &[&str] = &[
+    ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml", ".qmd",
+];
 
 /// `(stem, ".ext")` of a path's file name.
 fn split_name(path: &Path) -> (String, String) {
@@ -280,8 +292,8 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!("{stem}{suffix}"))
 }
 
-/// The files of `path`'s family: `path` itself and every `<stem>.<anything>` beside it, as
-/// (file, suffix from the first dot after the stem).
+/// The files of `path`'s family, as (file, suffix from the first dot after the stem): `path`
+/// itself, its SQLite journals, and for a Shapefile its sidecar files.
 fn family(path: &Path) -> Vec<(PathBuf, String)> {
     let (stem, ext) = split_name(path);
     let dir = match path.parent() {
@@ -297,8 +309,8 @@ fn family(path: &Path) -> Vec<(PathBuf, String)> {
                 // SQLite's journals (`.gpkg-journal`, `-wal`, `-shm`) belong to the file: a hot
                 // journal must move with it, or the interrupted transaction cannot be rolled back.
                 let journal = rest.strip_prefix(ext.as_str()).is_some_and(|j| j.starts_with('-'));
-                if rest.starts_with('.') && !rest.starts_with(".partial-") && (rest == ext || journal || ext == ".shp")
-                {
+                let sidecar = ext == ".shp" && SHAPEFILE_SIDECARS.contains(&rest.to_ascii_lowercase().as_str());
+                if rest.starts_with('.') && !rest.starts_with(".partial-") && (rest == ext || journal || sidecar) {
                     members.push((entry.path(), rest.to_string()));
                 }
             }

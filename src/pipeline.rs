@@ -496,21 +496,20 @@ fn write_batch(
 /// all georeferenced give their extents as polygons (in the first raster's CRS); otherwise the
 /// output is a table of image ids.
 fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSummary> {
-    let rasters = plan
-        .rasters
-        .iter()
-        .map(|name| Raster::open(name))
-        .collect::<Result<Vec<_>>>()?;
-    let specs = rasters
-        .iter()
-        .map(|r| ChipSpec::new(scorer.definition, r))
-        .collect::<Result<Vec<_>>>()?;
-    let all_georeferenced = rasters.iter().all(|r| r.grid.georeferenced);
-    let target_wkt = if all_georeferenced {
-        rasters[0].grid.srs_wkt.clone()
-    } else {
-        None
-    };
+    // A first pass checks every image (bands, georeferencing) without keeping it open, so that a
+    // folder of many images never holds more than one batch of datasets.
+    let mut all_georeferenced = true;
+    let mut target_wkt = None;
+    let mut specs = Vec::with_capacity(plan.rasters.len());
+    for (i, name) in plan.rasters.iter().enumerate() {
+        let raster = Raster::open(name)?;
+        specs.push(ChipSpec::new(scorer.definition, &raster)?);
+        all_georeferenced &= raster.grid.georeferenced;
+        if i == 0 {
+            target_wkt = raster.grid.srs_wkt.clone();
+        }
+    }
+    let target_wkt = target_wkt.filter(|_| all_georeferenced);
     let schema = OutputSchema {
         input_fields: Vec::new(),
         label_field: plan.label_field.clone(),
@@ -524,16 +523,21 @@ fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSum
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
 
     let batch_size = plan.model_arguments.batch_size;
-    let per_chip = specs[0].values_per_chip();
-    let items: Vec<(&Raster, &ChipSpec)> = rasters.iter().zip(&specs).collect();
-    for group in items.chunks(batch_size) {
+    let per_chip = plan.package.definition.extract_bands.len()
+        * plan.package.definition.image_width
+        * plan.package.definition.image_height;
+    for (group, group_specs) in plan.rasters.chunks(batch_size).zip(specs.chunks(batch_size)) {
         crate::interrupt::check()?;
+        let rasters = group
+            .iter()
+            .map(|name| Raster::open(name))
+            .collect::<Result<Vec<_>>>()?;
         let mut chips = vec![0.0; group.len() * per_chip];
-        for ((raster, spec), slot) in group.iter().zip(chips.chunks_exact_mut(per_chip)) {
+        for ((raster, spec), slot) in rasters.iter().zip(group_specs).zip(chips.chunks_exact_mut(per_chip)) {
             spec.whole_image(raster, slot)?;
         }
         let scores = scorer.score(&chips, group.len())?;
-        for ((raster, _), scores) in group.iter().zip(scores.chunks_exact(scorer.definition.classes.len())) {
+        for (raster, scores) in rasters.iter().zip(scores.chunks_exact(scorer.definition.classes.len())) {
             scorer.summary.objects += 1;
             let (label, confidence) = scorer.label(scores);
             let geometry_wkb = match &target_srs {

@@ -266,6 +266,12 @@ fn output_formats_layer_names_creation_options_and_append() {
         assert!(names.contains(&format!("c.{ext}")), "{names:?}");
     }
     assert!(!names.iter().any(|n| n.contains("partial")), "{names:?}");
+    // Overwriting a Shapefile replaces its whole family: a stale spatial index does not survive.
+    fs::write(d.join("c.qix"), b"stale index of an older c.shp").unwrap();
+    go(base(&d.join("c.shp"), &["--overwrite"]));
+    assert!(!d.join("c.qix").exists(), "{:?}", files_in(d));
+    assert_eq!(read_rows(&d.join("c.shp"), None).len(), 16);
+
     // RFC 7946 output is in WGS 84 whatever the input CRS.
     let text = fs::read_to_string(d.join("d.json")).unwrap();
     assert!(
