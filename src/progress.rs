@@ -18,12 +18,12 @@ impl Progress {
         let bar = match total {
             Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
                 ProgressStyle::with_template(
-                    "{elapsed_precise} [{wide_bar}] {pos}/{len} objects, {per_sec}, ETA {eta}",
+                    "{elapsed_precise} [{wide_bar}] {pos}/{len} objects ({percent}%), ETA {eta}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} objects, {per_sec}")
+                ProgressStyle::with_template("{elapsed_precise} {spinner} {pos} objects")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };

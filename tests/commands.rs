@@ -247,3 +247,49 @@ fn device_choice_is_reported_and_a_failed_cuda_request_is_an_error() {
     assert!(s["peak_rss_bytes"].as_u64().unwrap() > 1_000_000);
     assert!(s["seconds"]["inference"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_only_and_never_with_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_classify-objects");
+    let command = |out: &str, extra: &str| {
+        format!(
+            "{exe} -r {} -m {} -f {} -o {} {extra}",
+            fixture("real/RGB.byte.tif").display(),
+            fixture("real/textline_cls.dlpk").display(),
+            fixture("real/RGB.byte.bench_points_2000.gpkg").display(),
+            dir.path().join(out).display()
+        )
+    };
+    // `script` runs the command on a pseudo-terminal, as a person at a shell would.
+    let on_terminal = |cmd: String| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = on_terminal(command("tty.gpkg", ""));
+    assert!(
+        shown.contains("/2000 objects ("),
+        "a bar on a terminal: {}",
+        shown.chars().take(300).collect::<String>()
+    );
+    assert!(
+        shown.contains("2000 object(s), 2000 classified"),
+        "then the summary line"
+    );
+    let quiet = on_terminal(command("quiet.gpkg", "--quiet"));
+    assert!(
+        !quiet.contains("objects (") && !quiet.contains("classified"),
+        "--quiet prints nothing: {quiet}"
+    );
+    // Not a terminal (a pipe, a CI log): the summary line only.
+    let piped = run_ok(&command("pipe.gpkg", "").split_whitespace().skip(1).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !stderr.contains("objects (") && stderr.contains("2000 object(s)"),
+        "{stderr}"
+    );
+}
