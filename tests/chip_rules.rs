@@ -26,19 +26,13 @@ fn package(dir: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
 fn dump(dir: &Path, raster: &Path, package: &Path, features: &Path) -> Vec<(usize, usize, Vec<Vec<f32>>)> {
     let chips = dir.join(format!("chips-{}", package.file_stem().unwrap().to_string_lossy()));
     let out = dir.join(format!("{}.gpkg", package.file_stem().unwrap().to_string_lossy()));
-    run_ok(&[
-        "-r",
-        raster.to_str().unwrap(),
-        "-m",
-        package.to_str().unwrap(),
-        "-f",
-        features.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--dump-chips",
-        chips.to_str().unwrap(),
-        "--overwrite",
-    ]);
+    run_owned_ok(&classify_args(
+        raster,
+        package,
+        Some(features),
+        &out,
+        &["--dump-chips", chips.to_str().unwrap(), "--overwrite"],
+    ));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&chips).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files.iter().map(|f| read_chip(f)).collect()
@@ -289,16 +283,7 @@ fn normalization_stats_and_data_range_are_applied() {
     let raster = d.join("yellow.tif");
     uniform_scaled(&raster, 3, 1.0);
     let out = d.join("stats.gpkg");
-    run_ok(&[
-        "-r",
-        raster.to_str().unwrap(),
-        "-m",
-        pkg.to_str().unwrap(),
-        "-f",
-        features.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(&raster, &pkg, Some(&features), &out, &[]));
     let row = &read_rows(&out, None)[0];
     assert_eq!(row.text("ClassLabel").as_deref(), Some("yellow"));
     let expected = onnx::expected_confidence(&palette(), &custom, 0.05, 3);
@@ -319,16 +304,7 @@ fn normalization_stats_and_data_range_are_applied() {
     let raster = d.join("blue_x4.tif");
     uniform_scaled(&raster, 2, 1000.0 / 255.0);
     let out = d.join("range.gpkg");
-    run_ok(&[
-        "-r",
-        raster.to_str().unwrap(),
-        "-m",
-        pkg.to_str().unwrap(),
-        "-f",
-        features.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(&raster, &pkg, Some(&features), &out, &[]));
     let row = &read_rows(&out, None)[0];
     assert_eq!(row.text("ClassLabel").as_deref(), Some("blue"));
     let expected = onnx::expected_confidence(&palette(), &imagenet(), 1.0, 2);

@@ -53,18 +53,13 @@ fn polygons_points_and_lines_get_the_painted_colour() {
     let features = fixture("synthetic/objects.gpkg");
     for layer in ["polygons", "points", "lines"] {
         let out = dir.path().join(format!("{layer}.gpkg"));
-        run_ok(&[
-            "--raster",
-            fixture("synthetic/colors.tif").to_str().unwrap(),
-            "--model",
-            fixture("synthetic/colors.dlpk").to_str().unwrap(),
-            "--features",
-            features.to_str().unwrap(),
-            "--layer",
-            layer,
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+        run_owned_ok(&classify_args(
+            &fixture("synthetic/colors.tif"),
+            &fixture("synthetic/colors.dlpk"),
+            Some(&features),
+            &out,
+            &["--layer", layer],
+        ));
         assert_classified_like_truth(&out, &features, layer);
     }
 }
@@ -73,18 +68,13 @@ fn polygons_points_and_lines_get_the_painted_colour() {
 fn output_schema_has_input_fields_then_ours() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fields.gpkg");
-    run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--class-label-field",
-        "Colour",
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &fixture("synthetic/colors.dlpk"),
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &["--class-label-field", "Colour"],
+    ));
     assert_eq!(
         field_names(&out),
         vec![
@@ -111,16 +101,13 @@ fn features_in_another_crs_are_reprojected() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("wgs84.gpkg");
     let features = fixture("synthetic/objects_4326.geojson");
-    run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-f",
-        features.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &fixture("synthetic/colors.dlpk"),
+        Some(&features),
+        &out,
+        &[],
+    ));
     let rows = read_rows(&out, None);
     assert_eq!(rows.len(), 16);
     for row in &rows {
@@ -142,18 +129,13 @@ fn a_bare_emd_next_to_its_model_works_like_the_package() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.gpkg"), dir.path().join("b.gpkg"));
     for (model, out) in [("synthetic/colors.emd", &a), ("synthetic/colors.dlpk", &b)] {
-        run_ok(&[
-            "-r",
-            fixture("synthetic/colors.tif").to_str().unwrap(),
-            "-m",
-            fixture(model).to_str().unwrap(),
-            "-f",
-            fixture("synthetic/objects.gpkg").to_str().unwrap(),
-            "--layer",
-            "points",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        run_owned_ok(&classify_args(
+            &fixture("synthetic/colors.tif"),
+            &fixture(model),
+            Some(&fixture("synthetic/objects.gpkg")),
+            out,
+            &["--layer", "points"],
+        ));
     }
     let (ra, rb) = (read_rows(&a, None), read_rows(&b, None));
     for (x, y) in ra.iter().zip(&rb) {
@@ -168,20 +150,13 @@ fn batch_sizes_and_thread_counts_give_identical_rows() {
     let mut results = Vec::new();
     for (batch, threads) in [("1", "1"), ("3", "2"), ("16", "4"), ("7", "3")] {
         let out = dir.path().join(format!("b{batch}t{threads}.gpkg"));
-        run_ok(&[
-            "-r",
-            fixture("synthetic/colors.tif").to_str().unwrap(),
-            "-m",
-            fixture("synthetic/colors.dlpk").to_str().unwrap(),
-            "-f",
-            fixture("synthetic/objects.gpkg").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--model-arg",
-            &format!("batch_size={batch}"),
-            "--threads",
-            threads,
-        ]);
+        run_owned_ok(&classify_args(
+            &fixture("synthetic/colors.tif"),
+            &fixture("synthetic/colors.dlpk"),
+            Some(&fixture("synthetic/objects.gpkg")),
+            &out,
+            &["--model-arg", &format!("batch_size={batch}"), "--threads", threads],
+        ));
         let rows: Vec<(Option<String>, Option<String>, Option<f64>)> = read_rows(&out, None)
             .iter()
             .map(|r| (r.text("name"), r.text("ClassLabel"), r.number("Confidence")))
@@ -224,18 +199,13 @@ fn softmax_models_are_not_softmaxed_twice_and_fixed_batches_are_padded() {
         let model = onnx::color_classifier(&palette(), &imagenet(), &options);
         let package = write_package(dir.path(), name, &emd, &model);
         let out = dir.path().join(format!("{name}.gpkg"));
-        run_ok(&[
-            "-r",
-            fixture("synthetic/colors.tif").to_str().unwrap(),
-            "-m",
-            package.to_str().unwrap(),
-            "-f",
-            fixture("synthetic/objects.gpkg").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--model-arg",
-            "batch_size=3",
-        ]);
+        run_owned_ok(&classify_args(
+            &fixture("synthetic/colors.tif"),
+            &package,
+            Some(&fixture("synthetic/objects.gpkg")),
+            &out,
+            &["--model-arg", "batch_size=3"],
+        ));
         assert_classified_like_truth(&out, &fixture("synthetic/objects.gpkg"), "polygons");
     }
 }
@@ -244,18 +214,13 @@ fn softmax_models_are_not_softmaxed_twice_and_fixed_batches_are_padded() {
 fn csv_output_for_features_carries_wkt() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("objects.csv");
-    run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "--layer",
-        "points",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &fixture("synthetic/colors.dlpk"),
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &["--layer", "points"],
+    ));
     let rows = read_csv(&out);
     assert_eq!(
         rows[0],
@@ -283,17 +248,12 @@ fn test_time_augmentation_runs_and_is_invariant_on_uniform_chips() {
     // On a uniform chip every dihedral variant is the same chip: the mean equals the plain answer.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tta.gpkg");
-    run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--model-arguments",
-        "batch_size 5;test_time_augmentation true",
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &fixture("synthetic/colors.dlpk"),
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &["--model-arguments", "batch_size 5;test_time_augmentation true"],
+    ));
     assert_classified_like_truth(&out, &fixture("synthetic/objects.gpkg"), "polygons");
 }

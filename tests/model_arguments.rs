@@ -267,18 +267,13 @@ fn emd_batch_size_wins_and_a_fixed_batch_model_still_classifies_everything() {
         &imagenet(),
     );
     let out = d.join("batch.gpkg");
-    let output = run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        pkg.to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--model-arg",
-        "batch_size=7",
-    ]);
+    let output = run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &pkg,
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &["--model-arg", "batch_size=7"],
+    ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("BatchSize 2, which wins over batch_size 7"), "{stderr}");
     let rows = read_rows(&out, None);

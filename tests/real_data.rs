@@ -22,18 +22,13 @@ fn reference(name: &str) -> Vec<(u64, String, f64)> {
 fn compare_with_reference(features: &str, reference_csv: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.gpkg");
-    run_ok(&[
-        "-r",
-        fixture("real/RGB.byte.tif").to_str().unwrap(),
-        "-m",
-        fixture("real/textline_cls.dlpk").to_str().unwrap(),
-        "-f",
-        fixture(features).to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--model-arg",
-        "batch_size=16",
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("real/RGB.byte.tif"),
+        &fixture("real/textline_cls.dlpk"),
+        Some(&fixture(features)),
+        &out,
+        &["--model-arg", "batch_size=16"],
+    ));
     let rows = read_rows(&out, None);
     let expected = reference(reference_csv);
     assert_eq!(rows.len(), expected.len());

@@ -52,16 +52,13 @@ fn problem_features_are_written_with_a_status_and_counted() {
     let features = d.join("problems.geojson");
     problem_features(&features);
     let out = d.join("out.gpkg");
-    let output = run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-f",
-        features.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let output = run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &fixture("synthetic/colors.dlpk"),
+        Some(&features),
+        &out,
+        &[],
+    ));
     let rows = read_rows(&out, None);
     let got: Vec<(String, Option<String>, Option<String>)> = rows
         .iter()
@@ -190,17 +187,13 @@ fn a_killed_run_never_corrupts_the_output_and_its_leftovers_are_cleaned_up() {
     child.wait().unwrap();
     assert_eq!(fs::read(&out).unwrap(), b"previous result");
     // The next run to the same output removes the dead run's temporary file.
-    run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--overwrite",
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &fixture("synthetic/colors.dlpk"),
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &["--overwrite"],
+    ));
     assert_eq!(files_in(d), vec!["result.gpkg"]);
     assert_eq!(read_rows(&out, None).len(), 16);
 }
@@ -266,16 +259,13 @@ fn code_inside_a_package_is_never_run() {
         ],
     );
     let out = d.join("out.gpkg");
-    run_ok(&[
-        "-r",
-        fixture("synthetic/colors.tif").to_str().unwrap(),
-        "-m",
-        pkg.to_str().unwrap(),
-        "-f",
-        fixture("synthetic/objects.gpkg").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &pkg,
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &[],
+    ));
     let text = String::from_utf8(run_ok(&["inspect", pkg.to_str().unwrap()]).stdout).unwrap();
     assert!(text.contains("evil.py (ignored: package code is never run)"), "{text}");
     assert!(!marker.exists());

@@ -13,16 +13,13 @@ fn georeferenced_images_give_their_extent_polygons() {
     write_tiff_u8(&blue, 100, 60, &uniform_planes(100, 60, PALETTE[2].1), true, None);
     write_tiff_u8(&yellow, 45, 70, &uniform_planes(45, 70, PALETTE[3].1), true, None);
     let out = d.join("images.gpkg");
-    run_ok(&[
-        "-r",
-        blue.to_str().unwrap(),
-        "-r",
-        yellow.to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(
+        &blue,
+        &fixture("synthetic/colors.dlpk"),
+        None,
+        &out,
+        &["-r", yellow.to_str().unwrap()],
+    ));
     let rows = read_rows(&out, None);
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].text("ClassLabel").as_deref(), Some("blue"));
@@ -47,14 +44,13 @@ fn images_without_georeferencing_give_a_csv_table() {
     let photo = d.join("photo.tif");
     write_tiff_u8(&photo, 64, 48, &uniform_planes(64, 48, PALETTE[1].1), false, None);
     let out = d.join("labels.csv");
-    run_ok(&[
-        "-r",
-        photo.to_str().unwrap(),
-        "-m",
-        fixture("synthetic/colors.dlpk").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(
+        &photo,
+        &fixture("synthetic/colors.dlpk"),
+        None,
+        &out,
+        &[],
+    ));
     let rows = read_csv(&out);
     assert_eq!(rows[0], vec!["ImageId", "ClassLabel", "Confidence", "Status"]);
     assert_eq!(rows.len(), 2);
@@ -70,14 +66,13 @@ fn the_real_non_georeferenced_image_is_classified_into_a_table() {
     let src = fixture("real/dummy_recognition_map.tif");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("table.csv");
-    run_ok(&[
-        "-r",
-        src.to_str().unwrap(),
-        "-m",
-        fixture("real/textline_cls.dlpk").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    run_owned_ok(&classify_args(
+        &src,
+        &fixture("real/textline_cls.dlpk"),
+        None,
+        &out,
+        &[],
+    ));
     let rows = read_csv(&out);
     assert_eq!(rows.len(), 2);
     assert!(rows[1][1] == "0" || rows[1][1] == "180");
