@@ -391,17 +391,10 @@ fn remove_stale_temporaries(dir: &Path, stem: &str, ext: &str) {
     }
 }
 
-/// Removes a file, the journal files SQLite-based formats leave beside it and, for a
-/// Shapefile, its sibling files.
+/// Removes a file and its family: SQLite journals, a Shapefile's sidecar files.
 pub fn remove_with_sidecars(path: &Path) {
     for (file, _) in family(path) {
         let _ = fs::remove_file(file);
-    }
-    let _ = fs::remove_file(path);
-    for suffix in ["-journal", "-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let _ = fs::remove_file(PathBuf::from(side));
     }
 }
 

@@ -568,9 +568,9 @@ fn extent_in(raster: &Raster, target: &SpatialRef) -> Result<Vec<u8>> {
         .collect::<Vec<_>>()
         .join(",");
     let mut polygon = Geometry::from_wkt(&format!("POLYGON(({ring}))"))?;
-    if let Some(mut own) = raster.grid.spatial_ref() {
+    // `grid.spatial_ref()` is already in x/y order; the target gets the same.
+    if let Some(own) = raster.grid.spatial_ref() {
         let mut target = target.clone();
-        own.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
         target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
         if own.to_wkt().ok() != target.to_wkt().ok() {
             polygon = polygon.transform(&CoordTransform::new(&own, &target)?)?;

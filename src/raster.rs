@@ -41,6 +41,8 @@ pub struct BandInfo {
     pub data_type: GdalDataType,
     /// Whether pixels are masked by a mask or alpha band (not by a NoData value).
     pub has_mask_band: bool,
+    /// Whether that mask is one for all bands (an alpha band), read once per window.
+    pub mask_per_dataset: bool,
 }
 
 /// Where a raster's pixels are: size, georeferencing and CRS. Plain data, shareable between
@@ -150,6 +152,7 @@ impl Raster {
                     nodata: band.no_data_value(),
                     data_type: band.band_type(),
                     has_mask_band: !flags.is_all_valid() && !flags.is_nodata(),
+                    mask_per_dataset: flags.is_per_dataset(),
                 })
             })
             .collect::<Result<Vec<_>, gdal::errors::GdalError>>()
@@ -309,6 +312,8 @@ impl Raster {
         start: usize,
     ) -> Result<()> {
         let (c0, r0, iw, ih) = inner;
+        // A per-dataset mask (alpha) is the same for every band: read it once per window.
+        let mut shared_mask: Option<Vec<u8>> = None;
         for (k, &number) in bands.iter().enumerate() {
             let info = &self.bands[number - 1];
             let plane = &mut out[k * w * h + start..];
@@ -323,11 +328,23 @@ impl Raster {
                 }
             }
             if info.has_mask_band {
-                let band = self.dataset.rasterband(number)?;
-                let mask = band.open_mask_band()?;
-                let mut valid = vec![0u8; iw * ih];
-                mask.read_into_slice::<u8>((c0, r0), (iw, ih), (iw, ih), &mut valid, None)
-                    .with_context(|| format!("reading the mask of band {number} of {}", self.name))?;
+                let own;
+                let valid: &[u8] = match &shared_mask {
+                    Some(mask) if info.mask_per_dataset => mask,
+                    _ => {
+                        let band = self.dataset.rasterband(number)?;
+                        let mut read = vec![0u8; iw * ih];
+                        band.open_mask_band()?
+                            .read_into_slice::<u8>((c0, r0), (iw, ih), (iw, ih), &mut read, None)
+                            .with_context(|| format!("reading the mask of band {number} of {}", self.name))?;
+                        if info.mask_per_dataset {
+                            shared_mask.insert(read).as_slice()
+                        } else {
+                            own = read;
+                            &own
+                        }
+                    }
+                };
                 for row in 0..ih {
                     let dst = &mut plane[row * w..row * w + iw];
                     for (v, &m) in dst.iter_mut().zip(&valid[row * iw..(row + 1) * iw]) {
