@@ -4,7 +4,9 @@
 //! can fix in their input (a missing file, a malformed `.emd`, a band count that does not match)
 //! are raised as [`InputError`], which maps to exit code 2; everything else (a runtime failure
 //! while writing, an ONNX Runtime crash) maps to exit code 1. `main` prints the whole chain once,
-//! on one line.
+//! on one line. A run stopped by a signal ends with [`Interrupted`] (exit code 130).
+//!
+//! This module depends on nothing else of the crate: every other module may use it.
 
 use std::fmt;
 
@@ -45,13 +47,28 @@ impl fmt::Display for BelowMinimum {
 
 impl std::error::Error for BelowMinimum {}
 
+/// Exit code of a run stopped by SIGINT or SIGTERM (128 + SIGINT).
+pub const INTERRUPTED_EXIT_CODE: i32 = 130;
+
+/// The run was stopped by a signal.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted by a signal; no output was written (an existing output is left as it was)")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Exit code for the process: 2 for input and usage problems, 3 for a failed quality gate, 130
 /// when interrupted by a signal, 1 for runtime failures.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
     if error.chain().any(|cause| cause.is::<BelowMinimum>()) {
         3
-    } else if error.chain().any(|cause| cause.is::<crate::interrupt::Interrupted>()) {
-        crate::interrupt::EXIT_CODE
+    } else if error.chain().any(|cause| cause.is::<Interrupted>()) {
+        INTERRUPTED_EXIT_CODE
     } else if error.chain().any(|cause| cause.is::<InputError>()) {
         2
     } else {
@@ -71,6 +88,17 @@ pub fn one_line(error: &anyhow::Error) -> String {
         parts.push(text);
     }
     parts.join(": ")
+}
+
+/// The last message GDAL logged on this thread.
+pub fn last_gdal_error() -> String {
+    let message = unsafe { gdal_sys::CPLGetLastErrorMsg() };
+    if message.is_null() {
+        return "unknown GDAL error".into();
+    }
+    unsafe { std::ffi::CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 thread_local! {

@@ -13,8 +13,8 @@ use gdal::Dataset;
 use geo::{BoundingRect, MapCoords};
 
 use crate::bail_input;
-use crate::items::Item;
-use crate::raster::RasterGrid;
+use crate::input::items::Item;
+use crate::input::raster::RasterGrid;
 
 /// One attribute column of the input layer.
 #[derive(Debug, Clone)]
@@ -134,7 +134,7 @@ impl FeatureSource {
     /// Opens `name` and picks `layer` (by name) or the first layer. `srs_override` replaces the
     /// CRS the file declares (e.g. GeoJSON whose coordinates are not WGS 84).
     pub fn open(name: &str, layer: Option<&str>, srs_override: Option<&str>) -> Result<FeatureSource> {
-        let dataset = crate::source::open(name, crate::source::SourceKind::Vector)?;
+        let dataset = crate::input::source::open(name, crate::input::source::SourceKind::Vector)?;
         if dataset.layer_count() == 0 {
             bail_input!(
                 "features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source"
@@ -240,9 +240,15 @@ impl FeatureSource {
     }
 
     /// Reads every feature in order, places it on each of `items`, and calls `sink` once per item
-    /// it falls on (in item order), or once with the reason when it falls on none. Stops at the
-    /// first error `sink` returns.
-    pub fn for_each(&self, items: &[Item], mut sink: impl FnMut(InputFeature) -> Result<()>) -> Result<()> {
+    /// it falls on (in item order), or once with the reason when it falls on none. `checkpoint`
+    /// is called before each feature (an interrupted run stops there). Stops at the first error
+    /// `sink` or `checkpoint` returns.
+    pub fn for_each(
+        &self,
+        items: &[Item],
+        checkpoint: &dyn Fn() -> Result<()>,
+        mut sink: impl FnMut(InputFeature) -> Result<()>,
+    ) -> Result<()> {
         let transforms = items
             .iter()
             .map(|item| self.transform_to(&item.grid, &item.name))
@@ -250,7 +256,7 @@ impl FeatureSource {
         let mut layer = self.dataset.layer(self.layer_index)?;
         let field_count = self.fields.len();
         for (index, feature) in layer.features().enumerate() {
-            crate::interrupt::check()?;
+            checkpoint()?;
             if !self.selection.takes(index, feature.fid()) {
                 continue;
             }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use zip::ZipArchive;
 
 use crate::bail_input;
-use crate::emd::{normalize_package_path, ModelDefinition};
+use crate::model::definition::{normalize_package_path, ModelDefinition};
 
 /// Largest `.emd` accepted (real ones are a few KiB).
 pub const MAX_EMD_BYTES: u64 = 16 << 20;

@@ -130,6 +130,38 @@ impl ModelDefinition {
     pub fn class_names(&self) -> Vec<&str> {
         self.classes.iter().map(|c| c.name.as_str()).collect()
     }
+
+    /// What the model must take and give, as declared here: checked against the ONNX model when
+    /// its session is created.
+    pub fn expected_io(&self) -> crate::infer::Expected {
+        crate::infer::Expected {
+            channels: self.extract_bands.len(),
+            height: self.image_height,
+            width: self.image_width,
+            classes: self.classes.len(),
+            channels_last: self.channels_last,
+            activation: match self.label_mode {
+                LabelMode::SingleLabel => crate::infer::Activation::Softmax,
+                LabelMode::MultiLabel => crate::infer::Activation::Sigmoid,
+            },
+        }
+    }
+
+    /// The classes with their `Color`, or a distinct default colour where none is given.
+    pub fn class_colors(&self) -> crate::output::style::ClassColors {
+        crate::output::style::ClassColors(
+            self.classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        c.name.clone(),
+                        c.color.unwrap_or(crate::output::style::default_color(i)),
+                    )
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Reads keys out of the JSON object with Esri's tolerance and our error messages.

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::arguments::{self, ModelArguments};
 use crate::bail_input;
-use crate::cli::{ClassifyArgs, ProcessingMode};
-use crate::inference::{self, Device};
+use crate::infer::{self, Device};
+use crate::input::items::ProcessingMode;
+use crate::model::arguments::{self, ModelArguments};
+use crate::model::package::ModelPackage;
 use crate::output::{Format, LayerSettings, OutputTarget};
-use crate::package::ModelPackage;
+use crate::run::options::ClassifyArgs;
 
 /// Where the features come from.
 #[derive(Debug, Clone)]
@@ -152,7 +153,7 @@ impl ClassifyPlan {
                 .unwrap_or(2)
                 .min(8)
         });
-        let ort_library = inference::locate_runtime(args.ort_library.as_deref())?;
+        let ort_library = infer::locate_runtime(args.ort_library.as_deref())?;
         if let Some(dir) = &args.dump_chips {
             if let Err(err) = std::fs::create_dir_all(dir) {
                 bail_input!("--dump-chips folder {} cannot be created: {err}", dir.display());
@@ -167,7 +168,7 @@ impl ClassifyPlan {
                 .unwrap_or_else(|| "classified".into())
         });
 
-        let rasters = crate::items::expand(&args.raster, args.recursive, &args.extensions)?;
+        let rasters = crate::input::items::expand(&args.raster, args.recursive, &args.extensions)?;
         Ok(ClassifyPlan {
             rasters,
             package,

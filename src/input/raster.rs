@@ -11,7 +11,7 @@ use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
 use gdal::{Dataset, Metadata};
 
 use crate::bail_input;
-use crate::emd::BandSelector;
+use crate::error::last_gdal_error;
 
 /// A rectangle of pixels, possibly reaching outside the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,13 @@ pub struct BandInfo {
     pub has_mask_band: bool,
     /// Whether that mask is one for all bands (an alpha band), read once per window.
     pub mask_per_dataset: bool,
+}
+
+impl BandInfo {
+    /// Whether some pixels of the band may be invalid (a NoData value or a mask band).
+    pub fn has_invalid_pixels(&self) -> bool {
+        self.nodata.is_some() || self.has_mask_band
+    }
 }
 
 /// Where a raster's pixels are: size, georeferencing and CRS. Plain data, shareable between
@@ -125,7 +132,7 @@ impl std::fmt::Debug for Raster {
 impl Raster {
     /// Opens a GDAL raster source read-only.
     pub fn open(name: &str) -> Result<Raster> {
-        let dataset = crate::source::open(name, crate::source::SourceKind::Raster)?;
+        let dataset = crate::input::source::open(name, crate::input::source::SourceKind::Raster)?;
         let (width, height) = dataset.raster_size();
         if dataset.raster_count() == 0 || width == 0 || height == 0 {
             bail_input!("{name} has no raster bands; give an image, not a vector dataset");
@@ -170,37 +177,6 @@ impl Raster {
             },
             bands,
         })
-    }
-
-    /// Turns `ExtractBands` into 1-based band numbers of this raster.
-    pub fn resolve_bands(&self, selectors: &[BandSelector]) -> Result<Vec<usize>> {
-        let count = self.bands.len();
-        selectors
-            .iter()
-            .map(|selector| match selector {
-                BandSelector::Index(i) if *i < count => Ok(i + 1),
-                BandSelector::Index(i) => bail_input!(
-                    "the model reads band index {i} (0-based \"ExtractBands\") but raster {} has {count} band(s); give a raster with the model's bands or build a VRT that selects them (gdalbuildvrt -b)",
-                    self.name
-                ),
-                BandSelector::Name(name) => self
-                    .bands
-                    .iter()
-                    .find(|b| b.description.eq_ignore_ascii_case(name) || b.color_name.eq_ignore_ascii_case(name))
-                    .map(|b| b.number)
-                    .ok_or_else(|| {
-                        crate::error::input_error(format!(
-                            "the model reads a band named \"{name}\" but raster {} has none (bands: {}); name the bands (band descriptions) or use 0-based indices in ExtractBands",
-                            self.name,
-                            self.bands
-                                .iter()
-                                .map(|b| if b.description.is_empty() { b.color_name.clone() } else { b.description.clone() })
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    }),
-            })
-            .collect()
     }
 
     /// The value range of a band (1-based) for `DataRange` rescaling: its statistics if the file
@@ -266,38 +242,19 @@ impl Raster {
         self.zero_invalid(bands, (c0, r0, inner_w, inner_h), out, w, h, start)
     }
 
-    /// Reads `bands` over the whole raster resampled (bilinear) to `width` x `height`, for
-    /// classifying a whole image as one object. NoData and masked pixels are 0 first.
-    pub fn read_resampled(&self, bands: &[usize], width: usize, height: usize, out: &mut [f32]) -> Result<()> {
-        assert_eq!(out.len(), bands.len() * width * height);
-        for (k, &number) in bands.iter().enumerate() {
-            let band = self.dataset.rasterband(number)?;
-            let plane = &mut out[k * width * height..(k + 1) * width * height];
-            let info = &self.bands[number - 1];
-            if info.nodata.is_none() && !info.has_mask_band {
-                band.read_into_slice::<f32>(
-                    (0, 0),
-                    (self.grid.width, self.grid.height),
-                    (width, height),
-                    plane,
-                    Some(ResampleAlg::Bilinear),
-                )
-                .with_context(|| format!("reading band {number} of {}", self.name))?;
-            } else {
-                // Resampling must not smear NoData values into valid ones: read at full size,
-                // zero the invalid pixels, then resample ourselves.
-                let (full_w, full_h) = (self.grid.width, self.grid.height);
-                let mut full = vec![0f32; full_w * full_h];
-                let window = PixelWindow {
-                    col: 0,
-                    row: 0,
-                    width: full_w,
-                    height: full_h,
-                };
-                self.read_window(&[number], window, &mut full)?;
-                crate::chips::resize_bilinear(&full, full_w, full_h, plane, width, height);
-            }
-        }
+    /// Reads band `number` (1-based) over the whole raster, resampled by GDAL (bilinear) to
+    /// `width` x `height`. NoData and mask are not applied: see [`BandInfo::has_invalid_pixels`].
+    pub fn read_band_resampled(&self, number: usize, width: usize, height: usize, out: &mut [f32]) -> Result<()> {
+        assert_eq!(out.len(), width * height);
+        let band = self.dataset.rasterband(number)?;
+        band.read_into_slice::<f32>(
+            (0, 0),
+            (self.grid.width, self.grid.height),
+            (width, height),
+            out,
+            Some(ResampleAlg::Bilinear),
+        )
+        .with_context(|| format!("reading band {number} of {}", self.name))?;
         Ok(())
     }
 
@@ -365,17 +322,6 @@ fn extra_arg(alg: ResampleAlg) -> gdal_sys::GDALRasterIOExtraArg {
     arg.nVersion = 1;
     arg.eResampleAlg = alg.to_gdal();
     arg
-}
-
-/// The last message GDAL logged on this thread.
-pub fn last_gdal_error() -> String {
-    let message = unsafe { gdal_sys::CPLGetLastErrorMsg() };
-    if message.is_null() {
-        return "unknown GDAL error".into();
-    }
-    unsafe { std::ffi::CStr::from_ptr(message) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn invert_geo_transform(gt: &[f64; 6]) -> Option<[f64; 6]> {

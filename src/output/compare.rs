@@ -57,7 +57,7 @@ pub fn compare(a: &Path, b: &Path, label_field: &str) -> Result<Comparison> {
 
 fn read(path: &Path, label_field: &str) -> Result<BTreeMap<Key, Answer>> {
     let shown = path.display().to_string();
-    let dataset = crate::source::open(&shown, crate::source::SourceKind::Vector)?;
+    let dataset = crate::input::source::open(&shown, crate::input::source::SourceKind::Vector)?;
     let mut layer = dataset.layer(0)?;
     let index = |name: &str| layer.defn().field_index(name).ok();
     let (Some(id), Some(label)) = (index(SOURCE_ID_FIELD), index(label_field)) else {

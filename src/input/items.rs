@@ -14,13 +14,23 @@ use anyhow::{Context, Result};
 use gdal::Dataset;
 
 use crate::bail_input;
-use crate::cli::ProcessingMode;
-use crate::raster::{Raster, RasterGrid};
+use crate::input::raster::{Raster, RasterGrid};
 
 /// Image file extensions collected from folders by default.
 pub const DEFAULT_EXTENSIONS: &[&str] = &[
     "tif", "tiff", "vrt", "img", "jp2", "png", "jpg", "jpeg", "ecw", "sid", "nitf", "ntf",
 ];
+
+/// `PROCESS_AS_MOSAICKED_IMAGE` or `PROCESS_ITEMS_SEPARATELY` (Esri `processing_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProcessingMode {
+    /// All rasters form one mosaic, processed as one image.
+    #[default]
+    ProcessAsMosaickedImage,
+    /// Each raster is processed on its own.
+    ProcessItemsSeparately,
+}
 
 /// One image the features are placed on.
 #[derive(Debug, Clone)]
@@ -44,7 +54,7 @@ pub fn expand(inputs: &[String], recursive: bool, extensions: &[String]) -> Resu
     let mut images = Vec::new();
     for input in inputs {
         let path = Path::new(input);
-        if crate::source::is_local_path(input) && path.is_dir() {
+        if crate::input::source::is_local_path(input) && path.is_dir() {
             let mut found = Vec::new();
             collect(path, recursive, &wanted, &mut found)?;
             found.sort();
@@ -136,7 +146,7 @@ fn build_mosaic(images: &[String]) -> Result<String> {
     }
     let datasets = images
         .iter()
-        .map(|name| crate::source::open(name, crate::source::SourceKind::Raster))
+        .map(|name| crate::input::source::open(name, crate::input::source::SourceKind::Raster))
         .collect::<Result<Vec<Dataset>>>()?;
     let name = format!("/vsimem/classify-objects-{}/mosaic.vrt", std::process::id());
     let mosaic = gdal::programs::raster::build_vrt(Some(Path::new(&name)), &datasets, None)

@@ -4,19 +4,54 @@
 
 use std::fs;
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use crate::bail_input;
-use crate::cli::PackArgs;
-use crate::emd::ModelDefinition;
-use crate::inference::{self, Classifier, Device, SessionOptions};
+use crate::infer::{self, Classifier, Device, SessionOptions};
+use crate::model::definition::ModelDefinition;
+use crate::model::package::ModelPackage;
 use crate::output::OutputTarget;
-use crate::package::ModelPackage;
+
+/// What `pack` writes: the ONNX model, its classes and chip rules, and where.
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    /// The ONNX classifier.
+    pub onnx: PathBuf,
+    /// Class names in model output order, comma-separated.
+    pub classes: String,
+    /// Chip width and height (default: the model's fixed input size).
+    pub chip_size: Option<usize>,
+    /// Chip width, if not square.
+    pub chip_width: Option<usize>,
+    /// Chip height, if not square.
+    pub chip_height: Option<usize>,
+    /// 0-based raster bands, comma-separated (`ExtractBands`).
+    pub bands: String,
+    /// `CropSizeFixed` 0.
+    pub variable_crop: bool,
+    /// `BlackenAroundFeature` 1.
+    pub blacken_around_feature: bool,
+    /// `MIN,MAX,MEAN,STD` once or per band (`NormalizationStats`); empty for ImageNet.
+    pub scale: Vec<String>,
+    /// `MetaDataMode` `MultiLabeled_Tiles`.
+    pub multi_label: bool,
+    /// `ImageSpaceUsed` `PIXEL_SPACE`.
+    pub pixel_space: bool,
+    /// `ModelName`.
+    pub model_name: Option<String>,
+    /// The package to write.
+    pub output: PathBuf,
+    /// Replace the output if it exists.
+    pub overwrite: bool,
+    /// ONNX Runtime library to load.
+    pub ort_library: Option<PathBuf>,
+}
 
 /// Writes the package described by `args`; returns its path.
-pub fn pack(args: &PackArgs) -> Result<String> {
+pub fn pack(args: &PackOptions) -> Result<String> {
     let onnx = match fs::read(&args.onnx) {
         Ok(bytes) => bytes,
         Err(err) => bail_input!("cannot read --onnx {}: {err}", args.onnx.display()),
@@ -37,9 +72,9 @@ pub fn pack(args: &PackArgs) -> Result<String> {
             args.bands
         ),
     };
-    let library = inference::locate_runtime(args.ort_library.as_deref())?;
-    let environment = inference::init_runtime(&library)?;
-    let (inputs, _) = inference::describe_model(&environment, &onnx)?;
+    let library = infer::locate_runtime(args.ort_library.as_deref())?;
+    let environment = infer::init_runtime(&library)?;
+    let (inputs, _) = infer::describe_model(&environment, &onnx)?;
     let shape = inputs.first().map(|i| i.shape.clone()).unwrap_or_default();
     let model_dim = |k: usize| shape.get(k).copied().filter(|&d| d > 0).map(|d| d as usize);
     let width = args.chip_width.or(args.chip_size).or(model_dim(3));
@@ -79,7 +114,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         "Classes": classes.iter().enumerate().map(|(i, name)| json!({
             "Value": i,
             "Name": name,
-            "Color": crate::style::default_color(i),
+            "Color": crate::output::style::default_color(i),
         })).collect::<Vec<_>>(),
     });
     if let Some(stats) = normalization {
@@ -93,7 +128,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         &environment,
         &onnx,
         &args.onnx.display().to_string(),
-        &definition,
+        &definition.expected_io(),
         &SessionOptions {
             device: Device::Cpu,
             intra_op_threads: 1,

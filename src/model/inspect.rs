@@ -1,26 +1,28 @@
 //! `classify-objects inspect`: what a model package holds and whether its parts agree.
 
+use std::path::Path;
+
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use crate::arguments;
-use crate::cli::InspectArgs;
-use crate::emd::{BandSelector, ImageSpace, LabelMode};
-use crate::inference::{self, Classifier, Device, SessionOptions};
-use crate::package::ModelPackage;
+use crate::infer::{self, Classifier, Device, SessionOptions};
+use crate::model::arguments;
+use crate::model::definition::{BandSelector, ImageSpace, LabelMode};
+use crate::model::package::ModelPackage;
 
-/// Builds the model summary as JSON (also the source of the text form).
-pub fn summary(args: &InspectArgs) -> Result<Value> {
-    let package = ModelPackage::open(&args.model)?;
-    let library = inference::locate_runtime(args.ort_library.as_deref())?;
-    let environment = inference::init_runtime(&library)?;
-    let (inputs, outputs) = inference::describe_model(&environment, &package.onnx)?;
+/// Builds the summary of the package at `model` as JSON (also the source of the text form),
+/// loading ONNX Runtime from `ort_library` (or the default places).
+pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
+    let package = ModelPackage::open(model)?;
+    let library = infer::locate_runtime(ort_library)?;
+    let environment = infer::init_runtime(&library)?;
+    let (inputs, outputs) = infer::describe_model(&environment, &package.onnx)?;
     let d = &package.definition;
     let check = Classifier::new(
         &environment,
         &package.onnx,
         &package.model_name,
-        d,
+        &d.expected_io(),
         &SessionOptions {
             device: Device::Cpu,
             intra_op_threads: 1,

@@ -6,25 +6,25 @@
 //! Taking one such group from each shard in turn restores the input order, whatever the feature
 //! ids are.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result};
 use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions};
 use gdal::{Dataset, DriverManager};
 
 use crate::bail_input;
-use crate::cli::MergeArgs;
 use crate::output::{Format, OutputTarget, SOURCE_ID_FIELD};
 
-/// Merges the shard outputs of `args`; returns the number of rows written.
-pub fn merge(args: &MergeArgs) -> Result<usize> {
-    let Format::Ogr(driver) = Format::for_path(&args.output)? else {
+/// Merges `shards` (in shard order) into `output`; returns the number of rows written.
+pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize> {
+    let Format::Ogr(driver) = Format::for_path(output)? else {
         bail_input!("merge writes vector formats (.gpkg, .geojson, .fgb, .shp); write the shards and the merged output as .gpkg");
     };
-    let shards: Vec<Dataset> = args
-        .shards
+    let datasets: Vec<Dataset> = shards
         .iter()
-        .map(|p| crate::source::open(&p.display().to_string(), crate::source::SourceKind::Vector))
+        .map(|p| crate::input::source::open(&p.display().to_string(), crate::input::source::SourceKind::Vector))
         .collect::<Result<_>>()?;
-    let mut layers: Vec<_> = shards.iter().map(|ds| ds.layer(0)).collect::<Result<_, _>>()?;
+    let mut layers: Vec<_> = datasets.iter().map(|ds| ds.layer(0)).collect::<Result<_, _>>()?;
     let columns =
         |i: usize| -> Vec<(String, u32)> { layers[i].defn().fields().map(|f| (f.name(), f.field_type())).collect() };
     let first = columns(0);
@@ -32,22 +32,22 @@ pub fn merge(args: &MergeArgs) -> Result<usize> {
         if columns(i) != first {
             bail_input!(
                 "shard {} has other columns than {}; merge only outputs of the same run split with --shard",
-                args.shards[i].display(),
-                args.shards[0].display()
+                shards[i].display(),
+                shards[0].display()
             );
         }
     }
     let Some(id_index) = first.iter().position(|(n, _)| n == SOURCE_ID_FIELD) else {
         bail_input!(
             "{} has no {SOURCE_ID_FIELD} column; merge joins outputs of --features runs",
-            args.shards[0].display()
+            shards[0].display()
         );
     };
 
-    let target = OutputTarget::new(&args.output, args.overwrite, false)?;
+    let target = OutputTarget::new(output, overwrite, false)?;
     let mut out = DriverManager::get_driver_by_name(&driver)?
         .create_vector_only(target.temp_path())
-        .with_context(|| format!("creating {}", args.output.display()))?;
+        .with_context(|| format!("creating {}", output.display()))?;
     let srs = layers[0].spatial_ref();
     let name = layers[0].name();
     let out_layer = out.create_layer(LayerOptions {
@@ -74,8 +74,8 @@ pub fn merge(args: &MergeArgs) -> Result<usize> {
                 if let Some(t) = (s..iterators.len()).find(|&t| heads[t].is_some()) {
                     bail_input!(
                         "shard {} ended at group {round} but {} goes on; pass the shards in order 0..N-1, all from the same features",
-                        args.shards[s].display(),
-                        args.shards[t].display()
+                        shards[s].display(),
+                        shards[t].display()
                     );
                 }
                 break 'rounds;

@@ -8,7 +8,7 @@
 use anyhow::Result;
 
 use crate::bail_input;
-use crate::emd::{parse_truthy, LabelMode, ModelDefinition};
+use crate::model::definition::{parse_truthy, LabelMode, ModelDefinition};
 
 /// Batch size when neither the `.emd` nor the arguments give one (Esri's UI default).
 pub const DEFAULT_BATCH_SIZE: usize = 4;

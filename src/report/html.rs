@@ -12,9 +12,9 @@ use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
 use gdal::vector::LayerAccess;
 use gdal::{Dataset, DriverManager};
 
-use crate::pipeline::RunSummary;
-use crate::raster::Raster;
-use crate::style::ClassColors;
+use crate::input::raster::Raster;
+use crate::output::style::ClassColors;
+use crate::report::summary::RunSummary;
 
 /// Longest side of the map preview, pixels.
 pub const PREVIEW_SIZE: usize = 900;
@@ -83,7 +83,7 @@ fn preview_png(inputs: &ReportInputs<'_>, rows: &[ReportRow]) -> Result<Option<V
         ((grid.width as f64 / scale).round() as usize).max(1),
         ((grid.height as f64 / scale).round() as usize).max(1),
     );
-    let dataset = crate::source::open(inputs.raster, crate::source::SourceKind::Raster)?;
+    let dataset = crate::input::source::open(inputs.raster, crate::input::source::SourceKind::Raster)?;
     let mut planes = Vec::new();
     for b in 0..3 {
         let band = dataset.rasterband((b % raster.bands.len()) + 1)?;

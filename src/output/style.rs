@@ -27,20 +27,6 @@ pub fn default_color(i: usize) -> [u8; 3] {
     DEFAULTS[i % DEFAULTS.len()]
 }
 
-impl ClassColors {
-    /// The `.emd` classes with their `Color`, or a distinct default colour where none is given.
-    pub fn from_definition(definition: &crate::emd::ModelDefinition) -> ClassColors {
-        ClassColors(
-            definition
-                .classes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.name.clone(), c.color.unwrap_or(default_color(i))))
-                .collect(),
-        )
-    }
-}
-
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

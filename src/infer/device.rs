@@ -7,7 +7,34 @@
 use anyhow::Result;
 use ort::session::builder::SessionBuilder;
 
-use crate::inference::Device;
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// ONNX Runtime's CPU execution provider.
+    Cpu,
+    /// CUDA execution provider on the given GPU; failure to start it is an error.
+    Cuda(i32),
+    /// CUDA on GPU 0 when it starts, CPU otherwise (said on stderr).
+    Auto,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Device, String> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "auto" => Ok(Device::Auto),
+            "cuda" | "gpu" => Ok(Device::Cuda(0)),
+            _ => text
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| *n >= 0)
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("unknown device \"{text}\"; use cpu, cuda, cuda:N or auto")),
+        }
+    }
+}
 
 /// Name of ONNX Runtime's CPU execution provider.
 pub const CPU: &str = "CPUExecutionProvider";
@@ -70,4 +97,17 @@ fn register_cuda_recovering(builder: SessionBuilder, _id: i32) -> (SessionBuilde
         builder,
         Err("this build has no CUDA support (rebuild with `cargo build --release --features cuda`)".into()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_parse() {
+        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
+        assert_eq!("CUDA:1".parse::<Device>(), Ok(Device::Cuda(1)));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert!("tpu".parse::<Device>().is_err());
+    }
 }

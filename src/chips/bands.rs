@@ -1,0 +1,38 @@
+//! `ExtractBands`: which raster bands feed the model's channels, by 0-based index or by name.
+
+use anyhow::Result;
+
+use crate::bail_input;
+use crate::input::raster::Raster;
+use crate::model::definition::BandSelector;
+
+/// Turns `ExtractBands` into 1-based band numbers of `raster`.
+pub fn resolve_bands(raster: &Raster, selectors: &[BandSelector]) -> Result<Vec<usize>> {
+    let count = raster.bands.len();
+    selectors
+        .iter()
+        .map(|selector| match selector {
+            BandSelector::Index(i) if *i < count => Ok(i + 1),
+            BandSelector::Index(i) => bail_input!(
+                "the model reads band index {i} (0-based \"ExtractBands\") but raster {} has {count} band(s); give a raster with the model's bands or build a VRT that selects them (gdalbuildvrt -b)",
+                raster.name
+            ),
+            BandSelector::Name(name) => raster
+                .bands
+                .iter()
+                .find(|b| b.description.eq_ignore_ascii_case(name) || b.color_name.eq_ignore_ascii_case(name))
+                .map(|b| b.number)
+                .ok_or_else(|| {
+                    crate::error::input_error(format!(
+                        "the model reads a band named \"{name}\" but raster {} has none (bands: {}); name the bands (band descriptions) or use 0-based indices in ExtractBands",
+                        raster.name,
+                        raster.bands
+                            .iter()
+                            .map(|b| if b.description.is_empty() { b.color_name.clone() } else { b.description.clone() })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }),
+        })
+        .collect()
+}

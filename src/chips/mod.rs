@@ -1,0 +1,199 @@
+//! Image chips: the pixels a model sees for one object, built by the `.emd` chip rules
+//! (`dlpk-emd-spec.md` §3.2-3.3).
+//!
+//! * `CropSizeFixed` 1: an `ImageWidth` x `ImageHeight` window whose top-left pixel is
+//!   `floor(cx - W/2), floor(cy - H/2)`, (cx, cy) being the centre of the feature's envelope in
+//!   fractional pixel coordinates.
+//! * `CropSizeFixed` 0: the envelope snapped outwards to the pixel grid, resampled (bilinear,
+//!   aspect not kept) to `ImageWidth` x `ImageHeight`; points, and features larger than the chip,
+//!   get the fixed window.
+//! * `BlackenAroundFeature` 1: pixels whose centre lies outside the polygon are 0 (polygons only).
+//! * Pixels outside the raster, NoData and masked pixels are 0, before normalisation.
+//! * Normalisation: `NormalizationStats` (min/max scaling, then scaled mean/std, indexed by the
+//!   original band index) or ImageNet statistics on a 0-255 scale for three-band models.
+//!
+//! Chips are channel-major (`C x H x W`) `f32`.
+
+//!
+//! One concept per file: [`bands`] (`ExtractBands`), [`window`] (which pixels), [`resample`]
+//! (variable crops), [`mask`] (`BlackenAroundFeature`), [`normalize`], [`tta`] (test-time
+//! augmentation transforms), [`dump`] (`--dump-chips`).
+
+pub mod bands;
+pub mod dump;
+pub mod mask;
+pub mod normalize;
+pub mod resample;
+pub mod tta;
+pub mod window;
+
+use anyhow::{Context, Result};
+
+use crate::input::features::PixelShape;
+use crate::input::raster::{PixelWindow, Raster};
+use crate::model::definition::ModelDefinition;
+
+pub use normalize::{IMAGENET_MEAN, IMAGENET_STD};
+
+/// How chips are cut and normalised for one model on one raster.
+#[derive(Debug, Clone)]
+pub struct ChipSpec {
+    /// Chip width in pixels (`ImageWidth`).
+    pub width: usize,
+    /// Chip height in pixels (`ImageHeight`).
+    pub height: usize,
+    /// 1-based raster bands, in model channel order (`ExtractBands`).
+    pub bands: Vec<usize>,
+    /// `CropSizeFixed`.
+    pub crop_size_fixed: bool,
+    /// `BlackenAroundFeature`.
+    pub blacken_around_feature: bool,
+    /// Per channel `x * scale + offset`: `DataRange` rescaling, applied first.
+    pub data_range: Option<Vec<(f32, f32)>>,
+    /// Per channel `x * scale + offset`: normalisation, applied last.
+    pub normalization: Vec<(f32, f32)>,
+}
+
+impl ChipSpec {
+    /// Derives the chip rules for `definition` on `raster`, checking bands and statistics.
+    pub fn new(definition: &ModelDefinition, raster: &Raster) -> Result<ChipSpec> {
+        let bands = bands::resolve_bands(raster, &definition.extract_bands)?;
+        let normalization = normalize::channel_scaling(definition, &bands)?;
+        let data_range = normalize::data_range_scaling(definition, raster, &bands)?;
+        Ok(ChipSpec {
+            width: definition.image_width,
+            height: definition.image_height,
+            bands,
+            crop_size_fixed: definition.crop_size_fixed,
+            blacken_around_feature: definition.blacken_around_feature,
+            data_range,
+            normalization,
+        })
+    }
+
+    /// Number of values in one chip (`C * H * W`).
+    pub fn values_per_chip(&self) -> usize {
+        self.bands.len() * self.width * self.height
+    }
+
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.bands.len()
+    }
+
+    /// The window to read for `shape`, and whether it must be resampled to the chip size.
+    pub fn window_for(&self, shape: &PixelShape) -> (PixelWindow, bool) {
+        let [x0, y0, x1, y1] = shape.envelope;
+        if !self.crop_size_fixed && !shape.is_point {
+            let col = x0.floor() as isize;
+            let row = y0.floor() as isize;
+            let width = ((x1.ceil() as isize) - col).max(1) as usize;
+            let height = ((y1.ceil() as isize) - row).max(1) as usize;
+            if width <= self.width && height <= self.height {
+                return (
+                    PixelWindow {
+                        col,
+                        row,
+                        width,
+                        height,
+                    },
+                    (width, height) != (self.width, self.height),
+                );
+            }
+        }
+        (window::fixed_window(shape.envelope, self.width, self.height), false)
+    }
+
+    /// Cuts the normalised chip for `shape` into `out` (`values_per_chip()` values). `scratch` is
+    /// reused between calls for variable-size crops. Returns the raster window it was cut from.
+    pub fn cut(
+        &self,
+        raster: &Raster,
+        shape: &PixelShape,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) -> Result<PixelWindow> {
+        let window = self.cut_pixels(raster, shape, out, scratch)?;
+        self.normalize(out);
+        Ok(window)
+    }
+
+    /// Cuts the chip for `shape` into `out` as raster values, before `DataRange` and
+    /// normalisation: outside, NoData, masked and blackened pixels are 0; variable crops are
+    /// resampled to the chip size. Returns the raster window it was cut from.
+    pub fn cut_pixels(
+        &self,
+        raster: &Raster,
+        shape: &PixelShape,
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) -> Result<PixelWindow> {
+        let (window, resample) = self.window_for(shape);
+        let blacken = self.blacken_around_feature && shape.is_polygon;
+        if resample {
+            scratch.resize(self.channels() * window.width * window.height, 0.0);
+            raster.read_window(&self.bands, window, scratch)?;
+            if blacken {
+                mask::blacken_outside(&shape.geometry, window, scratch);
+            }
+            let (src_plane, dst_plane) = (window.width * window.height, self.width * self.height);
+            for c in 0..self.channels() {
+                resample::resize_bilinear(
+                    &scratch[c * src_plane..(c + 1) * src_plane],
+                    window.width,
+                    window.height,
+                    &mut out[c * dst_plane..(c + 1) * dst_plane],
+                    self.width,
+                    self.height,
+                );
+            }
+        } else {
+            raster.read_window(&self.bands, window, out)?;
+            if blacken {
+                mask::blacken_outside(&shape.geometry, window, out);
+            }
+        }
+        Ok(window)
+    }
+
+    /// The whole image resampled (bilinear) to the chip size, normalised: one image as one
+    /// object. Bands without invalid pixels are resampled by GDAL; the others are read at full
+    /// size, their NoData and masked pixels set to 0, and resampled here, so that resampling
+    /// never smears NoData values into valid ones.
+    pub fn whole_image(&self, raster: &Raster, out: &mut [f32]) -> Result<()> {
+        let plane = self.width * self.height;
+        for (k, &number) in self.bands.iter().enumerate() {
+            let target = &mut out[k * plane..(k + 1) * plane];
+            if !raster.bands[number - 1].has_invalid_pixels() {
+                raster
+                    .read_band_resampled(number, self.width, self.height, target)
+                    .with_context(|| format!("reading {} as one chip", raster.name))?;
+                continue;
+            }
+            let (full_w, full_h) = (raster.grid.width, raster.grid.height);
+            let mut full = vec![0f32; full_w * full_h];
+            let window = PixelWindow {
+                col: 0,
+                row: 0,
+                width: full_w,
+                height: full_h,
+            };
+            raster
+                .read_window(&[number], window, &mut full)
+                .with_context(|| format!("reading {} as one chip", raster.name))?;
+            resample::resize_bilinear(&full, full_w, full_h, target, self.width, self.height);
+        }
+        self.normalize(out);
+        Ok(())
+    }
+
+    /// Applies `DataRange` rescaling and normalisation in place.
+    pub fn normalize(&self, chip: &mut [f32]) {
+        normalize::apply(
+            chip,
+            self.width * self.height,
+            &self.normalization,
+            self.data_range.as_deref(),
+        );
+    }
+}

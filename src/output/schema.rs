@@ -1,0 +1,168 @@
+//! The columns and rows of an output: the input's attribute columns, then ours (`SourceOID`,
+//! `ImageId`, the label field, `Confidence`, `Status`).
+
+use gdal::vector::{FieldValue, OGRFieldType, OGRwkbGeometryType};
+
+/// Name of the confidence field (Esri's).
+pub const CONFIDENCE_FIELD: &str = "Confidence";
+/// Name of the per-row status field: empty when classified, else why not.
+pub const STATUS_FIELD: &str = "Status";
+/// Name of the field keeping the input feature id.
+pub const SOURCE_ID_FIELD: &str = "SourceOID";
+/// Name of the image id field of image-per-object runs.
+pub const IMAGE_ID_FIELD: &str = "ImageId";
+
+/// One attribute column carried over from the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column name (renamed on a clash with ours).
+    pub name: String,
+    /// OGR field type.
+    pub field_type: OGRFieldType::Type,
+    /// Width, 0 if unknown.
+    pub width: i32,
+    /// Precision, 0 if unknown.
+    pub precision: i32,
+}
+
+/// The confidence of one row: a probability, or the `;`-joined scores of a multi-label model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confidence {
+    /// Top probability, 0..1.
+    Single(f64),
+    /// All class scores, `;`-joined (multi-label models).
+    Multi(String),
+}
+
+/// The columns of the output.
+#[derive(Debug, Clone)]
+pub struct OutputSchema {
+    /// Input attribute columns, with their output names (renamed on a clash with ours).
+    pub input_fields: Vec<Column>,
+    /// Name of the label field (`--class-label-field`).
+    pub label_field: String,
+    /// Whether confidence is text (multi-label) rather than a number.
+    pub multi_label: bool,
+    /// Whether rows carry the input feature id.
+    pub with_source_id: bool,
+    /// Whether rows carry an image id (image-per-object runs).
+    pub with_image_id: bool,
+    /// Geometry type and CRS (WKT) of the output, `None` for a table.
+    pub geometry: Option<(OGRwkbGeometryType::Type, Option<String>)>,
+    /// Class colours for the QGIS style written into GeoPackage outputs.
+    pub style: Option<crate::output::style::ClassColors>,
+}
+
+impl OutputSchema {
+    /// Our own columns, in output order.
+    pub(crate) fn own_fields(&self) -> Vec<(String, OGRFieldType::Type)> {
+        let mut own = Vec::new();
+        if self.with_source_id {
+            own.push((SOURCE_ID_FIELD.to_string(), OGRFieldType::OFTInteger64));
+        }
+        if self.with_image_id {
+            own.push((IMAGE_ID_FIELD.to_string(), OGRFieldType::OFTString));
+        }
+        own.push((self.label_field.clone(), OGRFieldType::OFTString));
+        let confidence_type = if self.multi_label {
+            OGRFieldType::OFTString
+        } else {
+            OGRFieldType::OFTReal
+        };
+        own.push((CONFIDENCE_FIELD.to_string(), confidence_type));
+        own.push((STATUS_FIELD.to_string(), OGRFieldType::OFTString));
+        own
+    }
+
+    /// Renames input fields whose names clash (case-insensitively) with ours: `name_1`, `name_2`...
+    pub fn resolve_clashes(&mut self) {
+        let own: Vec<String> = self
+            .own_fields()
+            .into_iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
+        let mut taken: Vec<String> = own.clone();
+        taken.extend(self.input_fields.iter().map(|f| f.name.to_ascii_lowercase()));
+        for field in &mut self.input_fields {
+            if own.contains(&field.name.to_ascii_lowercase()) {
+                let base = field.name.clone();
+                let mut k = 1;
+                while taken.contains(&format!("{base}_{k}").to_ascii_lowercase()) {
+                    k += 1;
+                }
+                field.name = format!("{base}_{k}");
+                taken.push(field.name.to_ascii_lowercase());
+            }
+        }
+    }
+}
+
+/// One output row.
+#[derive(Debug, Clone, Default)]
+pub struct OutputRow {
+    /// Geometry as WKB (the input's, unchanged).
+    pub geometry_wkb: Option<Vec<u8>>,
+    /// Input feature id.
+    pub source_id: Option<i64>,
+    /// Image id (path) for image-per-object runs.
+    pub image_id: Option<String>,
+    /// Input attribute values.
+    pub fields: Vec<Option<FieldValue>>,
+    /// Class label, `None` when the object was not classified.
+    pub label: Option<String>,
+    /// Confidence, `None` when the object was not classified.
+    pub confidence: Option<Confidence>,
+    /// Why the object was not classified.
+    pub status: Option<&'static str>,
+}
+
+/// A field value as CSV text.
+pub fn field_text(value: &FieldValue) -> String {
+    match value {
+        FieldValue::IntegerValue(v) => v.to_string(),
+        FieldValue::Integer64Value(v) => v.to_string(),
+        FieldValue::RealValue(v) => v.to_string(),
+        FieldValue::StringValue(v) => v.clone(),
+        FieldValue::DateValue(v) => v.to_string(),
+        FieldValue::DateTimeValue(v) => v.to_string(),
+        FieldValue::IntegerListValue(v) => v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(";"),
+        FieldValue::Integer64ListValue(v) => v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(";"),
+        FieldValue::RealListValue(v) => v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(";"),
+        FieldValue::StringListValue(v) => v.join(";"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str) -> Column {
+        Column {
+            name: name.into(),
+            field_type: OGRFieldType::OFTString,
+            width: 0,
+            precision: 0,
+        }
+    }
+
+    #[test]
+    fn clashing_input_fields_are_renamed() {
+        let mut schema = OutputSchema {
+            input_fields: vec![
+                field("classlabel"),
+                field("Confidence"),
+                field("Confidence_1"),
+                field("name"),
+            ],
+            label_field: "ClassLabel".into(),
+            multi_label: false,
+            with_source_id: true,
+            with_image_id: false,
+            geometry: None,
+            style: None,
+        };
+        schema.resolve_clashes();
+        let names: Vec<&str> = schema.input_fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["classlabel_1", "Confidence_2", "Confidence_1", "name"]);
+    }
+}

@@ -1,0 +1,93 @@
+//! What a run did: counts, labels, problems, timings, memory; printed as the summary line and
+//! written by `--summary-json`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Objects (features or images) read.
+    pub objects: usize,
+    /// Objects classified.
+    pub classified: usize,
+    /// Objects with a problem, by status code (all but `invalid_geometry` are not classified).
+    pub problems: BTreeMap<&'static str, usize>,
+    /// Classified objects per label.
+    pub labels: BTreeMap<String, usize>,
+    /// Labels against the `--truth-field`, when given.
+    pub truth: Option<crate::report::truth::Confusion>,
+    /// The ONNX Runtime execution provider that ran the model.
+    pub execution_provider: &'static str,
+    /// Time spent in the model (including test-time augmentation).
+    pub inference_time: Duration,
+    /// Time the feature reader spent reading and placing features.
+    pub read_time: Duration,
+    /// Time the chip workers spent cutting chips, added over workers.
+    pub chip_time: Duration,
+    /// Time spent writing output rows.
+    pub write_time: Duration,
+    /// Wall-clock time of the whole run.
+    pub total_time: Duration,
+    /// Chips per inference batch.
+    pub batch_size: usize,
+    /// Chip worker threads.
+    pub threads: usize,
+    /// ONNX Runtime intra-op threads (0: its default).
+    pub intra_op_threads: usize,
+    /// Peak resident memory, bytes.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl RunSummary {
+    /// Objects per second over the whole run.
+    pub fn throughput(&self) -> f64 {
+        self.objects as f64 / self.total_time.as_secs_f64().max(1e-9)
+    }
+
+    /// The summary as JSON, for `--summary-json`.
+    pub fn to_json(&self, output: &str) -> serde_json::Value {
+        serde_json::json!({
+            "output": output,
+            "objects": self.objects,
+            "classified": self.classified,
+            "not_classified": self.objects - self.classified,
+            "problems": self.problems,
+            "labels": self.labels,
+            "execution_provider": self.execution_provider,
+            "batch_size": self.batch_size,
+            "threads": self.threads,
+            "intra_op_threads": self.intra_op_threads,
+            "seconds": {
+                "total": self.total_time.as_secs_f64(),
+                "inference": self.inference_time.as_secs_f64(),
+                "read_features": self.read_time.as_secs_f64(),
+                "cut_chips_all_workers": self.chip_time.as_secs_f64(),
+                "write": self.write_time.as_secs_f64(),
+            },
+            "objects_per_second": self.throughput(),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "truth": self.truth.as_ref().map(|t| t.to_json()),
+        })
+    }
+
+    /// The one summary line printed at the end of a run.
+    pub fn line(&self, output: &str) -> String {
+        let skipped = self.objects - self.classified;
+        let mut line = format!(
+            "classify-objects: {} object(s), {} classified, {} not classified, in {:.2} s ({:.2} s inference, {}) -> {}",
+            self.objects,
+            self.classified,
+            skipped,
+            self.total_time.as_secs_f64(),
+            self.inference_time.as_secs_f64(),
+            self.execution_provider,
+            output
+        );
+        if !self.problems.is_empty() {
+            let reasons: Vec<String> = self.problems.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            line.push_str(&format!(" [{}]", reasons.join(", ")));
+        }
+        line
+    }
+}

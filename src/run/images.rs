@@ -1,0 +1,100 @@
+//! The run without features: every image is one object.
+
+use anyhow::Result;
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{Geometry, OGRwkbGeometryType};
+
+use crate::chips::ChipSpec;
+use crate::input::raster::Raster;
+use crate::model::definition::LabelMode;
+use crate::output::{OutputRow, OutputSchema, OutputWriter};
+use crate::report::summary::RunSummary;
+use crate::run::plan::ClassifyPlan;
+use crate::run::scorer::Scorer;
+
+/// No features: every raster is one object, resampled whole to the chip size. Rasters that are
+/// all georeferenced give their extents as polygons (in the first raster's CRS); otherwise the
+/// output is a table of image ids.
+pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSummary> {
+    // A first pass checks every image (bands, georeferencing) without keeping it open, so that a
+    // folder of many images never holds more than one batch of datasets.
+    let mut all_georeferenced = true;
+    let mut target_wkt = None;
+    let mut specs = Vec::with_capacity(plan.rasters.len());
+    for (i, name) in plan.rasters.iter().enumerate() {
+        let raster = Raster::open(name)?;
+        specs.push(ChipSpec::new(scorer.definition, &raster)?);
+        all_georeferenced &= raster.grid.georeferenced;
+        if i == 0 {
+            target_wkt = raster.grid.srs_wkt.clone();
+        }
+    }
+    let target_wkt = target_wkt.filter(|_| all_georeferenced);
+    let schema = OutputSchema {
+        input_fields: Vec::new(),
+        label_field: plan.label_field.clone(),
+        multi_label: scorer.definition.label_mode == LabelMode::MultiLabel,
+        with_source_id: false,
+        with_image_id: true,
+        geometry: all_georeferenced.then(|| (OGRwkbGeometryType::wkbPolygon, target_wkt.clone())),
+        style: Some(scorer.definition.class_colors()),
+    };
+    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
+    let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
+
+    let batch_size = plan.model_arguments.batch_size;
+    let per_chip = plan.package.definition.extract_bands.len()
+        * plan.package.definition.image_width
+        * plan.package.definition.image_height;
+    for (group, group_specs) in plan.rasters.chunks(batch_size).zip(specs.chunks(batch_size)) {
+        crate::run::interrupt::check()?;
+        let rasters = group
+            .iter()
+            .map(|name| Raster::open(name))
+            .collect::<Result<Vec<_>>>()?;
+        let mut chips = vec![0.0; group.len() * per_chip];
+        for ((raster, spec), slot) in rasters.iter().zip(group_specs).zip(chips.chunks_exact_mut(per_chip)) {
+            spec.whole_image(raster, slot)?;
+        }
+        let scores = scorer.score(&chips, group.len())?;
+        for (raster, scores) in rasters.iter().zip(scores.chunks_exact(scorer.definition.classes.len())) {
+            scorer.summary.objects += 1;
+            let (label, confidence) = scorer.label(scores);
+            let geometry_wkb = match &target_srs {
+                Some(target) => Some(extent_in(raster, target)?),
+                None => None,
+            };
+            writer.write(&OutputRow {
+                geometry_wkb,
+                image_id: Some(raster.name.clone()),
+                label: Some(label),
+                confidence: Some(confidence),
+                ..OutputRow::default()
+            })?;
+        }
+    }
+    writer.finish()?;
+    scorer.summary.execution_provider = scorer.classifier.execution_provider;
+    Ok(scorer.summary)
+}
+
+/// The raster's footprint as a WKB polygon in `target`'s CRS.
+fn extent_in(raster: &Raster, target: &SpatialRef) -> Result<Vec<u8>> {
+    let ring = raster
+        .grid
+        .extent_ring()
+        .iter()
+        .map(|(x, y)| format!("{x} {y}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut polygon = Geometry::from_wkt(&format!("POLYGON(({ring}))"))?;
+    // `grid.spatial_ref()` is already in x/y order; the target gets the same.
+    if let Some(own) = raster.grid.spatial_ref() {
+        let mut target = target.clone();
+        target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        if own.to_wkt().ok() != target.to_wkt().ok() {
+            polygon = polygon.transform(&CoordTransform::new(&own, &target)?)?;
+        }
+    }
+    Ok(polygon.wkb()?)
+}

@@ -1,0 +1,87 @@
+//! A classification run: its [`options`] as typed, the validated [`plan`] built from them, the features
+//! [`pipeline`] (or whole [`images`]), the model's [`scorer`], [`progress`] on stderr, and
+//! [`interrupt`] handling. [`classify`] is what `classify-objects` without a subcommand does:
+//! run the plan, commit the output, then write the summary and report and apply the quality gate.
+
+pub mod images;
+pub mod interrupt;
+pub mod options;
+pub mod pipeline;
+pub mod plan;
+pub mod progress;
+pub mod scorer;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::error::BelowMinimum;
+use crate::report::summary::RunSummary;
+use plan::ClassifyPlan;
+
+/// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
+pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
+    let started = Instant::now();
+    let environment = crate::infer::init_runtime(&plan.ort_library)?;
+    let mut summary = match &plan.features {
+        Some(features) => pipeline::classify_features(&plan, &environment, features)?,
+        None => images::classify_images(&plan, scorer::Scorer::new(&plan, &environment)?)?,
+    };
+    plan.output.commit()?;
+    summary.total_time = started.elapsed();
+    summary.batch_size = plan.model_arguments.batch_size;
+    summary.threads = plan.threads;
+    summary.intra_op_threads = plan.intra_op_threads;
+    summary.peak_rss_bytes = progress::peak_rss_bytes();
+    Ok(summary)
+}
+
+/// Runs `plan`, then writes what was asked about it (`--report`, `--summary-json`, the summary
+/// line and the truth comparison on stderr) and applies `--min-accuracy` (exit 3 below it).
+pub fn classify(plan: ClassifyPlan) -> Result<()> {
+    let quiet = plan.quiet;
+    let output = plan.output.path.display().to_string();
+    let summary_json = plan.summary_json.clone();
+    let min_accuracy = plan.min_accuracy;
+    let html_report = plan.report.clone().map(|path| {
+        (
+            path,
+            plan.rasters[0].clone(),
+            plan.package.source.display().to_string(),
+            plan.label_field.clone(),
+            plan.package.definition.class_colors(),
+        )
+    });
+    let summary = execute(plan)?;
+    if let Some((path, raster, model, label_field, colors)) = &html_report {
+        let inputs = crate::report::html::ReportInputs {
+            summary: &summary,
+            output: Path::new(&output),
+            label_field,
+            raster,
+            colors,
+            model,
+        };
+        crate::report::html::write(path, &inputs)?;
+    }
+    if let Some(path) = summary_json {
+        let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
+        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing --summary-json {}: {e}", path.display()))?;
+    }
+    if !quiet {
+        eprintln!("{}", summary.line(&output));
+        if let Some(truth) = &summary.truth {
+            eprint!("{}", truth.render_text());
+        }
+    }
+    let accuracy = summary.truth.as_ref().and_then(|t| t.accuracy()).unwrap_or(0.0);
+    if let Some(minimum) = min_accuracy {
+        if accuracy < minimum {
+            return Err(anyhow::Error::new(BelowMinimum(format!(
+                "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {output} was written)"
+            ))));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The run with features: features -> chips -> inference -> output, as a pipeline.
+//!
+//! One thread reads features in order and groups them into batches; worker threads (each with
+//! its own GDAL dataset) cut and normalise the chips; the calling thread restores the batch
+//! order, runs the model and writes the rows. Channels are bounded, so memory stays flat however
+//! many features there are, and chip reading overlaps inference.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use crossbeam_channel::bounded;
+use ort::environment::Environment;
+
+use crate::bail_input;
+use crate::chips::{self, ChipSpec};
+use crate::input::features::{FeatureSource, InputFeature, Problem};
+use crate::input::items::Item;
+use crate::input::raster::Raster;
+use crate::model::definition::LabelMode;
+use crate::output::{Column, OutputRow, OutputSchema, OutputWriter};
+use crate::report::summary::RunSummary;
+use crate::run::plan::{ClassifyPlan, FeaturesPlan};
+use crate::run::scorer::Scorer;
+
+/// A batch of features in input order, numbered.
+struct FeatureBatch {
+    seq: usize,
+    features: Vec<InputFeature>,
+}
+
+/// A batch with its chips cut: chips of the classifiable features, in order.
+struct ChippedBatch {
+    seq: usize,
+    features: Vec<InputFeature>,
+    chips: Vec<f32>,
+    count: usize,
+    cut_time: Duration,
+}
+
+/// Classifies every feature. The ONNX Runtime session is created while the reader and chip
+/// workers already fill the pipeline, so its start-up cost overlaps theirs.
+pub fn classify_features(
+    plan: &ClassifyPlan,
+    environment: &Environment,
+    features: &FeaturesPlan,
+) -> Result<RunSummary> {
+    let items = crate::input::items::for_features(&plan.rasters, plan.processing_mode)?;
+    let definition = &plan.package.definition;
+    let specs = items
+        .iter()
+        .map(|item| Raster::open(&item.name).and_then(|raster| ChipSpec::new(definition, &raster)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut source = FeatureSource::open(
+        &features.source,
+        features.layer.as_deref(),
+        features.crs_override.as_deref(),
+    )?;
+    source.selection.shard = plan.shard;
+    let truth =
+        match &plan.truth_field {
+            None => None,
+            Some(name) => {
+                match source.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
+                    Some(i) => Some(i),
+                    None => bail_input!(
+                "--truth-field {name} is not a field of {} (fields: {}); name the field holding the expected class",
+                features.source,
+                source.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+                }
+            }
+        };
+    if plan.resume && plan.output.appending {
+        source.selection.done = crate::output::written_source_ids(&plan.output, &plan.layer.name)?;
+    }
+    for item in &items {
+        source.transform_to(&item.grid, &item.name)?;
+    }
+    let (features_srs, grid_srs) = (source.srs_wkt.clone(), items[0].grid.srs_wkt.clone());
+
+    let mut schema = OutputSchema {
+        input_fields: source
+            .fields
+            .iter()
+            .map(|f| Column {
+                name: f.name.clone(),
+                field_type: f.field_type,
+                width: f.width,
+                precision: f.precision,
+            })
+            .collect(),
+        label_field: plan.label_field.clone(),
+        multi_label: definition.label_mode == LabelMode::MultiLabel,
+        with_source_id: true,
+        with_image_id: items.len() > 1,
+        geometry: Some((source.geometry_type, source.srs_wkt.clone())),
+        style: Some(definition.class_colors()),
+    };
+    schema.resolve_clashes();
+    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
+
+    let batch_size = plan.model_arguments.batch_size;
+    let threads = plan.threads;
+    let (specs, items) = (&specs, &items);
+    let dump_chips = plan.dump_chips.as_deref();
+    let strict = plan.strict;
+    let progress = crate::run::progress::Progress::new(source.count, plan.quiet);
+    let progress = &progress;
+    let consumed = std::thread::scope(|scope| -> Result<RunSummary> {
+        let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
+        // Chip buffers go back to the workers once scored: no allocation (nor page faults) per batch.
+        let (free_tx, free_rx) = bounded::<Vec<f32>>(threads * 4);
+        let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
+
+        let reader = scope.spawn(move || -> Result<Duration> {
+            // Busy time: the whole loop less the time spent waiting for room in the channel.
+            let started = Instant::now();
+            let mut waiting = Duration::ZERO;
+            let mut seq = 0;
+            let mut pending = Vec::with_capacity(batch_size);
+            let mut send = |pending: &mut Vec<InputFeature>| -> Result<()> {
+                let batch = FeatureBatch {
+                    seq,
+                    features: std::mem::replace(pending, Vec::with_capacity(batch_size)),
+                };
+                seq += 1;
+                let wait = Instant::now();
+                let sent = feature_tx.send(batch).map_err(|_| anyhow!("the chip workers stopped"));
+                waiting += wait.elapsed();
+                sent
+            };
+            source.for_each(items, &crate::run::interrupt::check, |feature| {
+                pending.push(feature);
+                if pending.len() == batch_size {
+                    send(&mut pending)?;
+                }
+                Ok(())
+            })?;
+            if !pending.is_empty() {
+                send(&mut pending)?;
+            }
+            Ok(started.elapsed().saturating_sub(waiting))
+        });
+
+        for _ in 0..threads {
+            let (feature_rx, chip_tx, free_rx) = (feature_rx.clone(), chip_tx.clone(), free_rx.clone());
+            scope.spawn(move || {
+                // This worker's own datasets, opened when first needed.
+                let mut rasters: Vec<Option<Raster>> = items.iter().map(|_| None).collect();
+                let mut scratch = Vec::new();
+                for batch in feature_rx {
+                    let buffer = free_rx.try_recv().unwrap_or_default();
+                    let result = cut_batch(items, &mut rasters, specs, batch, buffer, &mut scratch, dump_chips);
+                    let failed = result.is_err();
+                    if chip_tx.send(result).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((feature_rx, chip_tx));
+        let mut scorer = Scorer::new(plan, environment)?;
+        if truth.is_some() {
+            scorer.summary.truth = Some(crate::report::truth::Confusion::default());
+        }
+
+        // Batches arrive in any order; rows leave in input order.
+        let mut waiting: BTreeMap<usize, ChippedBatch> = BTreeMap::new();
+        let mut next = 0;
+        let mut consume = || -> Result<()> {
+            for item in chip_rx.iter() {
+                let batch = item?;
+                waiting.insert(batch.seq, batch);
+                while let Some(batch) = waiting.remove(&next) {
+                    crate::run::interrupt::check()?;
+                    progress.advance(batch.features.len() as u64);
+                    scorer.summary.chip_time += batch.cut_time;
+                    let strict = strict.then_some(features.source.as_str());
+                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, truth)?;
+                    let _ = free_tx.try_send(buffer);
+                    next += 1;
+                }
+            }
+            Ok(())
+        };
+        let consumed = consume();
+        drop(chip_rx);
+        let read = reader.join().map_err(|_| anyhow!("the feature reader panicked"))?;
+        consumed?;
+        let mut summary = scorer.summary;
+        summary.read_time = read?;
+        summary.execution_provider = scorer.classifier.execution_provider;
+        Ok(summary)
+    });
+    progress.finish();
+    let summary = consumed?;
+    let missed = ["outside_raster", "reprojection_failed"]
+        .iter()
+        .filter_map(|k| summary.problems.get(k))
+        .sum::<usize>();
+    if summary.objects > 0 && missed == summary.objects {
+        bail_input!(
+            "none of the {} features of {} fall on raster {} (features in {}, raster in {}); if the features' coordinates are in another CRS than declared, give it with --features-crs",
+            summary.objects,
+            features.source,
+            items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", "),
+            crs_name(features_srs.as_deref()),
+            crs_name(grid_srs.as_deref())
+        );
+    }
+    writer.finish()?;
+    Ok(summary)
+}
+
+fn crs_name(wkt: Option<&str>) -> String {
+    wkt.map(crate::input::features::srs_label)
+        .unwrap_or_else(|| "no CRS".into())
+}
+
+/// Cuts the chips of a batch (each on its feature's item) into `chips`, a recycled buffer.
+fn cut_batch(
+    items: &[Item],
+    rasters: &mut [Option<Raster>],
+    specs: &[ChipSpec],
+    batch: FeatureBatch,
+    mut chips: Vec<f32>,
+    scratch: &mut Vec<f32>,
+    dump_chips: Option<&std::path::Path>,
+) -> Result<ChippedBatch> {
+    let started = Instant::now();
+    let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
+    let per_chip = specs[0].values_per_chip();
+    chips.clear();
+    chips.resize(count * per_chip, 0.0);
+    let mut slots = chips.chunks_exact_mut(per_chip);
+    for feature in &batch.features {
+        if let (Ok(shape), Some(item)) = (&feature.shape, feature.item) {
+            let slot = slots.next().expect("one slot per classifiable feature");
+            let raster = match &mut rasters[item] {
+                Some(raster) => raster,
+                empty => empty.insert(Raster::open(&items[item].name)?),
+            };
+            let spec = &specs[item];
+            let window = spec.cut_pixels(raster, shape, slot, scratch)?;
+            if let Some(dir) = dump_chips {
+                let name = if items.len() > 1 {
+                    format!("chip_{:06}_item{item}.tif", feature.index)
+                } else {
+                    format!("chip_{:06}.tif", feature.index)
+                };
+                chips::dump::write_chip_tiff(&dir.join(name), slot, spec, window, &raster.grid)?;
+            }
+            spec.normalize(slot);
+        }
+    }
+    Ok(ChippedBatch {
+        seq: batch.seq,
+        features: batch.features,
+        chips,
+        count,
+        cut_time: started.elapsed(),
+    })
+}
+
+/// Scores a batch and writes its rows; with `strict` (the features' name), a feature that cannot
+/// be classified is an error. Returns the chip buffer for reuse.
+fn write_batch(
+    scorer: &mut Scorer<'_>,
+    writer: &mut OutputWriter,
+    batch: ChippedBatch,
+    items: &[Item],
+    strict: Option<&str>,
+    truth: Option<usize>,
+) -> Result<Vec<f32>> {
+    let scores = if batch.count > 0 {
+        scorer.score(&batch.chips, batch.count)?
+    } else {
+        Vec::new()
+    };
+    let classes = scorer.definition.classes.len();
+    let mut per_chip = scores.chunks_exact(classes);
+    for feature in batch.features {
+        scorer.summary.objects += 1;
+        let problem = feature.shape.as_ref().err().copied().or(feature.flag);
+        if let (Some(problem), Some(source)) = (problem, strict) {
+            bail_input!(
+                "feature {} (fid {}) of {source} cannot be classified: {}; fix or remove it, or run without --strict to write it with a Status",
+                feature.index,
+                feature.fid.map_or("none".to_string(), |f| f.to_string()),
+                problem.code()
+            );
+        }
+        if let Some(problem) = problem {
+            *scorer.summary.problems.entry(problem.code()).or_default() += 1;
+        }
+        let (label, confidence) = match feature.shape {
+            Ok(_) => {
+                let (label, confidence) = scorer.label(per_chip.next().expect("scores for every chip"));
+                (Some(label), Some(confidence))
+            }
+            Err(_) => (None, None),
+        };
+        if let (Some(i), Some(predicted), Some(confusion)) = (truth, &label, scorer.summary.truth.as_mut()) {
+            if let Some(Some(expected)) = feature.fields.get(i) {
+                confusion.record(&crate::output::field_text(expected), predicted);
+            }
+        }
+        let status = problem.map(Problem::code);
+        let started = Instant::now();
+        writer.write(&OutputRow {
+            geometry_wkb: feature.geometry_wkb,
+            source_id: feature.fid.map(|id| id as i64),
+            // With several items, each row says which image it was classified on.
+            image_id: feature.item.filter(|_| items.len() > 1).map(|i| items[i].name.clone()),
+            fields: feature.fields,
+            label,
+            confidence,
+            status,
+        })?;
+        scorer.summary.write_time += started.elapsed();
+    }
+    Ok(batch.chips)
+}
