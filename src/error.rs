@@ -51,12 +51,24 @@ impl std::error::Error for BelowMinimum {}
 pub const INTERRUPTED_EXIT_CODE: i32 = 130;
 
 /// The run was stopped by a signal.
-#[derive(Debug)]
-pub struct Interrupted;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// Nothing was written; an existing output is left as it was.
+    NothingWritten,
+    /// The rows done so far are kept in the temporary output, for `--resume`.
+    KeptForResume,
+}
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("interrupted by a signal; no output was written (an existing output is left as it was)")
+        match self {
+            Interrupted::NothingWritten => {
+                f.write_str("interrupted by a signal; no output was written (an existing output is left as it was)")
+            }
+            Interrupted::KeptForResume => f.write_str(
+                "interrupted by a signal; the rows classified so far are kept: run the same command with --resume to continue",
+            ),
+        }
     }
 }
 

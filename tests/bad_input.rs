@@ -301,7 +301,7 @@ fn bad_arguments_and_outputs() {
         "--overwrite",
     ]);
     assert_eq!(read_rows(&existing, None).len(), 16);
-    assert_eq!(files_in(d), vec!["existing.gpkg"]);
+    assert_eq!(files_in(d), vec!["existing.gpkg", "existing.qml"]);
 }
 
 #[test]

@@ -252,7 +252,7 @@ fn output_formats_layer_names_creation_options_and_append() {
         ("b.fgb", vec![]),
         ("c.shp", vec![]),
         ("d.json", vec!["--format", "GeoJSON", "--lco", "RFC7946=YES"]),
-        ("e.dat", vec!["--format", "FlatGeobuf"]),
+        ("e.tab", vec!["--format", "MapInfo File"]),
     ] {
         let out = d.join(name);
         go(base(&out, &extra));
@@ -265,7 +265,14 @@ fn output_formats_layer_names_creation_options_and_append() {
     for ext in ["shp", "shx", "dbf", "prj"] {
         assert!(names.contains(&format!("c.{ext}")), "{names:?}");
     }
-    assert!(!names.iter().any(|n| n.contains("partial")), "{names:?}");
+    // So did MapInfo's .tab with its .dat, .map and .id.
+    for ext in ["tab", "dat", "map", "id"] {
+        assert!(names.contains(&format!("e.{ext}")), "{names:?}");
+    }
+    assert!(
+        !names.iter().any(|n| n.contains("partial") || n.contains(".lock")),
+        "{names:?}"
+    );
     // Overwriting a Shapefile replaces its whole family: a stale spatial index does not survive.
     fs::write(d.join("c.qix"), b"stale index of an older c.shp").unwrap();
     go(base(&d.join("c.shp"), &["--overwrite"]));

@@ -194,7 +194,7 @@ fn a_killed_run_never_corrupts_the_output_and_its_leftovers_are_cleaned_up() {
         &out,
         &["--overwrite"],
     ));
-    assert_eq!(files_in(d), vec!["result.gpkg"]);
+    assert_eq!(files_in(d), vec!["result.gpkg", "result.qml"]);
     assert_eq!(read_rows(&out, None).len(), 16);
 }
 
@@ -271,7 +271,7 @@ fn code_inside_a_package_is_never_run() {
     assert!(!marker.exists());
     assert_eq!(
         files_in(d),
-        vec!["out.gpkg", "with_code.dlpk"],
+        vec!["out.gpkg", "out.qml", "with_code.dlpk"],
         "nothing extracted beside the package"
     );
 }

@@ -151,12 +151,15 @@ fn a_killed_run_resumes_to_the_same_output() {
     let output = run_ok(&refs);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("{} object(s)", 2000 - done)),
+        stderr.contains("2000 object(s)") && stderr.contains(&format!("{done} continued from an earlier run")),
         "only the rest is classified: {stderr}"
     );
     assert!(
         table(&out) == table(&full),
         "resumed output equals an uninterrupted run"
     );
-    assert_eq!(files_in(d), vec!["full.gpkg", "resumed.gpkg"]);
+    assert_eq!(
+        files_in(d),
+        vec!["full.gpkg", "full.qml", "resumed.gpkg", "resumed.qml"]
+    );
 }

@@ -45,9 +45,24 @@ pub enum Problem {
     /// The polygon is not valid (self-intersecting, ...). Such a feature is still classified
     /// (its chip only needs the envelope), and flagged.
     InvalidGeometry,
+    /// Its pixels could not be read (a damaged tile, a failed remote read).
+    ReadFailed,
+    /// The model gave non-finite scores (NaN, infinity) for it.
+    NonFiniteScores,
 }
 
 impl Problem {
+    /// Every problem.
+    pub const ALL: [Problem; 7] = [
+        Problem::NullGeometry,
+        Problem::EmptyGeometry,
+        Problem::ReprojectionFailed,
+        Problem::OutsideRaster,
+        Problem::InvalidGeometry,
+        Problem::ReadFailed,
+        Problem::NonFiniteScores,
+    ];
+
     /// Value written to the `Status` field.
     pub fn code(self) -> &'static str {
         match self {
@@ -56,6 +71,8 @@ impl Problem {
             Problem::ReprojectionFailed => "reprojection_failed",
             Problem::OutsideRaster => "outside_raster",
             Problem::InvalidGeometry => "invalid_geometry",
+            Problem::ReadFailed => "read_failed",
+            Problem::NonFiniteScores => "non_finite_scores",
         }
     }
 }
@@ -78,8 +95,8 @@ pub struct PixelShape {
 pub struct InputFeature {
     /// Position in the input (0-based), the output order.
     pub index: usize,
-    /// Feature id in the source, if it has one.
-    pub fid: Option<u64>,
+    /// Feature id in the source, if it has one (any value but OGR's null id, -1).
+    pub fid: Option<i64>,
     /// The geometry as read (source CRS), as WKB.
     pub geometry_wkb: Option<Vec<u8>>,
     /// Attribute values in [`FeatureSource::fields`] order.
@@ -112,21 +129,25 @@ pub struct FeatureSource {
     pub selection: Selection,
 }
 
-/// A subset of the features: positions `p` with `p % count == index` (`--shard index/count`),
-/// less the feature ids already done (`--resume`).
+/// A subset of the features: positions `p` with `p % count == index` (`--shard index/count`).
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// `(index, count)` of the shard, 0-based.
     pub shard: Option<(usize, usize)>,
-    /// Feature ids to skip.
-    pub done: std::collections::HashSet<u64>,
 }
 
 impl Selection {
-    /// Whether the feature at input position `index` with id `fid` is to be classified.
-    pub fn takes(&self, index: usize, fid: Option<u64>) -> bool {
-        let in_shard = self.shard.is_none_or(|(i, n)| index % n == i);
-        in_shard && !fid.is_some_and(|f| self.done.contains(&f))
+    /// Whether the feature at input position `index` is to be classified.
+    pub fn takes(&self, index: usize) -> bool {
+        self.shard.is_none_or(|(i, n)| index % n == i)
+    }
+
+    /// How many of `total` features are taken.
+    pub fn size(&self, total: u64) -> u64 {
+        match self.shard {
+            None => total,
+            Some((i, n)) => total / n as u64 + u64::from((i as u64) < total % n as u64),
+        }
     }
 }
 
@@ -257,7 +278,7 @@ impl FeatureSource {
         let field_count = self.fields.len();
         for (index, feature) in layer.features().enumerate() {
             checkpoint()?;
-            if !self.selection.takes(index, feature.fid()) {
+            if !self.selection.takes(index) {
                 continue;
             }
             let fields = (0..field_count)
@@ -318,7 +339,8 @@ impl FeatureSource {
                 }
                 _ => None,
             };
-            let fid = feature.fid();
+            // The gdal crate drops negative ids; OGR's only "no id" is -1.
+            let fid = Some(unsafe { gdal_sys::OGR_F_GetFID(feature.c_feature()) }).filter(|&f| f != -1);
             let last = placements.len() - 1;
             let (mut geometry_wkb, mut fields) = (Some(geometry_wkb), Some(fields));
             for (k, (item, shape)) in placements.into_iter().enumerate() {

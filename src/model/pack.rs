@@ -135,7 +135,7 @@ pub fn pack(args: &PackOptions) -> Result<String> {
         },
     )?;
 
-    let target = OutputTarget::new(&args.output, args.overwrite, false)?;
+    let target = OutputTarget::for_file(&args.output, args.overwrite)?;
     {
         let file = fs::File::create(target.temp_path())
             .with_context(|| format!("creating {}", target.temp_path().display()))?;

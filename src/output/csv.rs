@@ -9,6 +9,7 @@ use gdal::vector::Geometry;
 
 use crate::bail_input;
 use crate::output::schema::{field_text, Confidence, OutputRow, OutputSchema};
+use crate::output::target::OutputTarget;
 
 /// Rows written as CSV text: our own columns first for a table of images, geometry last as WKT.
 pub struct CsvWriter {
@@ -17,8 +18,32 @@ pub struct CsvWriter {
 }
 
 impl CsvWriter {
-    pub(crate) fn create(path: &Path, original: &Path, schema: &OutputSchema, appending: bool) -> Result<CsvWriter> {
-        let file = if appending {
+    /// Opens the writer on `target`'s temporary output: a new file with the header, or the
+    /// existing table (whose header must be this run's), cut after its last complete row, to
+    /// add rows to.
+    pub(crate) fn create(target: &OutputTarget, schema: &OutputSchema) -> Result<CsvWriter> {
+        let path = target.temp_path();
+        let mut header: Vec<String> = Vec::new();
+        let own = schema.own_fields();
+        header.extend(own.iter().map(|(n, _)| n.clone()));
+        header.extend(schema.input_fields.iter().map(|f| f.name.clone()));
+        if schema.geometry.is_some() {
+            header.push("WKT".into());
+        }
+        let file = if target.appending() {
+            let first = truncate_to_complete_records(path)
+                .with_context(|| format!("reading {}", target.path.display()))?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            if first != header {
+                bail_input!(
+                    "output {} has the columns \"{}\" but this run writes \"{}\"; append only runs with the same features and model, or write a new output",
+                    target.path.display(),
+                    first.join(","),
+                    header.join(",")
+                );
+            }
             fs::OpenOptions::new().append(true).open(path)
         } else {
             fs::File::create(path)
@@ -28,27 +53,16 @@ impl CsvWriter {
             out: BufWriter::new(file),
             schema: schema.clone(),
         };
-        let mut header: Vec<String> = Vec::new();
-        let own = schema.own_fields();
-        header.extend(own.iter().map(|(n, _)| n.clone()));
-        header.extend(schema.input_fields.iter().map(|f| f.name.clone()));
-        if schema.geometry.is_some() {
-            header.push("WKT".into());
-        }
-        if appending {
-            let text = fs::read_to_string(path).with_context(|| format!("reading {}", original.display()))?;
-            let first = text.lines().next().unwrap_or_default();
-            let expected = header.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
-            if first != expected {
-                bail_input!(
-                    "output {} has the columns \"{first}\" but this run writes \"{expected}\"; append only runs with the same features and model, or write a new output",
-                    original.display()
-                );
-            }
-        } else {
+        if !target.appending() {
             writer.line(&header)?;
         }
         Ok(writer)
+    }
+
+    /// Writes the rows buffered so far to the file.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        self.out.flush()?;
+        Ok(())
     }
 
     fn line(&mut self, cells: &[String]) -> Result<()> {
@@ -94,6 +108,47 @@ impl CsvWriter {
     }
 }
 
+/// Reads the CSV table at `path`, cuts the file after its last complete record (a killed run
+/// may have written part of a row), and returns the complete records, header first.
+pub(crate) fn truncate_to_complete_records(path: &Path) -> Result<Vec<Vec<String>>> {
+    let bytes = fs::read(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (records, complete) = parse_records(&text);
+    if complete < bytes.len() {
+        let file = fs::OpenOptions::new().write(true).open(path)?;
+        file.set_len(complete as u64)?;
+        file.sync_all()?;
+    }
+    Ok(records)
+}
+
+/// The complete records of CSV `text` (RFC 4180: quoted cells may hold commas, quotes and line
+/// breaks), and the byte length of the text they span.
+pub(crate) fn parse_records(text: &str) -> (Vec<Vec<String>>, usize) {
+    let mut records = Vec::new();
+    let (mut record, mut cell) = (Vec::new(), String::new());
+    let (mut quoted, mut complete) = (false, 0);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek().map(|(_, n)| *n) == Some('"') => {
+                cell.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => record.push(std::mem::take(&mut cell)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                record.push(std::mem::take(&mut cell));
+                records.push(std::mem::take(&mut record));
+                complete = i + 1;
+            }
+            _ => cell.push(c),
+        }
+    }
+    (records, complete)
+}
+
 fn csv_cell(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -105,6 +160,20 @@ fn csv_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_end_at_unquoted_line_breaks_only() {
+        let text = "a,b\n\"x,\ny\",\"say \"\"hi\"\"\"\n1,2";
+        let (records, complete) = parse_records(text);
+        assert_eq!(
+            records,
+            vec![
+                vec!["a".to_string(), "b".into()],
+                vec!["x,\ny".into(), "say \"hi\"".into()]
+            ]
+        );
+        assert_eq!(&text[..complete], "a,b\n\"x,\ny\",\"say \"\"hi\"\"\"\n");
+    }
 
     #[test]
     fn csv_cells_are_quoted_when_needed() {

@@ -44,12 +44,16 @@ pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize
         );
     };
 
-    let target = OutputTarget::new(output, overwrite, false)?;
+    let name = layers[0].name();
+    let policy = crate::output::WritePolicy {
+        overwrite,
+        ..Default::default()
+    };
+    let target = OutputTarget::prepare(output, &Format::Ogr(driver.clone()), policy, &name)?;
     let mut out = DriverManager::get_driver_by_name(&driver)?
         .create_vector_only(target.temp_path())
         .with_context(|| format!("creating {}", output.display()))?;
     let srs = layers[0].spatial_ref();
-    let name = layers[0].name();
     let out_layer = out.create_layer(LayerOptions {
         name: &name,
         srs: srs.as_ref(),

@@ -12,6 +12,7 @@ pub mod csv;
 pub mod format;
 pub mod merge;
 pub mod ogr;
+pub mod resume;
 pub mod schema;
 pub mod style;
 pub mod target;
@@ -23,16 +24,21 @@ pub use schema::{
     field_text, Column, Confidence, OutputRow, OutputSchema, CONFIDENCE_FIELD, IMAGE_ID_FIELD, SOURCE_ID_FIELD,
     STATUS_FIELD,
 };
-pub use target::{written_source_ids, OutputTarget};
+pub use style::StyleMode;
+pub use target::{OutputTarget, WritePolicy};
 
 use csv::CsvWriter;
 use ogr::OgrWriter;
 
 /// Writes rows in order to the temporary output.
-pub enum OutputWriter {
-    /// Through an OGR driver.
+pub struct OutputWriter {
+    kind: Kind,
+    style: StyleMode,
+    temp: std::path::PathBuf,
+}
+
+enum Kind {
     Ogr(OgrWriter),
-    /// As CSV text.
     Csv(CsvWriter),
 }
 
@@ -46,45 +52,49 @@ pub struct LayerSettings {
 }
 
 impl OutputWriter {
-    /// Creates the temporary output of `target` in `format` with `schema`, or opens it to append
-    /// when `target` is appending (the schema must then be compatible).
+    /// Opens the writer on `target`'s temporary output in `format` with `schema`: a new file or
+    /// layer, or the existing layer to add rows to (whose columns must then match). `style` says
+    /// where the QGIS style of a layer this run makes goes.
     pub fn create(
         target: &OutputTarget,
         format: &Format,
         schema: &OutputSchema,
         layer: &LayerSettings,
+        style: StyleMode,
     ) -> Result<OutputWriter> {
-        let path = target.temp_path();
-        match (format, target.appending) {
-            (Format::Ogr(driver), false) => Ok(OutputWriter::Ogr(OgrWriter::create(path, driver, schema, layer)?)),
-            (Format::Ogr(_), true) => Ok(OutputWriter::Ogr(OgrWriter::append(
-                path,
-                &target.path,
-                schema,
-                &layer.name,
-            )?)),
-            (Format::Csv, appending) => Ok(OutputWriter::Csv(CsvWriter::create(
-                path,
-                &target.path,
-                schema,
-                appending,
-            )?)),
-        }
+        let kind = match format {
+            Format::Ogr(driver) => Kind::Ogr(OgrWriter::open(target, driver, schema, layer)?),
+            Format::Csv => Kind::Csv(CsvWriter::create(target, schema)?),
+        };
+        Ok(OutputWriter {
+            kind,
+            style,
+            temp: target.temp_path().to_path_buf(),
+        })
     }
 
     /// Appends one row.
     pub fn write(&mut self, row: &OutputRow) -> Result<()> {
-        match self {
-            OutputWriter::Ogr(w) => w.write(row),
-            OutputWriter::Csv(w) => w.write(row),
+        match &mut self.kind {
+            Kind::Ogr(w) => w.write(row),
+            Kind::Csv(w) => w.write(row),
         }
     }
 
-    /// Flushes and closes the file.
+    /// Makes the rows written so far durable when it is time to (transactions of a few seconds):
+    /// what a killed run loses, and `--resume` redoes.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        match &mut self.kind {
+            Kind::Ogr(w) => w.checkpoint(),
+            Kind::Csv(w) => w.checkpoint(),
+        }
+    }
+
+    /// Flushes and closes the file (with its style).
     pub fn finish(self) -> Result<()> {
-        match self {
-            OutputWriter::Ogr(w) => w.finish(),
-            OutputWriter::Csv(w) => w.finish(),
+        match self.kind {
+            Kind::Ogr(w) => w.finish(self.style, &self.temp),
+            Kind::Csv(w) => w.finish(),
         }
     }
 }

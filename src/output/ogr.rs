@@ -1,10 +1,11 @@
 //! Rows written through an OGR vector driver (GeoPackage, GeoJSON, FlatGeobuf, Shapefile, ...),
-//! in transactions, with the QGIS style added to new GeoPackage layers.
+//! in transactions, with the QGIS style of the layers it makes (a `.qml` beside the output, or
+//! the GeoPackage's `layer_styles` table).
 
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use gdal::spatial_ref::SpatialRef;
+use gdal::spatial_ref::{CoordTransform, SpatialRef};
 use gdal::vector::{
     Feature, FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, OwnedLayer,
 };
@@ -12,6 +13,8 @@ use gdal::{Dataset, DriverManager};
 
 use crate::bail_input;
 use crate::output::schema::{Confidence, OutputRow, OutputSchema};
+use crate::output::style::StyleMode;
+use crate::output::target::{OutputTarget, Start};
 use crate::output::LayerSettings;
 
 /// Rows written through an OGR driver, in transactions of [`OgrWriter::ROWS_PER_TRANSACTION`].
@@ -21,8 +24,10 @@ pub struct OgrWriter {
     in_transaction: bool,
     rows_in_transaction: usize,
     transaction_started: std::time::Instant,
-    /// Rows go into an existing layer (its style is left alone).
-    appending: bool,
+    /// Rows go into a layer this run did not make (its style is left alone).
+    existing_layer: bool,
+    /// Into the CRS of an existing layer, when it differs from the rows'.
+    transform: Option<CoordTransform>,
     /// Field index of each input field, then of our own fields, in the output layer.
     input_index: Vec<usize>,
     own_index: Vec<usize>,
@@ -34,16 +39,91 @@ impl OgrWriter {
     /// Seconds between commits, at most: what a killed run loses and `--resume` redoes.
     pub const SECONDS_PER_TRANSACTION: u64 = 2;
 
-    pub(crate) fn create(
-        path: &Path,
+    /// Opens the writer on `target`'s temporary output: a new dataset and layer, a new layer in a
+    /// copy of a multi-layer file (replacing one of the same name when asked), or the existing
+    /// layer of a copy to add rows to (its columns must match; geometries are reprojected into
+    /// its CRS when it has another).
+    pub(crate) fn open(
+        target: &OutputTarget,
         driver: &str,
         schema: &OutputSchema,
         settings: &LayerSettings,
     ) -> Result<OgrWriter> {
-        let gdal_driver = DriverManager::get_driver_by_name(driver)?;
-        let mut dataset: Dataset = gdal_driver
-            .create_vector_only(path)
-            .with_context(|| format!("creating {}", path.display()))?;
+        let path = target.temp_path();
+        let shown = target.path.display();
+        let update = gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+            ..Default::default()
+        };
+        let mut dataset = match target.start {
+            Start::New => DriverManager::get_driver_by_name(driver)?
+                .create_vector_only(path)
+                .map_err(|err| anyhow!("creating {}: {err}", path.display()))?,
+            _ => match Dataset::open_ex(path, update) {
+                Ok(ds) => ds,
+                Err(err) => bail_input!(
+                    "cannot open output {shown} to write into it: {err}; give a vector file GDAL can update"
+                ),
+            },
+        };
+        match target.start {
+            Start::Append | Start::Resume => {
+                let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
+                let index = match names.iter().position(|n| n == &settings.name) {
+                    Some(i) => i,
+                    None if names.len() == 1 => 0,
+                    None => bail_input!(
+                        "output {shown} has no layer {} (layers: {}); pass the one to add to with --layer-name",
+                        settings.name,
+                        names.join(", ")
+                    ),
+                };
+                let layer = dataset.into_layer(index)?;
+                let mut writer = OgrWriter::over_existing(layer, schema, &format!("output {shown}"), driver)?;
+                writer.existing_layer = target.start == Start::Append;
+                Ok(writer)
+            }
+            Start::New | Start::CopyWithNewLayer { .. } => {
+                if let Start::CopyWithNewLayer { replace: true } = target.start {
+                    let index = dataset.layers().position(|l| l.name() == settings.name);
+                    if let Some(index) = index {
+                        let status = unsafe { gdal_sys::GDALDatasetDeleteLayer(dataset.c_dataset(), index as i32) };
+                        if status != gdal_sys::OGRErr::OGRERR_NONE {
+                            return Err(anyhow!(
+                                "replacing layer {} of {shown}: {}",
+                                settings.name,
+                                crate::error::last_gdal_error()
+                            ));
+                        }
+                    }
+                }
+                OgrWriter::create_layer(&mut dataset, driver, schema, settings)?;
+                let index = dataset
+                    .layers()
+                    .position(|l| l.name() == settings.name)
+                    .unwrap_or(dataset.layer_count() - 1);
+                let layer = dataset.into_layer(index)?;
+                let fields = layer.defn().fields().count();
+                let wanted = schema.input_fields.len() + schema.own_fields().len();
+                if fields != wanted {
+                    bail_input!(
+                        "the {driver} driver made {fields} columns for the {wanted} this run writes; check --lco for this format"
+                    );
+                }
+                // Columns by position: drivers may launder names (a Shapefile keeps 10 characters).
+                let indices: Vec<usize> = (0..wanted).collect();
+                Ok(OgrWriter::with_indices(layer, schema, indices, None))
+            }
+        }
+    }
+
+    /// Creates the run's layer with its columns in `dataset`.
+    fn create_layer(
+        dataset: &mut Dataset,
+        driver: &str,
+        schema: &OutputSchema,
+        settings: &LayerSettings,
+    ) -> Result<()> {
         let srs = match &schema.geometry {
             Some((_, Some(wkt))) => Some(SpatialRef::from_wkt(wkt)?),
             _ => None,
@@ -65,50 +145,34 @@ impl OgrWriter {
                 settings.name
             ),
         };
-        for field in &schema.input_fields {
-            let defn = FieldDefn::new(&field.name, field.field_type)?;
-            defn.set_width(field.width);
-            defn.set_precision(field.precision);
-            defn.add_to_layer(&layer)?;
-        }
-        for (name, ty) in schema.own_fields() {
-            FieldDefn::new(&name, ty)?.add_to_layer(&layer)?;
-        }
-        let layer = dataset.into_layer(0)?;
-        OgrWriter::over(layer, schema, "the new output")
-    }
-
-    /// Opens layer `layer_name` (or the only layer) of the copy of `original` at `path` to append
-    /// rows, checking that it has every output column with a compatible type.
-    pub(crate) fn append(path: &Path, original: &Path, schema: &OutputSchema, layer_name: &str) -> Result<OgrWriter> {
-        let shown = original.display();
-        let options = gdal::DatasetOptions {
-            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
-            ..Default::default()
-        };
-        let dataset = match Dataset::open_ex(path, options) {
-            Ok(ds) => ds,
-            Err(err) => {
-                bail_input!("cannot open output {shown} to append to it: {err}; give a vector file GDAL can update")
+        let supported = supported_field_types(driver);
+        let columns = schema
+            .input_fields
+            .iter()
+            .map(|f| (f.name.clone(), f.field_type, f.width, f.precision))
+            .chain(schema.own_fields().into_iter().map(|(name, ty)| (name, ty, 0, 0)));
+        for (name, ty, width, precision) in columns {
+            let written = writable_type(ty, &supported);
+            let defn = FieldDefn::new(&name, written)?;
+            if written == ty {
+                defn.set_width(width);
+                defn.set_precision(precision);
             }
-        };
-        let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
-        let index = match names.iter().position(|n| n == layer_name) {
-            Some(i) => i,
-            None if names.len() == 1 => 0,
-            None => bail_input!(
-                "output {shown} has no layer {layer_name} (layers: {}); pass the one to append to with --layer-name",
-                names.join(", ")
-            ),
-        };
-        let layer = dataset.into_layer(index)?;
-        let mut writer = OgrWriter::over(layer, schema, &format!("output {shown}"))?;
-        writer.appending = true;
-        Ok(writer)
+            if defn.add_to_layer(&layer).is_err() {
+                bail_input!(
+                    "the {driver} output cannot have the column {name} ({}): {}; choose another format, e.g. GPKG",
+                    gdal::vector::field_type_to_name(written),
+                    crate::error::last_gdal_error()
+                );
+            }
+        }
+        Ok(())
     }
 
-    /// Maps the schema's columns onto `layer`'s fields, which must all exist with compatible types.
-    fn over(layer: OwnedLayer, schema: &OutputSchema, what: &str) -> Result<OgrWriter> {
+    /// Maps the schema's columns onto an existing `layer`'s fields, which must all exist with
+    /// compatible types (by name; by position when the driver shortens names, as a Shapefile's
+    /// does). Geometries are reprojected into the layer's CRS when it differs from the rows'.
+    fn over_existing(layer: OwnedLayer, schema: &OutputSchema, what: &str, driver: &str) -> Result<OgrWriter> {
         let existing: Vec<(String, OGRFieldType::Type)> =
             layer.defn().fields().map(|f| (f.name(), f.field_type())).collect();
         let wanted: Vec<(String, OGRFieldType::Type)> = schema
@@ -118,11 +182,20 @@ impl OgrWriter {
             .chain(schema.own_fields())
             .collect();
         let integer = |t: OGRFieldType::Type| t == OGRFieldType::OFTInteger || t == OGRFieldType::OFTInteger64;
+        let compatible = |a: OGRFieldType::Type, b: OGRFieldType::Type| a == b || (integer(a) && integer(b));
         let mut indices = Vec::with_capacity(wanted.len());
         let mut problems = Vec::new();
-        for (name, ty) in &wanted {
-            match existing.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                Some(i) if existing[i].1 == *ty || (integer(existing[i].1) && integer(*ty)) => indices.push(i),
+        for (k, (name, ty)) in wanted.iter().enumerate() {
+            let by_name = existing.iter().position(|(n, _)| n.eq_ignore_ascii_case(name));
+            // A driver that shortens names: the column at the same position, named as shortened.
+            let by_position = (driver == "ESRI Shapefile" && existing.len() == wanted.len())
+                .then_some(k)
+                .filter(|&k| {
+                    name.to_ascii_lowercase()
+                        .starts_with(&existing[k].0.to_ascii_lowercase())
+                });
+            match by_name.or(by_position) {
+                Some(i) if compatible(existing[i].1, *ty) => indices.push(i),
                 Some(i) => problems.push(format!(
                     "{name} is {} but should be {}",
                     gdal::vector::field_type_to_name(existing[i].1),
@@ -137,17 +210,49 @@ impl OgrWriter {
                 problems.join(", ")
             );
         }
+        let transform = match (&schema.geometry, layer.spatial_ref()) {
+            (Some((_, Some(wkt))), Some(mut to)) => {
+                let mut from = SpatialRef::from_wkt(wkt)?;
+                from.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+                to.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+                let same = unsafe { gdal_sys::OSRIsSame(from.to_c_hsrs(), to.to_c_hsrs()) } != 0;
+                if same {
+                    None
+                } else {
+                    match CoordTransform::new(&from, &to) {
+                        Ok(t) => Some(t),
+                        Err(err) => bail_input!(
+                            "{what} is in another CRS than the features and they cannot be transformed into it ({err}); write a new output"
+                        ),
+                    }
+                }
+            }
+            (Some((_, Some(_))), None) => {
+                bail_input!("{what} has no CRS but the rows of this run have one; write a new output")
+            }
+            _ => None,
+        };
+        Ok(OgrWriter::with_indices(layer, schema, indices, transform))
+    }
+
+    fn with_indices(
+        layer: OwnedLayer,
+        schema: &OutputSchema,
+        mut indices: Vec<usize>,
+        transform: Option<CoordTransform>,
+    ) -> OgrWriter {
         let own_index = indices.split_off(schema.input_fields.len());
-        Ok(OgrWriter {
+        OgrWriter {
             layer,
             schema: schema.clone(),
             in_transaction: false,
             rows_in_transaction: 0,
             transaction_started: std::time::Instant::now(),
-            appending: false,
+            existing_layer: false,
             input_index: indices,
             own_index,
-        })
+            transform,
+        }
     }
 
     pub(crate) fn write(&mut self, row: &OutputRow) -> Result<()> {
@@ -158,7 +263,13 @@ impl OgrWriter {
         }
         let mut feature = Feature::new(self.layer.defn())?;
         if let (Some(wkb), Some(_)) = (&row.geometry_wkb, &self.schema.geometry) {
-            feature.set_geometry(Geometry::from_wkb(wkb)?)?;
+            let mut geometry = Geometry::from_wkb(wkb)?;
+            if let Some(transform) = &self.transform {
+                geometry = geometry
+                    .transform(transform)
+                    .context("reprojecting a geometry into the CRS of the output layer")?;
+            }
+            feature.set_geometry(geometry)?;
         }
         for (value, &index) in row.fields.iter().zip(&self.input_index) {
             if let Some(value) = value {
@@ -193,15 +304,26 @@ impl OgrWriter {
         if let Some(text) = row.status {
             feature.set_field_string(status, text)?;
         }
-        feature.create(&self.layer).context("writing an output feature")?;
+        if let Err(err) = feature.create(&self.layer) {
+            return Err(anyhow!(
+                "writing an output row: {err}: {}",
+                crate::error::last_gdal_error()
+            ));
+        }
         drop(feature);
         if self.in_transaction {
             self.rows_in_transaction += 1;
-            if self.rows_in_transaction >= Self::ROWS_PER_TRANSACTION
-                || self.transaction_started.elapsed().as_secs() >= Self::SECONDS_PER_TRANSACTION
-            {
+            if self.rows_in_transaction >= Self::ROWS_PER_TRANSACTION {
                 self.commit()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction once it is [`OgrWriter::SECONDS_PER_TRANSACTION`] old.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if self.in_transaction && self.transaction_started.elapsed().as_secs() >= Self::SECONDS_PER_TRANSACTION {
+            self.commit()?;
         }
         Ok(())
     }
@@ -218,17 +340,63 @@ impl OgrWriter {
         Ok(())
     }
 
-    pub(crate) fn finish(mut self) -> Result<()> {
+    /// Commits the last rows, writes the QGIS style (`style`) unless the layer is not this
+    /// run's, and closes the file.
+    pub(crate) fn finish(mut self, style: StyleMode, temp: &Path) -> Result<()> {
         self.commit()?;
         let table = self.layer.name();
-        let dataset = self.layer.into_dataset();
+        let geometry_column = unsafe {
+            let name = gdal_sys::OGR_L_GetGeometryColumn(self.layer.c_layer());
+            if name.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+            }
+        };
+        let mut dataset = self.layer.into_dataset();
         let is_gpkg = dataset.driver().short_name() == "GPKG";
-        if let (true, false, Some(colors), Some((geometry, _))) =
-            (is_gpkg, self.appending, &self.schema.style, &self.schema.geometry)
+        if let (false, Some(colors), Some((geometry, _))) =
+            (self.existing_layer, &self.schema.style, &self.schema.geometry)
         {
-            crate::output::style::write_gpkg_style(&dataset, &table, &self.schema.label_field, *geometry, colors)?;
+            let qml = crate::output::style::qml(&self.schema.label_field, *geometry, colors);
+            match style {
+                StyleMode::File => std::fs::write(temp.with_extension("qml"), qml)
+                    .with_context(|| format!("writing the QGIS style beside {}", temp.display()))?,
+                StyleMode::Embedded if is_gpkg => crate::output::style::write_gpkg_style(
+                    &mut dataset,
+                    &table,
+                    &geometry_column,
+                    &self.schema.label_field,
+                    &qml,
+                )?,
+                StyleMode::Embedded | StyleMode::None => {}
+            }
         }
         dataset.close().context("closing the output")?;
         Ok(())
+    }
+}
+
+/// The field types `driver` can create (`DMD_CREATIONFIELDDATATYPES`); empty when it does not say.
+fn supported_field_types(driver: &str) -> Vec<String> {
+    use gdal::Metadata;
+    DriverManager::get_driver_by_name(driver)
+        .ok()
+        .and_then(|d| d.metadata_item("DMD_CREATIONFIELDDATATYPES", ""))
+        .map(|list| list.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// The type a column of type `ty` is written as by a driver that creates `supported` types, as
+/// ogr2ogr does: 64-bit integers as reals (exact to 2^53), lists and dates as text.
+fn writable_type(ty: OGRFieldType::Type, supported: &[String]) -> OGRFieldType::Type {
+    let name = gdal::vector::field_type_to_name(ty);
+    if supported.is_empty() || supported.contains(&name) {
+        return ty;
+    }
+    match ty {
+        OGRFieldType::OFTInteger64 if supported.iter().any(|t| t == "Real") => OGRFieldType::OFTReal,
+        OGRFieldType::OFTInteger64 => OGRFieldType::OFTInteger,
+        _ => OGRFieldType::OFTString,
     }
 }

@@ -1,6 +1,7 @@
-//! A QGIS layer style for the output GeoPackage: the `layer_styles` table QGIS reads, holding a
-//! categorized renderer on the label field with the `.emd` class colours, used as the default
-//! style, so the result opens coloured by class in QGIS.
+//! A QGIS layer style for the output: a categorized renderer on the label field with the `.emd`
+//! class colours, so the result opens coloured by class in QGIS. It goes into a `.qml` file
+//! beside the output (the default), or into a GeoPackage's `layer_styles` table
+//! ([`StyleMode`]).
 
 use anyhow::{Context, Result};
 use gdal::vector::OGRwkbGeometryType;
@@ -80,36 +81,114 @@ pub fn qml(field: &str, geometry: OGRwkbGeometryType::Type, colors: &ClassColors
     )
 }
 
-/// Writes the style into the GeoPackage's `layer_styles` table as the default style of `table`.
+/// Where the QGIS style of an output goes (`--qgis-style`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StyleMode {
+    /// A `.qml` file beside the output (QGIS loads it as the layer's default style); the output
+    /// itself keeps one layer, so plain `ogr2ogr` conversions work.
+    #[default]
+    File,
+    /// Inside a GeoPackage output, in the `layer_styles` table QGIS reads (a second table, which
+    /// `ogr2ogr` then needs the layer name to skip).
+    Embedded,
+    /// No style.
+    None,
+}
+
+/// Writes `qml` into the GeoPackage's `layer_styles` table as the default style of `table`, the
+/// way QGIS does: the table is made through OGR (so GDAL reads it without complaint) with
+/// QGIS's columns, and earlier styles of the table stop being the default.
 pub fn write_gpkg_style(
-    dataset: &Dataset,
+    dataset: &mut Dataset,
     table: &str,
+    geometry_column: &str,
     field: &str,
-    geometry: OGRwkbGeometryType::Type,
-    colors: &ClassColors,
+    qml: &str,
 ) -> Result<()> {
-    let sql_text = |s: &str| s.replace('\'', "''");
-    let statements = [
-        "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), \
-         f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, \
-         styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), update_time DATETIME DEFAULT CURRENT_TIMESTAMP)"
-            .to_string(),
-        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) SELECT 'layer_styles', 'attributes', 'layer_styles', \
-         'QGIS layer styles' WHERE NOT EXISTS (SELECT 1 FROM gpkg_contents WHERE table_name = 'layer_styles')"
-            .to_string(),
-        format!("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = '{}'", sql_text(table)),
-        format!(
-            "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName, styleQML, styleSLD, \
-             useAsDefault, description, owner, ui) VALUES ('', '', '{}', 'geom', '{}', '{}', '', 1, 'Classes of the model, coloured as in its .emd', '', '')",
-            sql_text(table),
-            sql_text(&format!("{table} by {field}")),
-            sql_text(&qml(field, geometry, colors))
-        ),
-    ];
-    for statement in statements {
-        dataset
-            .execute_sql(&statement, None, gdal::vector::sql::Dialect::DEFAULT)
-            .with_context(|| "writing the QGIS layer style".to_string())?;
+    use gdal::vector::{Feature, LayerAccess, LayerOptions, OGRFieldType};
+    const STYLES: &str = "layer_styles";
+    let context = || "writing the QGIS layer style".to_string();
+    if dataset.layer_by_name(STYLES).is_err() {
+        let layer = dataset
+            .create_layer(LayerOptions {
+                name: STYLES,
+                ty: OGRwkbGeometryType::wkbNone,
+                ..Default::default()
+            })
+            .with_context(context)?;
+        let columns: [(&str, u32, i32); 12] = [
+            ("f_table_catalog", OGRFieldType::OFTString, 256),
+            ("f_table_schema", OGRFieldType::OFTString, 256),
+            ("f_table_name", OGRFieldType::OFTString, 256),
+            ("f_geometry_column", OGRFieldType::OFTString, 256),
+            ("styleName", OGRFieldType::OFTString, 30),
+            ("styleQML", OGRFieldType::OFTString, 0),
+            ("styleSLD", OGRFieldType::OFTString, 0),
+            ("useAsDefault", OGRFieldType::OFTInteger, 0),
+            ("description", OGRFieldType::OFTString, 0),
+            ("owner", OGRFieldType::OFTString, 30),
+            ("ui", OGRFieldType::OFTString, 30),
+            ("update_time", OGRFieldType::OFTDateTime, 0),
+        ];
+        for (name, ty, width) in columns {
+            let c_name = std::ffi::CString::new(name).expect("no NUL");
+            let status = unsafe {
+                let defn = gdal_sys::OGR_Fld_Create(c_name.as_ptr(), ty);
+                gdal_sys::OGR_Fld_SetWidth(defn, width);
+                if name == "useAsDefault" {
+                    gdal_sys::OGR_Fld_SetSubType(defn, gdal_sys::OGRFieldSubType::OFSTBoolean);
+                }
+                if name == "update_time" {
+                    let default = std::ffi::CString::new("CURRENT_TIMESTAMP").expect("no NUL");
+                    gdal_sys::OGR_Fld_SetDefault(defn, default.as_ptr());
+                }
+                let status = gdal_sys::OGR_L_CreateField(layer.c_layer(), defn, 1);
+                gdal_sys::OGR_Fld_Destroy(defn);
+                status
+            };
+            if status != gdal_sys::OGRErr::OGRERR_NONE {
+                anyhow::bail!("writing the QGIS layer style: {}", crate::error::last_gdal_error());
+            }
+        }
     }
+    let sql_text = |s: &str| s.replace('\'', "''");
+    dataset
+        .execute_sql(
+            format!(
+                "UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = '{}'",
+                sql_text(table)
+            ),
+            None,
+            gdal::vector::sql::Dialect::DEFAULT,
+        )
+        .with_context(context)?;
+    let layer = dataset.layer_by_name(STYLES).with_context(context)?;
+    let mut feature = Feature::new(layer.defn()).with_context(context)?;
+    let defn = layer.defn();
+    let set = |feature: &mut Feature, name: &str, value: &str| -> Result<()> {
+        let index = defn.field_index(name).with_context(context)?;
+        feature.set_field_string(index, value).with_context(context)
+    };
+    set(&mut feature, "f_table_catalog", "")?;
+    set(&mut feature, "f_table_schema", "")?;
+    set(&mut feature, "f_table_name", table)?;
+    set(&mut feature, "f_geometry_column", geometry_column)?;
+    set(
+        &mut feature,
+        "styleName",
+        &format!("{table} by {field}").chars().take(30).collect::<String>(),
+    )?;
+    set(&mut feature, "styleQML", qml)?;
+    set(&mut feature, "styleSLD", "")?;
+    set(
+        &mut feature,
+        "description",
+        "Classes of the model, coloured as in its .emd",
+    )?;
+    set(&mut feature, "owner", "")?;
+    set(&mut feature, "ui", "")?;
+    let index = defn.field_index("useAsDefault").with_context(context)?;
+    feature.set_field_integer(index, 1).with_context(context)?;
+    feature.create(&layer).with_context(context)?;
     Ok(())
 }

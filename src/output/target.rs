@@ -1,22 +1,35 @@
-//! Where an output goes and how it gets there without ever being half-written: everything is
-//! written to a hidden temporary file beside the output (`.<stem>.partial-<pid><ext>`), which
-//! [`OutputTarget::commit`] renames over the output at the end. Formats made of several files
-//! (a Shapefile and its sidecars, a GeoPackage and its SQLite journals) move as one family.
+//! Where an output goes and how it gets there without ever being half-written.
+//!
+//! Everything is written to a hidden temporary file beside the output
+//! (`.<stem>.partial-<run id><ext>`), which [`OutputTarget::commit`] moves over the output at the
+//! end, with the files the format writes beside it ([`Companion`]s: a Shapefile's `.dbf`, a
+//! GeoPackage's journals, the `.qml` style). A new output is committed without replacing
+//! anything (a file that appeared meanwhile, e.g. from a concurrent run, is never overwritten
+//! without `--overwrite`).
+//!
+//! A run holds an advisory lock (`.<stem>.lock-<run id>`) for as long as its temporary file
+//! exists. A temporary file whose lock nobody holds belongs to a run that died (killed, out of
+//! memory, node lost): the next run to the same output removes it, or `--resume` takes it over.
+//! The lock, unlike a process id, is right across PID namespaces (containers) and, on file
+//! systems with working locks (local, NFS with lockd), across hosts.
 //!
 //! Temporary files in use are registered here, so that a process that must exit at once (a
-//! second signal) can remove them with [`remove_registered_temporaries`]. A killed run's
-//! temporary file is removed by the next run to the same output, or taken over by `--resume`.
+//! second signal) can remove them with [`remove_registered_temporaries`].
 
-use std::fs;
+use std::collections::hash_map::RandomState;
+use std::fs::{self, File, TryLockError};
+use std::hash::{BuildHasher, Hasher};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
-use gdal::vector::LayerAccess;
-use gdal::Dataset;
 
 use crate::bail_input;
-use crate::output::schema::SOURCE_ID_FIELD;
+use crate::output::format::{Companion, Format, STYLE_SIDECAR};
+
+/// Longest file name most file systems take, in bytes.
+const MAX_NAME_BYTES: usize = 255;
 
 /// Temporary outputs being written by this process.
 static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -33,76 +46,141 @@ fn unregister_temporary(path: &Path) {
     }
 }
 
-/// Removes every temporary output this process is writing (and its family), for a process that
-/// exits without unwinding.
+/// Removes every temporary output this process is writing (and the files beside it), for a
+/// process that exits without unwinding.
 pub fn remove_registered_temporaries() {
     let paths = TEMPORARIES.lock().map(|l| l.clone()).unwrap_or_default();
     for path in paths {
-        remove_with_sidecars(&path);
+        remove_family(&path);
     }
 }
 
-/// The final output path and the temporary file written first. Formats made of several files
-/// (a Shapefile's `.shp`, `.shx`, `.dbf`, `.prj`...) are handled as a family: every file named
-/// like the output with another extension moves with it.
+/// What the temporary output starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing: a new file (the output does not exist, or is replaced whole by `--overwrite`).
+    New,
+    /// A copy of the existing multi-layer output, into which the run's layer is written new
+    /// (added, or replacing a layer of the same name with `--overwrite`); other layers are kept.
+    CopyWithNewLayer {
+        /// Whether a layer of the run's name exists and is replaced.
+        replace: bool,
+    },
+    /// A copy of the existing output, whose layer gets the run's rows added (`--append`).
+    Append,
+    /// A killed run's temporary output (or the existing output), continued (`--resume`).
+    Resume,
+}
+
+/// How an existing output may be treated: the flags `--overwrite`, `--append`, `--resume`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WritePolicy {
+    /// Replace the output (or, in a multi-layer file, the layer).
+    pub overwrite: bool,
+    /// Add rows to the output's layer.
+    pub append: bool,
+    /// Continue a killed run.
+    pub resume: bool,
+}
+
+/// The final output path and the temporary file written first.
 #[derive(Debug)]
 pub struct OutputTarget {
     /// Where the result goes.
     pub path: PathBuf,
     temp: PathBuf,
-    /// Whether rows are added to an existing output (copied to the temporary file first).
-    pub appending: bool,
-    committed: bool,
+    /// The vector format, `None` for a plain file.
+    format: Option<Format>,
+    /// What the temporary output starts from.
+    pub start: Start,
+    lock_path: PathBuf,
+    _lock: File,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Writing,
+    Committed,
+    /// Left for `--resume` (an interrupted run that keeps what it did).
+    Kept,
 }
 
 impl OutputTarget {
-    /// Checks that `path` may be written (exists only with `overwrite` or `append`, folder
-    /// exists) and picks a temporary name beside it with the same extension. With `append` and
-    /// an existing output, the output is copied to the temporary name, to be appended to.
-    pub fn new(path: &Path, overwrite: bool, append: bool) -> Result<OutputTarget> {
-        OutputTarget::with_resume(path, overwrite, append, false)
+    /// Prepares writing `path` in `format`: checks that it may be written under `policy`, picks
+    /// and locks a temporary name beside it, removes what dead runs left, and copies or takes
+    /// over what the run starts from. `layer` is the output layer's name, for multi-layer files.
+    pub fn prepare(path: &Path, format: &Format, policy: WritePolicy, layer: &str) -> Result<OutputTarget> {
+        OutputTarget::prepare_any(path, Some(format), policy, layer)
     }
 
-    /// As [`OutputTarget::new`]; with `resume`, the temporary output of a killed run to the same
-    /// output (or else the existing output) is taken over to be continued.
-    pub fn with_resume(path: &Path, overwrite: bool, append: bool, resume: bool) -> Result<OutputTarget> {
+    /// Prepares writing a plain file (a package, a report) at `path`, replaced only with
+    /// `overwrite`.
+    pub fn for_file(path: &Path, overwrite: bool) -> Result<OutputTarget> {
+        let policy = WritePolicy {
+            overwrite,
+            ..WritePolicy::default()
+        };
+        OutputTarget::prepare_any(path, None, policy, "")
+    }
+
+    fn prepare_any(path: &Path, format: Option<&Format>, policy: WritePolicy, layer: &str) -> Result<OutputTarget> {
         if path.is_dir() {
             bail_input!(
                 "output {} is a folder; give a file name such as result.gpkg",
                 path.display()
             );
         }
-        if path.exists() && !overwrite && !append && !resume {
-            bail_input!(
-                "output {} already exists; pass --overwrite to replace it, --append to add to it, or choose another name",
-                path.display()
-            );
-        }
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_of(path);
         if !dir.is_dir() {
             bail_input!("output folder {} does not exist; create it first", dir.display());
         }
         let (stem, ext) = split_name(path);
-        let temp = dir.join(format!(".{stem}.partial-{}{ext}", std::process::id()));
-        let adopted = resume && adopt_stale_temporary(&dir, &stem, &ext, &temp)?;
-        remove_stale_temporaries(&dir, &stem, &ext);
-        register_temporary(&temp);
-        let appending = adopted || ((append || resume) && path.exists());
-        let target = OutputTarget {
+        let prefix = temporary_prefix(&stem, &ext);
+        let run_id = new_run_id();
+        let temp = dir.join(format!(".{prefix}.partial-{run_id}{ext}"));
+        let lock_path = dir.join(format!(".{prefix}.lock-{run_id}"));
+        let lock = take_lock(&dir, &prefix, &run_id, &lock_path)?;
+        let mut target = OutputTarget {
             path: path.to_path_buf(),
             temp,
-            appending,
-            committed: false,
+            format: format.cloned(),
+            start: Start::New,
+            lock_path,
+            _lock: lock,
+            state: State::Writing,
         };
-        if appending && !adopted {
-            for (file, suffix) in family(&target.path) {
-                let copy = with_suffix(&target.temp, &suffix);
-                fs::copy(&file, &copy).with_context(|| format!("copying {} to append to it", file.display()))?;
+        register_temporary(&target.temp);
+        let adopted = policy.resume && target.adopt_stale(&dir, &prefix, &ext)?;
+        remove_stale(&dir, &prefix, &ext, &run_id);
+        let exists = path.exists();
+        target.start = if adopted {
+            Start::Resume
+        } else if !exists {
+            Start::New
+        } else if policy.resume {
+            target.copy_existing()?;
+            Start::Resume
+        } else if policy.append {
+            target.copy_existing()?;
+            Start::Append
+        } else if let Some(replace) = format.filter(|f| f.multi_layer()).and_then(|_| has_layer(path, layer)) {
+            if replace && !policy.overwrite {
+                bail_input!(
+                    "output {} already has a layer {layer}; pass --overwrite to replace that layer (other layers are kept), --append to add to it, or --layer-name to add a new layer",
+                    path.display()
+                );
             }
-        }
+            target.copy_existing()?;
+            Start::CopyWithNewLayer { replace }
+        } else if policy.overwrite {
+            Start::New
+        } else {
+            bail_input!(
+                "output {} already exists; pass --overwrite to replace it, --append to add to it, or choose another name",
+                path.display()
+            );
+        };
         Ok(target)
     }
 
@@ -111,159 +189,361 @@ impl OutputTarget {
         &self.temp
     }
 
-    /// Moves the finished temporary file (and its family) over the output. Files of the old
-    /// output's family that the new one does not have (an old `.qix` index) are removed first.
+    /// Whether the run adds rows to a layer that already has some.
+    pub fn appending(&self) -> bool {
+        matches!(self.start, Start::Append | Start::Resume)
+    }
+
+    /// Moves the finished temporary file (and its companions) to the output. A new output never
+    /// replaces a file that appeared meanwhile; otherwise the old output's companions that the
+    /// new one lacks (an old `.qix` index) are removed. Fails, leaving everything as it was, if
+    /// the format wrote no file where it should have.
     pub fn commit(mut self) -> Result<()> {
-        let new: Vec<String> = family(&self.temp).into_iter().map(|(_, suffix)| suffix).collect();
-        for (file, suffix) in family(&self.path) {
-            if !new.contains(&suffix) {
-                fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
+        let metadata = fs::symlink_metadata(&self.temp);
+        if !metadata.as_ref().is_ok_and(|m| m.is_file()) {
+            bail_input!(
+                "the {} driver wrote no file at {} for output {}; choose a format that writes one file per output (e.g. GPKG)",
+                self.format.as_ref().map_or("", Format::name),
+                self.temp.display(),
+                self.path.display()
+            );
+        }
+        let members = temporary_family(&self.temp);
+        if self.start == Start::New && fs::symlink_metadata(&self.path).is_err() {
+            // Nothing to replace: move the main file without replacing, then its companions.
+            match fs::hard_link(&self.temp, &self.path) {
+                Ok(()) => fs::remove_file(&self.temp).with_context(|| format!("removing {}", self.temp.display()))?,
+                Err(err) if err.kind() == ErrorKind::AlreadyExists => bail_input!(
+                    "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
+                    self.path.display()
+                ),
+                // File systems without hard links: a plain rename (the check above stands).
+                Err(_) => fs::rename(&self.temp, &self.path)
+                    .with_context(|| format!("moving {} to {}", self.temp.display(), self.path.display()))?,
+            }
+            for (file, suffix) in members.iter().filter(|(_, s)| !s.is_empty()) {
+                let target = with_suffix(&self.path, suffix);
+                fs::rename(file, &target)
+                    .with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+            }
+        } else {
+            let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
+            for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
+                if !new.contains(&&suffix) {
+                    fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
+                }
+            }
+            // Companions first, the main file last: the output's own name changes in one step.
+            for (file, suffix) in members.iter().filter(|(_, s)| !s.is_empty()) {
+                let target = with_suffix(&self.path, suffix);
+                fs::rename(file, &target)
+                    .with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+            }
+            fs::rename(&self.temp, &self.path)
+                .with_context(|| format!("moving {} to {}", self.temp.display(), self.path.display()))?;
+        }
+        self.state = State::Committed;
+        Ok(())
+    }
+
+    /// Leaves the temporary output where it is, unlocked, for a later `--resume` to continue.
+    pub fn keep_for_resume(mut self) {
+        self.state = State::Kept;
+    }
+
+    /// Copies the existing output (and its companions) to the temporary name.
+    fn copy_existing(&self) -> Result<()> {
+        for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
+            if suffix.starts_with('-') {
+                // A journal of the existing output is not copied: SQLite rolls a hot journal back
+                // when the file is next opened for update, and the copy is opened fresh.
+                continue;
+            }
+            let copy = with_suffix(&self.temp, &suffix);
+            fs::copy(&file, &copy).with_context(|| format!("copying {} to write into it", file.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Takes over the temporary output of a dead run (the newest, if several) by renaming its
+    /// family to this run's temporary name; returns whether there was one.
+    fn adopt_stale(&self, dir: &Path, prefix: &str, ext: &str) -> Result<bool> {
+        let mut stale: Vec<(std::time::SystemTime, PathBuf, String)> = Vec::new();
+        for (run_id, main) in temporaries(dir, prefix, ext) {
+            if main.exists() && !is_live(dir, prefix, &run_id) {
+                let modified = fs::metadata(&main)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                stale.push((modified, main, run_id));
             }
         }
-        for (file, suffix) in family(&self.temp) {
-            let target = with_suffix(&self.path, &suffix);
-            fs::rename(&file, &target).with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+        stale.sort();
+        while let Some((_, newest, run_id)) = stale.pop() {
+            let members = temporary_family(&newest);
+            match fs::rename(&newest, &self.temp) {
+                Ok(()) => {}
+                // Another run took it over first.
+                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                Err(err) => return Err(err).with_context(|| format!("taking over {}", newest.display())),
+            }
+            for (file, suffix) in members.iter().filter(|(_, s)| !s.is_empty()) {
+                let _ = fs::rename(file, with_suffix(&self.temp, suffix));
+            }
+            let _ = fs::remove_file(dir.join(format!(".{prefix}.lock-{run_id}")));
+            return Ok(true);
         }
-        self.committed = true;
-        unregister_temporary(&self.temp);
-        Ok(())
+        Ok(false)
     }
 }
 
 impl Drop for OutputTarget {
     fn drop(&mut self) {
-        if !self.committed {
-            remove_with_sidecars(&self.temp);
-            unregister_temporary(&self.temp);
+        if self.state == State::Writing {
+            remove_family(&self.temp);
         }
+        unregister_temporary(&self.temp);
+        let _ = fs::remove_file(&self.lock_path);
     }
 }
 
-/// The files that make up a Shapefile besides the `.shp`.
-const SHAPEFILE_SIDECARS: &[&str] = &[
-    ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml", ".qmd",
-];
+/// The folder of `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
 
-/// `(stem, ".ext")` of a path's file name.
+/// `(stem, ".ext")` of a path's file name (`ext` empty when there is none).
 fn split_name(path: &Path) -> (String, String) {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match name.rsplit_once('.') {
-        Some((stem, ext)) => (stem.to_string(), format!(".{ext}")),
-        None => (name, String::new()),
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+        _ => (name, String::new()),
     }
 }
 
-/// The file `path` with its extension replaced by `suffix` (which starts with the dot).
+/// The file `path` with its extension replaced by `suffix` (which starts with `.`), or with
+/// `suffix` appended to its name (which starts with `-`); the path itself for an empty suffix.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    if suffix.is_empty() {
+        return path.to_path_buf();
+    }
+    if suffix.starts_with('-') {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        return path.with_file_name(name);
+    }
     let (stem, _) = split_name(path);
     path.with_file_name(format!("{stem}{suffix}"))
 }
 
-/// The files of `path`'s family, as (file, suffix from the first dot after the stem): `path`
-/// itself, its SQLite journals, and for a Shapefile its sidecar files.
-fn family(path: &Path) -> Vec<(PathBuf, String)> {
-    let (stem, ext) = split_name(path);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+/// The stem used in temporary names: the output's, shortened (with a hash of the whole stem) so
+/// that the temporary names stay within [`MAX_NAME_BYTES`].
+fn temporary_prefix(stem: &str, ext: &str) -> String {
+    // "." + prefix + ".partial-" + run id (at most 24) + ext + the longest companion (".shp.xml").
+    let room = MAX_NAME_BYTES.saturating_sub(1 + 9 + 24 + ext.len().max(8) + 8);
+    if stem.len() <= room {
+        return stem.to_string();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(stem.as_bytes());
+    let hash = format!("~{:08x}", hasher.finish() as u32);
+    let mut cut = room.saturating_sub(hash.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{hash}", &stem[..cut])
+}
+
+/// A run id unique across processes, containers and hosts: process id and random bits, in hex.
+fn new_run_id() -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{:x}{:012x}", std::process::id(), hasher.finish() & 0xffff_ffff_ffff)
+}
+
+/// Creates and locks this run's lock file. It is locked under a private name first and then
+/// renamed into place, so that a lock file seen by another run is always locked while its run
+/// lives.
+fn take_lock(dir: &Path, prefix: &str, run_id: &str, lock_path: &Path) -> Result<File> {
+    let private = dir.join(format!(".{prefix}.locking-{run_id}"));
+    let file = match File::create(&private) {
+        Ok(file) => file,
+        Err(err) => bail_input!(
+            "cannot write in the output folder {} ({err}); choose a folder you can write to",
+            dir.display()
+        ),
     };
+    let locked = file.lock();
+    let renamed = fs::rename(&private, lock_path);
+    if let Err(err) = locked
+        .map_err(anyhow::Error::from)
+        .and(renamed.map_err(anyhow::Error::from))
+    {
+        let _ = fs::remove_file(&private);
+        return Err(err).with_context(|| format!("locking {}", lock_path.display()));
+    }
+    Ok(file)
+}
+
+/// Whether the run `run_id` still holds its lock. A missing lock file means a dead run (or one
+/// from a version without locks).
+fn is_live(dir: &Path, prefix: &str, run_id: &str) -> bool {
+    let Ok(file) = File::open(dir.join(format!(".{prefix}.lock-{run_id}"))) else {
+        return false;
+    };
+    matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+/// The temporary outputs beside an output: `(run id, main file)`.
+fn temporaries(dir: &Path, prefix: &str, ext: &str) -> Vec<(String, PathBuf)> {
+    let head = format!(".{prefix}.partial-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&head) else { continue };
+        let run_id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        if !run_id.is_empty() && !found.iter().any(|(id, _)| *id == run_id) {
+            found.push((run_id.clone(), dir.join(format!("{head}{run_id}{ext}"))));
+        }
+    }
+    found
+}
+
+/// Removes what dead runs to the same output left: their temporary files and lock files.
+fn remove_stale(dir: &Path, prefix: &str, ext: &str, own: &str) {
+    for (run_id, main) in temporaries(dir, prefix, ext) {
+        if run_id != own && !is_live(dir, prefix, &run_id) {
+            remove_family(&main);
+            let _ = fs::remove_file(dir.join(format!(".{prefix}.lock-{run_id}")));
+        }
+    }
+}
+
+/// The files of a temporary output: every file whose name is the temporary's stem followed by
+/// `.`, `-` or nothing (the stem holds the run id, so nothing else can match), as
+/// `(file, suffix)` where the suffix maps it onto the output ([`with_suffix`]).
+fn temporary_family(temp: &Path) -> Vec<(PathBuf, String)> {
+    let name = temp.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let (stem, _) = split_name(temp);
+    let dir = parent_of(temp);
     let mut members = Vec::new();
     if let Ok(entries) = fs::read_dir(&dir) {
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(rest) = name.strip_prefix(&stem) {
-                // Only real siblings of a multi-file format, not "<stem>.partial-..." temporaries.
-                // SQLite's journals (`.gpkg-journal`, `-wal`, `-shm`) belong to the file: a hot
-                // journal must move with it, or the interrupted transaction cannot be rolled back.
-                let journal = rest.strip_prefix(ext.as_str()).is_some_and(|j| j.starts_with('-'));
-                let sidecar = ext == ".shp" && SHAPEFILE_SIDECARS.contains(&rest.to_ascii_lowercase().as_str());
-                if rest.starts_with('.') && !rest.starts_with(".partial-") && (rest == ext || journal || sidecar) {
-                    members.push((entry.path(), rest.to_string()));
-                }
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file == name {
+                members.push((entry.path(), String::new()));
+            } else if let Some(rest) = file.strip_prefix(&name).filter(|r| r.starts_with('-')) {
+                members.push((entry.path(), rest.to_string()));
+            } else if let Some(rest) = file.strip_prefix(&stem).filter(|r| r.starts_with('.')) {
+                members.push((entry.path(), rest.to_string()));
             }
         }
     }
     members
 }
 
-/// Takes over the temporary output of a killed run (the newest, if several) by renaming it (and
-/// its family) to `temp`; returns whether there was one.
-fn adopt_stale_temporary(dir: &Path, stem: &str, ext: &str, temp: &Path) -> Result<bool> {
-    let prefix = format!(".{stem}.partial-");
-    let mut stale: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-    for entry in fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(ext)) else {
-            continue;
+/// The existing files of an output: the file itself and the companions its format writes, as
+/// `(file, suffix)`.
+fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)> {
+    let mut members = vec![(path.to_path_buf(), String::new())];
+    let Some(format) = format else {
+        return members;
+    };
+    for companion in format.companions().iter().chain([&STYLE_SIDECAR]) {
+        let suffix = match companion {
+            Companion::ReplacesExtension(s) | Companion::Appended(s) => s.to_string(),
         };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let modified = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(std::time::UNIX_EPOCH);
-            stale.push((modified, entry.path()));
-        }
+        members.push((with_suffix(path, &suffix), suffix));
     }
-    stale.sort();
-    let Some((_, newest)) = stale.pop() else {
-        return Ok(false);
-    };
-    for (file, suffix) in family(&newest) {
-        fs::rename(&file, with_suffix(temp, &suffix)).with_context(|| format!("taking over {}", file.display()))?;
-    }
-    Ok(true)
+    members.retain(|(file, _)| fs::symlink_metadata(file).is_ok());
+    members
 }
 
-/// The input feature ids (`SourceOID`) already written to the output being continued.
-pub fn written_source_ids(target: &OutputTarget, layer_name: &str) -> Result<std::collections::HashSet<u64>> {
-    // Opened for update: a killed run may have left a hot journal that SQLite must roll back.
-    let options = gdal::DatasetOptions {
-        open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
-        ..Default::default()
-    };
-    let dataset = Dataset::open_ex(target.temp_path(), options)
-        .with_context(|| format!("reading {} to resume it", target.path.display()))?;
-    let mut layer = match dataset.layer_by_name(layer_name) {
-        Ok(layer) => layer,
-        Err(_) => dataset.layer(0)?,
-    };
-    let Ok(index) = layer.defn().field_index(SOURCE_ID_FIELD) else {
-        bail_input!(
-            "output {} has no {SOURCE_ID_FIELD} column to resume from; resume only runs with --features",
-            target.path.display()
-        );
-    };
-    let mut ids = std::collections::HashSet::new();
-    for feature in layer.features() {
-        if let Some(id) = feature.field_as_integer64(index)? {
-            ids.insert(id as u64);
-        }
-    }
-    Ok(ids)
-}
-
-/// Removes temporary outputs (`.<stem>.partial-<pid><ext>`) left by runs that were killed: those
-/// whose process no longer exists (checked through /proc; elsewhere nothing is removed).
-fn remove_stale_temporaries(dir: &Path, stem: &str, ext: &str) {
-    let prefix = format!(".{stem}.partial-");
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(ext)) else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists() {
-            remove_with_sidecars(&entry.path());
-        }
-    }
-}
-
-/// Removes a file and its family: SQLite journals, a Shapefile's sidecar files.
-pub fn remove_with_sidecars(path: &Path) {
-    for (file, _) in family(path) {
+/// Removes a temporary output and every file beside it that belongs to it.
+fn remove_family(temp: &Path) {
+    for (file, _) in temporary_family(temp) {
         let _ = fs::remove_file(file);
+    }
+}
+
+/// Whether the vector dataset at `path` has a layer `name`; `None` if it is not a vector
+/// dataset GDAL can open.
+fn has_layer(path: &Path, name: &str) -> Option<bool> {
+    let dataset = gdal::Dataset::open_ex(
+        path,
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
+            ..Default::default()
+        },
+    )
+    .ok()?;
+    Some(dataset.layer_by_name(name).is_ok())
+}
+
+/// Refuses an output that is one of the run's inputs (the same file, by device and inode, or
+/// the same path when it does not exist yet), which writing would destroy.
+pub fn refuse_input_as_output(output: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(out) = fs::metadata(output) else {
+        return Ok(());
+    };
+    for (what, input) in inputs {
+        if let Ok(meta) = fs::metadata(input) {
+            if meta.dev() == out.dev() && meta.ino() == out.ino() {
+                bail_input!(
+                    "output {} is the {what} {}; writing it would destroy the input: choose another output name",
+                    output.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_replace_the_extension_or_extend_the_name() {
+        assert_eq!(with_suffix(Path::new("d/a.shp"), ".dbf"), Path::new("d/a.dbf"));
+        assert_eq!(
+            with_suffix(Path::new("d/a.gpkg"), "-journal"),
+            Path::new("d/a.gpkg-journal")
+        );
+        assert_eq!(with_suffix(Path::new("a.b.gpkg"), ".qml"), Path::new("a.b.qml"));
+        assert_eq!(split_name(Path::new(".hidden")), (".hidden".to_string(), String::new()));
+    }
+
+    #[test]
+    fn temporary_names_of_long_outputs_stay_within_the_limit() {
+        let stem = "é".repeat(120);
+        let prefix = temporary_prefix(&stem, ".gpkg");
+        let longest = format!(".{prefix}.partial-{}.shp.xml", "f".repeat(24));
+        assert!(longest.len() <= MAX_NAME_BYTES, "{} bytes", longest.len());
+        assert_ne!(
+            temporary_prefix(&stem, ".gpkg"),
+            temporary_prefix(&"é".repeat(119), ".gpkg")
+        );
+        assert_eq!(temporary_prefix("short", ".gpkg"), "short");
+    }
+
+    #[test]
+    fn run_ids_differ() {
+        assert_ne!(new_run_id(), new_run_id());
     }
 }

@@ -25,6 +25,8 @@ pub struct ReportInputs<'a> {
     pub summary: &'a RunSummary,
     /// The written output (read back for labels, confidences and geometries).
     pub output: &'a Path,
+    /// Name of the output layer the run wrote.
+    pub layer: &'a str,
     /// Name of the label field.
     pub label_field: &'a str,
     /// The raster to preview (the first image).
@@ -35,12 +37,11 @@ pub struct ReportInputs<'a> {
     pub model: &'a str,
 }
 
-/// Writes the report to `path`.
-pub fn write(path: &Path, inputs: &ReportInputs<'_>) -> Result<()> {
-    let rows = read_rows(inputs.output, inputs.label_field)?;
+/// The report page.
+pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
+    let rows = read_rows(inputs.output, inputs.layer, inputs.label_field)?;
     let preview = preview_png(inputs, &rows).context("drawing the map preview")?;
-    let html = page(inputs, &rows, preview.as_deref());
-    std::fs::write(path, html).with_context(|| format!("writing the report {}", path.display()))
+    Ok(page(inputs, &rows, preview.as_deref()))
 }
 
 /// An output row as the report needs it: label, confidence, geometry (as read).
@@ -50,9 +51,17 @@ struct ReportRow {
     geometry: Option<gdal::vector::Geometry>,
 }
 
-fn read_rows(output: &Path, label_field: &str) -> Result<Vec<ReportRow>> {
+/// The run's layer of the output: `layer`, or the only one (a CSV table).
+fn output_layer<'d>(dataset: &'d Dataset, layer: &str) -> Result<gdal::vector::Layer<'d>> {
+    Ok(match dataset.layer_by_name(layer) {
+        Ok(layer) => layer,
+        Err(_) => dataset.layer(0)?,
+    })
+}
+
+fn read_rows(output: &Path, layer: &str, label_field: &str) -> Result<Vec<ReportRow>> {
     let dataset = Dataset::open(output)?;
-    let mut layer = dataset.layer(0)?;
+    let mut layer = output_layer(&dataset, layer)?;
     let label = layer.defn().field_index(label_field).ok();
     let confidence = layer.defn().field_index(crate::output::CONFIDENCE_FIELD).ok();
     Ok(layer
@@ -112,7 +121,7 @@ fn preview_png(inputs: &ReportInputs<'_>, rows: &[ReportRow]) -> Result<Option<V
     // Features drawn over it, in the raster's CRS.
     let colors: BTreeMap<&str, [u8; 3]> = inputs.colors.0.iter().map(|(n, c)| (n.as_str(), *c)).collect();
     let output = Dataset::open(inputs.output)?;
-    let features_srs = output.layer(0)?.spatial_ref();
+    let features_srs = output_layer(&output, inputs.layer)?.spatial_ref();
     let transform = match (features_srs, grid.spatial_ref()) {
         (Some(mut from), Some(to)) => {
             from.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);

@@ -11,6 +11,8 @@ pub struct RunSummary {
     pub objects: usize,
     /// Objects classified.
     pub classified: usize,
+    /// Objects (rows) an earlier run wrote, continued with `--resume`, counted in the others.
+    pub resumed: usize,
     /// Objects with a problem, by status code (all but `invalid_geometry` are not classified).
     pub problems: BTreeMap<&'static str, usize>,
     /// Classified objects per label.
@@ -52,6 +54,7 @@ impl RunSummary {
             "objects": self.objects,
             "classified": self.classified,
             "not_classified": self.objects - self.classified,
+            "resumed": self.resumed,
             "problems": self.problems,
             "labels": self.labels,
             "execution_provider": self.execution_provider,
@@ -84,10 +87,57 @@ impl RunSummary {
             self.execution_provider,
             output
         );
+        if self.resumed > 0 {
+            line.push_str(&format!(" ({} continued from an earlier run)", self.resumed));
+        }
         if !self.problems.is_empty() {
             let reasons: Vec<String> = self.problems.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             line.push_str(&format!(" [{}]", reasons.join(", ")));
         }
         line
     }
+
+    /// Counts a row an earlier run wrote (continued with `--resume`) as if this run had made it:
+    /// its label, its status and, with a truth field, the expected class.
+    pub fn count_written(&mut self, label: Option<&str>, status: Option<&str>, expected: Option<&str>) {
+        self.objects += 1;
+        self.resumed += 1;
+        let classified = status.is_none_or(|s| s == "invalid_geometry");
+        if let Some(status) = status {
+            *self.problems.entry(static_code(status)).or_default() += 1;
+        }
+        if classified {
+            self.classified += 1;
+            let label = label.unwrap_or_default();
+            *self.labels.entry(label.to_string()).or_default() += 1;
+            if let (Some(expected), Some(confusion)) = (expected, self.truth.as_mut()) {
+                confusion.record(expected, label);
+            }
+        }
+    }
+
+    /// Adds the counts of `other` (rows counted elsewhere) to these.
+    pub fn absorb(&mut self, other: RunSummary) {
+        self.objects += other.objects;
+        self.classified += other.classified;
+        self.resumed += other.resumed;
+        for (k, v) in other.problems {
+            *self.problems.entry(k).or_default() += v;
+        }
+        for (k, v) in other.labels {
+            *self.labels.entry(k).or_default() += v;
+        }
+        if let (Some(mine), Some(theirs)) = (self.truth.as_mut(), other.truth) {
+            mine.absorb(&theirs);
+        }
+    }
+}
+
+/// The status codes a run writes, as static strings (an unknown one counts as `other`).
+fn static_code(status: &str) -> &'static str {
+    crate::input::features::Problem::ALL
+        .iter()
+        .map(|p| p.code())
+        .find(|c| *c == status)
+        .unwrap_or("other")
 }

@@ -34,6 +34,13 @@ impl Confusion {
             .or_default() += 1;
     }
 
+    /// Adds the counts of `other`.
+    pub fn absorb(&mut self, other: &Confusion) {
+        for (pair, n) in &other.counts {
+            *self.counts.entry(pair.clone()).or_default() += n;
+        }
+    }
+
     /// Rows compared.
     pub fn total(&self) -> usize {
         self.counts.values().sum()

@@ -39,7 +39,7 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
         geometry: all_georeferenced.then(|| (OGRwkbGeometryType::wkbPolygon, target_wkt.clone())),
         style: Some(scorer.definition.class_colors()),
     };
-    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
+    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
 
     let batch_size = plan.model_arguments.batch_size;

@@ -15,7 +15,7 @@ pub fn install() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             crate::output::target::remove_registered_temporaries();
-            eprintln!("classify-objects: error: {Interrupted}");
+            eprintln!("classify-objects: error: {}", Interrupted::NothingWritten);
             std::process::exit(INTERRUPTED_EXIT_CODE);
         }
     });
@@ -24,7 +24,7 @@ pub fn install() {
 /// `Err(Interrupted)` once a signal arrived.
 pub fn check() -> anyhow::Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
-        Err(anyhow::Error::new(Interrupted))
+        Err(anyhow::Error::new(Interrupted::NothingWritten))
     } else {
         Ok(())
     }

@@ -14,19 +14,37 @@ pub mod scorer;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::error::BelowMinimum;
+use crate::error::{BelowMinimum, Interrupted};
 use crate::report::summary::RunSummary;
-use plan::ClassifyPlan;
+use plan::{ClassifyPlan, SummaryTarget};
 
 /// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
 pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
     let started = Instant::now();
     let environment = crate::infer::init_runtime(&plan.ort_library)?;
-    let mut summary = match &plan.features {
-        Some(features) => pipeline::classify_features(&plan, &environment, features)?,
-        None => images::classify_images(&plan, scorer::Scorer::new(&plan, &environment)?)?,
+    let result = match &plan.features {
+        Some(features) => pipeline::classify_features(&plan, &environment, features),
+        None => scorer::Scorer::new(&plan, &environment).and_then(|scorer| images::classify_images(&plan, scorer)),
+    };
+    // A signal that came during the last batch still stops the run before the output is replaced.
+    let result = result.and_then(|summary| interrupt::check().map(|()| summary));
+    let mut summary = match result {
+        Ok(summary) => summary,
+        Err(err) => {
+            let interrupted = err.chain().find_map(|c| c.downcast_ref::<Interrupted>()).copied();
+            match interrupted {
+                Some(Interrupted::KeptForResume) => plan.output.keep_for_resume(),
+                // Finished but not committed: with --resume, the next run commits it.
+                Some(Interrupted::NothingWritten) if plan.resume && plan.features.is_some() => {
+                    plan.output.keep_for_resume();
+                    return Err(anyhow::Error::new(Interrupted::KeptForResume));
+                }
+                _ => {}
+            }
+            return Err(err);
+        }
     };
     plan.output.commit()?;
     summary.total_time = started.elapsed();
@@ -51,23 +69,30 @@ pub fn classify(plan: ClassifyPlan) -> Result<()> {
             plan.package.source.display().to_string(),
             plan.label_field.clone(),
             plan.package.definition.class_colors(),
+            plan.layer.name.clone(),
         )
     });
     let summary = execute(plan)?;
-    if let Some((path, raster, model, label_field, colors)) = &html_report {
+    if let Some((path, raster, model, label_field, colors, layer)) = &html_report {
         let inputs = crate::report::html::ReportInputs {
             summary: &summary,
             output: Path::new(&output),
+            layer,
             label_field,
             raster,
             colors,
             model,
         };
-        crate::report::html::write(path, &inputs)?;
+        let html = crate::report::html::render(&inputs)?;
+        write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
     }
-    if let Some(path) = summary_json {
-        let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
-        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing --summary-json {}: {e}", path.display()))?;
+    match summary_json {
+        Some(SummaryTarget::Stdout) => println!("{}", serde_json::to_string_pretty(&summary.to_json(&output))?),
+        Some(SummaryTarget::File(path)) => {
+            let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
+            write_file(&path, text.as_bytes()).with_context(|| format!("writing --summary-json {}", path.display()))?;
+        }
+        None => {}
     }
     if !quiet {
         eprintln!("{}", summary.line(&output));
@@ -84,4 +109,11 @@ pub fn classify(plan: ClassifyPlan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all (through a temporary file beside it).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let target = crate::output::OutputTarget::for_file(path, true)?;
+    std::fs::write(target.temp_path(), bytes)?;
+    target.commit()
 }

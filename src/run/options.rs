@@ -139,7 +139,7 @@ pub struct ClassifyArgs {
     pub report: Option<PathBuf>,
 
     /// Write a JSON summary of the run (counts, per-stage timings, execution provider,
-    /// throughput, peak memory) to this file.
+    /// throughput, peak memory) to this file, or to standard output with `-`.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
 
@@ -147,4 +147,15 @@ pub struct ClassifyArgs {
     /// (chip_<input position>.tif).
     #[arg(long, value_name = "DIR")]
     pub dump_chips: Option<PathBuf>,
+
+    /// Where the QGIS style (classes in their .emd colours) goes: file (a .qml beside the
+    /// output, loaded by QGIS as the layer's default style), embedded (the GeoPackage's
+    /// layer_styles table) or none.
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = crate::output::StyleMode::File)]
+    pub qgis_style: crate::output::StyleMode,
+
+    /// When stderr is not a terminal (Slurm, CI logs), print a progress line every this many
+    /// seconds (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub progress_interval: u64,
 }

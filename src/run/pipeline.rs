@@ -18,6 +18,8 @@ use crate::input::features::{FeatureSource, InputFeature, Problem};
 use crate::input::items::Item;
 use crate::input::raster::Raster;
 use crate::model::definition::LabelMode;
+use crate::output::resume::written_rows;
+use crate::output::target::Start;
 use crate::output::{Column, OutputRow, OutputSchema, OutputWriter};
 use crate::report::summary::RunSummary;
 use crate::run::plan::{ClassifyPlan, FeaturesPlan};
@@ -71,9 +73,12 @@ pub fn classify_features(
                 }
             }
         };
-    if plan.resume && plan.output.appending {
-        source.selection.done = crate::output::written_source_ids(&plan.output, &plan.layer.name)?;
-    }
+    // Continuing a run: the rows it wrote are the first rows of this run's output, skipped.
+    let written = if plan.output.start == Start::Resume {
+        written_rows(&plan.output, &plan.format, &plan.layer.name, &plan.label_field)?
+    } else {
+        Vec::new()
+    };
     for item in &items {
         source.transform_to(&item.grid, &item.name)?;
     }
@@ -98,24 +103,29 @@ pub fn classify_features(
         style: Some(definition.class_colors()),
     };
     schema.resolve_clashes();
-    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer)?;
+    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
 
     let batch_size = plan.model_arguments.batch_size;
     let threads = plan.threads;
     let (specs, items) = (&specs, &items);
     let dump_chips = plan.dump_chips.as_deref();
     let strict = plan.strict;
-    let progress = crate::run::progress::Progress::new(source.count, plan.quiet);
+    let total = source.count.map(|n| source.selection.size(n));
+    let progress = crate::run::progress::Progress::new(total, plan.quiet, plan.progress_interval);
     let progress = &progress;
+    let written = &written;
     let consumed = std::thread::scope(|scope| -> Result<RunSummary> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
         // Chip buffers go back to the workers once scored: no allocation (nor page faults) per batch.
         let (free_tx, free_rx) = bounded::<Vec<f32>>(threads * 4);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
 
-        let reader = scope.spawn(move || -> Result<Duration> {
+        let reader = scope.spawn(move || -> Result<(Duration, RunSummary)> {
             // Busy time: the whole loop less the time spent waiting for room in the channel.
             let started = Instant::now();
+            // Rows an earlier run wrote: counted here, not classified again.
+            let mut resumed = RunSummary::default();
+            let mut skipped = 0;
             let mut waiting = Duration::ZERO;
             let mut seq = 0;
             let mut pending = Vec::with_capacity(batch_size);
@@ -131,6 +141,14 @@ pub fn classify_features(
                 sent
             };
             source.for_each(items, &crate::run::interrupt::check, |feature| {
+                if let Some(row) = written.get(skipped) {
+                    skipped += 1;
+                    let expected = truth.and_then(|i| feature.fields.get(i).cloned().flatten());
+                    let expected = expected.as_ref().map(crate::output::field_text);
+                    resumed.count_written(row.label.as_deref(), row.status.as_deref(), expected.as_deref());
+                    progress.advance(1);
+                    return Ok(());
+                }
                 pending.push(feature);
                 if pending.len() == batch_size {
                     send(&mut pending)?;
@@ -140,7 +158,13 @@ pub fn classify_features(
             if !pending.is_empty() {
                 send(&mut pending)?;
             }
-            Ok(started.elapsed().saturating_sub(waiting))
+            if skipped < written.len() {
+                bail_input!(
+                    "the output being resumed has {} rows but this run makes only {skipped} before it; resume with the same features, rasters and options as the run that wrote it",
+                    written.len()
+                );
+            }
+            Ok((started.elapsed().saturating_sub(waiting), resumed))
         });
 
         for _ in 0..threads {
@@ -178,6 +202,7 @@ pub fn classify_features(
                     scorer.summary.chip_time += batch.cut_time;
                     let strict = strict.then_some(features.source.as_str());
                     let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, truth)?;
+                    writer.checkpoint()?;
                     let _ = free_tx.try_send(buffer);
                     next += 1;
                 }
@@ -187,14 +212,25 @@ pub fn classify_features(
         let consumed = consume();
         drop(chip_rx);
         let read = reader.join().map_err(|_| anyhow!("the feature reader panicked"))?;
+        // The consumer's error first: when it stops, the reader only sees a closed channel.
         consumed?;
+        let (read_time, resumed) = read?;
         let mut summary = scorer.summary;
-        summary.read_time = read?;
+        summary.absorb(resumed);
+        summary.read_time = read_time;
         summary.execution_provider = scorer.classifier.execution_provider;
         Ok(summary)
     });
     progress.finish();
-    let summary = consumed?;
+    let summary = match consumed {
+        Ok(summary) => summary,
+        Err(err) if plan.resume && err.chain().any(|c| c.is::<crate::error::Interrupted>()) => {
+            // Interrupted with --resume: keep what was written, for the next --resume.
+            writer.finish()?;
+            return Err(anyhow::Error::new(crate::error::Interrupted::KeptForResume));
+        }
+        Err(err) => return Err(err),
+    };
     let missed = ["outside_raster", "reprojection_failed"]
         .iter()
         .filter_map(|k| summary.problems.get(k))
@@ -310,7 +346,7 @@ fn write_batch(
         let started = Instant::now();
         writer.write(&OutputRow {
             geometry_wkb: feature.geometry_wkb,
-            source_id: feature.fid.map(|id| id as i64),
+            source_id: feature.fid,
             // With several items, each row says which image it was classified on.
             image_id: feature.item.filter(|_| items.len() > 1).map(|i| items[i].name.clone()),
             fields: feature.fields,

@@ -2,17 +2,96 @@
 //! package is opened and checked, the model arguments resolved, the output target checked, the
 //! ONNX Runtime library located. Every problem found here is reported once, at the top.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::bail_input;
 use crate::infer::{self, Device};
 use crate::input::items::ProcessingMode;
 use crate::model::arguments::{self, ModelArguments};
 use crate::model::package::ModelPackage;
-use crate::output::{Format, LayerSettings, OutputTarget};
+use crate::output::target::refuse_input_as_output;
+use crate::output::{Format, LayerSettings, OutputTarget, StyleMode, WritePolicy};
 use crate::run::options::ClassifyArgs;
+
+/// Most threads accepted by `--threads` and `--intra-op-threads`.
+pub const MAX_THREADS: usize = 1024;
+
+/// Field names the output uses for itself, which the label field cannot take.
+pub const RESERVED_FIELDS: &[&str] = &[
+    crate::output::SOURCE_ID_FIELD,
+    crate::output::IMAGE_ID_FIELD,
+    crate::output::CONFIDENCE_FIELD,
+    crate::output::STATUS_FIELD,
+    "fid",
+    "ogc_fid",
+    "geom",
+    "geometry",
+    "the_geom",
+    "wkb_geometry",
+    "shape",
+    "WKT",
+];
+
+/// Where `--summary-json` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryTarget {
+    /// Standard output (`--summary-json -`).
+    Stdout,
+    /// A file, written whole or not at all.
+    File(PathBuf),
+}
+
+impl SummaryTarget {
+    /// The file, if it is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            SummaryTarget::File(path) => Some(path),
+            SummaryTarget::Stdout => None,
+        }
+    }
+}
+
+/// Checks that a file written after the run (`--summary-json`, `--report`) can be written: its
+/// folder exists, it is not a folder, and it is not the output.
+fn check_side_output(path: &Path, flag: &str, output: &Path) -> Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail_input!(
+            "{flag} {}: folder {} does not exist; create it first",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        bail_input!("{flag} {} is a folder; give a file name", path.display());
+    }
+    let readonly = std::fs::metadata(dir)
+        .map(|m| m.permissions().readonly())
+        .unwrap_or(false);
+    if readonly || tempfile_probe(dir).is_err() {
+        bail_input!(
+            "{flag} {}: folder {} is not writable; choose another place",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path == output || path.file_name() == output.file_name() && dir == output.parent().unwrap_or(Path::new(".")) {
+        bail_input!("{flag} {} is the output itself; give it another name", path.display());
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Creates and removes a probe file in `dir`, to learn early whether it is writable.
+fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".classify-objects-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)?;
+    std::fs::remove_file(&probe)
+}
 
 /// Where the features come from.
 #[derive(Debug, Clone)]
@@ -61,7 +140,7 @@ pub struct ClassifyPlan {
     /// Per-feature problems are fatal.
     pub strict: bool,
     /// Where to write the JSON summary.
-    pub summary_json: Option<PathBuf>,
+    pub summary_json: Option<SummaryTarget>,
     /// `(index, count)` of the shard to classify.
     pub shard: Option<(usize, usize)>,
     /// Continue a killed run.
@@ -72,6 +151,10 @@ pub struct ClassifyPlan {
     pub min_accuracy: Option<f64>,
     /// Where to write the HTML report.
     pub report: Option<PathBuf>,
+    /// Where the QGIS style goes.
+    pub style: StyleMode,
+    /// Seconds between plain progress lines when stderr is not a terminal.
+    pub progress_interval: u64,
 }
 
 impl ClassifyPlan {
@@ -88,6 +171,11 @@ impl ClassifyPlan {
             bail_input!(
                 "--class-label-field \"{}\" is not a usable field name; use letters, digits and underscores",
                 args.class_label_field
+            );
+        }
+        if let Some(taken) = RESERVED_FIELDS.iter().find(|r| r.eq_ignore_ascii_case(&label_field)) {
+            bail_input!(
+                "--class-label-field {label_field} is a name the output already uses ({taken}); choose another name, e.g. ClassLabel"
             );
         }
         let format = match &args.format {
@@ -127,7 +215,24 @@ impl ClassifyPlan {
         if let Some(bad) = creation_options.iter().find(|o| !o.contains('=')) {
             bail_input!("--lco \"{bad}\" is not KEY=VALUE (e.g. --lco SPATIAL_INDEX=NO)");
         }
-        let output = OutputTarget::with_resume(&output, args.overwrite, args.append, args.resume)?;
+        format.check_output_name(&output)?;
+        if args.resume && !(format == Format::Csv || format.is_gpkg()) {
+            bail_input!(
+                "--resume continues GeoPackage (.gpkg) and CSV outputs only ({} is {}); write a .gpkg",
+                output.display(),
+                format.name()
+            );
+        }
+        let summary_json = match &args.summary_json {
+            Some(path) if path.as_os_str() == "-" => Some(SummaryTarget::Stdout),
+            Some(path) => Some(SummaryTarget::File(check_side_output(path, "--summary-json", &output)?)),
+            None => None,
+        };
+        let report = args
+            .report
+            .as_deref()
+            .map(|path| check_side_output(path, "--report", &output))
+            .transpose()?;
         let package = ModelPackage::open(&model)?;
 
         let mut pairs = Vec::new();
@@ -144,8 +249,13 @@ impl ClassifyPlan {
         }
         let model_arguments = arguments::resolve(&package.definition, &pairs)?;
 
-        if args.threads == Some(0) {
-            bail_input!("--threads must be at least 1");
+        for (flag, value) in [
+            ("--threads", args.threads),
+            ("--intra-op-threads", args.intra_op_threads),
+        ] {
+            if let Some(n) = value.filter(|n| !(1..=MAX_THREADS).contains(n)) {
+                bail_input!("{flag} {n} is not between 1 and {MAX_THREADS}");
+            }
         }
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -161,7 +271,6 @@ impl ClassifyPlan {
         }
         let layer_name = args.layer_name.clone().unwrap_or_else(|| {
             output
-                .path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .filter(|s| !s.is_empty())
@@ -169,6 +278,27 @@ impl ClassifyPlan {
         });
 
         let rasters = crate::input::items::expand(&args.raster, args.recursive, &args.extensions)?;
+        let mut inputs: Vec<(&str, &Path)> = vec![("model", model.as_path())];
+        inputs.extend(rasters.iter().map(|r| ("raster", Path::new(r.as_str()))));
+        if let Some(features) = &args.features {
+            inputs.push(("features", Path::new(features.as_str())));
+        }
+        refuse_input_as_output(&output, &inputs)?;
+        for (what, path) in [
+            ("--summary-json", summary_json.as_ref().and_then(SummaryTarget::file)),
+            ("--report", report.as_deref()),
+        ] {
+            if let Some(path) = path {
+                refuse_input_as_output(path, &inputs).with_context(|| format!("checking {what}"))?;
+            }
+        }
+        // Last, once everything else is known to be right: the temporary output and its lock.
+        let policy = WritePolicy {
+            overwrite: args.overwrite,
+            append: args.append,
+            resume: args.resume,
+        };
+        let output = OutputTarget::prepare(&output, &format, policy, &layer_name)?;
         Ok(ClassifyPlan {
             rasters,
             package,
@@ -193,12 +323,14 @@ impl ClassifyPlan {
             quiet: args.quiet,
             dump_chips: args.dump_chips,
             strict: args.strict,
-            summary_json: args.summary_json,
+            summary_json,
             shard,
             resume: args.resume,
             truth_field: args.truth_field.clone(),
             min_accuracy: args.min_accuracy,
-            report: args.report.clone(),
+            report,
+            style: args.qgis_style,
+            progress_interval: args.progress_interval,
         })
     }
 }
