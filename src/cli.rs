@@ -58,6 +58,9 @@ pub struct CompareArgs {
     /// Name of the label field in both.
     #[arg(long, value_name = "NAME", default_value = "ClassLabel")]
     pub label_field: String,
+    /// Layer to compare in both (default: the one layer with a run's columns).
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
 }
 
 /// `merge` options.

@@ -35,6 +35,10 @@ use crate::model::definition::ModelDefinition;
 
 pub use normalize::{IMAGENET_MEAN, IMAGENET_STD};
 
+/// How much larger than the chip a whole image with invalid pixels is read before it is
+/// resampled to the chip (each side).
+pub const WHOLE_IMAGE_OVERSAMPLING: usize = 4;
+
 /// How chips are cut and normalised for one model on one raster.
 #[derive(Debug, Clone)]
 pub struct ChipSpec {
@@ -157,9 +161,11 @@ impl ChipSpec {
     }
 
     /// The whole image resampled (bilinear) to the chip size, normalised: one image as one
-    /// object. Bands without invalid pixels are resampled by GDAL; the others are read at full
-    /// size, their NoData and masked pixels set to 0, and resampled here, so that resampling
-    /// never smears NoData values into valid ones.
+    /// object. Bands without invalid pixels are resampled by GDAL; the others are read (at most
+    /// [`WHOLE_IMAGE_OVERSAMPLING`] times the chip size, through overviews when the image is
+    /// larger), their NoData, masked and non-finite pixels set to 0, and resampled here, so that
+    /// resampling never smears NoData values into valid ones. Memory stays bounded whatever the
+    /// image size.
     pub fn whole_image(&self, raster: &Raster, out: &mut [f32]) -> Result<()> {
         let plane = self.width * self.height;
         for (k, &number) in self.bands.iter().enumerate() {
@@ -171,7 +177,9 @@ impl ChipSpec {
                 continue;
             }
             let (full_w, full_h) = (raster.grid.width, raster.grid.height);
-            let mut full = vec![0f32; full_w * full_h];
+            let read_w = full_w.min(self.width * WHOLE_IMAGE_OVERSAMPLING);
+            let read_h = full_h.min(self.height * WHOLE_IMAGE_OVERSAMPLING);
+            let mut read = vec![0f32; read_w * read_h];
             let window = PixelWindow {
                 col: 0,
                 row: 0,
@@ -179,9 +187,9 @@ impl ChipSpec {
                 height: full_h,
             };
             raster
-                .read_window(&[number], window, &mut full)
+                .read_window_scaled(&[number], window, (read_w, read_h), &mut read)
                 .with_context(|| format!("reading {} as one chip", raster.name))?;
-            resample::resize_bilinear(&full, full_w, full_h, target, self.width, self.height);
+            resample::resize_bilinear(&read, read_w, read_h, target, self.width, self.height);
         }
         self.normalize(out);
         Ok(())

@@ -139,12 +139,25 @@ impl Classifier {
             bail_input!("model {model_name} has no output");
         };
         let (output_name, output_type) = (output.name().to_string(), output.dtype().clone());
-        if let ValueType::Tensor { shape, .. } = &output_type {
+        let ValueType::Tensor { ty, shape, .. } = &output_type else {
+            bail_input!(
+                "model {model_name} output \"{output_name}\" is not a tensor ({output_type:?}); an object classifier outputs [batch, classes] float32 scores"
+            );
+        };
+        if *ty != TensorElementType::Float32 {
+            bail_input!(
+                "model {model_name} output \"{output_name}\" is {ty:?}; classify-objects reads float32 class scores (re-export the model with a float32 output, e.g. its logits or probabilities rather than class indices)"
+            );
+        }
+        {
             let dims: &[i64] = shape;
             let per_chip: Vec<i64> = dims.iter().skip(1).copied().filter(|&d| d != 1).collect();
             match per_chip.as_slice() {
                 [k] if *k > 0 && *k as usize != classes => bail_input!(
                     "model {model_name} outputs {k} scores per chip but its .emd lists {classes} class(es); list one class per model output in Classes"
+                ),
+                [] if dims.len() > 1 && classes != 1 => bail_input!(
+                    "model {model_name} outputs one score per chip (shape {dims:?}) but its .emd lists {classes} classes; a classifier needs one score per class (re-export it with [batch, {classes}] outputs)"
                 ),
                 [_] | [] => {}
                 _ if dims.iter().skip(1).any(|&d| d < 0) => {}

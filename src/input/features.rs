@@ -49,11 +49,13 @@ pub enum Problem {
     ReadFailed,
     /// The model gave non-finite scores (NaN, infinity) for it.
     NonFiniteScores,
+    /// A geometry type that has no 2-D linear form to place (none known today; never "empty").
+    UnsupportedGeometry,
 }
 
 impl Problem {
     /// Every problem.
-    pub const ALL: [Problem; 7] = [
+    pub const ALL: [Problem; 8] = [
         Problem::NullGeometry,
         Problem::EmptyGeometry,
         Problem::ReprojectionFailed,
@@ -61,6 +63,7 @@ impl Problem {
         Problem::InvalidGeometry,
         Problem::ReadFailed,
         Problem::NonFiniteScores,
+        Problem::UnsupportedGeometry,
     ];
 
     /// Value written to the `Status` field.
@@ -73,6 +76,7 @@ impl Problem {
             Problem::InvalidGeometry => "invalid_geometry",
             Problem::ReadFailed => "read_failed",
             Problem::NonFiniteScores => "non_finite_scores",
+            Problem::UnsupportedGeometry => "unsupported_geometry",
         }
     }
 }
@@ -172,6 +176,12 @@ impl FeatureSource {
             },
         };
         let layer = dataset.layer(layer_index)?;
+        if layer.defn().geom_fields().count() == 0 {
+            bail_input!(
+                "features {name} (layer {}) have no geometry column, so there is nothing to place on the raster; give a layer with geometries (points, lines or polygons), or run without --features to classify whole images",
+                layer.name()
+            );
+        }
         let fields = layer
             .defn()
             .fields()
@@ -276,7 +286,12 @@ impl FeatureSource {
             .collect::<Result<Vec<_>>>()?;
         let mut layer = self.dataset.layer(self.layer_index)?;
         let field_count = self.fields.len();
+        let mut read = 0u64;
+        unsafe { gdal_sys::CPLErrorReset() };
         for (index, feature) in layer.features().enumerate() {
+            read += 1;
+            // A failure while fetching this feature (a damaged file) ends the iteration early.
+            self.check_read_error(read)?;
             checkpoint()?;
             if !self.selection.takes(index) {
                 continue;
@@ -366,6 +381,28 @@ impl FeatureSource {
                     item,
                 })?;
             }
+            // Failures placing this feature (a failed reprojection) are its status, not damage.
+            unsafe { gdal_sys::CPLErrorReset() };
+        }
+        self.check_read_error(read)?;
+        if let Some(count) = self.count.filter(|&c| read < c) {
+            bail_input!(
+                "features {} declare {count} features but only {read} could be read; the file is damaged: repair or re-export it (e.g. with ogr2ogr)",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    /// An error if GDAL failed while reading the features (after `read` of them).
+    fn check_read_error(&self, read: u64) -> Result<()> {
+        if unsafe { gdal_sys::CPLGetLastErrorType() } == gdal_sys::CPLErr::CE_Failure {
+            bail_input!(
+                "reading features of {} failed after {} feature(s): {}; the file is damaged: repair or re-export it (e.g. with ogr2ogr)",
+                self.name,
+                read.saturating_sub(1),
+                crate::error::last_gdal_error()
+            );
         }
         Ok(())
     }
@@ -385,8 +422,10 @@ fn place_on_raster(
             &projected
         }
     };
+    let planar = planar_2d(geometry).ok_or(Problem::UnsupportedGeometry)?;
+    let geometry = &planar;
     let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
-    let world = geometry.to_geo().map_err(|_| Problem::EmptyGeometry)?;
+    let world = geometry.to_geo().map_err(|_| Problem::UnsupportedGeometry)?;
     let pixel = world.map_coords(|c| {
         let (col, row) = raster.world_to_pixel(c.x, c.y);
         geo::Coord { x: col, y: row }
@@ -409,6 +448,42 @@ fn place_on_raster(
             OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon
         ),
     })
+}
+
+/// The geometry as plain 2-D linear shapes: Z and M dropped, curves linearised, surfaces
+/// (TINs, polyhedral surfaces, triangles) as multipolygons. `None` if GDAL cannot convert it.
+fn planar_2d(geometry: &Geometry) -> Option<Geometry> {
+    let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
+    unsafe {
+        let mut handle = gdal_sys::OGR_G_Clone(geometry.c_geometry());
+        if handle.is_null() {
+            return None;
+        }
+        if gdal_sys::OGR_G_HasCurveGeometry(handle, 0) != 0 {
+            let linear = gdal_sys::OGR_G_GetLinearGeometry(handle, 0.0, std::ptr::null_mut());
+            gdal_sys::OGR_G_DestroyGeometry(handle);
+            handle = linear;
+        }
+        if matches!(
+            flat,
+            OGRwkbGeometryType::wkbTIN | OGRwkbGeometryType::wkbPolyhedralSurface | OGRwkbGeometryType::wkbTriangle
+        ) {
+            handle = gdal_sys::OGR_G_ForceToMultiPolygon(handle);
+        }
+        if handle.is_null() {
+            return None;
+        }
+        gdal_sys::OGR_G_Set3D(handle, 0);
+        gdal_sys::OGR_G_SetMeasured(handle, 0);
+        let size = gdal_sys::OGR_G_WkbSize(handle).max(0) as usize;
+        let mut wkb = vec![0u8; size];
+        let status = gdal_sys::OGR_G_ExportToWkb(handle, gdal_sys::OGRwkbByteOrder::wkbNDR, wkb.as_mut_ptr());
+        gdal_sys::OGR_G_DestroyGeometry(handle);
+        if status != gdal_sys::OGRErr::OGRERR_NONE {
+            return None;
+        }
+        Geometry::from_wkb(&wkb).ok()
+    }
 }
 
 fn is_areal(geometry: &Geometry) -> bool {

@@ -4,6 +4,7 @@
 //! its own with [`Raster::open`]; the metadata is cheap to re-read.
 
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use gdal::raster::{GdalDataType, ResampleAlg};
@@ -46,9 +47,18 @@ pub struct BandInfo {
 }
 
 impl BandInfo {
-    /// Whether some pixels of the band may be invalid (a NoData value or a mask band).
+    /// Whether some pixels of the band may be invalid (a NoData value, a mask band, or the NaN
+    /// and infinities a floating-point band can hold whatever its NoData says).
     pub fn has_invalid_pixels(&self) -> bool {
-        self.nodata.is_some() || self.has_mask_band
+        self.nodata.is_some() || self.has_mask_band || self.is_float()
+    }
+
+    /// Whether the band holds floating-point values.
+    pub fn is_float(&self) -> bool {
+        matches!(
+            self.data_type,
+            GdalDataType::Float32 | GdalDataType::Float64 | GdalDataType::Unknown
+        ) || self.data_type.name().starts_with("CFloat")
     }
 }
 
@@ -190,39 +200,65 @@ impl Raster {
     }
 
     /// Reads `bands` (1-based) over `window` into `out`, band after band (`bands.len() * height *
-    /// width` values). Pixels outside the raster, NoData pixels and masked pixels are 0.
+    /// width` values). Pixels outside the raster, NoData pixels, masked pixels and non-finite
+    /// values are 0.
     pub fn read_window(&self, bands: &[usize], window: PixelWindow, out: &mut [f32]) -> Result<()> {
-        let (w, h) = (window.width, window.height);
+        self.read_window_scaled(bands, window, (window.width, window.height), out)
+    }
+
+    /// As [`Raster::read_window`], with the window resampled (nearest neighbour, GDAL using
+    /// overviews when coarser) to `size` (width, height) pixels.
+    pub fn read_window_scaled(
+        &self,
+        bands: &[usize],
+        window: PixelWindow,
+        size: (usize, usize),
+        out: &mut [f32],
+    ) -> Result<()> {
+        let (w, h) = size;
         assert_eq!(out.len(), bands.len() * w * h, "output buffer does not fit the window");
-        // The part of the window inside the raster.
+        // The part of the window inside the raster, and where it lands in the output.
         let c0 = window.col.max(0);
         let r0 = window.row.max(0);
-        let c1 = (window.col + w as isize).min(self.grid.width as isize);
-        let r1 = (window.row + h as isize).min(self.grid.height as isize);
+        let c1 = (window.col + window.width as isize).min(self.grid.width as isize);
+        let r1 = (window.row + window.height as isize).min(self.grid.height as isize);
         if c0 >= c1 || r0 >= r1 {
             out.fill(0.0);
             return Ok(());
         }
-        let (inner_w, inner_h) = ((c1 - c0) as usize, (r1 - r0) as usize);
-        let (off_x, off_y) = ((c0 - window.col) as usize, (r0 - window.row) as usize);
-        if inner_w != w || inner_h != h {
+        let (sx, sy) = (w as f64 / window.width as f64, h as f64 / window.height as f64);
+        let x0 = ((c0 - window.col) as f64 * sx).round() as usize;
+        let y0 = ((r0 - window.row) as f64 * sy).round() as usize;
+        let x1 = (((c1 - window.col) as f64 * sx).round() as usize).min(w);
+        let y1 = (((r1 - window.row) as f64 * sy).round() as usize).min(h);
+        let inner = Inner {
+            src: (c0, r0, (c1 - c0) as usize, (r1 - r0) as usize),
+            dst: (x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)),
+            plane: (w, h),
+        };
+        if inner.dst.2 == 0 || inner.dst.3 == 0 {
+            out.fill(0.0);
+            return Ok(());
+        }
+        if inner.dst != (0, 0, w, h) {
             out.fill(0.0);
         }
         // One strided read of every band straight into the chip buffer.
-        let start = off_y * w + off_x;
+        let start = inner.dst.1 * w + inner.dst.0;
         let mut band_map: Vec<c_int> = bands.iter().map(|&b| b as c_int).collect();
         let mut extra = extra_arg(ResampleAlg::NearestNeighbour);
+        let (sc, sr, sw, sh) = inner.src;
         let status = unsafe {
             gdal_sys::GDALDatasetRasterIOEx(
                 self.dataset.c_dataset(),
                 gdal_sys::GDALRWFlag::GF_Read,
-                c0 as c_int,
-                r0 as c_int,
-                inner_w as c_int,
-                inner_h as c_int,
+                sc as c_int,
+                sr as c_int,
+                sw as c_int,
+                sh as c_int,
                 out[start..].as_mut_ptr().cast(),
-                inner_w as c_int,
-                inner_h as c_int,
+                inner.dst.2 as c_int,
+                inner.dst.3 as c_int,
                 gdal_sys::GDALDataType::GDT_Float32,
                 band_map.len() as c_int,
                 band_map.as_mut_ptr(),
@@ -233,52 +269,67 @@ impl Raster {
             )
         };
         if status != gdal_sys::CPLErr::CE_None {
+            if ABORT.load(Ordering::SeqCst) {
+                anyhow::bail!("reading {} was stopped", self.name);
+            }
             anyhow::bail!(
-                "reading pixels {c0},{r0} +{inner_w}x{inner_h} of {}: {}",
+                "reading pixels {sc},{sr} +{sw}x{sh} of {}: {}",
                 self.name,
                 last_gdal_error()
             );
         }
-        self.zero_invalid(bands, (c0, r0, inner_w, inner_h), out, w, h, start)
+        self.zero_invalid(bands, &inner, out)
     }
 
     /// Reads band `number` (1-based) over the whole raster, resampled by GDAL (bilinear) to
-    /// `width` x `height`. NoData and mask are not applied: see [`BandInfo::has_invalid_pixels`].
+    /// `width` x `height`. NoData, masks and non-finite values are not handled: use this only
+    /// for bands without them ([`BandInfo::has_invalid_pixels`]).
     pub fn read_band_resampled(&self, number: usize, width: usize, height: usize, out: &mut [f32]) -> Result<()> {
         assert_eq!(out.len(), width * height);
         let band = self.dataset.rasterband(number)?;
-        band.read_into_slice::<f32>(
-            (0, 0),
-            (self.grid.width, self.grid.height),
-            (width, height),
-            out,
-            Some(ResampleAlg::Bilinear),
-        )
-        .with_context(|| format!("reading band {number} of {}", self.name))?;
+        let mut extra = extra_arg(ResampleAlg::Bilinear);
+        let status = unsafe {
+            gdal_sys::GDALRasterIOEx(
+                band.c_rasterband(),
+                gdal_sys::GDALRWFlag::GF_Read,
+                0,
+                0,
+                self.grid.width as c_int,
+                self.grid.height as c_int,
+                out.as_mut_ptr().cast(),
+                width as c_int,
+                height as c_int,
+                gdal_sys::GDALDataType::GDT_Float32,
+                0,
+                0,
+                &mut extra,
+            )
+        };
+        if status != gdal_sys::CPLErr::CE_None {
+            if ABORT.load(Ordering::SeqCst) {
+                anyhow::bail!("reading {} was stopped", self.name);
+            }
+            anyhow::bail!("reading band {number} of {}: {}", self.name, last_gdal_error());
+        }
         Ok(())
     }
 
-    /// Sets NoData and masked pixels of the inner rectangle to 0.
-    fn zero_invalid(
-        &self,
-        bands: &[usize],
-        inner: (isize, isize, usize, usize),
-        out: &mut [f32],
-        w: usize,
-        h: usize,
-        start: usize,
-    ) -> Result<()> {
-        let (c0, r0, iw, ih) = inner;
+    /// Sets NoData, masked and non-finite pixels of the part of `out` read from the raster to 0.
+    fn zero_invalid(&self, bands: &[usize], inner: &Inner, out: &mut [f32]) -> Result<()> {
+        let (x0, y0, iw, ih) = inner.dst;
+        let (w, h) = inner.plane;
+        let (sc, sr, sw, sh) = inner.src;
+        let start = y0 * w + x0;
         // A per-dataset mask (alpha) is the same for every band: read it once per window.
         let mut shared_mask: Option<Vec<u8>> = None;
         for (k, &number) in bands.iter().enumerate() {
             let info = &self.bands[number - 1];
             let plane = &mut out[k * w * h + start..];
-            if let Some(nodata) = info.nodata {
-                let nodata = nodata as f32;
+            let nodata = info.nodata.map(|v| v as f32);
+            if nodata.is_some() || info.is_float() {
                 for row in 0..ih {
                     for v in &mut plane[row * w..row * w + iw] {
-                        if *v == nodata || (nodata.is_nan() && v.is_nan()) {
+                        if !v.is_finite() || Some(*v) == nodata {
                             *v = 0.0;
                         }
                     }
@@ -292,7 +343,7 @@ impl Raster {
                         let band = self.dataset.rasterband(number)?;
                         let mut read = vec![0u8; iw * ih];
                         band.open_mask_band()?
-                            .read_into_slice::<u8>((c0, r0), (iw, ih), (iw, ih), &mut read, None)
+                            .read_into_slice::<u8>((sc, sr), (sw, sh), (iw, ih), &mut read, None)
                             .with_context(|| format!("reading the mask of band {number} of {}", self.name))?;
                         if info.mask_per_dataset {
                             shared_mask.insert(read).as_slice()
@@ -316,11 +367,29 @@ impl Raster {
     }
 }
 
+/// The part of a window that lies inside the raster: its source rectangle (col, row, width,
+/// height), where it lands in the output (x, y, width, height), and the output plane size.
+struct Inner {
+    src: (isize, isize, usize, usize),
+    dst: (usize, usize, usize, usize),
+    plane: (usize, usize),
+}
+
+/// Set when the run must stop: long reads (a whole image) are abandoned at GDAL's next progress
+/// report.
+pub static ABORT: AtomicBool = AtomicBool::new(false);
+
+/// GDAL's progress callback for reads: stops them once [`ABORT`] is set.
+extern "C" fn keep_reading(_: f64, _: *const std::ffi::c_char, _: *mut std::ffi::c_void) -> c_int {
+    c_int::from(!ABORT.load(Ordering::SeqCst))
+}
+
 fn extra_arg(alg: ResampleAlg) -> gdal_sys::GDALRasterIOExtraArg {
     // SAFETY: a plain C struct; all-zero is GDAL's own initial state before the version is set.
     let mut arg: gdal_sys::GDALRasterIOExtraArg = unsafe { std::mem::zeroed() };
     arg.nVersion = 1;
     arg.eResampleAlg = alg.to_gdal();
+    arg.pfnProgress = Some(keep_reading);
     arg
 }
 

@@ -8,7 +8,7 @@
 use anyhow::Result;
 
 use crate::bail_input;
-use crate::model::definition::{parse_truthy, LabelMode, ModelDefinition};
+use crate::model::definition::{parse_truthy, LabelMode, ModelDefinition, MAX_BATCH_SIZE};
 
 /// Batch size when neither the `.emd` nor the arguments give one (Esri's UI default).
 pub const DEFAULT_BATCH_SIZE: usize = 4;
@@ -107,8 +107,10 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
                 );
             }
             "batch_size" => match value.parse::<usize>() {
-                Ok(n) if n >= 1 => args.batch_size = n,
-                _ => bail_input!("model argument batch_size \"{value}\" is not a whole number >= 1"),
+                Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => args.batch_size = n,
+                _ => bail_input!(
+                    "model argument batch_size \"{value}\" is not a whole number between 1 and {MAX_BATCH_SIZE}"
+                ),
             },
             "test_time_augmentation" => match parse_truthy(value) {
                 Some(b) => args.test_time_augmentation = b,

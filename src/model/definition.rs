@@ -12,6 +12,13 @@ use serde_json::{Map, Value};
 
 use crate::bail_input;
 
+/// Largest chip side (`ImageWidth`, `ImageHeight`) accepted, in pixels.
+pub const MAX_CHIP_SIDE: usize = 16_384;
+/// Largest number of bands (`ExtractBands`) accepted.
+pub const MAX_BANDS: usize = 1_024;
+/// Largest batch accepted (`BatchSize`, the `batch_size` model argument).
+pub const MAX_BATCH_SIZE: usize = 65_536;
+
 /// The only `ModelType` this tool runs.
 pub const OBJECT_CLASSIFICATION: &str = "ObjectClassification";
 
@@ -131,6 +138,12 @@ impl ModelDefinition {
         self.classes.iter().map(|c| c.name.as_str()).collect()
     }
 
+    /// Values (`f32`) in one chip, `ExtractBands` x `ImageHeight` x `ImageWidth` (bounded by the
+    /// parser's limits, so this cannot overflow).
+    pub fn values_per_chip(&self) -> usize {
+        self.extract_bands.len() * self.image_height * self.image_width
+    }
+
     /// What the model must take and give, as declared here: checked against the ONNX model when
     /// its session is created.
     pub fn expected_io(&self) -> crate::infer::Expected {
@@ -207,9 +220,9 @@ impl Reader<'_> {
         };
         let batch_size = match self.integer("BatchSize")? {
             None => None,
-            Some(n) if n >= 1 => Some(n as usize),
+            Some(n) if (1..=MAX_BATCH_SIZE as i64).contains(&n) => Some(n as usize),
             Some(n) => bail_input!(
-                "model definition {origin} has \"BatchSize\": {n}; it must be at least 1 (or remove the key)"
+                "model definition {origin} has \"BatchSize\": {n}; it must be between 1 and {MAX_BATCH_SIZE} (or remove the key)"
             ),
         };
         Ok(ModelDefinition {
@@ -267,9 +280,9 @@ impl Reader<'_> {
 
     fn required_size(&self, key: &str) -> Result<usize> {
         match self.integer(key)? {
-            Some(n) if n >= 1 => Ok(n as usize),
+            Some(n) if (1..=MAX_CHIP_SIDE as i64).contains(&n) => Ok(n as usize),
             Some(n) => bail_input!(
-                "model definition {} has \"{key}\": {n}; the chip size must be a positive number of pixels",
+                "model definition {} has \"{key}\": {n}; the chip size must be between 1 and {MAX_CHIP_SIDE} pixels",
                 self.origin
             ),
             None => bail_input!(
@@ -314,10 +327,11 @@ impl Reader<'_> {
                 self.origin
             );
         };
-        if items.is_empty() {
+        if items.is_empty() || items.len() > MAX_BANDS {
             bail_input!(
-                "model definition {} has an empty \"ExtractBands\"; list the 0-based bands the model reads, e.g. [0, 1, 2]",
-                self.origin
+                "model definition {} has {} \"ExtractBands\"; list 1 to {MAX_BANDS} 0-based bands the model reads, e.g. [0, 1, 2]",
+                self.origin,
+                items.len()
             );
         }
         items
@@ -552,7 +566,19 @@ mod tests {
             ),
             (
                 r#"{"ModelType":"ObjectClassification","ImageWidth":0,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#,
-                "positive",
+                "between 1 and 16384",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":1e30,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#,
+                "between 1 and 16384",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":100000,"ImageHeight":1,"Classes":[{"Name":"a"}]}"#,
+                "ImageWidth",
+            ),
+            (
+                r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[{"Name":"a"}],"BatchSize":1000000000000}"#,
+                "BatchSize",
             ),
             (
                 r#"{"ModelType":"ObjectClassification","ImageWidth":1,"ImageHeight":1,"Classes":[{"Name":"a"}],"DataRange":[1,0]}"#,

@@ -85,6 +85,12 @@ pub fn pack(args: &PackOptions) -> Result<String> {
             args.onnx.display()
         );
     };
+    let limit = crate::model::definition::MAX_CHIP_SIDE;
+    if !(1..=limit).contains(&width) || !(1..=limit).contains(&height) {
+        bail_input!(
+            "chip size {width} x {height} is not between 1 and {limit} pixels a side; give --chip-size within it"
+        );
+    }
     let normalization = normalization_stats(&args.scale, &bands)?;
     let model_file = args
         .onnx

@@ -36,9 +36,10 @@ impl Comparison {
     }
 }
 
-/// Compares the label field `label_field` of two outputs.
-pub fn compare(a: &Path, b: &Path, label_field: &str) -> Result<Comparison> {
-    let (rows_a, rows_b) = (read(a, label_field)?, read(b, label_field)?);
+/// Compares the label field `label_field` of two outputs, in their layer `layer` (by default
+/// the one layer with the columns of a run).
+pub fn compare(a: &Path, b: &Path, label_field: &str, layer: Option<&str>) -> Result<Comparison> {
+    let (rows_a, rows_b) = (read(a, label_field, layer)?, read(b, label_field, layer)?);
     let mut result = Comparison::default();
     for (key, answer_a) in &rows_a {
         match rows_b.get(key) {
@@ -55,10 +56,38 @@ pub fn compare(a: &Path, b: &Path, label_field: &str) -> Result<Comparison> {
     Ok(result)
 }
 
-fn read(path: &Path, label_field: &str) -> Result<BTreeMap<Key, Answer>> {
+fn read(path: &Path, label_field: &str, layer: Option<&str>) -> Result<BTreeMap<Key, Answer>> {
     let shown = path.display().to_string();
     let dataset = crate::input::source::open(&shown, crate::input::source::SourceKind::Vector)?;
-    let mut layer = dataset.layer(0)?;
+    let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
+    let index = match layer {
+        Some(wanted) => match names.iter().position(|n| n == wanted) {
+            Some(i) => i,
+            None => bail_input!(
+                "{shown} has no layer {wanted} (layers: {}); pass one of them to --layer",
+                names.join(", ")
+            ),
+        },
+        None => {
+            let runs: Vec<usize> = (0..names.len())
+                .filter(|&i| {
+                    dataset.layer(i).is_ok_and(|l| {
+                        let defn = l.defn();
+                        defn.field_index(SOURCE_ID_FIELD).is_ok() && defn.field_index(label_field).is_ok()
+                    })
+                })
+                .collect();
+            match runs.as_slice() {
+                [one] => *one,
+                _ if names.len() == 1 => 0,
+                _ => bail_input!(
+                    "{shown} has several layers ({}); say which to compare with --layer",
+                    names.join(", ")
+                ),
+            }
+        }
+    };
+    let mut layer = dataset.layer(index)?;
     let index = |name: &str| layer.defn().field_index(name).ok();
     let (Some(id), Some(label)) = (index(SOURCE_ID_FIELD), index(label_field)) else {
         bail_input!(

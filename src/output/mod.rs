@@ -30,11 +30,24 @@ pub use target::{OutputTarget, WritePolicy};
 use csv::CsvWriter;
 use ogr::OgrWriter;
 
+/// Writes `text` to standard output. A reader that went away (`| head`) ends the output quietly,
+/// as in other command-line tools, instead of failing.
+pub fn print(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Writes rows in order to the temporary output.
 pub struct OutputWriter {
     kind: Kind,
     style: StyleMode,
     temp: std::path::PathBuf,
+    /// The output, as named in messages.
+    shown: String,
 }
 
 enum Kind {
@@ -70,31 +83,46 @@ impl OutputWriter {
             kind,
             style,
             temp: target.temp_path().to_path_buf(),
+            shown: target.path.display().to_string(),
         })
     }
 
     /// Appends one row.
     pub fn write(&mut self, row: &OutputRow) -> Result<()> {
-        match &mut self.kind {
+        let written = match &mut self.kind {
             Kind::Ogr(w) => w.write(row),
             Kind::Csv(w) => w.write(row),
-        }
+        };
+        written.map_err(|err| explain_write_error(err, &self.shown))
     }
 
     /// Makes the rows written so far durable when it is time to (transactions of a few seconds):
     /// what a killed run loses, and `--resume` redoes.
     pub fn checkpoint(&mut self) -> Result<()> {
-        match &mut self.kind {
+        let done = match &mut self.kind {
             Kind::Ogr(w) => w.checkpoint(),
             Kind::Csv(w) => w.checkpoint(),
-        }
+        };
+        done.map_err(|err| explain_write_error(err, &self.shown))
     }
 
     /// Flushes and closes the file (with its style).
     pub fn finish(self) -> Result<()> {
-        match self.kind {
+        let done = match self.kind {
             Kind::Ogr(w) => w.finish(self.style, &self.temp),
             Kind::Csv(w) => w.finish(),
-        }
+        };
+        done.map_err(|err| explain_write_error(err, &self.shown))
     }
+}
+
+/// A failure to write the output, naming it, with the way out when the disk is full.
+fn explain_write_error(err: anyhow::Error, output: &str) -> anyhow::Error {
+    let text = crate::error::one_line(&err).to_ascii_lowercase();
+    if text.contains("disk is full") || text.contains("no space left") || text.contains("quota") {
+        return err.context(format!(
+            "writing output {output}: the disk is full; free space or write the output elsewhere (nothing was replaced)"
+        ));
+    }
+    err.context(format!("writing output {output}"))
 }

@@ -4,7 +4,9 @@ use anyhow::Result;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{Geometry, OGRwkbGeometryType};
 
+use crate::bail_input;
 use crate::chips::ChipSpec;
+use crate::input::features::Problem;
 use crate::input::raster::Raster;
 use crate::model::definition::LabelMode;
 use crate::output::{OutputRow, OutputSchema, OutputWriter};
@@ -53,13 +55,47 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
             .map(|name| Raster::open(name))
             .collect::<Result<Vec<_>>>()?;
         let mut chips = vec![0.0; group.len() * per_chip];
+        let mut read: Vec<bool> = Vec::with_capacity(group.len());
         for ((raster, spec), slot) in rasters.iter().zip(group_specs).zip(chips.chunks_exact_mut(per_chip)) {
-            spec.whole_image(raster, slot)?;
+            crate::run::interrupt::check()?;
+            match spec.whole_image(raster, slot) {
+                Ok(()) => read.push(true),
+                // A damaged image is a row with a status, like a damaged tile under a feature.
+                Err(err) => {
+                    crate::run::interrupt::check()?;
+                    eprintln!(
+                        "classify-objects: warning: {}; it is written with Status {}",
+                        crate::error::one_line(&err),
+                        Problem::ReadFailed.code()
+                    );
+                    read.push(false);
+                }
+            }
         }
+        crate::run::interrupt::check()?;
         let scores = scorer.score(&chips, group.len())?;
-        for (raster, scores) in rasters.iter().zip(scores.chunks_exact(scorer.definition.classes.len())) {
+        let classes = scorer.definition.classes.len();
+        for ((raster, scores), was_read) in rasters.iter().zip(scores.chunks_exact(classes)).zip(read) {
             scorer.summary.objects += 1;
-            let (label, confidence) = scorer.label(scores);
+            let labelled = if was_read {
+                scorer.label(scores)
+            } else {
+                Err(Problem::ReadFailed)
+            };
+            let (label, confidence, status) = match labelled {
+                Ok((label, confidence)) => (Some(label), Some(confidence), None),
+                Err(problem) => {
+                    if plan.strict {
+                        bail_input!(
+                            "image {} cannot be classified: {}; run without --strict to write it with a Status",
+                            raster.name,
+                            problem.code()
+                        );
+                    }
+                    *scorer.summary.problems.entry(problem.code()).or_default() += 1;
+                    (None, None, Some(problem.code()))
+                }
+            };
             let geometry_wkb = match &target_srs {
                 Some(target) => Some(extent_in(raster, target)?),
                 None => None,
@@ -67,8 +103,9 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
             writer.write(&OutputRow {
                 geometry_wkb,
                 image_id: Some(raster.name.clone()),
-                label: Some(label),
-                confidence: Some(confidence),
+                label,
+                confidence,
+                status,
                 ..OutputRow::default()
             })?;
         }

@@ -1,31 +1,56 @@
-//! SIGINT and SIGTERM during a run. The first signal asks the run to stop at the next feature or
-//! batch: [`check`] then returns [`Interrupted`], the error travels up, the temporary output is
-//! removed on the way, and a previous output is left as it was. A second signal removes the
-//! temporary outputs and exits at once. (SIGKILL cannot be caught: the temporary file stays,
-//! hidden, and the next run to the same output removes it; the output itself is never touched.)
+//! SIGINT, SIGTERM and SIGHUP during a run. The first signal asks the run to stop: [`check`]
+//! then returns [`Interrupted`] at the next feature or batch, long raster reads are abandoned,
+//! the error travels up, and the temporary output is removed on the way (or, with `--resume`,
+//! kept for the next run to continue); a previous output is left as it was. A second signal
+//! removes the temporary outputs and exits at once. The exit code is 128 + the signal: 130 for
+//! SIGINT, 143 for SIGTERM (what Slurm and Kubernetes send), 129 for SIGHUP. (SIGKILL cannot be
+//! caught: the temporary file stays, and the next run to the same output removes or resumes it;
+//! the output itself is never touched.)
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::error::{Interrupted, INTERRUPTED_EXIT_CODE};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::error::Interrupted;
 
-/// Installs the signal handler (once per process).
+/// The first signal received, 0 before any.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Installs the signal handling (once per process).
 pub fn install() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+    let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if SIGNAL
+                .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                crate::input::raster::ABORT.store(true, Ordering::SeqCst);
+                continue;
+            }
             crate::output::target::remove_registered_temporaries();
             eprintln!("classify-objects: error: {}", Interrupted::NothingWritten);
-            std::process::exit(INTERRUPTED_EXIT_CODE);
+            std::process::exit(128 + SIGNAL.load(Ordering::SeqCst));
         }
     });
 }
 
 /// `Err(Interrupted)` once a signal arrived.
 pub fn check() -> anyhow::Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if SIGNAL.load(Ordering::SeqCst) != 0 {
         Err(anyhow::Error::new(Interrupted::NothingWritten))
     } else {
         Ok(())
+    }
+}
+
+/// The process exit code after the signal received: 128 + its number (130 for SIGINT).
+pub fn exit_code() -> i32 {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => crate::error::INTERRUPTED_EXIT_CODE,
+        signal => 128 + signal,
     }
 }

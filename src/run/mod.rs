@@ -87,7 +87,9 @@ pub fn classify(plan: ClassifyPlan) -> Result<()> {
         write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
     }
     match summary_json {
-        Some(SummaryTarget::Stdout) => println!("{}", serde_json::to_string_pretty(&summary.to_json(&output))?),
+        Some(SummaryTarget::Stdout) => {
+            crate::output::print(&(serde_json::to_string_pretty(&summary.to_json(&output))? + "\n"))?
+        }
         Some(SummaryTarget::File(path)) => {
             let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
             write_file(&path, text.as_bytes()).with_context(|| format!("writing --summary-json {}", path.display()))?;

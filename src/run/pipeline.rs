@@ -106,7 +106,10 @@ pub fn classify_features(
     let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
 
     let batch_size = plan.model_arguments.batch_size;
-    let threads = plan.threads;
+    // Batches in flight, bounded by memory: large batches mean fewer of them, and fewer workers.
+    let batch_bytes = definition.values_per_chip() * std::mem::size_of::<f32>() * batch_size;
+    let in_flight = (crate::run::plan::PIPELINE_CHIP_BUDGET / batch_bytes.max(1)).clamp(1, plan.threads * 2);
+    let threads = plan.threads.min(in_flight);
     let (specs, items) = (&specs, &items);
     let dump_chips = plan.dump_chips.as_deref();
     let strict = plan.strict;
@@ -117,8 +120,8 @@ pub fn classify_features(
     let consumed = std::thread::scope(|scope| -> Result<RunSummary> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
         // Chip buffers go back to the workers once scored: no allocation (nor page faults) per batch.
-        let (free_tx, free_rx) = bounded::<Vec<f32>>(threads * 4);
-        let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(threads * 2);
+        let (free_tx, free_rx) = bounded::<Vec<f32>>(in_flight);
+        let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(in_flight);
 
         let reader = scope.spawn(move || -> Result<(Duration, RunSummary)> {
             // Busy time: the whole loop less the time spent waiting for room in the channel.
@@ -231,6 +234,13 @@ pub fn classify_features(
         }
         Err(err) => return Err(err),
     };
+    let unread = summary.problems.get(Problem::ReadFailed.code()).copied().unwrap_or(0);
+    if summary.objects > summary.resumed && unread == summary.objects - summary.resumed {
+        anyhow::bail!(
+            "the pixels of none of the {unread} features could be read from {} (see the warnings above); check that the raster is complete and reachable",
+            items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
     let missed = ["outside_raster", "reprojection_failed"]
         .iter()
         .filter_map(|k| summary.problems.get(k))
@@ -254,12 +264,14 @@ fn crs_name(wkt: Option<&str>) -> String {
         .unwrap_or_else(|| "no CRS".into())
 }
 
-/// Cuts the chips of a batch (each on its feature's item) into `chips`, a recycled buffer.
+/// Cuts the chips of a batch (each on its feature's item) into `chips`, a recycled buffer. A
+/// feature whose pixels cannot be read (a damaged tile) gets [`Problem::ReadFailed`] and no chip;
+/// the first few such failures are reported on stderr.
 fn cut_batch(
     items: &[Item],
     rasters: &mut [Option<Raster>],
     specs: &[ChipSpec],
-    batch: FeatureBatch,
+    mut batch: FeatureBatch,
     mut chips: Vec<f32>,
     scratch: &mut Vec<f32>,
     dump_chips: Option<&std::path::Path>,
@@ -269,35 +281,70 @@ fn cut_batch(
     let per_chip = specs[0].values_per_chip();
     chips.clear();
     chips.resize(count * per_chip, 0.0);
-    let mut slots = chips.chunks_exact_mut(per_chip);
-    for feature in &batch.features {
-        if let (Ok(shape), Some(item)) = (&feature.shape, feature.item) {
-            let slot = slots.next().expect("one slot per classifiable feature");
-            let raster = match &mut rasters[item] {
-                Some(raster) => raster,
-                empty => empty.insert(Raster::open(&items[item].name)?),
-            };
-            let spec = &specs[item];
-            let window = spec.cut_pixels(raster, shape, slot, scratch)?;
-            if let Some(dir) = dump_chips {
-                let name = if items.len() > 1 {
-                    format!("chip_{:06}_item{item}.tif", feature.index)
-                } else {
-                    format!("chip_{:06}.tif", feature.index)
-                };
-                chips::dump::write_chip_tiff(&dir.join(name), slot, spec, window, &raster.grid)?;
+    let mut used = 0;
+    for feature in &mut batch.features {
+        let (Ok(shape), Some(item)) = (&feature.shape, feature.item) else {
+            continue;
+        };
+        let slot = &mut chips[used * per_chip..(used + 1) * per_chip];
+        let raster = match &mut rasters[item] {
+            Some(raster) => raster,
+            empty => empty.insert(Raster::open(&items[item].name)?),
+        };
+        let spec = &specs[item];
+        let window = match spec.cut_pixels(raster, shape, slot, scratch) {
+            Ok(window) => window,
+            Err(err) => {
+                report_read_failure(feature.index, &err);
+                slot.fill(0.0);
+                feature.shape = Err(Problem::ReadFailed);
+                continue;
             }
-            spec.normalize(slot);
+        };
+        if let Some(dir) = dump_chips {
+            let name = if items.len() > 1 {
+                format!("chip_{:06}_item{item}.tif", feature.index)
+            } else {
+                format!("chip_{:06}.tif", feature.index)
+            };
+            chips::dump::write_chip_tiff(&dir.join(name), slot, spec, window, &raster.grid)?;
         }
+        spec.normalize(slot);
+        used += 1;
     }
+    chips.truncate(used * per_chip);
     Ok(ChippedBatch {
         seq: batch.seq,
         features: batch.features,
         chips,
-        count,
+        count: used,
         cut_time: started.elapsed(),
     })
 }
+
+/// Says on stderr, for the first [`MAX_READ_FAILURE_REPORTS`] failures, why a feature's pixels
+/// could not be read.
+fn report_read_failure(index: usize, err: &anyhow::Error) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static REPORTED: AtomicUsize = AtomicUsize::new(0);
+    if crate::input::raster::ABORT.load(Ordering::SeqCst) {
+        // Stopped by a signal, not damaged: the run ends without writing this batch.
+        return;
+    }
+    match REPORTED.fetch_add(1, Ordering::Relaxed) {
+        n if n < MAX_READ_FAILURE_REPORTS => eprintln!(
+            "classify-objects: warning: feature {index}: {}; it is written with Status read_failed",
+            crate::error::one_line(err)
+        ),
+        MAX_READ_FAILURE_REPORTS => {
+            eprintln!("classify-objects: warning: further read failures are counted, not shown")
+        }
+        _ => {}
+    }
+}
+
+/// Read failures reported one by one on stderr.
+const MAX_READ_FAILURE_REPORTS: usize = 10;
 
 /// Scores a batch and writes its rows; with `strict` (the features' name), a feature that cannot
 /// be classified is an error. Returns the chip buffer for reuse.
@@ -318,7 +365,21 @@ fn write_batch(
     let mut per_chip = scores.chunks_exact(classes);
     for feature in batch.features {
         scorer.summary.objects += 1;
-        let problem = feature.shape.as_ref().err().copied().or(feature.flag);
+        let scores = feature
+            .shape
+            .is_ok()
+            .then(|| per_chip.next().expect("scores for every chip"));
+        let mut problem = feature.shape.as_ref().err().copied();
+        let labelled = match scores.map(|s| scorer.label(s)) {
+            Some(Ok(labelled)) => Some(labelled),
+            Some(Err(p)) => {
+                problem = Some(p);
+                None
+            }
+            None => None,
+        };
+        // An invalid polygon is classified all the same, and flagged.
+        let problem = problem.or(feature.flag);
         if let (Some(problem), Some(source)) = (problem, strict) {
             bail_input!(
                 "feature {} (fid {}) of {source} cannot be classified: {}; fix or remove it, or run without --strict to write it with a Status",
@@ -330,13 +391,7 @@ fn write_batch(
         if let Some(problem) = problem {
             *scorer.summary.problems.entry(problem.code()).or_default() += 1;
         }
-        let (label, confidence) = match feature.shape {
-            Ok(_) => {
-                let (label, confidence) = scorer.label(per_chip.next().expect("scores for every chip"));
-                (Some(label), Some(confidence))
-            }
-            Err(_) => (None, None),
-        };
+        let (label, confidence) = labelled.map_or((None, None), |(l, c)| (Some(l), Some(c)));
         if let (Some(i), Some(predicted), Some(confusion)) = (truth, &label, scorer.summary.truth.as_mut()) {
             if let Some(Some(expected)) = feature.fields.get(i) {
                 confusion.record(&crate::output::field_text(expected), predicted);

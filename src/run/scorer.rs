@@ -8,6 +8,7 @@ use ort::environment::Environment;
 
 use crate::chips;
 use crate::infer::{Classifier, SessionOptions};
+use crate::input::features::Problem;
 use crate::model::arguments::ModelArguments;
 use crate::model::definition::{LabelMode, ModelDefinition};
 use crate::output::Confidence;
@@ -78,8 +79,12 @@ impl<'a> Scorer<'a> {
         Ok(mean)
     }
 
-    /// Label and confidence from one chip's probabilities, and the tally.
-    pub fn label(&mut self, scores: &[f32]) -> (String, Confidence) {
+    /// Label and confidence from one chip's probabilities, and the tally; non-finite scores
+    /// (NaN, infinity) give no label but [`Problem::NonFiniteScores`].
+    pub fn label(&mut self, scores: &[f32]) -> Result<(String, Confidence), Problem> {
+        if scores.iter().any(|p| !p.is_finite()) {
+            return Err(Problem::NonFiniteScores);
+        }
         self.summary.classified += 1;
         let names = &self.definition.classes;
         let (label, confidence) = match self.definition.label_mode {
@@ -106,6 +111,6 @@ impl<'a> Scorer<'a> {
             }
         };
         *self.summary.labels.entry(label.clone()).or_default() += 1;
-        (label, confidence)
+        Ok((label, confidence))
     }
 }
