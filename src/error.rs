@@ -88,12 +88,19 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
     }
 }
 
+/// Longest cause printed, in characters.
+pub const MAX_CAUSE_CHARS: usize = 400;
+
 /// The error and its causes on one line, outermost first (`a: b: c`), without repeating a cause
 /// that its parent already quoted.
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
-        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.chars().count() > MAX_CAUSE_CHARS {
+            // A cause quoting a whole statement or file says enough in its first words.
+            text = text.chars().take(MAX_CAUSE_CHARS).collect::<String>() + "…";
+        }
         if text.is_empty() || parts.last().is_some_and(|last| last.contains(&text)) {
             continue;
         }

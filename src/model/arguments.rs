@@ -15,6 +15,39 @@ pub const DEFAULT_BATCH_SIZE: usize = 4;
 /// Default `score_threshold` of multi-label models.
 pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.5;
 
+/// Most memory one batch of chips may take, in bytes (twice that with test-time augmentation).
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
+/// Refuses a batch size whose chips do not fit [`MAX_BATCH_BYTES`], before any work starts.
+pub fn check_batch_memory(definition: &ModelDefinition, batch_size: usize, tta: bool) -> Result<()> {
+    let chip_bytes = definition.values_per_chip() * std::mem::size_of::<f32>();
+    let copies = if tta { 2 } else { 1 };
+    let batch_bytes = chip_bytes.saturating_mul(batch_size).saturating_mul(copies);
+    if batch_bytes > MAX_BATCH_BYTES {
+        let most = (MAX_BATCH_BYTES / (chip_bytes * copies)).max(1);
+        let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
+        if chip_bytes * copies > MAX_BATCH_BYTES {
+            bail_input!(
+                "one chip of {} x {} x {} values takes {:.1} GiB, more than the {:.0} GiB a batch may hold; the model's chip size (ImageWidth, ImageHeight, ExtractBands) is too large",
+                definition.image_width,
+                definition.image_height,
+                definition.extract_bands.len(),
+                gib(chip_bytes * copies),
+                gib(MAX_BATCH_BYTES)
+            );
+        }
+        bail_input!(
+            "batch_size {batch_size} with chips of {} x {} x {} needs {:.1} GiB per batch, more than the {:.0} GiB allowed; use batch_size {most} or less",
+            definition.image_width,
+            definition.image_height,
+            definition.extract_bands.len(),
+            gib(batch_bytes),
+            gib(MAX_BATCH_BYTES)
+        );
+    }
+    Ok(())
+}
+
 /// One accepted model argument, for `inspect` and error messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArgumentInfo {

@@ -28,6 +28,10 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
             intra_op_threads: 1,
         },
     )
+    .and_then(|_| {
+        let defaults = arguments::resolve(d, &[])?;
+        arguments::check_batch_memory(d, defaults.batch_size, defaults.test_time_augmentation)
+    })
     .map(|_| "ok".to_string())
     .unwrap_or_else(|err| crate::error::one_line(&err));
     let bands: Vec<Value> = d

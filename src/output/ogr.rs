@@ -132,6 +132,26 @@ impl OgrWriter {
             .geometry
             .as_ref()
             .map_or(OGRwkbGeometryType::wkbNone, |(ty, _)| *ty);
+        let columns = schema.input_fields.len() + schema.own_fields().len();
+        if let Some(most) = max_columns(driver).filter(|&most| columns > most) {
+            bail_input!(
+                "the output needs {columns} columns (the features' {} and {} of ours) but a {driver} layer holds at most {most}; write CSV, or drop columns from the features (ogr2ogr -select)",
+                schema.input_fields.len(),
+                schema.own_fields().len()
+            );
+        }
+        let flat = gdal::vector::geometry_type_flatten(ty);
+        if driver == "ESRI Shapefile"
+            && matches!(
+                flat,
+                OGRwkbGeometryType::wkbUnknown | OGRwkbGeometryType::wkbGeometryCollection
+            )
+        {
+            bail_input!(
+                "the features have mixed geometry types ({}) but a Shapefile holds one type; write a GeoPackage (.gpkg) instead",
+                gdal::vector::geometry_type_to_name(ty)
+            );
+        }
         let options: Vec<&str> = settings.creation_options.iter().map(String::as_str).collect();
         let layer = match dataset.create_layer(LayerOptions {
             name: &settings.name,
@@ -398,5 +418,16 @@ fn writable_type(ty: OGRFieldType::Type, supported: &[String]) -> OGRFieldType::
         OGRFieldType::OFTInteger64 if supported.iter().any(|t| t == "Real") => OGRFieldType::OFTReal,
         OGRFieldType::OFTInteger64 => OGRFieldType::OFTInteger,
         _ => OGRFieldType::OFTString,
+    }
+}
+
+/// Most attribute columns a layer of `driver` holds, where the format limits them.
+fn max_columns(driver: &str) -> Option<usize> {
+    match driver {
+        // SQLite's 2000 columns, less the feature id and the geometry.
+        "GPKG" | "SQLite" => Some(1998),
+        // dBase.
+        "ESRI Shapefile" => Some(255),
+        _ => None,
     }
 }

@@ -93,6 +93,8 @@ pub struct OutputTarget {
     format: Option<Format>,
     /// What the temporary output starts from.
     pub start: Start,
+    /// Whether an output that exists at commit may be replaced.
+    overwrite: bool,
     lock_path: PathBuf,
     _lock: File,
     state: State,
@@ -146,6 +148,7 @@ impl OutputTarget {
             temp,
             format: format.cloned(),
             start: Start::New,
+            overwrite: policy.overwrite,
             lock_path,
             _lock: lock,
             state: State::Writing,
@@ -209,7 +212,14 @@ impl OutputTarget {
             );
         }
         let members = temporary_family(&self.temp);
-        if self.start == Start::New && fs::symlink_metadata(&self.path).is_err() {
+        let existed = fs::symlink_metadata(&self.path).is_ok();
+        if self.start == Start::New && existed && !self.overwrite {
+            bail_input!(
+                "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
+                self.path.display()
+            );
+        }
+        if self.start == Start::New && !existed {
             // Nothing to replace: move the main file without replacing, then its companions.
             match fs::hard_link(&self.temp, &self.path) {
                 Ok(()) => fs::remove_file(&self.temp).with_context(|| format!("removing {}", self.temp.display()))?,

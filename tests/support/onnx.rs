@@ -48,6 +48,8 @@ pub struct Model {
     pub inputs: Vec<(&'static str, Vec<Dim>)>,
     pub outputs: Vec<(&'static str, Vec<Dim>)>,
     pub opset: i64,
+    /// ONNX element type of the outputs: 1 float, 7 int64.
+    pub output_elem_type: i64,
 }
 
 fn varint(mut v: u64, out: &mut Vec<u8>) {
@@ -81,7 +83,7 @@ fn str_field(field: u32, s: &str, out: &mut Vec<u8>) {
     bytes_field(field, s.as_bytes(), out);
 }
 
-fn value_info(name: &str, dims: &[Dim]) -> Vec<u8> {
+fn value_info(name: &str, dims: &[Dim], elem_type: i64) -> Vec<u8> {
     let mut shape = Vec::new();
     for d in dims {
         let mut dim = Vec::new();
@@ -92,7 +94,7 @@ fn value_info(name: &str, dims: &[Dim]) -> Vec<u8> {
         bytes_field(1, &dim, &mut shape);
     }
     let mut tensor_type = Vec::new();
-    int_field(1, 1, &mut tensor_type); // elem_type FLOAT
+    int_field(1, elem_type, &mut tensor_type); // 1 FLOAT, 7 INT64
     bytes_field(2, &shape, &mut tensor_type);
     let mut type_proto = Vec::new();
     bytes_field(1, &tensor_type, &mut type_proto);
@@ -155,10 +157,10 @@ impl Model {
             bytes_field(5, &t, &mut graph);
         }
         for (name, dims) in &self.inputs {
-            bytes_field(11, &value_info(name, dims), &mut graph);
+            bytes_field(11, &value_info(name, dims, 1), &mut graph);
         }
         for (name, dims) in &self.outputs {
-            bytes_field(12, &value_info(name, dims), &mut graph);
+            bytes_field(12, &value_info(name, dims, self.output_elem_type), &mut graph);
         }
         let mut model = Vec::new();
         int_field(1, 8, &mut model); // ir_version
@@ -282,6 +284,7 @@ pub fn color_classifier(palette: &[[f32; 3]], normalization: &[(f32, f32); 3], o
         )],
         outputs: vec![(final_name, vec![options.batch.clone(), Dim::Fixed(k as i64)])],
         opset: 13,
+        output_elem_type: 1,
     }
     .to_bytes()
 }
@@ -341,6 +344,43 @@ pub fn dense_classifier(c: i64, h: i64, w: i64, weights: Vec<f32>, bias: Vec<f32
         )],
         outputs: vec![("logits", vec![Dim::Param("batch"), Dim::Fixed(k)])],
         opset: 13,
+        output_elem_type: 1,
+    }
+    .to_bytes()
+}
+
+/// A classifier whose output is the index of the brightest channel as int64 (ArgMax), as some
+/// exports do: not the float scores classify-objects needs.
+pub fn argmax_classifier(h: i64, w: i64) -> Vec<u8> {
+    Model {
+        nodes: vec![
+            Node {
+                op: "GlobalAveragePool",
+                inputs: vec!["image"],
+                outputs: vec!["pooled"],
+                attrs: vec![],
+            },
+            Node {
+                op: "Flatten",
+                inputs: vec!["pooled"],
+                outputs: vec!["features"],
+                attrs: vec![Attr::Int("axis", 1)],
+            },
+            Node {
+                op: "ArgMax",
+                inputs: vec!["features"],
+                outputs: vec!["class"],
+                attrs: vec![Attr::Int("axis", 1), Attr::Int("keepdims", 0)],
+            },
+        ],
+        initializers: vec![],
+        inputs: vec![(
+            "image",
+            vec![Dim::Param("batch"), Dim::Fixed(3), Dim::Fixed(h), Dim::Fixed(w)],
+        )],
+        outputs: vec![("class", vec![Dim::Param("batch")])],
+        opset: 13,
+        output_elem_type: 7,
     }
     .to_bytes()
 }
