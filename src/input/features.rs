@@ -273,13 +273,14 @@ impl FeatureSource {
     /// Reads every feature in order, places it on each of `items`, and calls `sink` once per item
     /// it falls on (in item order), or once with the reason when it falls on none. `checkpoint`
     /// is called before each feature (an interrupted run stops there). Stops at the first error
-    /// `sink` or `checkpoint` returns.
+    /// `sink` or `checkpoint` returns. Returns how many features the input has (all of them,
+    /// not only the selected ones).
     pub fn for_each(
         &self,
         items: &[Item],
         checkpoint: &dyn Fn() -> Result<()>,
         mut sink: impl FnMut(InputFeature) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let transforms = items
             .iter()
             .map(|item| self.transform_to(&item.grid, &item.name))
@@ -391,7 +392,7 @@ impl FeatureSource {
                 self.name
             );
         }
-        Ok(())
+        Ok(read)
     }
 
     /// An error if GDAL failed while reading the features (after `read` of them).

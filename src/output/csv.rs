@@ -149,7 +149,7 @@ pub(crate) fn parse_records(text: &str) -> (Vec<Vec<String>>, usize) {
     (records, complete)
 }
 
-fn csv_cell(text: &str) -> String {
+pub(crate) fn csv_cell(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

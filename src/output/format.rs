@@ -50,6 +50,7 @@ const MAPINFO: &[Companion] = &[
     Companion::ReplacesExtension(".ind"),
     Companion::ReplacesExtension(".mid"),
 ];
+const CSV: &[Companion] = &[Companion::ReplacesExtension(crate::output::shard::SIDECAR_SUFFIX)];
 const SQLITE: &[Companion] = &[
     Companion::Appended("-journal"),
     Companion::Appended("-wal"),
@@ -181,6 +182,7 @@ impl Format {
             Format::Ogr(name) if name == "ESRI Shapefile" => SHAPEFILE,
             Format::Ogr(name) if name == "MapInfo File" => MAPINFO,
             Format::Ogr(name) if name == "GPKG" || name == "SQLite" => SQLITE,
+            Format::Csv => CSV,
             _ => &[],
         }
     }

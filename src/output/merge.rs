@@ -1,64 +1,267 @@
-//! `classify-objects merge`: joins the outputs of `--shard i/n` runs into exactly what a single
-//! run would have written — same columns, same rows, same order.
+//! `classify-objects merge`: joins the outputs of `--shard I/N` runs into exactly what a single
+//! run would have written — same columns, same rows in the same order, the layer name and QGIS
+//! style a single run gives its output.
 //!
-//! Shard `i` holds the features at input positions `i, i + n, i + 2n, ...`, each as one row (or
-//! several consecutive rows with the same `SourceOID` when images were processed separately).
-//! Taking one such group from each shard in turn restores the input order, whatever the feature
-//! ids are.
+//! Every shard output records its shard, the input's feature count, its rows (and how many rows
+//! each feature has when that is not one) and a fingerprint of the inputs and options
+//! ([`ShardRecord`]). Merge refuses shards that are missing, duplicated, out of order, from
+//! another run or incomplete, naming them. Shard `I` holds the features at input positions
+//! `I, I + N, ...`; taking each position's rows from its shard in turn restores the input order,
+//! whatever the feature ids are.
 
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions};
-use gdal::{Dataset, DriverManager};
+use gdal::Dataset;
 
 use crate::bail_input;
-use crate::output::{Format, OutputTarget, SOURCE_ID_FIELD};
+use crate::output::csv::parse_records;
+use crate::output::format::Format;
+use crate::output::ogr::geometry_column;
+use crate::output::shard::ShardRecord;
+use crate::output::target::{OutputTarget, WritePolicy};
+
+/// One shard output, read and checked.
+struct Shard {
+    path: PathBuf,
+    record: ShardRecord,
+}
+
+impl Shard {
+    /// Rows of this shard's `k`-th feature.
+    fn rows_of(&self, k: usize) -> usize {
+        self.record.row_counts.as_ref().map_or(1, |counts| counts[k] as usize)
+    }
+
+    /// Features in this shard.
+    fn features(&self) -> usize {
+        let (i, n, total) = (self.record.index as u64, self.record.count as u64, self.record.features);
+        (total / n + u64::from(i < total % n)) as usize
+    }
+}
 
 /// Merges `shards` (in shard order) into `output`; returns the number of rows written.
 pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize> {
-    let Format::Ogr(driver) = Format::for_path(output)? else {
-        bail_input!("merge writes vector formats (.gpkg, .geojson, .fgb, .shp); write the shards and the merged output as .gpkg");
+    let format = Format::for_path(output)?;
+    let csv = shards.iter().map(|p| Format::for_path(p).map(|f| f == Format::Csv));
+    let csv: Vec<bool> = csv.collect::<Result<_>>()?;
+    if csv.iter().any(|&c| c != csv[0]) || (format == Format::Csv) != csv[0] {
+        bail_input!(
+            "merge joins CSV shards into a .csv, or vector shards into a vector output; {} does not match the shards",
+            output.display()
+        );
+    }
+    let shards: Vec<Shard> = shards.iter().map(|p| read_shard(p, csv[0])).collect::<Result<_>>()?;
+    check_complete_run(&shards)?;
+    let layer_name = shards[0].record.layer.clone().unwrap_or_else(|| {
+        output
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "classified".into())
+    });
+    let policy = WritePolicy {
+        overwrite,
+        ..WritePolicy::default()
     };
-    let datasets: Vec<Dataset> = shards
-        .iter()
-        .map(|p| crate::input::source::open(&p.display().to_string(), crate::input::source::SourceKind::Vector))
-        .collect::<Result<_>>()?;
-    let mut layers: Vec<_> = datasets.iter().map(|ds| ds.layer(0)).collect::<Result<_, _>>()?;
-    let columns =
-        |i: usize| -> Vec<(String, u32)> { layers[i].defn().fields().map(|f| (f.name(), f.field_type())).collect() };
-    let first = columns(0);
-    for i in 1..layers.len() {
-        if columns(i) != first {
+    let target = OutputTarget::prepare(output, &format, policy, &layer_name)?;
+    let written = match &format {
+        Format::Csv => merge_csv(&shards, &target)?,
+        Format::Ogr(driver) => merge_ogr(&shards, &target, driver, &layer_name)?,
+    };
+    target.commit()?;
+    Ok(written)
+}
+
+/// Reads a shard's record and checks that it holds the rows it says.
+fn read_shard(path: &Path, csv: bool) -> Result<Shard> {
+    let shown = path.display().to_string();
+    let (record, rows) = if csv {
+        if !path.is_file() {
+            bail_input!("shard {shown} does not exist; give the outputs of every --shard run");
+        }
+        let text = fs::read_to_string(path).with_context(|| format!("reading shard {shown}"))?;
+        let (records, _) = parse_records(&text);
+        (ShardRecord::read_sidecar(path)?, records.len().saturating_sub(1) as u64)
+    } else {
+        let dataset = crate::input::source::open(&shown, crate::input::source::SourceKind::Vector)?;
+        let found = dataset.layers().find_map(|layer| {
+            ShardRecord::read_from(&layer, &shown)
+                .transpose()
+                .map(|record| record.map(|r| (r, layer.feature_count())))
+        });
+        match found.transpose()? {
+            Some((record, rows)) => (Some(record), rows),
+            None => (None, 0),
+        }
+    };
+    let Some(record) = record else {
+        bail_input!(
+            "{shown} is not the output of a --shard run (it has no shard record); merge joins the outputs of `--shard I/N` runs of one job"
+        );
+    };
+    if rows != record.rows {
+        bail_input!(
+            "shard {shown} ({}/{}) has {rows} rows but its run wrote {}; it is incomplete or was changed: rerun that shard",
+            record.index,
+            record.count,
+            record.rows
+        );
+    }
+    Ok(Shard {
+        path: path.to_path_buf(),
+        record,
+    })
+}
+
+/// Checks that the shards are every shard of one run, each once, in order.
+fn check_complete_run(shards: &[Shard]) -> Result<()> {
+    let first = &shards[0];
+    let n = first.record.count;
+    for shard in shards {
+        let r = &shard.record;
+        if r.count != n || r.fingerprint != first.record.fingerprint || r.features != first.record.features {
             bail_input!(
-                "shard {} has other columns than {}; merge only outputs of the same run split with --shard",
-                shards[i].display(),
-                shards[0].display()
+                "shard {} comes from another run than {} (other features, rasters, model or options, or another N); merge the shards of one run",
+                shard.path.display(),
+                first.path.display()
             );
         }
     }
-    let Some(id_index) = first.iter().position(|(n, _)| n == SOURCE_ID_FIELD) else {
+    for (position, shard) in shards.iter().enumerate() {
+        let index = shard.record.index;
+        if let Some(other) = shards[..position].iter().find(|s| s.record.index == index) {
+            bail_input!(
+                "shards {} and {} are both shard {index}/{n}; give each shard once",
+                other.path.display(),
+                shard.path.display()
+            );
+        }
+        if index != position {
+            if position < n && shards.iter().all(|s| s.record.index != position) {
+                bail_input!(
+                    "shard {position}/{n} is missing (before {}); merge needs all {n} shards: rerun or requeue the missing one",
+                    shard.path.display()
+                );
+            }
+            bail_input!(
+                "shard {} is shard {index}/{n} but was given in position {position}; give the shards in order 0 to {}",
+                shard.path.display(),
+                n - 1
+            );
+        }
+    }
+    if shards.len() < n {
         bail_input!(
-            "{} has no {SOURCE_ID_FIELD} column; merge joins outputs of --features runs",
-            shards[0].display()
+            "shard {}/{n} is missing (after {}); merge needs all {n} shards: rerun or requeue the missing one",
+            shards.len(),
+            shards[shards.len() - 1].path.display()
         );
-    };
+    }
+    for shard in shards {
+        if let Some(counts) = &shard.record.row_counts {
+            let rows: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+            if counts.len() != shard.features() || rows != shard.record.rows {
+                bail_input!(
+                    "shard {} has an inconsistent record; rerun that shard",
+                    shard.path.display()
+                );
+            }
+        } else if shard.record.rows != shard.features() as u64 {
+            bail_input!(
+                "shard {} has {} rows for {} features; it is incomplete: rerun that shard",
+                shard.path.display(),
+                shard.record.rows,
+                shard.features()
+            );
+        }
+    }
+    Ok(())
+}
 
-    let name = layers[0].name();
-    let policy = crate::output::WritePolicy {
-        overwrite,
-        ..Default::default()
+/// The order rows are taken in: for each input position, (shard, how many rows).
+fn schedule(shards: &[Shard]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let n = shards.len();
+    let total = shards[0].record.features as usize;
+    (0..total).map(move |p| (p % n, shards[p % n].rows_of(p / n)))
+}
+
+fn merge_csv(shards: &[Shard], target: &OutputTarget) -> Result<usize> {
+    let tables: Vec<Vec<Vec<String>>> = shards
+        .iter()
+        .map(|s| {
+            let text = fs::read_to_string(&s.path).with_context(|| format!("reading shard {}", s.path.display()))?;
+            Ok(parse_records(&text).0)
+        })
+        .collect::<Result<_>>()?;
+    if tables.iter().any(|t| t.first() != tables[0].first()) {
+        bail_input!("the shards have different columns; merge only the shards of one run");
+    }
+    let mut out = std::io::BufWriter::new(
+        fs::File::create(target.temp_path()).with_context(|| format!("creating {}", target.temp_path().display()))?,
+    );
+    let mut line = |cells: &[String]| -> Result<()> {
+        let text: Vec<String> = cells.iter().map(|c| crate::output::csv::csv_cell(c)).collect();
+        writeln!(out, "{}", text.join(","))?;
+        Ok(())
     };
-    let target = OutputTarget::prepare(output, &Format::Ogr(driver.clone()), policy, &name)?;
-    let mut out = DriverManager::get_driver_by_name(&driver)?
-        .create_vector_only(target.temp_path())
-        .with_context(|| format!("creating {}", output.display()))?;
+    line(&tables[0][0])?;
+    let mut next = vec![1usize; shards.len()];
+    let mut written = 0;
+    for (s, rows) in schedule(shards) {
+        for _ in 0..rows {
+            line(&tables[s][next[s]])?;
+            next[s] += 1;
+            written += 1;
+        }
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(written)
+}
+
+fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: &str) -> Result<usize> {
+    let datasets: Vec<Dataset> = shards
+        .iter()
+        .map(|s| crate::input::source::open(&s.path.display().to_string(), crate::input::source::SourceKind::Vector))
+        .collect::<Result<_>>()?;
+    // Each shard's layer is the one with the record.
+    let mut layers = Vec::new();
+    for (dataset, shard) in datasets.iter().zip(shards) {
+        let index = (0..dataset.layer_count())
+            .find(|&i| {
+                dataset
+                    .layer(i)
+                    .is_ok_and(|l| ShardRecord::read_from(&l, "").ok().flatten().is_some())
+            })
+            .with_context(|| format!("finding the shard layer of {}", shard.path.display()))?;
+        layers.push(dataset.layer(index)?);
+    }
+    let columns = |l: &gdal::vector::Layer| -> Vec<(String, u32)> {
+        l.defn().fields().map(|f| (f.name(), f.field_type())).collect()
+    };
+    let first = columns(&layers[0]);
+    if let Some(k) = (1..layers.len()).find(|&k| columns(&layers[k]) != first) {
+        bail_input!(
+            "shard {} has other columns than {}; merge only the shards of one run",
+            shards[k].path.display(),
+            shards[0].path.display()
+        );
+    }
+    let mut dataset = crate::output::ogr::open_dataset(target, driver, layer_name)?;
     let srs = layers[0].spatial_ref();
-    let out_layer = out.create_layer(LayerOptions {
-        name: &name,
+    let geometry_column = geometry_column(&layers[0]);
+    let mut options = Vec::new();
+    if !geometry_column.is_empty() && geometry_column != "geom" && driver == "GPKG" {
+        options.push(format!("GEOMETRY_NAME={geometry_column}"));
+    }
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let out_layer = dataset.create_layer(LayerOptions {
+        name: layer_name,
         srs: srs.as_ref(),
         ty: layers[0].defn().geometry_type(),
-        options: None,
+        options: (!options.is_empty()).then_some(options.as_slice()),
     })?;
     for field in layers[0].defn().fields() {
         let defn = FieldDefn::new(&field.name(), field.field_type())?;
@@ -68,40 +271,31 @@ pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize
     }
     let in_transaction = unsafe { gdal_sys::OGR_L_StartTransaction(out_layer.c_layer()) } == 0;
     let mut iterators: Vec<_> = layers.iter_mut().map(|l| l.features()).collect();
-    let mut heads: Vec<Option<Feature>> = iterators.iter_mut().map(|it| it.next()).collect();
     let mut written = 0;
-    let mut round = 0usize;
-    'rounds: loop {
-        for s in 0..iterators.len() {
-            let Some(head) = heads[s].take() else {
-                // The input ended at this position: every later shard must be done too.
-                if let Some(t) = (s..iterators.len()).find(|&t| heads[t].is_some()) {
-                    bail_input!(
-                        "shard {} ended at group {round} but {} goes on; pass the shards in order 0..N-1, all from the same features",
-                        shards[s].display(),
-                        shards[t].display()
-                    );
-                }
-                break 'rounds;
-            };
-            let id = head.field_as_integer64(id_index)?;
-            let mut row = Some(head);
-            while let Some(feature) = row.take() {
-                copy_feature(&feature, &out_layer, first.len())?;
-                written += 1;
-                match iterators[s].next() {
-                    Some(next) if next.field_as_integer64(id_index)? == id => row = Some(next),
-                    other => heads[s] = other,
-                }
-            }
+    for (s, rows) in schedule(shards) {
+        for _ in 0..rows {
+            let feature = iterators[s]
+                .next()
+                .with_context(|| format!("shard {} ended early", shards[s].path.display()))?;
+            copy_feature(&feature, &out_layer, first.len())?;
+            written += 1;
         }
-        round += 1;
     }
-    if in_transaction {
-        unsafe { gdal_sys::OGR_L_CommitTransaction(out_layer.c_layer()) };
+    if in_transaction && unsafe { gdal_sys::OGR_L_CommitTransaction(out_layer.c_layer()) } != 0 {
+        anyhow::bail!("committing the merged rows: {}", crate::error::last_gdal_error());
     }
-    out.close().context("closing the merged output")?;
-    target.commit()?;
+    let record = &shards[0].record;
+    if let Some(qml) = &record.qml {
+        let place = crate::output::style::StylePlace {
+            temp: target.temp_path(),
+            table: layer_name,
+            geometry_column: &geometry_column,
+            field: &record.label_field,
+        };
+        drop(out_layer);
+        crate::output::style::write(record.style, &mut dataset, &place, qml)?;
+    }
+    dataset.close().context("closing the merged output")?;
     Ok(written)
 }
 

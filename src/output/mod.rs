@@ -14,10 +14,11 @@ pub mod merge;
 pub mod ogr;
 pub mod resume;
 pub mod schema;
+pub mod shard;
 pub mod style;
 pub mod target;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 pub use format::Format;
 pub use schema::{
@@ -62,6 +63,8 @@ pub struct LayerSettings {
     pub name: String,
     /// Layer creation options (`KEY=VALUE`, as `ogr2ogr -lco`).
     pub creation_options: Vec<String>,
+    /// Whether the name was given (`--layer-name`) rather than taken from the output's name.
+    pub given: bool,
 }
 
 impl OutputWriter {
@@ -106,11 +109,15 @@ impl OutputWriter {
         done.map_err(|err| explain_write_error(err, &self.shown))
     }
 
-    /// Flushes and closes the file (with its style).
-    pub fn finish(self) -> Result<()> {
+    /// Flushes and closes the file (with its style, and the record of a shard run).
+    pub fn finish(self, shard: Option<&shard::ShardRecord>) -> Result<()> {
         let done = match self.kind {
-            Kind::Ogr(w) => w.finish(self.style, &self.temp),
-            Kind::Csv(w) => w.finish(),
+            Kind::Ogr(w) => w.finish(self.style, &self.temp, shard),
+            Kind::Csv(w) => w.finish().and_then(|()| match shard {
+                Some(record) => std::fs::write(shard::sidecar(&self.temp), record.to_json())
+                    .with_context(|| format!("writing the shard record beside {}", self.shown)),
+                None => Ok(()),
+            }),
         };
         done.map_err(|err| explain_write_error(err, &self.shown))
     }

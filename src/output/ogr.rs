@@ -13,6 +13,7 @@ use gdal::{Dataset, DriverManager};
 
 use crate::bail_input;
 use crate::output::schema::{Confidence, OutputRow, OutputSchema};
+use crate::output::shard::ShardRecord;
 use crate::output::style::StyleMode;
 use crate::output::target::{OutputTarget, Start};
 use crate::output::LayerSettings;
@@ -49,23 +50,8 @@ impl OgrWriter {
         schema: &OutputSchema,
         settings: &LayerSettings,
     ) -> Result<OgrWriter> {
-        let path = target.temp_path();
         let shown = target.path.display();
-        let update = gdal::DatasetOptions {
-            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
-            ..Default::default()
-        };
-        let mut dataset = match target.start {
-            Start::New => DriverManager::get_driver_by_name(driver)?
-                .create_vector_only(path)
-                .map_err(|err| anyhow!("creating {}: {err}", path.display()))?,
-            _ => match Dataset::open_ex(path, update) {
-                Ok(ds) => ds,
-                Err(err) => bail_input!(
-                    "cannot open output {shown} to write into it: {err}; give a vector file GDAL can update"
-                ),
-            },
-        };
+        let mut dataset = open_dataset(target, driver, &settings.name)?;
         match target.start {
             Start::Append | Start::Resume => {
                 let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
@@ -84,19 +70,6 @@ impl OgrWriter {
                 Ok(writer)
             }
             Start::New | Start::CopyWithNewLayer { .. } => {
-                if let Start::CopyWithNewLayer { replace: true } = target.start {
-                    let index = dataset.layers().position(|l| l.name() == settings.name);
-                    if let Some(index) = index {
-                        let status = unsafe { gdal_sys::GDALDatasetDeleteLayer(dataset.c_dataset(), index as i32) };
-                        if status != gdal_sys::OGRErr::OGRERR_NONE {
-                            return Err(anyhow!(
-                                "replacing layer {} of {shown}: {}",
-                                settings.name,
-                                crate::error::last_gdal_error()
-                            ));
-                        }
-                    }
-                }
                 OgrWriter::create_layer(&mut dataset, driver, schema, settings)?;
                 let index = dataset
                     .layers()
@@ -362,39 +335,75 @@ impl OgrWriter {
 
     /// Commits the last rows, writes the QGIS style (`style`) unless the layer is not this
     /// run's, and closes the file.
-    pub(crate) fn finish(mut self, style: StyleMode, temp: &Path) -> Result<()> {
+    pub(crate) fn finish(mut self, style: StyleMode, temp: &Path, shard: Option<&ShardRecord>) -> Result<()> {
         self.commit()?;
+        if let Some(record) = shard {
+            record.write_into(&mut self.layer)?;
+        }
         let table = self.layer.name();
-        let geometry_column = unsafe {
-            let name = gdal_sys::OGR_L_GetGeometryColumn(self.layer.c_layer());
-            if name.is_null() {
-                String::new()
-            } else {
-                std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
-            }
-        };
+        let geometry_column = geometry_column(&self.layer);
         let mut dataset = self.layer.into_dataset();
-        let is_gpkg = dataset.driver().short_name() == "GPKG";
         if let (false, Some(colors), Some((geometry, _))) =
             (self.existing_layer, &self.schema.style, &self.schema.geometry)
         {
             let qml = crate::output::style::qml(&self.schema.label_field, *geometry, colors);
-            match style {
-                StyleMode::File => std::fs::write(temp.with_extension("qml"), qml)
-                    .with_context(|| format!("writing the QGIS style beside {}", temp.display()))?,
-                StyleMode::Embedded if is_gpkg => crate::output::style::write_gpkg_style(
-                    &mut dataset,
-                    &table,
-                    &geometry_column,
-                    &self.schema.label_field,
-                    &qml,
-                )?,
-                StyleMode::Embedded | StyleMode::None => {}
-            }
+            let place = crate::output::style::StylePlace {
+                temp,
+                table: &table,
+                geometry_column: &geometry_column,
+                field: &self.schema.label_field,
+            };
+            crate::output::style::write(style, &mut dataset, &place, &qml)?;
         }
         dataset.close().context("closing the output")?;
         Ok(())
     }
+}
+
+/// The name of a layer's geometry column (empty when the driver has none).
+pub(crate) fn geometry_column(layer: &impl LayerAccess) -> String {
+    unsafe {
+        let name = gdal_sys::OGR_L_GetGeometryColumn(layer.c_layer());
+        if name.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// Opens `target`'s temporary output for the run's layer `layer`: a new dataset, or the copy of
+/// the existing output (a layer of the same name deleted when it is to be replaced).
+pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, layer: &str) -> Result<Dataset> {
+    let path = target.temp_path();
+    let shown = target.path.display();
+    if target.start == Start::New {
+        return DriverManager::get_driver_by_name(driver)?
+            .create_vector_only(path)
+            .map_err(|err| anyhow!("creating {}: {err}", path.display()));
+    }
+    let update = gdal::DatasetOptions {
+        open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+        ..Default::default()
+    };
+    let dataset = match Dataset::open_ex(path, update) {
+        Ok(ds) => ds,
+        Err(err) => {
+            bail_input!("cannot open output {shown} to write into it: {err}; give a vector file GDAL can update")
+        }
+    };
+    if let Start::CopyWithNewLayer { replace: true } = target.start {
+        if let Some(index) = dataset.layers().position(|l| l.name() == layer) {
+            let status = unsafe { gdal_sys::GDALDatasetDeleteLayer(dataset.c_dataset(), index as i32) };
+            if status != gdal_sys::OGRErr::OGRERR_NONE {
+                return Err(anyhow!(
+                    "replacing layer {layer} of {shown}: {}",
+                    crate::error::last_gdal_error()
+                ));
+            }
+        }
+    }
+    Ok(dataset)
 }
 
 /// The field types `driver` can create (`DMD_CREATIONFIELDDATATYPES`); empty when it does not say.

@@ -82,7 +82,8 @@ pub fn qml(field: &str, geometry: OGRwkbGeometryType::Type, colors: &ClassColors
 }
 
 /// Where the QGIS style of an output goes (`--qgis-style`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StyleMode {
     /// A `.qml` file beside the output (QGIS loads it as the layer's default style); the output
     /// itself keeps one layer, so plain `ogr2ogr` conversions work.
@@ -93,6 +94,31 @@ pub enum StyleMode {
     Embedded,
     /// No style.
     None,
+}
+
+/// Where a layer's style goes: the temporary output (a `.qml` replaces its extension), the
+/// layer (table) and its geometry column, and the label field it colours by.
+pub struct StylePlace<'a> {
+    /// The temporary output file.
+    pub temp: &'a std::path::Path,
+    /// The layer.
+    pub table: &'a str,
+    /// Its geometry column.
+    pub geometry_column: &'a str,
+    /// The label field.
+    pub field: &'a str,
+}
+
+/// Writes `qml` where `mode` says: a `.qml` beside the output, or a GeoPackage's `layer_styles`.
+pub fn write(mode: StyleMode, dataset: &mut Dataset, place: &StylePlace<'_>, qml: &str) -> Result<()> {
+    match mode {
+        StyleMode::File => std::fs::write(place.temp.with_extension("qml"), qml)
+            .with_context(|| format!("writing the QGIS style beside {}", place.temp.display())),
+        StyleMode::Embedded if dataset.driver().short_name() == "GPKG" => {
+            write_gpkg_style(dataset, place.table, place.geometry_column, place.field, qml)
+        }
+        StyleMode::Embedded | StyleMode::None => Ok(()),
+    }
 }
 
 /// Writes `qml` into the GeoPackage's `layer_styles` table as the default style of `table`, the

@@ -110,7 +110,7 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
             })?;
         }
     }
-    writer.finish()?;
+    writer.finish(None)?;
     scorer.summary.execution_provider = scorer.classifier.execution_provider;
     Ok(scorer.summary)
 }

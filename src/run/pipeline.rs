@@ -19,6 +19,7 @@ use crate::input::items::Item;
 use crate::input::raster::Raster;
 use crate::model::definition::LabelMode;
 use crate::output::resume::written_rows;
+use crate::output::shard::{Fingerprint, ShardRecord};
 use crate::output::target::Start;
 use crate::output::{Column, OutputRow, OutputSchema, OutputWriter};
 use crate::report::summary::RunSummary;
@@ -83,6 +84,17 @@ pub fn classify_features(
         source.transform_to(&item.grid, &item.name)?;
     }
     let (features_srs, grid_srs) = (source.srs_wkt.clone(), items[0].grid.srs_wkt.clone());
+    let source_identity = format!(
+        "{}|{:?}|{}|{:?}",
+        source.layer_name,
+        source
+            .fields
+            .iter()
+            .map(|f| (&f.name, f.field_type))
+            .collect::<Vec<_>>(),
+        source.geometry_type,
+        source.srs_wkt
+    );
 
     let mut schema = OutputSchema {
         input_fields: source
@@ -117,18 +129,19 @@ pub fn classify_features(
     let progress = crate::run::progress::Progress::new(total, plan.quiet, plan.progress_interval);
     let progress = &progress;
     let written = &written;
-    let consumed = std::thread::scope(|scope| -> Result<RunSummary> {
+    let consumed = std::thread::scope(|scope| -> Result<(RunSummary, u64, Option<Vec<u32>>)> {
         let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
         // Chip buffers go back to the workers once scored: no allocation (nor page faults) per batch.
         let (free_tx, free_rx) = bounded::<Vec<f32>>(in_flight);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(in_flight);
 
-        let reader = scope.spawn(move || -> Result<(Duration, RunSummary)> {
+        let reader = scope.spawn(move || -> Result<ReaderReport> {
             // Busy time: the whole loop less the time spent waiting for room in the channel.
             let started = Instant::now();
             // Rows an earlier run wrote: counted here, not classified again.
             let mut resumed = RunSummary::default();
             let mut skipped = 0;
+            let mut row_counts = plan.shard.map(|_| Vec::<u32>::new());
             let mut waiting = Duration::ZERO;
             let mut seq = 0;
             let mut pending = Vec::with_capacity(batch_size);
@@ -143,7 +156,16 @@ pub fn classify_features(
                 waiting += wait.elapsed();
                 sent
             };
-            source.for_each(items, &crate::run::interrupt::check, |feature| {
+            let mut last_index = None;
+            let total = source.for_each(items, &crate::run::interrupt::check, |feature| {
+                if let Some(counts) = row_counts.as_mut() {
+                    // Rows per feature: consecutive rows of one feature share its position.
+                    match counts.last_mut() {
+                        Some(n) if last_index == Some(feature.index) => *n += 1,
+                        _ => counts.push(1u32),
+                    }
+                    last_index = Some(feature.index);
+                }
                 if let Some(row) = written.get(skipped) {
                     skipped += 1;
                     let expected = truth.and_then(|i| feature.fields.get(i).cloned().flatten());
@@ -167,7 +189,12 @@ pub fn classify_features(
                     written.len()
                 );
             }
-            Ok((started.elapsed().saturating_sub(waiting), resumed))
+            Ok(ReaderReport {
+                busy: started.elapsed().saturating_sub(waiting),
+                resumed,
+                features: total,
+                row_counts,
+            })
         });
 
         for _ in 0..threads {
@@ -217,19 +244,19 @@ pub fn classify_features(
         let read = reader.join().map_err(|_| anyhow!("the feature reader panicked"))?;
         // The consumer's error first: when it stops, the reader only sees a closed channel.
         consumed?;
-        let (read_time, resumed) = read?;
+        let report = read?;
         let mut summary = scorer.summary;
-        summary.absorb(resumed);
-        summary.read_time = read_time;
+        summary.absorb(report.resumed);
+        summary.read_time = report.busy;
         summary.execution_provider = scorer.classifier.execution_provider;
-        Ok(summary)
+        Ok((summary, report.features, report.row_counts))
     });
     progress.finish();
-    let summary = match consumed {
-        Ok(summary) => summary,
+    let (summary, features_read, row_counts) = match consumed {
+        Ok(done) => done,
         Err(err) if plan.resume && err.chain().any(|c| c.is::<crate::error::Interrupted>()) => {
             // Interrupted with --resume: keep what was written, for the next --resume.
-            writer.finish()?;
+            writer.finish(None)?;
             return Err(anyhow::Error::new(crate::error::Interrupted::KeptForResume));
         }
         Err(err) => return Err(err),
@@ -255,8 +282,60 @@ pub fn classify_features(
             crs_name(grid_srs.as_deref())
         );
     }
-    writer.finish()?;
+    let record = plan.shard.map(|(index, count)| ShardRecord {
+        index,
+        count,
+        features: features_read,
+        rows: summary.objects as u64,
+        row_counts: row_counts.filter(|counts| counts.iter().any(|&n| n != 1)),
+        fingerprint: fingerprint(plan, &source_identity),
+        layer: plan.layer.given.then(|| plan.layer.name.clone()),
+        label_field: plan.label_field.clone(),
+        style: plan.style,
+        qml: schema
+            .geometry
+            .as_ref()
+            .map(|(ty, _)| crate::output::style::qml(&schema.label_field, *ty, &definition.class_colors())),
+    });
+    writer.finish(record.as_ref())?;
     Ok(summary)
+}
+
+/// What the feature reader did.
+struct ReaderReport {
+    /// Time it was busy (not waiting for room in the queue).
+    busy: Duration,
+    /// The rows an earlier run wrote, counted.
+    resumed: RunSummary,
+    /// Features in the whole input.
+    features: u64,
+    /// Rows per selected feature (shard runs).
+    row_counts: Option<Vec<u32>>,
+}
+
+/// The fingerprint of a shard run: the features (layer, columns, count), the rasters (names and
+/// grids), the model (its definition and bytes) and the options that shape the output; equal
+/// for every shard of one run, whatever machine it ran on.
+fn fingerprint(plan: &ClassifyPlan, features: &str) -> String {
+    let mut print = Fingerprint::default();
+    print.add(features.as_bytes());
+    for raster in &plan.rasters {
+        print.add(raster.as_bytes());
+    }
+    print.add(format!("{:?}", plan.package.definition).as_bytes());
+    print.add(&plan.package.onnx);
+    print.add(
+        format!(
+            "{}|{:?}|{}|{}|{:?}",
+            plan.label_field,
+            plan.processing_mode,
+            plan.model_arguments.test_time_augmentation,
+            plan.model_arguments.score_threshold,
+            plan.features.as_ref().map(|f| (&f.layer, &f.crs_override)),
+        )
+        .as_bytes(),
+    );
+    print.hex()
 }
 
 fn crs_name(wkt: Option<&str>) -> String {

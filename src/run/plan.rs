@@ -220,6 +220,13 @@ impl ClassifyPlan {
             bail_input!("--lco \"{bad}\" is not KEY=VALUE (e.g. --lco SPATIAL_INDEX=NO)");
         }
         format.check_output_name(&output)?;
+        if shard.is_some() && !(format == Format::Csv || format.is_gpkg()) {
+            bail_input!(
+                "--shard writes GeoPackage (.gpkg) or CSV outputs, which record the shard for merge ({} is {}); write a .gpkg",
+                output.display(),
+                format.name()
+            );
+        }
         if args.resume && !(format == Format::Csv || format.is_gpkg()) {
             bail_input!(
                 "--resume continues GeoPackage (.gpkg) and CSV outputs only ({} is {}); write a .gpkg",
@@ -321,6 +328,7 @@ impl ClassifyPlan {
             layer: LayerSettings {
                 name: layer_name,
                 creation_options,
+                given: args.layer_name.is_some(),
             },
             label_field,
             processing_mode: args.processing_mode,
