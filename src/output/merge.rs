@@ -292,7 +292,6 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
             geometry_column: &geometry_column,
             field: &record.label_field,
         };
-        drop(out_layer);
         crate::output::style::write(record.style, &mut dataset, &place, qml)?;
     }
     dataset.close().context("closing the merged output")?;
