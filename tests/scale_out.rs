@@ -361,7 +361,7 @@ fn sigterm_with_resume_keeps_the_work_and_the_next_run_continues() {
     let full = d.join("full.gpkg");
     go(slow(&full, &[]));
     let out = d.join("shard.gpkg");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_classify-objects"))
+    let child = Command::new(env!("CARGO_BIN_EXE_classify-objects"))
         .args(slow(&out, &["--resume"]))
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -385,7 +385,7 @@ fn sigterm_with_resume_keeps_the_work_and_the_next_run_continues() {
     assert!(stderr.contains("--resume to continue"), "{stderr}");
     assert!(!out.exists());
     let kept = partial_rows(d);
-    assert!(kept >= 100 && kept < 2000, "{kept} rows kept");
+    assert!((100..2000).contains(&kept), "{kept} rows kept");
     let summary = d.join("summary.json");
     go(slow(&out, &["--resume", "--summary-json", summary.to_str().unwrap()]));
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
