@@ -129,6 +129,9 @@ impl ClassifyPlan {
         }
         let output = OutputTarget::with_resume(&output, args.overwrite, args.append, args.resume)?;
         let package = ModelPackage::open(&model)?;
+        if let (Some(conversion), false) = (&package.conversion, args.quiet) {
+            eprintln!("{}", conversion.notice());
+        }
 
         let mut pairs = Vec::new();
         if let Some(text) = &args.model_arguments {
