@@ -176,7 +176,10 @@ fn multi_label_threshold_under_both_argument_names() {
         }
     }
     // The labels really depend on the threshold here (chip 1 has none at 0.5).
-    assert_ne!(reference["chips"][1]["labels"], reference["chips"][1]["labels_threshold_0.3"]);
+    assert_ne!(
+        reference["chips"][1]["labels"],
+        reference["chips"][1]["labels_threshold_0.3"]
+    );
 }
 
 #[test]
@@ -195,7 +198,12 @@ fn converted_packages_give_the_same_numbers_and_keep_the_emd() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("converted"));
         // Written once: a second convert needs --overwrite.
         let line = run_err(
-            &["convert", package(name).to_str().unwrap(), "-o", converted.to_str().unwrap()],
+            &[
+                "convert",
+                package(name).to_str().unwrap(),
+                "-o",
+                converted.to_str().unwrap(),
+            ],
             2,
         );
         assert!(line.contains("already exists"), "{line}");
@@ -224,11 +232,23 @@ fn converted_packages_give_the_same_numbers_and_keep_the_emd() {
         // Same numbers as the in-memory conversion, and no conversion any more.
         for tta in [false, true] {
             let arg = format!("test_time_augmentation={tta}");
-            let (rows, csv, stderr) = classify(d, &converted, &reference, &format!("conv_{name}_{tta}"), &["--model-arg", &arg]);
+            let (rows, csv, stderr) = classify(
+                d,
+                &converted,
+                &reference,
+                &format!("conv_{name}_{tta}"),
+                &["--model-arg", &arg],
+            );
             let worst = compare(name, &reference, &rows, tta, None);
             eprintln!("{name} converted, tta={tta}: max |Δ| vs Esri {worst:.2e}");
             assert!(!stderr.contains("converted"), "{stderr}");
-            let (_, direct, _) = classify(d, &package(name), &reference, &format!("direct_{name}_{tta}"), &["--model-arg", &arg]);
+            let (_, direct, _) = classify(
+                d,
+                &package(name),
+                &reference,
+                &format!("direct_{name}_{tta}"),
+                &["--model-arg", &arg],
+            );
             assert_eq!(csv, direct, "converted and in-memory runs write the same rows");
         }
     }
@@ -270,7 +290,12 @@ fn inspect_shows_the_emd_and_the_architecture_found_in_the_weights() {
     // Class order is the .emd's array order, never re-sorted ("Built-up" < "Vegetation" < ... < "bare_soil").
     let out = run_ok(&["inspect", package(RESNET34).to_str().unwrap(), "--json"]);
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = s["classes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = s["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["Built-up", "Vegetation", "Water", "bare_soil"]);
 }
 
@@ -280,7 +305,13 @@ fn the_chips_cut_are_the_reference_windows() {
     let d = dir.path();
     let reference = reference(RESNET34);
     let chips = d.join("chips");
-    classify(d, &package(RESNET34), &reference, "dump", &["--dump-chips", chips.to_str().unwrap()]);
+    classify(
+        d,
+        &package(RESNET34),
+        &reference,
+        "dump",
+        &["--dump-chips", chips.to_str().unwrap()],
+    );
     for i in 0..6 {
         let npy = fs::read(shared(&format!("chips/chip_{i}.npy"))).unwrap();
         let header = u16::from_le_bytes([npy[8], npy[9]]) as usize;
@@ -320,7 +351,9 @@ fn hostile_and_damaged_weights_are_refused_with_one_line() {
     let stem = resnet_stem("FloatStorage");
     let good_prefix = pth_zip("m", &state_dict_pickle(&stem), &stem);
     let double = resnet_stem("DoubleStorage");
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    // (name, .pth bytes, edits of the .emd, what the error line must say)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "os_system",
             pth_zip("m", &os_system_pickle(), &[]),
@@ -339,18 +372,8 @@ fn hostile_and_damaged_weights_are_refused_with_one_line() {
             vec![],
             vec!["0.0.weight", "float64"],
         ),
-        (
-            "missing_key",
-            good_prefix.clone(),
-            vec![],
-            vec!["0.4.0.bn1.weight"],
-        ),
-        (
-            "legacy",
-            vec![0x80, 2, b'}', b'.'],
-            vec![],
-            vec!["legacy format"],
-        ),
+        ("missing_key", good_prefix.clone(), vec![], vec!["0.4.0.bn1.weight"]),
+        ("legacy", vec![0x80, 2, b'}', b'.'], vec![], vec!["legacy format"]),
         (
             "other_backbone",
             good_prefix.clone(),
@@ -397,8 +420,19 @@ fn hostile_and_damaged_weights_are_refused_with_one_line() {
         assert!(!out.exists(), "{tag}: no output");
         // inspect and convert refuse it the same way.
         run_err(&["inspect", pkg.to_str().unwrap()], 2);
-        run_err(&["convert", pkg.to_str().unwrap(), "-o", d.join(format!("{tag}_c.dlpk")).to_str().unwrap()], 2);
+        run_err(
+            &[
+                "convert",
+                pkg.to_str().unwrap(),
+                "-o",
+                d.join(format!("{tag}_c.dlpk")).to_str().unwrap(),
+            ],
+            2,
+        );
         assert!(!d.join(format!("{tag}_c.dlpk")).exists());
     }
-    assert!(!Path::new("/tmp/classify-objects-pwned").exists(), "nothing from the pickle ran");
+    assert!(
+        !Path::new("/tmp/classify-objects-pwned").exists(),
+        "nothing from the pickle ran"
+    );
 }

@@ -293,7 +293,10 @@ fn emd_batch_size_wins_and_a_fixed_batch_model_still_classifies_everything() {
 fn constant_logits_package(d: &Path, name: &str, bias: [f32; 6], multi_label: bool) -> std::path::PathBuf {
     let model = onnx::dense_classifier(3, 32, 32, vec![0.0; 3 * 32 * 32 * 6], bias.to_vec());
     let replace: &[(&str, &str)] = if multi_label {
-        &[("\"Classes\"", "\"MetaDataMode\": \"MultiLabeled_Tiles\",\n  \"Classes\"")]
+        &[(
+            "\"Classes\"",
+            "\"MetaDataMode\": \"MultiLabeled_Tiles\",\n  \"Classes\"",
+        )]
     } else {
         &[]
     };
@@ -330,10 +333,7 @@ fn logits_that_look_like_probabilities_are_still_activated_on_every_chip() {
             assert!((g - sigmoid(b as f64)).abs() < 1e-6, "{g} is not sigmoid({b})");
         }
         // Every sigmoid of a non-negative logit reaches 0.5.
-        assert_eq!(
-            row.text("ClassLabel").unwrap(),
-            "red;green;blue;yellow;white;dark"
-        );
+        assert_eq!(row.text("ClassLabel").unwrap(), "red;green;blue;yellow;white;dark");
     }
 
     let bias = [0.1f32, 0.2, 0.3, 0.4, 0.0, 0.0];
@@ -350,6 +350,9 @@ fn logits_that_look_like_probabilities_are_still_activated_on_every_chip() {
     for row in read_rows(&out, None) {
         assert_eq!(row.text("ClassLabel").unwrap(), "yellow");
         let p = row.number("Confidence").unwrap();
-        assert!((p - 0.4f64.exp() / total).abs() < 1e-6, "{p} is not the softmax of the logits");
+        assert!(
+            (p - 0.4f64.exp() / total).abs() < 1e-6,
+            "{p} is not the softmax of the logits"
+        );
     }
 }

@@ -35,10 +35,7 @@ pub struct ConvertOptions {
 /// Converts the package and writes it; returns the conversion done.
 pub fn convert(options: &ConvertOptions) -> Result<Conversion> {
     let output = &options.output;
-    if !output
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("dlpk"))
-    {
+    if !output.extension().is_some_and(|e| e.eq_ignore_ascii_case("dlpk")) {
         bail_input!(
             "output {} is not a .dlpk; convert writes a package: give -o NAME.dlpk",
             output.display()
@@ -85,7 +82,11 @@ pub fn convert(options: &ConvertOptions) -> Result<Conversion> {
         zip.start_file(onnx_name.as_str(), stored)?;
         std::io::Write::write_all(&mut zip, &package.onnx)?;
         if is_zip(&options.input) {
-            copy_other_entries(&options.input, &mut zip, &[&package.emd_name, &package.model_name, &onnx_name])?;
+            copy_other_entries(
+                &options.input,
+                &mut zip,
+                &[&package.emd_name, &package.model_name, &onnx_name],
+            )?;
         }
         zip.finish()?.sync_all()?;
     }
@@ -189,7 +190,14 @@ mod tests {
         let keys: Vec<&str> = v.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["Framework", "ModelFile", "MinCellSize", "Classes", "ExpMap", "ConvertedFrom"]
+            [
+                "Framework",
+                "ModelFile",
+                "MinCellSize",
+                "Classes",
+                "ExpMap",
+                "ConvertedFrom"
+            ]
         );
         assert_eq!(v["ModelFile"], "fc.onnx");
         assert_eq!(v["MinCellSize"]["x"], 0.01999899682394302);

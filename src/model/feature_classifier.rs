@@ -110,7 +110,12 @@ pub fn check_definition(definition: &ModelDefinition, model_file: &str, origin: 
 /// Converts the FeatureClassifier weights `pth` (the bytes of `model_file`) that `definition`
 /// describes into an ONNX model; `source` names the weights in messages. The `.pth` bytes are
 /// released before this returns.
-pub fn convert(definition: &ModelDefinition, pth: Bytes, model_file: &str, source: &str) -> Result<(Vec<u8>, Conversion)> {
+pub fn convert(
+    definition: &ModelDefinition,
+    pth: Bytes,
+    model_file: &str,
+    source: &str,
+) -> Result<(Vec<u8>, Conversion)> {
     let started = Instant::now();
     let weights_bytes = pth.len();
     let sd = pth::read(pth, source)?;

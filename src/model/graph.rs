@@ -201,9 +201,17 @@ pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenan
         doc_string: None,
         input: vec![ValueInfoProto::float_tensor(
             INPUT,
-            &[Err("batch"), Ok(net.in_channels as i64), Ok(height as i64), Ok(width as i64)],
+            &[
+                Err("batch"),
+                Ok(net.in_channels as i64),
+                Ok(height as i64),
+                Ok(width as i64),
+            ],
         )],
-        output: vec![ValueInfoProto::float_tensor(OUTPUT, &[Err("batch"), Ok(net.classes as i64)])],
+        output: vec![ValueInfoProto::float_tensor(
+            OUTPUT,
+            &[Err("batch"), Ok(net.classes as i64)],
+        )],
     };
     Ok(ModelProto {
         ir_version: Some(IR_VERSION),

@@ -115,8 +115,7 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
         ),
     };
     let (onnx, conversion) = if pth {
-        let (onnx, conversion) =
-            feature_classifier::convert(&definition, bytes.into(), &model_file, &model_shown)?;
+        let (onnx, conversion) = feature_classifier::convert(&definition, bytes.into(), &model_file, &model_shown)?;
         (onnx, Some(conversion))
     } else {
         (bytes, None)

@@ -221,7 +221,10 @@ pub fn load_state_dict(data: &[u8], origin: &str) -> Result<Vec<(String, TensorR
             );
         };
         if !seen.insert(name.clone()) {
-            bail_input!("{origin}: state_dict key {:?} appears twice; the file is damaged", short(name));
+            bail_input!(
+                "{origin}: state_dict key {:?} appears twice; the file is damaged",
+                short(name)
+            );
         }
         out.push((name.to_string(), (**tensor).clone()));
     }
@@ -322,7 +325,10 @@ impl<'a> Machine<'a> {
     fn line(&mut self) -> Result<&'a str> {
         let rest = &self.data[self.pos.min(self.data.len())..];
         let Some(end) = rest.iter().take(256).position(|&b| b == b'\n') else {
-            bail_input!("{}: a GLOBAL name is not terminated; the pickle is damaged", self.origin);
+            bail_input!(
+                "{}: a GLOBAL name is not terminated; the pickle is damaged",
+                self.origin
+            );
         };
         let text = std::str::from_utf8(&rest[..end]).unwrap_or("<not UTF-8>");
         self.pos += end + 1;
@@ -375,7 +381,10 @@ impl<'a> Machine<'a> {
     /// The values above the topmost mark, which is removed.
     fn pop_mark(&mut self) -> Result<Vec<Value>> {
         let Some(mark) = self.marks.pop() else {
-            bail_input!("{}: the pickle closes a mark it never opened; the file is damaged", self.origin);
+            bail_input!(
+                "{}: the pickle closes a mark it never opened; the file is damaged",
+                self.origin
+            );
         };
         Ok(self.stack.split_off(mark))
     }
@@ -646,8 +655,11 @@ impl<'a> Machine<'a> {
     }
 
     fn pairs_into(&self, mut dict: Dict, items: Vec<Value>) -> Result<Dict> {
-        if items.len() % 2 != 0 {
-            bail_input!("{}: a dict is given an odd number of keys and values; the pickle is damaged", self.origin);
+        if !items.len().is_multiple_of(2) {
+            bail_input!(
+                "{}: a dict is given an odd number of keys and values; the pickle is damaged",
+                self.origin
+            );
         }
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -714,7 +726,10 @@ impl<'a> Machine<'a> {
     fn persistent(&self, pid: Value) -> Result<StorageRef> {
         let origin = self.origin;
         let Value::Tuple(pid) = pid else {
-            bail_input!("{origin}: a persistent id is {} instead of a storage tuple; this is not a torch.save file", pid.kind());
+            bail_input!(
+                "{origin}: a persistent id is {} instead of a storage tuple; this is not a torch.save file",
+                pid.kind()
+            );
         };
         match pid.items.as_slice() {
             [Value::Str(tag), Value::Global(Global::Storage(dtype)), Value::Str(key), Value::Str(_location), Value::Int(numel)]
@@ -773,10 +788,16 @@ pub(crate) mod tests {
         let err = load_state_dict(evil, "evil.pth").unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2);
         let message = err.to_string();
-        assert!(message.contains("os.system") && message.contains("evil.pth"), "{message}");
+        assert!(
+            message.contains("os.system") && message.contains("evil.pth"),
+            "{message}"
+        );
         // The same through STACK_GLOBAL (protocol 4).
         let evil4 = b"\x80\x04\x8c\x02os\x8c\x06system\x93.";
-        assert!(load_state_dict(evil4, "e.pth").unwrap_err().to_string().contains("os.system"));
+        assert!(load_state_dict(evil4, "e.pth")
+            .unwrap_err()
+            .to_string()
+            .contains("os.system"));
         // Opcodes that build arbitrary objects.
         let obj = b"\x80\x02(ccollections\nOrderedDict\no.";
         assert!(load_state_dict(obj, "o.pth").unwrap_err().to_string().contains("OBJ"));
@@ -796,12 +817,21 @@ pub(crate) mod tests {
             p.extend([b'(', b'h', i, b'h', i, b'l', b'q', i + 1]);
         }
         p.push(b'.');
-        assert!(load_state_dict(&p, "laughs.pth").unwrap_err().to_string().contains("nest"));
+        assert!(load_state_dict(&p, "laughs.pth")
+            .unwrap_err()
+            .to_string()
+            .contains("nest"));
         // Not a dict at the top.
-        assert!(load_state_dict(b"\x80\x02K\x01.", "i.pth").unwrap_err().to_string().contains("an int"));
+        assert!(load_state_dict(b"\x80\x02K\x01.", "i.pth")
+            .unwrap_err()
+            .to_string()
+            .contains("an int"));
         // A dict of something other than tensors.
         let not_tensors = b"\x80\x02}(X\x01\x00\x00\x00aK\x01u.";
-        assert!(load_state_dict(not_tensors, "d.pth").unwrap_err().to_string().contains("instead of a tensor"));
+        assert!(load_state_dict(not_tensors, "d.pth")
+            .unwrap_err()
+            .to_string()
+            .contains("instead of a tensor"));
     }
 
     #[test]

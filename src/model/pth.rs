@@ -54,7 +54,9 @@ impl StateDict {
 
     /// The tensor called `name`, with the name as stored.
     pub fn entry(&self, name: &str) -> Option<(&str, &Tensor)> {
-        self.index.get(name).map(|&i| (self.tensors[i].0.as_str(), &self.tensors[i].1))
+        self.index
+            .get(name)
+            .map(|&i| (self.tensors[i].0.as_str(), &self.tensors[i].1))
     }
 
     /// Whether a tensor called `name` exists.
@@ -82,7 +84,9 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
                 "{origin} is a PyTorch file in the legacy format (torch < 1.6); load it in torch >= 1.6 and save it again with torch.save(model.state_dict(), ...)"
             );
         }
-        bail_input!("{origin} is not a PyTorch .pth (a zip written by torch.save); re-export or re-download the package");
+        bail_input!(
+            "{origin} is not a PyTorch .pth (a zip written by torch.save); re-export or re-download the package"
+        );
     }
     let mut archive = match ZipArchive::new(Cursor::new(bytes.as_ref())) {
         Ok(archive) => archive,
@@ -98,7 +102,10 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
     let top = match pickles.as_slice() {
         [one] => one.trim_end_matches("data.pkl").to_string(),
         [] => bail_input!("{origin} has no <folder>/data.pkl; it is not a .pth written by torch.save (torch >= 1.6)"),
-        many => bail_input!("{origin} has {} data.pkl records; a .pth written by torch.save has one", many.len()),
+        many => bail_input!(
+            "{origin} has {} data.pkl records; a .pth written by torch.save has one",
+            many.len()
+        ),
     };
     let pickle_bytes = read_record(&mut archive, &format!("{top}data.pkl"), MAX_PICKLE_BYTES, origin)?;
     let big_endian = match names.iter().any(|n| *n == format!("{top}byteorder")) {
@@ -137,7 +144,10 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
         let shown = short(&name);
         let numel = r.size.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
         let Some(numel) = numel else {
-            bail_input!("{origin}: tensor {shown} has an impossible size {:?}; the file is damaged", r.size);
+            bail_input!(
+                "{origin}: tensor {shown} has an impossible size {:?}; the file is damaged",
+                r.size
+            );
         };
         // Row-major strides; dimensions of size 1 may carry any stride.
         let mut expected = 1u64;
@@ -157,9 +167,7 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
             .filter(|&end| end <= storage.numel)
             .map(|end| (r.offset * item) as usize..(end * item) as usize);
         let Some(range) = range else {
-            bail_input!(
-                "{origin}: tensor {shown} reaches past the end of its storage {record}; the file is damaged"
-            );
+            bail_input!("{origin}: tensor {shown} reaches past the end of its storage {record}; the file is damaged");
         };
         let mut values = data.slice(range);
         if big_endian && item > 1 {
@@ -238,7 +246,9 @@ fn storage_bytes(file: &Bytes, archive: &mut ZipArchive<Cursor<&[u8]>>, name: &s
     };
     let data = file.slice(range);
     if crc32fast::hash(&data) != crc {
-        bail_input!("{origin}: storage {name} fails its CRC-32 check; the .pth is damaged, re-export or re-download it");
+        bail_input!(
+            "{origin}: storage {name} fails its CRC-32 check; the .pth is damaged, re-export or re-download it"
+        );
     }
     Ok(data)
 }
@@ -298,6 +308,9 @@ pub(crate) mod tests {
         let mut flipped = good.clone();
         let at = flipped.windows(4).position(|w| w == 1.5f32.to_le_bytes()).unwrap();
         flipped[at] ^= 1;
-        assert!(read(Bytes::from(flipped), "m.pth").unwrap_err().to_string().contains("CRC"));
+        assert!(read(Bytes::from(flipped), "m.pth")
+            .unwrap_err()
+            .to_string()
+            .contains("CRC"));
     }
 }

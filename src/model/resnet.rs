@@ -321,9 +321,11 @@ mod tests {
     }
 
     /// The keys and shapes of a FeatureClassifier ResNet-18 with `classes` outputs.
+    type Named = Vec<(String, Tensor)>;
+
     pub(crate) fn resnet18_state_dict(classes: usize) -> StateDict {
         let mut t: Vec<(String, Tensor)> = Vec::new();
-        let mut bn = |t: &mut Vec<(String, Tensor)>, p: &str, c: usize| {
+        let bn = |t: &mut Vec<(String, Tensor)>, p: &str, c: usize| {
             for k in ["weight", "bias", "running_mean", "running_var"] {
                 t.push((format!("{p}.{k}"), zeros(&[c])));
             }
@@ -366,19 +368,28 @@ mod tests {
     #[test]
     fn detects_resnet18_layout() {
         let sd = resnet18_state_dict(5);
-        assert_eq!(sd.tensors.len(), 134, "arcgis.learn's resnet18 FeatureClassifier has 134 keys");
+        assert_eq!(
+            sd.tensors.len(),
+            134,
+            "arcgis.learn's resnet18 FeatureClassifier has 134 keys"
+        );
         let net = detect(&sd, "r18.pth").unwrap();
         assert_eq!(net.name(), "resnet18");
         assert_eq!((net.kind, net.layers, net.classes), (BlockKind::Basic, [2, 2, 2, 2], 5));
         assert_eq!((net.body_channels, net.hidden, net.in_channels), (512, 512, 3));
-        let strided: Vec<&str> = net.blocks.iter().filter(|b| b.stride == 2).map(|b| b.prefix.as_str()).collect();
+        let strided: Vec<&str> = net
+            .blocks
+            .iter()
+            .filter(|b| b.stride == 2)
+            .map(|b| b.prefix.as_str())
+            .collect();
         assert_eq!(strided, ["0.5.0", "0.6.0", "0.7.0"]);
     }
 
     #[test]
     fn refuses_other_layouts_naming_what_is_wrong() {
         let base = resnet18_state_dict(2);
-        let edit = |f: &dyn Fn(&mut Vec<(String, Tensor)>)| {
+        let edit = |f: &dyn Fn(&mut Named)| {
             let mut t = base.tensors.clone();
             f(&mut t);
             detect(&StateDict::from_tensors(t), "x.pth").unwrap_err().to_string()
