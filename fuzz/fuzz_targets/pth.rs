@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let bytes = bytes::Bytes::copy_from_slice(data);
+    let bytes = data.to_vec();
     if let Ok(sd) = classify_objects::model::pth::read(bytes, "fuzz.pth") {
         let _ = classify_objects::model::resnet::detect(&sd, "fuzz.pth");
     }

@@ -10,10 +10,10 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use bytes::Bytes;
 
 use crate::bail_input;
 use crate::model::definition::ModelDefinition;
+use crate::model::encode;
 use crate::model::graph::{self, Provenance};
 use crate::model::pth;
 use crate::model::resnet;
@@ -108,11 +108,11 @@ pub fn check_definition(definition: &ModelDefinition, model_file: &str, origin: 
 }
 
 /// Converts the FeatureClassifier weights `pth` (the bytes of `model_file`) that `definition`
-/// describes into an ONNX model; `source` names the weights in messages. The `.pth` bytes are
-/// released before this returns.
+/// describes into an ONNX model; `source` names the weights in messages. The ONNX model is
+/// written over the `.pth` bytes ([`encode`]): the weights are held once.
 pub fn convert(
     definition: &ModelDefinition,
-    pth: Bytes,
+    pth: Vec<u8>,
     model_file: &str,
     source: &str,
 ) -> Result<(Vec<u8>, Conversion)> {
@@ -147,10 +147,8 @@ pub fn convert(
             ("outputs".into(), "logits".into()),
         ],
     };
-    let model = graph::build(&net, &sd, definition.image_height, definition.image_width, &provenance)?;
-    drop(sd);
-    let onnx = graph::encode(&model);
-    drop(model);
+    let graph = graph::build(&net, &sd, definition.image_height, definition.image_width, &provenance)?;
+    let onnx = encode::encode(graph, sd)?;
     let conversion = Conversion {
         source: source.to_string(),
         model_file: model_file.to_string(),

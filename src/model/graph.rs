@@ -8,15 +8,14 @@
 //! weights). Dropout is the identity at inference and is left out. The output is logits: the
 //! activation (softmax or sigmoid) is applied by the caller, as fastai does.
 //!
-//! Initializer bytes are slices of the state_dict's (shared, not copied); encoding the model
-//! writes each weight once.
+//! The graph is built without its weights: [`Graph::weights`] names the state_dict tensors that
+//! become its initializers, and [`crate::model::encode`] writes them into the ONNX bytes, over
+//! the `.pth` bytes they come from.
 
 use anyhow::{Context, Result};
-use prost::Message;
 
 use crate::infer::onnx_proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
-    ValueInfoProto, FLOAT,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, ValueInfoProto,
 };
 use crate::model::pth::StateDict;
 use crate::model::resnet::{BlockKind, ResNet};
@@ -39,10 +38,19 @@ pub struct Provenance {
     pub props: Vec<(String, String)>,
 }
 
+/// An ONNX model without its weights, and the state_dict tensors that are its initializers.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// The model; its graph has no initializers yet.
+    pub model: ModelProto,
+    /// State_dict keys of the initializers, each named by its key in the graph.
+    pub weights: Vec<String>,
+}
+
 struct Builder<'a> {
     sd: &'a StateDict,
     nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
+    weights: Vec<String>,
     next: usize,
 }
 
@@ -53,16 +61,10 @@ impl Builder<'_> {
     }
 
     fn weight(&mut self, key: &str) -> Result<String> {
-        let t = self
-            .sd
+        self.sd
             .get(key)
             .with_context(|| format!("tensor {key} missing after detection"))?;
-        self.initializers.push(TensorProto {
-            dims: t.shape.iter().map(|&d| d as i64).collect(),
-            data_type: Some(FLOAT),
-            name: Some(key.to_string()),
-            raw_data: Some(t.data.clone()),
-        });
+        self.weights.push(key.to_string());
         Ok(key.to_string())
     }
 
@@ -128,12 +130,12 @@ impl Builder<'_> {
     }
 }
 
-/// The ONNX model of `net` with the weights of `sd`, for chips of `height x width`.
-pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenance: &Provenance) -> Result<ModelProto> {
+/// The ONNX graph of `net`, whose weights are in `sd`, for chips of `height x width`.
+pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenance: &Provenance) -> Result<Graph> {
     let mut b = Builder {
         sd,
         nodes: Vec::new(),
-        initializers: Vec::new(),
+        weights: Vec::new(),
         next: 0,
     };
     // Stem.
@@ -197,7 +199,7 @@ pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenan
     let graph = GraphProto {
         node: b.nodes,
         name: Some(format!("feature_classifier_{}", net.name())),
-        initializer: b.initializers,
+        initializer: Vec::new(),
         doc_string: None,
         input: vec![ValueInfoProto::float_tensor(
             INPUT,
@@ -213,7 +215,7 @@ pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenan
             &[Err("batch"), Ok(net.classes as i64)],
         )],
     };
-    Ok(ModelProto {
+    let model = ModelProto {
         ir_version: Some(IR_VERSION),
         producer_name: Some("classify-objects".into()),
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -234,10 +236,9 @@ pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenan
                 value: Some(v.clone()),
             })
             .collect(),
+    };
+    Ok(Graph {
+        model,
+        weights: b.weights,
     })
-}
-
-/// The model encoded as ONNX bytes (one allocation of the encoded size).
-pub fn encode(model: &ModelProto) -> Vec<u8> {
-    model.encode_to_vec()
 }

@@ -6,11 +6,12 @@
 //! arcgis.learn FeatureClassifier packages hold PyTorch weights instead of ONNX: they are
 //! converted in memory ([`feature_classifier`]) from the `.pth` ([`pth`], read with the
 //! restricted unpickler [`pickle`]) through the network found in the weights ([`resnet`]) to an
-//! ONNX graph ([`graph`]).
+//! ONNX graph ([`graph`]), encoded over the `.pth` bytes ([`encode`]).
 
 pub mod arguments;
 pub mod convert;
 pub mod definition;
+pub mod encode;
 pub mod feature_classifier;
 pub mod graph;
 pub mod inspect;

@@ -115,7 +115,7 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
         ),
     };
     let (onnx, conversion) = if pth {
-        let (onnx, conversion) = feature_classifier::convert(&definition, bytes.into(), &model_file, &model_shown)?;
+        let (onnx, conversion) = feature_classifier::convert(&definition, bytes, &model_file, &model_shown)?;
         (onnx, Some(conversion))
     } else {
         (bytes, None)
@@ -210,7 +210,7 @@ fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
     let bytes = read_entry(&mut archive, model_index, MAX_MODEL_BYTES, &model_shown)?;
     drop(archive);
     let (onnx, conversion) = if pth {
-        let (onnx, conversion) = feature_classifier::convert(&definition, bytes.into(), &model_file, &model_shown)?;
+        let (onnx, conversion) = feature_classifier::convert(&definition, bytes, &model_file, &model_shown)?;
         (onnx, Some(conversion))
     } else {
         (bytes, None)

@@ -4,11 +4,14 @@
 //! Layout: a zip whose records sit under one top folder (the file stem at save time, or
 //! `archive`): `data.pkl` (the pickle, read by [`crate::model::pickle`]), `data/<key>` (raw
 //! storage bytes), `byteorder` (optional, `little` when absent). Storages are STORED
-//! (uncompressed) by torch, so a tensor's values are a slice of the `.pth` bytes: nothing is
-//! copied, and each storage's CRC-32 is checked so that a damaged file cannot give wrong weights.
+//! (uncompressed) by torch, so a tensor's values are a range of the `.pth` bytes, which the
+//! [`StateDict`] owns: nothing is copied, and each storage's CRC-32 is checked so that a damaged
+//! file cannot give wrong weights. [`StateDict::into_parts`] hands the bytes on, so that the ONNX
+//! model can be written over them ([`crate::model::encode`]).
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
+use std::ops::Range;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -20,15 +23,24 @@ use crate::model::pickle::{self, Dtype};
 /// Largest `data.pkl` accepted (a ResNet-152 state_dict pickle is about 120 KiB).
 pub const MAX_PICKLE_BYTES: u64 = 16 << 20;
 
-/// One tensor of a state_dict: contiguous, row-major, little-endian values.
+/// Where a tensor's `numel * dtype.size()` bytes (contiguous, row-major, little-endian) are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// A range of the state_dict's buffer (the `.pth` file): torch's STORED storages.
+    InBuffer(Range<usize>),
+    /// Bytes of their own: storages that had to be inflated or byte-swapped.
+    Owned(Bytes),
+}
+
+/// One tensor of a state_dict.
 #[derive(Debug, Clone)]
 pub struct Tensor {
     /// Element type.
     pub dtype: Dtype,
     /// Shape.
     pub shape: Vec<usize>,
-    /// `numel * dtype.size()` bytes.
-    pub data: Bytes,
+    /// Its values.
+    pub values: Values,
 }
 
 impl Tensor {
@@ -38,12 +50,13 @@ impl Tensor {
     }
 }
 
-/// A state_dict: tensors by name, in file order.
+/// A state_dict: tensors by name, in file order, and the file bytes they point into.
 #[derive(Debug, Clone, Default)]
 pub struct StateDict {
     /// `(name, tensor)` in file order.
     pub tensors: Vec<(String, Tensor)>,
     index: HashMap<String, usize>,
+    buffer: Vec<u8>,
 }
 
 impl StateDict {
@@ -69,15 +82,30 @@ impl StateDict {
         self.tensors.iter().map(|(n, _)| n.as_str())
     }
 
-    /// Builds a state_dict from named tensors (the names must be distinct).
-    pub fn from_tensors(tensors: Vec<(String, Tensor)>) -> StateDict {
+    /// The values of `tensor` (a tensor of this state_dict).
+    pub fn data<'a>(&'a self, tensor: &'a Tensor) -> &'a [u8] {
+        match &tensor.values {
+            Values::InBuffer(range) => &self.buffer[range.clone()],
+            Values::Owned(bytes) => bytes,
+        }
+    }
+
+    /// The tensors and the buffer their [`Values::InBuffer`] ranges point into.
+    pub fn into_parts(self) -> (Vec<(String, Tensor)>, Vec<u8>) {
+        (self.tensors, self.buffer)
+    }
+
+    /// A state_dict of named tensors (the names must be distinct) whose [`Values::InBuffer`]
+    /// ranges point into `buffer`.
+    pub fn from_parts(tensors: Vec<(String, Tensor)>, buffer: Vec<u8>) -> StateDict {
         let index = tensors.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
-        StateDict { tensors, index }
+        StateDict { tensors, index, buffer }
     }
 }
 
-/// Reads the `.pth` held in `bytes`; `origin` names it in messages.
-pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
+/// Reads the `.pth` held in `bytes`, which become the state_dict's buffer; `origin` names it in
+/// messages.
+pub fn read(bytes: Vec<u8>, origin: &str) -> Result<StateDict> {
     if !bytes.starts_with(b"PK\x03\x04") {
         if bytes.first() == Some(&0x80) {
             bail_input!(
@@ -88,7 +116,12 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
             "{origin} is not a PyTorch .pth (a zip written by torch.save); re-export or re-download the package"
         );
     }
-    let mut archive = match ZipArchive::new(Cursor::new(bytes.as_ref())) {
+    let tensors = read_tensors(&bytes, origin)?;
+    Ok(StateDict::from_parts(tensors, bytes))
+}
+
+fn read_tensors(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor)>> {
+    let mut archive = match ZipArchive::new(Cursor::new(bytes)) {
         Ok(archive) => archive,
         Err(err) => {
             bail_input!("{origin} is a damaged or truncated zip ({err}); re-export or re-download the package")
@@ -122,18 +155,22 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
     let refs = pickle::load_state_dict(&pickle_bytes, &format!("{origin}!{top}data.pkl"))?;
     drop(pickle_bytes);
 
-    let mut storages: HashMap<String, Bytes> = HashMap::new();
+    let mut storages: HashMap<String, Values> = HashMap::new();
     let mut tensors = Vec::with_capacity(refs.len());
     for (name, r) in refs {
         let storage = &r.storage;
         let record = format!("{top}data/{}", storage.key);
         let item = storage.dtype.size() as u64;
         if !storages.contains_key(&storage.key) {
-            let data = storage_bytes(&bytes, &mut archive, &record, origin)?;
-            if Some(data.len() as u64) != storage.numel.checked_mul(item) {
+            let data = storage_bytes(bytes, &mut archive, &record, origin)?;
+            let len = match &data {
+                Values::InBuffer(range) => range.len(),
+                Values::Owned(owned) => owned.len(),
+            };
+            if Some(len as u64) != storage.numel.checked_mul(item) {
                 bail_input!(
                     "{origin}: storage {record} holds {} bytes but the pickle declares {} {} values; the file is damaged",
-                    data.len(),
+                    len,
                     storage.numel,
                     storage.dtype.name()
                 );
@@ -169,24 +206,30 @@ pub fn read(bytes: Bytes, origin: &str) -> Result<StateDict> {
         let Some(range) = range else {
             bail_input!("{origin}: tensor {shown} reaches past the end of its storage {record}; the file is damaged");
         };
-        let mut values = data.slice(range);
+        let mut values = match data {
+            Values::InBuffer(storage) => Values::InBuffer(storage.start + range.start..storage.start + range.end),
+            Values::Owned(owned) => Values::Owned(owned.slice(range)),
+        };
         if big_endian && item > 1 {
-            let mut swapped = values.to_vec();
+            let mut swapped = match &values {
+                Values::InBuffer(range) => bytes[range.clone()].to_vec(),
+                Values::Owned(owned) => owned.to_vec(),
+            };
             for chunk in swapped.chunks_exact_mut(item as usize) {
                 chunk.reverse();
             }
-            values = Bytes::from(swapped);
+            values = Values::Owned(Bytes::from(swapped));
         }
         tensors.push((
             name,
             Tensor {
                 dtype: storage.dtype,
                 shape: r.size.iter().map(|&d| d as usize).collect(),
-                data: values,
+                values,
             },
         ));
     }
-    Ok(StateDict::from_tensors(tensors))
+    Ok(tensors)
 }
 
 fn short(text: &str) -> String {
@@ -216,9 +259,9 @@ fn read_record(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, cap: u64, or
     Ok(out)
 }
 
-/// A storage record's bytes: a slice of the file when STORED (as torch writes them), checked
-/// against the record's CRC-32; inflated otherwise.
-fn storage_bytes(file: &Bytes, archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, origin: &str) -> Result<Bytes> {
+/// Where a storage record's bytes are: a range of the file when STORED (as torch writes them),
+/// checked against the record's CRC-32; inflated otherwise.
+fn storage_bytes(file: &[u8], archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, origin: &str) -> Result<Values> {
     let Some(index) = archive.index_for_name(name) else {
         bail_input!(
             "{origin}: the pickle names storage {name}, which is not in the file; the .pth is truncated or damaged, re-export it"
@@ -235,7 +278,7 @@ fn storage_bytes(file: &Bytes, archive: &mut ZipArchive<Cursor<&[u8]>>, name: &s
     };
     if !stored {
         let cap = file.len() as u64 * 64;
-        return Ok(Bytes::from(read_record(archive, name, cap, origin)?));
+        return Ok(Values::Owned(Bytes::from(read_record(archive, name, cap, origin)?)));
     }
     let range = start
         .checked_add(size)
@@ -244,13 +287,12 @@ fn storage_bytes(file: &Bytes, archive: &mut ZipArchive<Cursor<&[u8]>>, name: &s
     let Some(range) = range else {
         bail_input!("{origin}: storage {name} reaches past the end of the file; the .pth is truncated, re-export it");
     };
-    let data = file.slice(range);
-    if crc32fast::hash(&data) != crc {
+    if crc32fast::hash(&file[range.clone()]) != crc {
         bail_input!(
             "{origin}: storage {name} fails its CRC-32 check; the .pth is damaged, re-export or re-download it"
         );
     }
-    Ok(data)
+    Ok(Values::InBuffer(range))
 }
 
 #[cfg(test)]
@@ -283,10 +325,11 @@ pub(crate) mod tests {
     fn reads_tensors_as_slices_of_the_file() {
         let pickle = crate::model::pickle::tests::state_dict_pickle();
         let file = pth_zip("m", &pickle, &[("0", &two_floats())]);
-        let sd = read(Bytes::from(file), "m.pth").unwrap();
+        let sd = read(file, "m.pth").unwrap();
         let w = sd.get("w").unwrap();
         assert_eq!((w.dtype, w.shape.clone()), (Dtype::F32, vec![2]));
-        assert_eq!(w.data.as_ref(), two_floats().as_slice());
+        assert!(matches!(w.values, Values::InBuffer(_)));
+        assert_eq!(sd.data(w), two_floats().as_slice());
     }
 
     #[test]
@@ -300,7 +343,7 @@ pub(crate) mod tests {
             (vec![0x80, 2, b'.'], "legacy format"),
         ];
         for (bytes, needle) in cases {
-            let err = read(Bytes::from(bytes), "m.pth").unwrap_err();
+            let err = read(bytes, "m.pth").unwrap_err();
             assert_eq!(crate::error::exit_code(&err), 2);
             assert!(err.to_string().contains(needle), "{err} should say {needle}");
         }
@@ -308,9 +351,6 @@ pub(crate) mod tests {
         let mut flipped = good.clone();
         let at = flipped.windows(4).position(|w| w == 1.5f32.to_le_bytes()).unwrap();
         flipped[at] ^= 1;
-        assert!(read(Bytes::from(flipped), "m.pth")
-            .unwrap_err()
-            .to_string()
-            .contains("CRC"));
+        assert!(read(flipped, "m.pth").unwrap_err().to_string().contains("CRC"));
     }
 }

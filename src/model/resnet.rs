@@ -13,6 +13,8 @@ use anyhow::Result;
 
 use crate::bail_input;
 use crate::model::pickle::Dtype;
+#[cfg(test)]
+use crate::model::pth::Values;
 use crate::model::pth::{StateDict, Tensor};
 
 /// The residual block type.
@@ -316,7 +318,7 @@ mod tests {
         Tensor {
             dtype: Dtype::F32,
             shape: shape.to_vec(),
-            data: bytes::Bytes::from(vec![0u8; n * 4]),
+            values: Values::Owned(bytes::Bytes::from(vec![0u8; n * 4])),
         }
     }
 
@@ -334,7 +336,7 @@ mod tests {
                 Tensor {
                     dtype: Dtype::I64,
                     shape: vec![],
-                    data: bytes::Bytes::from(vec![0u8; 8]),
+                    values: Values::Owned(bytes::Bytes::from(vec![0u8; 8])),
                 },
             ));
         };
@@ -362,7 +364,7 @@ mod tests {
         bn(&mut t, "1.6", 512);
         t.push(("1.8.weight".into(), zeros(&[classes, 512])));
         t.push(("1.8.bias".into(), zeros(&[classes])));
-        StateDict::from_tensors(t)
+        StateDict::from_parts(t, Vec::new())
     }
 
     #[test]
@@ -392,7 +394,9 @@ mod tests {
         let edit = |f: &dyn Fn(&mut Named)| {
             let mut t = base.tensors.clone();
             f(&mut t);
-            detect(&StateDict::from_tensors(t), "x.pth").unwrap_err().to_string()
+            detect(&StateDict::from_parts(t, Vec::new()), "x.pth")
+                .unwrap_err()
+                .to_string()
         };
         // A squeeze-excitation module (seresnet): an extra key.
         let err = edit(&|t| t.push(("0.4.0.se.fc1.weight".into(), zeros(&[4, 64, 1, 1]))));
@@ -405,7 +409,7 @@ mod tests {
         assert!(err.contains("float64"), "{err}");
         // A mobilenet_v2 body.
         let err = detect(
-            &StateDict::from_tensors(vec![("0.0.0.0.weight".into(), zeros(&[32, 3, 3, 3]))]),
+            &StateDict::from_parts(vec![("0.0.0.0.weight".into(), zeros(&[32, 3, 3, 3]))], Vec::new()),
             "m.pth",
         )
         .unwrap_err()
