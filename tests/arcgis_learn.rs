@@ -287,6 +287,22 @@ fn inspect_shows_the_emd_and_the_architecture_found_in_the_weights() {
         let text = String::from_utf8(run_ok(&["inspect", package(name).to_str().unwrap()]).stdout).unwrap();
         assert!(text.contains(&format!("{backbone} body + fastai head")), "{text}");
     }
+    // A bare .emd next to its .pth (the package unzipped) works the same.
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip = zip::ZipArchive::new(fs::File::open(package(RESNET34)).unwrap()).unwrap();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let mut file = fs::File::create(dir.path().join(entry.name())).unwrap();
+        std::io::copy(&mut entry, &mut file).unwrap();
+    }
+    let emd = dir.path().join(format!("{RESNET34}.emd"));
+    let out = run_ok(&["inspect", emd.to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["check"].as_str(), s["converted"]["backbone"].as_str()),
+        (Some("ok"), Some("resnet34"))
+    );
+
     // Class order is the .emd's array order, never re-sorted ("Built-up" < "Vegetation" < ... < "bare_soil").
     let out = run_ok(&["inspect", package(RESNET34).to_str().unwrap(), "--json"]);
     let s: Value = serde_json::from_slice(&out.stdout).unwrap();
