@@ -99,11 +99,23 @@ pub fn render_text(s: &Value) -> String {
     };
     line("package", text(&s["package"]));
     line("definition", text(&s["definition"]));
-    line(
-        "model file",
-        format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
-    );
     let c = &s["converted"];
+    if c.is_null() {
+        line(
+            "model file",
+            format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
+        );
+    } else {
+        line(
+            "model file",
+            format!(
+                "{} ({} bytes of PyTorch weights; {} bytes as ONNX)",
+                text(&s["model_file"]),
+                c["weights_bytes"],
+                s["model_bytes"]
+            ),
+        );
+    }
     if !c.is_null() {
         line(
             "converted from",

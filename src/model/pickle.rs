@@ -422,19 +422,21 @@ impl<'a> Machine<'a> {
     }
 
     fn global(&self, module: &str, name: &str) -> Result<Global> {
-        Ok(match (module, name) {
-            ("collections", "OrderedDict") => Global::OrderedDict,
-            ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensorV2,
-            ("torch._utils", "_rebuild_parameter") => Global::RebuildParameter,
-            ("torch", class) if Dtype::from_storage_class(class).is_some() => {
-                Global::Storage(Dtype::from_storage_class(class).unwrap_or(Dtype::F32))
-            }
-            _ => bail_input!(
+        let known = match (module, name) {
+            ("collections", "OrderedDict") => Some(Global::OrderedDict),
+            ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
+            ("torch._utils", "_rebuild_parameter") => Some(Global::RebuildParameter),
+            ("torch", class) => Dtype::from_storage_class(class).map(Global::Storage),
+            _ => None,
+        };
+        match known {
+            Some(global) => Ok(global),
+            None => bail_input!(
                 "{} asks for the Python object {:?}, which a PyTorch state_dict never uses; refused without running anything (a pickle is code: only collections.OrderedDict, torch._utils._rebuild_tensor_v2 and torch storages are read), so re-save the weights with torch.save(model.state_dict(), ...)",
                 self.origin,
                 short(&format!("{module}.{name}"))
             ),
-        })
+        }
     }
 
     fn run(mut self) -> Result<Value> {

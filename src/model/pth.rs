@@ -162,7 +162,8 @@ fn read_tensors(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor)>> {
         let record = format!("{top}data/{}", storage.key);
         let item = storage.dtype.size() as u64;
         if !storages.contains_key(&storage.key) {
-            let data = storage_bytes(bytes, &mut archive, &record, origin)?;
+            let expected = storage.numel.saturating_mul(item);
+            let data = storage_bytes(bytes, &mut archive, &record, expected, origin)?;
             let len = match &data {
                 Values::InBuffer(range) => range.len(),
                 Values::Owned(owned) => owned.len(),
@@ -261,7 +262,15 @@ fn read_record(archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, cap: u64, or
 
 /// Where a storage record's bytes are: a range of the file when STORED (as torch writes them),
 /// checked against the record's CRC-32; inflated otherwise.
-fn storage_bytes(file: &[u8], archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, origin: &str) -> Result<Values> {
+/// An inflated storage may take at most `expected` bytes (what the pickle declares), so a
+/// compressed record cannot inflate beyond it.
+fn storage_bytes(
+    file: &[u8],
+    archive: &mut ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    expected: u64,
+    origin: &str,
+) -> Result<Values> {
     let Some(index) = archive.index_for_name(name) else {
         bail_input!(
             "{origin}: the pickle names storage {name}, which is not in the file; the .pth is truncated or damaged, re-export it"
@@ -277,8 +286,9 @@ fn storage_bytes(file: &[u8], archive: &mut ZipArchive<Cursor<&[u8]>>, name: &st
         Err(err) => bail_input!("{origin}: storage {name} cannot be read ({err}); the file is damaged"),
     };
     if !stored {
-        let cap = file.len() as u64 * 64;
-        return Ok(Values::Owned(Bytes::from(read_record(archive, name, cap, origin)?)));
+        return Ok(Values::Owned(Bytes::from(read_record(
+            archive, name, expected, origin,
+        )?)));
     }
     let range = start
         .checked_add(size)

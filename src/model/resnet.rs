@@ -31,6 +31,8 @@ pub enum BlockKind {
 pub struct Block {
     /// Key prefix, e.g. `0.5.0`.
     pub prefix: String,
+    /// Layer (0 for layer1 ... 3 for layer4).
+    pub layer: usize,
     /// Stride of the block (of conv1 in a BasicBlock, conv2 in a Bottleneck, and the shortcut).
     pub stride: usize,
     /// Whether the shortcut is a 1x1 convolution with BatchNorm (`downsample`).
@@ -225,6 +227,7 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
             }
             blocks.push(Block {
                 prefix,
+                layer: l,
                 stride,
                 downsample,
             });
@@ -288,9 +291,8 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
     };
     let standard_widths = stem_width == 64
         && net.blocks.iter().all(|b| {
-            let l: usize = b.prefix.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
             let planes = sd.get(&format!("{}.conv1.weight", b.prefix)).map(|t| t.shape[0]);
-            planes == Some(64 << (l - 4)) && sd.get(&format!("{}.conv2.weight", b.prefix)).map(|t| t.shape[0]) == planes
+            planes == Some(64 << b.layer) && sd.get(&format!("{}.conv2.weight", b.prefix)).map(|t| t.shape[0]) == planes
         })
         && channels == 512 * expansion;
     if net.name() == "resnet" || !standard_widths {
