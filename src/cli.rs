@@ -21,7 +21,7 @@ use crate::run::options::ClassifyArgs;
     subcommand_negates_reqs = true
 )]
 #[command(
-    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk"
+    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk\n  classify-objects convert arcgis_learn_model.dlpk -o model_onnx.dlpk"
 )]
 pub struct Cli {
     /// A subcommand; without one, classify.
@@ -40,6 +40,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write a .dlpk package from a plain ONNX classifier and its class names.
     Pack(PackArgs),
+    /// Convert an arcgis.learn FeatureClassifier package (PyTorch .pth weights) into an ONNX
+    /// package, once, so that later runs skip the conversion.
+    Convert(ConvertArgs),
     /// List the objects whose label differs between two outputs (matched by SourceOID); exit
     /// status 0 when none changed, 1 when some did, 2 on error.
     Compare(CompareArgs),
@@ -143,6 +146,33 @@ impl From<PackArgs> for crate::model::pack::PackOptions {
             multi_label: args.multi_label,
             pixel_space: args.pixel_space,
             model_name: args.model_name,
+            output: args.output,
+            overwrite: args.overwrite,
+            ort_library: args.ort_library,
+        }
+    }
+}
+
+/// `convert` options.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The FeatureClassifier package (.dlpk, or an .emd next to its .pth).
+    pub input: PathBuf,
+    /// The ONNX package to write (.dlpk).
+    #[arg(short = 'o', long, value_name = "OUT.dlpk")]
+    pub output: PathBuf,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// ONNX Runtime library to load (default: searched, see README).
+    #[arg(long, value_name = "PATH")]
+    pub ort_library: Option<PathBuf>,
+}
+
+impl From<ConvertArgs> for crate::model::convert::ConvertOptions {
+    fn from(args: ConvertArgs) -> Self {
+        crate::model::convert::ConvertOptions {
+            input: args.input,
             output: args.output,
             overwrite: args.overwrite,
             ort_library: args.ort_library,

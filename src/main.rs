@@ -6,7 +6,7 @@ use clap::Parser;
 
 use classify_objects::cli::{Cli, Command};
 use classify_objects::error::{exit_code, input_error, one_line};
-use classify_objects::model::{inspect, pack};
+use classify_objects::model::{convert, inspect, pack};
 use classify_objects::output::{compare, merge, print};
 use classify_objects::run::{self, plan::ClassifyPlan};
 
@@ -54,6 +54,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 "classify-objects: merged {} shard(s), {rows} row(s) -> {}",
                 args.shards.len(),
                 args.output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Convert(args)) => {
+            let options: convert::ConvertOptions = args.into();
+            let conversion = convert::convert(&options)?;
+            eprintln!(
+                "classify-objects: converted {} ({}, {} parameters, {} classes) -> {}",
+                conversion.source,
+                conversion.architecture,
+                conversion.parameters,
+                conversion.classes,
+                options.output.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -225,9 +225,9 @@ fn bad_arguments_and_outputs() {
     let d = dir.path();
     let line = fails(
         d,
-        &["-r", &colors_tif(), "-m", &colors_dlpk(), "--model-arg", "padding=4"],
+        &["-r", &colors_tif(), "-m", &colors_dlpk(), "--model-arg", "pading=4"],
     );
-    assert_mentions(&line, &["padding", "batch_size", "test_time_augmentation"]);
+    assert_mentions(&line, &["pading", "batch_size", "test_time_augmentation"]);
     let line = fails(
         d,
         &["-r", &colors_tif(), "-m", &colors_dlpk(), "--model-arg", "batch_size"],

@@ -978,13 +978,13 @@ fn progress_lines_for_logs_count_the_shard() {
     let output = run_owned_ok(&slow_args(
         &points(),
         &out,
-        &["--shard", "1/8", "--progress-interval", "1"],
+        &["--shard", "1/2", "--progress-interval", "1"],
     ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("progress:")).collect();
     assert!(!lines.is_empty(), "{stderr}");
-    assert!(lines.iter().all(|l| l.contains("/250 objects")), "{lines:?}");
-    assert_eq!(read_rows(&out, None).len(), 250);
+    assert!(lines.iter().all(|l| l.contains("/1000 objects")), "{lines:?}");
+    assert_eq!(read_rows(&out, None).len(), 1000);
 }
 
 // 21. An output reads back without GDAL warnings.

@@ -210,8 +210,16 @@ fn multi_label_models_threshold_sigmoid_scores() {
         &options,
         &imagenet(),
     );
-    for (threshold, args) in [(0.5, vec![]), (0.2, vec!["--model-arg", "score_threshold=0.2"])] {
-        let out = d.join(format!("multi_{threshold}.gpkg"));
+    // arcgis.learn 2.4 calls the argument threshold, 2.0 called it score_threshold: both work.
+    for (i, (threshold, args)) in [
+        (0.5, vec![]),
+        (0.2, vec!["--model-arg", "score_threshold=0.2"]),
+        (0.2, vec!["--model-arguments", "threshold 0.2;padding 0"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = d.join(format!("multi_{i}.gpkg"));
         let mut full: Vec<String> = vec![
             "-r".into(),
             fixture("synthetic/colors.tif").to_str().unwrap().to_string(),
@@ -279,4 +287,72 @@ fn emd_batch_size_wins_and_a_fixed_batch_model_still_classifies_everything() {
     let rows = read_rows(&out, None);
     assert_eq!(rows.len(), 16);
     assert!(rows.iter().all(|r| r.text("ClassLabel") == r.text("truth")));
+}
+
+/// A package of the constant model `logits = bias` (whatever the chip) over the colour fixture.
+fn constant_logits_package(d: &Path, name: &str, bias: [f32; 6], multi_label: bool) -> std::path::PathBuf {
+    let model = onnx::dense_classifier(3, 32, 32, vec![0.0; 3 * 32 * 32 * 6], bias.to_vec());
+    let replace: &[(&str, &str)] = if multi_label {
+        &[(
+            "\"Classes\"",
+            "\"MetaDataMode\": \"MultiLabeled_Tiles\",\n  \"Classes\"",
+        )]
+    } else {
+        &[]
+    };
+    write_package(d, name, &colors_emd(replace), &model)
+}
+
+#[test]
+fn logits_that_look_like_probabilities_are_still_activated_on_every_chip() {
+    // The activation is decided once per model, never from a chip's values: logits that
+    // happen to lie in 0..1 (and even sum to 1) still go through the sigmoid / softmax.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let bias = [0.2f32, 0.9, 0.0, 0.5, 0.3, 0.1];
+    let pkg = constant_logits_package(d, "multi.dlpk", bias, true);
+    let out = d.join("multi.gpkg");
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &pkg,
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &[],
+    ));
+    let rows = read_rows(&out, None);
+    assert_eq!(rows.len(), 16);
+    for row in &rows {
+        let got: Vec<f64> = row
+            .text("Confidence")
+            .unwrap()
+            .split(';')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        for (g, b) in got.iter().zip(bias) {
+            assert!((g - sigmoid(b as f64)).abs() < 1e-6, "{g} is not sigmoid({b})");
+        }
+        // Every sigmoid of a non-negative logit reaches 0.5.
+        assert_eq!(row.text("ClassLabel").unwrap(), "red;green;blue;yellow;white;dark");
+    }
+
+    let bias = [0.1f32, 0.2, 0.3, 0.4, 0.0, 0.0];
+    let pkg = constant_logits_package(d, "single.dlpk", bias, false);
+    let out = d.join("single.gpkg");
+    run_owned_ok(&classify_args(
+        &fixture("synthetic/colors.tif"),
+        &pkg,
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &[],
+    ));
+    let total: f64 = bias.iter().map(|b| (*b as f64).exp()).sum();
+    for row in read_rows(&out, None) {
+        assert_eq!(row.text("ClassLabel").unwrap(), "yellow");
+        let p = row.number("Confidence").unwrap();
+        assert!(
+            (p - 0.4f64.exp() / total).abs() < 1e-6,
+            "{p} is not the softmax of the logits"
+        );
+    }
 }

@@ -23,7 +23,8 @@ pub struct Expected {
     pub classes: usize,
     /// Whether the input is channels-last (`NHWC`).
     pub channels_last: bool,
-    /// How outputs become probabilities.
+    /// How the package says outputs become probabilities (softmax for single-label, sigmoid for
+    /// multi-label models); a model whose graph already ends in Softmax or Sigmoid gets none.
     pub activation: Activation,
 }
 
@@ -49,7 +50,8 @@ pub struct Classifier {
     /// Number of classes (model outputs per chip).
     pub classes: usize,
     channels_last: bool,
-    activation: Activation,
+    /// How outputs become probabilities, decided once for the model.
+    pub activation: Activation,
     /// The execution provider that runs the model.
     pub execution_provider: &'static str,
 }
@@ -174,14 +176,14 @@ impl Classifier {
             fixed_batch: fixed(dims[0]),
             classes,
             channels_last,
-            activation: expected.activation,
+            activation: crate::infer::activation::for_model(onnx, expected.activation),
             execution_provider,
         })
     }
 
     /// Scores `count` chips laid out one after another (`C x H x W` each) and returns
-    /// `count * classes` probabilities: softmax (single-label) or sigmoid (multi-label) of the
-    /// model output, unless the model already outputs probabilities.
+    /// `count * classes` probabilities: the model outputs through [`Classifier::activation`]
+    /// (softmax, sigmoid, or none for a graph that ends in Softmax or Sigmoid).
     pub fn predict(&mut self, chips: &[f32], count: usize) -> Result<Vec<f32>> {
         let (h, w) = self.chip_size;
         let per_chip = self.channels * h * w;

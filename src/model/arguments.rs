@@ -1,9 +1,13 @@
-//! Model arguments, as the Esri tool takes them: `batch_size`, `test_time_augmentation` and
-//! (multi-label models) `score_threshold`, given as `--model-arg name=value` or in Esri's string
-//! form `"batch_size 4;test_time_augmentation true"` (`name:value` is accepted too).
+//! Model arguments, as the Esri tool takes them: `batch_size`, `test_time_augmentation`,
+//! (multi-label models) `threshold` as arcgis.learn 2.4 names it, or `score_threshold` as 2.0
+//! did, and (packages whose `.emd` has `ExpMap`) `explainability_map`; given as
+//! `--model-arg name=value` or in Esri's string form `"batch_size 4;test_time_augmentation
+//! true"` (`name:value` is accepted too).
 //!
 //! As in ArcGIS, an `.emd` `BatchSize` wins over the `batch_size` argument, and an `.emd`
-//! `test_time_augmentation` sets that argument's default.
+//! `test_time_augmentation` sets that argument's default. `padding`, which Esri's documentation
+//! sample passes, and `explainability_map` are accepted with a one-line note that they change
+//! nothing here. Any other name is an error listing the valid ones, so a typo never goes unseen.
 
 use anyhow::Result;
 
@@ -12,8 +16,8 @@ use crate::model::definition::{parse_truthy, LabelMode, ModelDefinition, MAX_BAT
 
 /// Batch size when neither the `.emd` nor the arguments give one (Esri's UI default).
 pub const DEFAULT_BATCH_SIZE: usize = 4;
-/// Default `score_threshold` of multi-label models.
-pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.5;
+/// Default `threshold` of multi-label models.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
 
 /// Most memory one batch of chips may take, in bytes (twice that with test-time augmentation).
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
@@ -81,9 +85,16 @@ pub fn accepted(definition: &ModelDefinition) -> Vec<ArgumentInfo> {
     });
     if definition.label_mode == LabelMode::MultiLabel {
         list.push(ArgumentInfo {
-            name: "score_threshold",
-            default: DEFAULT_SCORE_THRESHOLD.to_string(),
-            help: "lowest score for a label to be kept (multi-label models)",
+            name: "threshold",
+            default: DEFAULT_THRESHOLD.to_string(),
+            help: "lowest score for a label to be kept (multi-label models; score_threshold is its arcgis.learn 2.0 name)",
+        });
+    }
+    if definition.explainability_map {
+        list.push(ArgumentInfo {
+            name: "explainability_map",
+            default: "False".to_string(),
+            help: "accepted; no Grad-CAM map is written",
         });
     }
     list
@@ -96,8 +107,8 @@ pub struct ModelArguments {
     pub batch_size: usize,
     /// Whether to run test-time augmentation.
     pub test_time_augmentation: bool,
-    /// Threshold of multi-label models.
-    pub score_threshold: f32,
+    /// Threshold of multi-label models (`threshold`, or `score_threshold`).
+    pub threshold: f32,
 }
 
 /// Splits Esri's `"name value;name value"` form (also `name:value`, `name=value`) into pairs.
@@ -127,7 +138,7 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
     let mut args = ModelArguments {
         batch_size: definition.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
         test_time_augmentation: definition.test_time_augmentation,
-        score_threshold: DEFAULT_SCORE_THRESHOLD,
+        threshold: DEFAULT_THRESHOLD,
     };
     for (name, value) in pairs {
         let key = name.to_ascii_lowercase();
@@ -149,10 +160,22 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
                 Some(b) => args.test_time_augmentation = b,
                 None => bail_input!("model argument test_time_augmentation \"{value}\" is not true or false"),
             },
-            "score_threshold" if definition.label_mode == LabelMode::MultiLabel => match value.parse::<f32>() {
-                Ok(t) if (0.0..=1.0).contains(&t) => args.score_threshold = t,
-                _ => bail_input!("model argument score_threshold \"{value}\" is not a number between 0 and 1"),
+            "threshold" | "score_threshold" if definition.label_mode == LabelMode::MultiLabel => {
+                match value.parse::<f32>() {
+                    Ok(t) if (0.0..=1.0).contains(&t) => args.threshold = t,
+                    _ => bail_input!("model argument {key} \"{value}\" is not a number between 0 and 1"),
+                }
+            }
+            "explainability_map" if definition.explainability_map => match parse_truthy(value) {
+                Some(true) => eprintln!(
+                    "classify-objects: note: model argument explainability_map has no effect here (no Grad-CAM map is written)"
+                ),
+                Some(false) => {}
+                None => bail_input!("model argument explainability_map \"{value}\" is not true or false"),
             },
+            "padding" => eprintln!(
+                "classify-objects: note: model argument padding {value} has no effect on object classification (ArcGIS ignores it too)"
+            ),
             _ => bail_input!(
                 "unknown model argument \"{name}\"; this model accepts: {}",
                 accepted
@@ -199,7 +222,7 @@ mod tests {
             ModelArguments {
                 batch_size: 4,
                 test_time_augmentation: false,
-                score_threshold: 0.5
+                threshold: 0.5
             }
         );
         let a = resolve(
@@ -224,20 +247,34 @@ mod tests {
     #[test]
     fn unknown_and_mode_specific_arguments_are_errors_listing_valid_ones() {
         let d = definition("");
-        let err = resolve(&d, &[("padding".into(), "0".into())]).unwrap_err().to_string();
+        let err = resolve(&d, &[("pading".into(), "0".into())]).unwrap_err().to_string();
         assert!(
-            err.contains("padding") && err.contains("batch_size") && err.contains("test_time_augmentation"),
+            err.contains("pading") && err.contains("batch_size") && err.contains("test_time_augmentation"),
             "{err}"
         );
-        // score_threshold only exists for multi-label models.
+        // threshold / score_threshold only exist for multi-label models.
+        assert!(resolve(&d, &[("threshold".into(), "0.2".into())]).is_err());
         assert!(resolve(&d, &[("score_threshold".into(), "0.2".into())]).is_err());
         let multi = definition(r#","MetaDataMode":"MultiLabeled_Tiles""#);
-        assert_eq!(
-            resolve(&multi, &[("score_threshold".into(), "0.2".into())])
-                .unwrap()
-                .score_threshold,
-            0.2
-        );
+        for name in ["threshold", "score_threshold"] {
+            assert_eq!(resolve(&multi, &[(name.into(), "0.2".into())]).unwrap().threshold, 0.2);
+            assert!(resolve(&multi, &[(name.into(), "1.5".into())]).is_err());
+        }
+        assert!(accepted(&multi).iter().any(|a| a.name == "threshold"));
         assert!(resolve(&d, &[("batch_size".into(), "0".into())]).is_err());
+    }
+
+    #[test]
+    fn esri_sample_arguments_accepted_where_they_exist() {
+        let d = definition("");
+        // Esri's documentation sample passes "padding 0;batch_size 4".
+        let a = resolve(&d, &parse_esri_string("padding 0;batch_size 4").unwrap()).unwrap();
+        assert_eq!(a.batch_size, 4);
+        // explainability_map only where the .emd offers it (ExpMap).
+        assert!(resolve(&d, &[("explainability_map".into(), "true".into())]).is_err());
+        let with_map = definition(r#","ExpMap":true"#);
+        assert!(resolve(&with_map, &[("explainability_map".into(), "true".into())]).is_ok());
+        assert!(resolve(&with_map, &[("explainability_map".into(), "maybe".into())]).is_err());
+        assert!(accepted(&with_map).iter().any(|a| a.name == "explainability_map"));
     }
 }

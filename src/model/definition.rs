@@ -115,6 +115,12 @@ pub struct ModelDefinition {
     pub test_time_augmentation: bool,
     /// `ModelFormat`: `NCHW` (default) or `NHWC`.
     pub channels_last: bool,
+    /// `ModelParameters.backbone` (arcgis.learn models), e.g. `resnet34`.
+    pub backbone: Option<String>,
+    /// `IsMultispectral` (arcgis.learn models).
+    pub multispectral: bool,
+    /// `ExpMap`: the package offers the `explainability_map` argument (arcgis.learn 2.4).
+    pub explainability_map: bool,
 }
 
 impl ModelDefinition {
@@ -245,7 +251,24 @@ impl Reader<'_> {
             normalization: self.normalization()?,
             test_time_augmentation: self.flag("test_time_augmentation")?.unwrap_or(false),
             channels_last,
+            backbone: self.backbone()?,
+            multispectral: self.flag("IsMultispectral")?.unwrap_or(false),
+            explainability_map: self.flag("ExpMap")?.unwrap_or(false),
         })
+    }
+
+    fn backbone(&self) -> Result<Option<String>> {
+        match self.get("ModelParameters") {
+            Some(Value::Object(params)) => match params.get("backbone") {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => bail_input!(
+                    "model definition {} has \"ModelParameters\": {{\"backbone\": {other}}}, expected a backbone name such as \"resnet34\"",
+                    self.origin
+                ),
+            },
+            _ => Ok(None),
+        }
     }
 
     fn get(&self, key: &str) -> Option<&Value> {

@@ -1,4 +1,6 @@
-//! `classify-objects inspect`: what a model package holds and whether its parts agree.
+//! `classify-objects inspect`: what a model package holds and whether its parts agree. For an
+//! arcgis.learn FeatureClassifier package (PyTorch weights), also the architecture found in the
+//! weights and converted (backbone, parameter count, class count).
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
     let environment = infer::init_runtime(&library)?;
     let (inputs, outputs) = infer::describe_model(&environment, &package.onnx)?;
     let d = &package.definition;
-    let check = Classifier::new(
+    let (check, activation) = match Classifier::new(
         &environment,
         &package.onnx,
         &package.model_name,
@@ -28,12 +30,29 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
             intra_op_threads: 1,
         },
     )
-    .and_then(|_| {
+    .and_then(|classifier| {
         let defaults = arguments::resolve(d, &[])?;
-        arguments::check_batch_memory(d, defaults.batch_size, defaults.test_time_augmentation)
-    })
-    .map(|_| "ok".to_string())
-    .unwrap_or_else(|err| crate::error::one_line(&err));
+        arguments::check_batch_memory(d, defaults.batch_size, defaults.test_time_augmentation)?;
+        Ok(classifier)
+    }) {
+        Ok(classifier) => ("ok".to_string(), Some(classifier.activation.name())),
+        Err(err) => (crate::error::one_line(&err), None),
+    };
+    let converted = package.conversion.as_ref().map(|c| {
+        json!({
+            "from": c.model_file,
+            "format": "PyTorch state_dict (arcgis.learn FeatureClassifier)",
+            "backbone": c.architecture,
+            "declared_backbone": c.declared_backbone,
+            "parameters": c.parameters,
+            "float32_values": c.float_values,
+            "classes": c.classes,
+            "input_channels": c.in_channels,
+            "weights_bytes": c.weights_bytes,
+            "onnx_bytes": c.onnx_bytes,
+            "seconds": c.seconds,
+        })
+    });
     let bands: Vec<Value> = d
         .extract_bands
         .iter()
@@ -65,6 +84,8 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
             "data_range": d.data_range,
         },
         "label_mode": match d.label_mode { LabelMode::SingleLabel => "single-label (softmax)", LabelMode::MultiLabel => "multi-label (sigmoid)" },
+        "activation": activation,
+        "converted": converted,
         "classes": d.classes.iter().map(|c| json!({"name": c.name, "value": c.value, "color": c.color})).collect::<Vec<_>>(),
         "model_arguments": arguments::accepted(d).iter().map(|a| json!({"name": a.name, "default": a.default, "help": a.help})).collect::<Vec<_>>(),
         "inference_function_ignored": d.inference_function,
@@ -83,10 +104,46 @@ pub fn render_text(s: &Value) -> String {
     };
     line("package", text(&s["package"]));
     line("definition", text(&s["definition"]));
-    line(
-        "model file",
-        format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
-    );
+    let c = &s["converted"];
+    if c.is_null() {
+        line(
+            "model file",
+            format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
+        );
+    } else {
+        line(
+            "model file",
+            format!(
+                "{} ({} bytes of PyTorch weights; {} bytes as ONNX)",
+                text(&s["model_file"]),
+                c["weights_bytes"],
+                s["model_bytes"]
+            ),
+        );
+    }
+    if !c.is_null() {
+        line(
+            "converted from",
+            format!(
+                "{} ({}), in memory in {:.2} s",
+                text(&c["from"]),
+                text(&c["format"]),
+                c["seconds"].as_f64().unwrap_or(0.0)
+            ),
+        );
+        line(
+            "architecture",
+            format!(
+                "{} body + fastai head, {} parameters ({} float32 values), {} input channels, {} classes",
+                text(&c["backbone"]),
+                c["parameters"],
+                c["float32_values"],
+                c["input_channels"],
+                c["classes"]
+            ),
+        );
+        line("declared backbone", text(&c["declared_backbone"]));
+    }
     line("model type", text(&s["model_type"]));
     line("framework", text(&s["framework"]));
     line("model name", text(&s["model_name"]));
@@ -117,6 +174,7 @@ pub fn render_text(s: &Value) -> String {
         line("data range", chip["data_range"].to_string());
     }
     line("labels", text(&s["label_mode"]));
+    line("activation", text(&s["activation"]));
     for (i, c) in s["classes"].as_array().into_iter().flatten().enumerate() {
         line(
             if i == 0 { "classes" } else { "" },

@@ -2,8 +2,10 @@
 //! names in `ModelFile`, or a bare `.emd` next to its model.
 //!
 //! The zip is read in memory and never extracted; entry sizes are capped so that a zip bomb is
-//! refused before it is inflated; anything else in the package (Python inference functions,
-//! `.pth` weights) is ignored and never executed.
+//! refused before it is inflated; anything else in the package (Python inference functions) is
+//! ignored and never executed. An arcgis.learn FeatureClassifier package, whose `ModelFile` is
+//! PyTorch weights (`.pth`), is converted to ONNX in memory
+//! ([`crate::model::feature_classifier`]); the `.pth` is inflated once.
 
 use std::fs::File;
 use std::io::{Read, Seek};
@@ -14,6 +16,7 @@ use zip::ZipArchive;
 
 use crate::bail_input;
 use crate::model::definition::{normalize_package_path, ModelDefinition};
+use crate::model::feature_classifier::{self, Conversion};
 
 /// Largest `.emd` accepted (real ones are a few KiB).
 pub const MAX_EMD_BYTES: u64 = 16 << 20;
@@ -31,8 +34,12 @@ pub struct ModelPackage {
     pub definition: ModelDefinition,
     /// Name of the model file as found.
     pub model_name: String,
-    /// The ONNX model, as bytes for ONNX Runtime.
+    /// The ONNX model, as bytes for ONNX Runtime (converted, for a `.pth` package).
     pub onnx: Vec<u8>,
+    /// The `.emd` text as read.
+    pub emd_text: String,
+    /// How the ONNX model was made from PyTorch weights, for a FeatureClassifier `.pth` package.
+    pub conversion: Option<Conversion>,
 }
 
 impl ModelPackage {
@@ -76,7 +83,7 @@ fn has_extension(path: &Path, ext: &str) -> bool {
 
 fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     let shown = path.display().to_string();
-    let text = read_capped(file, MAX_EMD_BYTES, &shown)?;
+    let text = read_capped(file, MAX_EMD_BYTES, 0, &shown)?;
     let text = match String::from_utf8(text) {
         Ok(text) => text,
         Err(_) => {
@@ -85,18 +92,33 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     };
     let definition = ModelDefinition::parse(&text, &shown)?;
     let model_file = required_model_file(&definition, &shown)?;
-    check_onnx_name(&model_file, &shown)?;
+    let pth = feature_classifier::is_pth(&model_file);
+    if pth {
+        feature_classifier::check_definition(&definition, &model_file, &shown)?;
+    } else {
+        check_onnx_name(&model_file, &shown)?;
+    }
     let model_path = if Path::new(&model_file).is_absolute() {
         PathBuf::from(&model_file)
     } else {
         path.parent().unwrap_or(Path::new(".")).join(&model_file)
     };
-    let onnx = match File::open(&model_path) {
-        Ok(f) => read_capped(f, MAX_MODEL_BYTES, &model_path.display().to_string())?,
+    let model_shown = model_path.display().to_string();
+    let bytes = match File::open(&model_path) {
+        Ok(f) => {
+            let hint = f.metadata().map(|m| m.len()).unwrap_or(0);
+            read_capped(f, MAX_MODEL_BYTES, hint, &model_shown)?
+        }
         Err(err) => bail_input!(
-            "model definition {shown} names \"ModelFile\": \"{model_file}\" but {} cannot be opened ({err}); put the ONNX model there or fix ModelFile",
+            "model definition {shown} names \"ModelFile\": \"{model_file}\" but {} cannot be opened ({err}); put the model there or fix ModelFile",
             model_path.display()
         ),
+    };
+    let (onnx, conversion) = if pth {
+        let (onnx, conversion) = feature_classifier::convert(&definition, bytes, &model_file, &model_shown)?;
+        (onnx, Some(conversion))
+    } else {
+        (bytes, None)
     };
     Ok(ModelPackage {
         source: path.to_path_buf(),
@@ -105,8 +127,10 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         definition,
-        model_name: model_path.display().to_string(),
+        model_name: model_shown,
         onnx,
+        emd_text: text,
+        conversion,
     })
 }
 
@@ -153,7 +177,12 @@ fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
     };
     let definition = ModelDefinition::parse(&text, &where_emd)?;
     let model_file = required_model_file(&definition, &where_emd)?;
-    check_onnx_name(&model_file, &where_emd)?;
+    let pth = feature_classifier::is_pth(&model_file);
+    if pth {
+        feature_classifier::check_definition(&definition, &model_file, &where_emd)?;
+    } else {
+        check_onnx_name(&model_file, &where_emd)?;
+    }
     // ModelFile is relative to the .emd, which sits at the root; accept a case-insensitive match
     // as Windows-made packages often differ in case.
     let wanted = model_file.trim_start_matches('/');
@@ -177,18 +206,23 @@ fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
             if onnx_entries.is_empty() { "none".to_string() } else { onnx_entries.join(", ") }
         );
     };
-    let onnx = read_entry(
-        &mut archive,
-        model_index,
-        MAX_MODEL_BYTES,
-        &format!("{shown}!{model_name}"),
-    )?;
+    let model_shown = format!("{shown}!{model_name}");
+    let bytes = read_entry(&mut archive, model_index, MAX_MODEL_BYTES, &model_shown)?;
+    drop(archive);
+    let (onnx, conversion) = if pth {
+        let (onnx, conversion) = feature_classifier::convert(&definition, bytes, &model_file, &model_shown)?;
+        (onnx, Some(conversion))
+    } else {
+        (bytes, None)
+    };
     Ok(ModelPackage {
         source: path.to_path_buf(),
         emd_name,
         definition,
         model_name,
         onnx,
+        emd_text: text,
+        conversion,
     })
 }
 
@@ -203,7 +237,6 @@ fn required_model_file(definition: &ModelDefinition, origin: &str) -> Result<Str
 fn check_onnx_name(model_file: &str, origin: &str) -> Result<()> {
     let lower = model_file.to_ascii_lowercase();
     let kind = [
-        (".pth", "a PyTorch checkpoint"),
         (".pt", "a PyTorch model"),
         (".h5", "a Keras model"),
         (".pb", "a TensorFlow graph"),
@@ -234,7 +267,7 @@ fn read_entry<R: Read + Seek>(archive: &mut ZipArchive<R>, index: usize, cap: u6
         );
     }
     let declared = entry.size();
-    let bytes = read_capped(entry, cap, origin)?;
+    let bytes = read_capped(entry, cap, declared, origin)?;
     if bytes.len() as u64 != declared {
         bail_input!(
             "{origin} inflates to {} bytes but declares {declared}; the package is damaged",
@@ -244,9 +277,14 @@ fn read_entry<R: Read + Seek>(archive: &mut ZipArchive<R>, index: usize, cap: u6
     Ok(bytes)
 }
 
-/// Reads at most `cap` bytes; more is an input error (a zip bomb or the wrong file).
-fn read_capped(reader: impl Read, cap: u64, origin: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+/// Most bytes reserved up front from a declared size (a hostile size reserves no more).
+const MAX_RESERVE: u64 = 512 << 20;
+
+/// Reads at most `cap` bytes, reserving `hint` (the declared size, if known) up front so that a
+/// large model is read into one allocation; more than `cap` is an input error (a zip bomb or the
+/// wrong file).
+fn read_capped(reader: impl Read, cap: u64, hint: u64, origin: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(hint.min(cap).min(MAX_RESERVE) as usize);
     let read = reader.take(cap + 1).read_to_end(&mut bytes);
     if let Err(err) = read {
         bail_input!("cannot read {origin} ({err}); the file or package is damaged");

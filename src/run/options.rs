@@ -57,7 +57,8 @@ pub struct ClassifyArgs {
     pub processing_mode: ProcessingMode,
 
     /// Model argument NAME=VALUE (Esri model_arguments), repeatable: batch_size,
-    /// test_time_augmentation, score_threshold.
+    /// test_time_augmentation, threshold (or score_threshold), padding
+    /// (no effect), explainability_map (where the .emd offers it).
     #[arg(long = "model-arg", value_name = "NAME=VALUE")]
     pub model_arg: Vec<String>,
 

@@ -330,7 +330,7 @@ fn fingerprint(plan: &ClassifyPlan, features: &str) -> String {
             plan.label_field,
             plan.processing_mode,
             plan.model_arguments.test_time_augmentation,
-            plan.model_arguments.score_threshold,
+            plan.model_arguments.threshold,
             plan.features.as_ref().map(|f| (&f.layer, &f.crs_override)),
         )
         .as_bytes(),

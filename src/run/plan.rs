@@ -245,6 +245,9 @@ impl ClassifyPlan {
             .map(|path| check_side_output(path, "--report", &output))
             .transpose()?;
         let package = ModelPackage::open(&model)?;
+        if let (Some(conversion), false) = (&package.conversion, args.quiet) {
+            eprintln!("{}", conversion.notice());
+        }
 
         let mut pairs = Vec::new();
         if let Some(text) = &args.model_arguments {

@@ -98,7 +98,7 @@ impl<'a> Scorer<'a> {
                 (names[best].name.clone(), Confidence::Single(p as f64))
             }
             LabelMode::MultiLabel => {
-                let threshold = self.arguments.score_threshold;
+                let threshold = self.arguments.threshold;
                 let label = scores
                     .iter()
                     .zip(names)

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod onnx;
+pub mod torch;
 
 use std::collections::BTreeMap;
 use std::fs;

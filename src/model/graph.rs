@@ -1,0 +1,244 @@
+//! The ONNX graph (opset 17) of a detected FeatureClassifier ResNet, in eval mode, with the
+//! weights of its state_dict as initializers named by their PyTorch keys.
+//!
+//! Operators, as checked against Esri's own outputs: `Conv` (no bias), `BatchNormalization`
+//! (epsilon 1e-5, on the 4-D body tensors and on the 2-D head tensors alike), `Relu`, `MaxPool`
+//! (3x3, stride 2, pad 1), `Add`, `GlobalMaxPool` and `GlobalAveragePool` joined by `Concat`
+//! on the channel axis **max first**, `Flatten`, `Gemm` (`transB=1`, PyTorch's `[out, in]`
+//! weights). Dropout is the identity at inference and is left out. The output is logits: the
+//! activation (softmax or sigmoid) is applied by the caller, as fastai does.
+//!
+//! The graph is built without its weights: [`Graph::weights`] names the state_dict tensors that
+//! become its initializers, and [`crate::model::encode`] writes them into the ONNX bytes, over
+//! the `.pth` bytes they come from.
+
+use anyhow::{Context, Result};
+
+use crate::infer::onnx_proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, ValueInfoProto,
+};
+use crate::model::pth::StateDict;
+use crate::model::resnet::{BlockKind, ResNet};
+
+/// ONNX opset the graph is written for.
+pub const OPSET: i64 = 17;
+/// ONNX IR version matching [`OPSET`].
+pub const IR_VERSION: i64 = 8;
+/// Epsilon of every BatchNorm in torchvision and fastai.
+pub const BN_EPSILON: f32 = 1e-5;
+/// Name of the graph input.
+pub const INPUT: &str = "image";
+/// Name of the graph output.
+pub const OUTPUT: &str = "logits";
+
+/// Where the model came from, written into the model's metadata.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// `key=value` pairs for `metadata_props`.
+    pub props: Vec<(String, String)>,
+}
+
+/// An ONNX model without its weights, and the state_dict tensors that are its initializers.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// The model; its graph has no initializers yet.
+    pub model: ModelProto,
+    /// State_dict keys of the initializers, each named by its key in the graph.
+    pub weights: Vec<String>,
+}
+
+struct Builder<'a> {
+    sd: &'a StateDict,
+    nodes: Vec<NodeProto>,
+    weights: Vec<String>,
+    next: usize,
+}
+
+impl Builder<'_> {
+    fn fresh(&mut self, what: &str) -> String {
+        self.next += 1;
+        format!("{what}_{}", self.next)
+    }
+
+    fn weight(&mut self, key: &str) -> Result<String> {
+        self.sd
+            .get(key)
+            .with_context(|| format!("tensor {key} missing after detection"))?;
+        self.weights.push(key.to_string());
+        Ok(key.to_string())
+    }
+
+    fn node(&mut self, op: &str, inputs: Vec<String>, attributes: Vec<AttributeProto>, out: Option<&str>) -> String {
+        let output = match out {
+            Some(name) => name.to_string(),
+            None => self.fresh(&op.to_ascii_lowercase()),
+        };
+        self.nodes.push(NodeProto {
+            input: inputs,
+            output: vec![output.clone()],
+            name: Some(format!("{op}_{}", self.nodes.len())),
+            op_type: Some(op.to_string()),
+            attribute: attributes,
+            domain: None,
+        });
+        output
+    }
+
+    fn conv(&mut self, x: String, key: &str, kernel: i64, stride: i64, pad: i64) -> Result<String> {
+        let w = self.weight(key)?;
+        Ok(self.node(
+            "Conv",
+            vec![x, w],
+            vec![
+                AttributeProto::ints("kernel_shape", &[kernel, kernel]),
+                AttributeProto::ints("strides", &[stride, stride]),
+                AttributeProto::ints("pads", &[pad, pad, pad, pad]),
+                AttributeProto::ints("dilations", &[1, 1]),
+                AttributeProto::int("group", 1),
+            ],
+            None,
+        ))
+    }
+
+    fn batch_norm(&mut self, x: String, prefix: &str) -> Result<String> {
+        let inputs = vec![
+            x,
+            self.weight(&format!("{prefix}.weight"))?,
+            self.weight(&format!("{prefix}.bias"))?,
+            self.weight(&format!("{prefix}.running_mean"))?,
+            self.weight(&format!("{prefix}.running_var"))?,
+        ];
+        Ok(self.node(
+            "BatchNormalization",
+            inputs,
+            vec![AttributeProto::float("epsilon", BN_EPSILON)],
+            None,
+        ))
+    }
+
+    fn relu(&mut self, x: String) -> String {
+        self.node("Relu", vec![x], vec![], None)
+    }
+
+    fn gemm(&mut self, x: String, prefix: &str, out: Option<&str>) -> Result<String> {
+        let inputs = vec![
+            x,
+            self.weight(&format!("{prefix}.weight"))?,
+            self.weight(&format!("{prefix}.bias"))?,
+        ];
+        Ok(self.node("Gemm", inputs, vec![AttributeProto::int("transB", 1)], out))
+    }
+}
+
+/// The ONNX graph of `net`, whose weights are in `sd`, for chips of `height x width`.
+pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenance: &Provenance) -> Result<Graph> {
+    let mut b = Builder {
+        sd,
+        nodes: Vec::new(),
+        weights: Vec::new(),
+        next: 0,
+    };
+    // Stem.
+    let x = b.conv(INPUT.to_string(), "0.0.weight", 7, 2, 3)?;
+    let x = b.batch_norm(x, "0.1")?;
+    let x = b.relu(x);
+    let mut x = b.node(
+        "MaxPool",
+        vec![x],
+        vec![
+            AttributeProto::ints("kernel_shape", &[3, 3]),
+            AttributeProto::ints("strides", &[2, 2]),
+            AttributeProto::ints("pads", &[1, 1, 1, 1]),
+        ],
+        None,
+    );
+    // Residual blocks.
+    for block in &net.blocks {
+        let p = &block.prefix;
+        let s = block.stride as i64;
+        let input = x.clone();
+        let y = match net.kind {
+            BlockKind::Basic => {
+                let y = b.conv(input.clone(), &format!("{p}.conv1.weight"), 3, s, 1)?;
+                let y = b.batch_norm(y, &format!("{p}.bn1"))?;
+                let y = b.relu(y);
+                let y = b.conv(y, &format!("{p}.conv2.weight"), 3, 1, 1)?;
+                b.batch_norm(y, &format!("{p}.bn2"))?
+            }
+            BlockKind::Bottleneck => {
+                let y = b.conv(input.clone(), &format!("{p}.conv1.weight"), 1, 1, 0)?;
+                let y = b.batch_norm(y, &format!("{p}.bn1"))?;
+                let y = b.relu(y);
+                let y = b.conv(y, &format!("{p}.conv2.weight"), 3, s, 1)?;
+                let y = b.batch_norm(y, &format!("{p}.bn2"))?;
+                let y = b.relu(y);
+                let y = b.conv(y, &format!("{p}.conv3.weight"), 1, 1, 0)?;
+                b.batch_norm(y, &format!("{p}.bn3"))?
+            }
+        };
+        let shortcut = if block.downsample {
+            let d = b.conv(input, &format!("{p}.downsample.0.weight"), 1, s, 0)?;
+            b.batch_norm(d, &format!("{p}.downsample.1"))?
+        } else {
+            input
+        };
+        let sum = b.node("Add", vec![y, shortcut], vec![], None);
+        x = b.relu(sum);
+    }
+    // fastai head: concat pooling (max first), flatten, BN, Linear, ReLU, BN, Linear.
+    let max = b.node("GlobalMaxPool", vec![x.clone()], vec![], None);
+    let avg = b.node("GlobalAveragePool", vec![x], vec![], None);
+    let cat = b.node("Concat", vec![max, avg], vec![AttributeProto::int("axis", 1)], None);
+    let flat = b.node("Flatten", vec![cat], vec![AttributeProto::int("axis", 1)], None);
+    let h = b.batch_norm(flat, "1.2")?;
+    let h = b.gemm(h, "1.4", None)?;
+    let h = b.relu(h);
+    let h = b.batch_norm(h, "1.6")?;
+    b.gemm(h, "1.8", Some(OUTPUT))?;
+
+    let graph = GraphProto {
+        node: b.nodes,
+        name: Some(format!("feature_classifier_{}", net.name())),
+        initializer: Vec::new(),
+        doc_string: None,
+        input: vec![ValueInfoProto::float_tensor(
+            INPUT,
+            &[
+                Err("batch"),
+                Ok(net.in_channels as i64),
+                Ok(height as i64),
+                Ok(width as i64),
+            ],
+        )],
+        output: vec![ValueInfoProto::float_tensor(
+            OUTPUT,
+            &[Err("batch"), Ok(net.classes as i64)],
+        )],
+    };
+    let model = ModelProto {
+        ir_version: Some(IR_VERSION),
+        producer_name: Some("classify-objects".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        doc_string: Some(format!(
+            "arcgis.learn FeatureClassifier ({}, fastai head) converted from PyTorch weights; outputs logits",
+            net.name()
+        )),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        metadata_props: provenance
+            .props
+            .iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect(),
+    };
+    Ok(Graph {
+        model,
+        weights: b.weights,
+    })
+}
