@@ -72,13 +72,18 @@ PY
 }
 
 install_test_tools() {
-    # Headless Chromium renders the HTML report in the tests.
-    if command -v chromium >/dev/null 2>&1; then
-        return
-    fi
-    log "installing chromium (Debian package) for the report test"
+    # Headless Chromium renders the HTML report in the tests; a one-node Slurm runs the
+    # scale-out recipe (tests/slurm.rs, started by scripts/slurm.sh).
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld)
+    command -v slurmd >/dev/null 2>&1 || missing+=(slurmd)
+    command -v sbatch >/dev/null 2>&1 || missing+=(slurm-client)
+    command -v munged >/dev/null 2>&1 || missing+=(munge)
+    [ ${#missing[@]} -eq 0 ] && return
+    log "installing ${missing[*]} (Debian packages) for the tests"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 install_gdal

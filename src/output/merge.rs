@@ -78,10 +78,12 @@ pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize
 /// Reads a shard's record and checks that it holds the rows it says.
 fn read_shard(path: &Path, csv: bool) -> Result<Shard> {
     let shown = path.display().to_string();
+    if !path.is_file() {
+        bail_input!(
+            "shard {shown} does not exist, so a shard is missing; give the outputs of every --shard run (rerun or requeue the missing ones)"
+        );
+    }
     let (record, rows) = if csv {
-        if !path.is_file() {
-            bail_input!("shard {shown} does not exist; give the outputs of every --shard run");
-        }
         let text = fs::read_to_string(path).with_context(|| format!("reading shard {shown}"))?;
         let (records, _) = parse_records(&text);
         (ShardRecord::read_sidecar(path)?, records.len().saturating_sub(1) as u64)
