@@ -1,0 +1,546 @@
+//! Services as Esri's tool takes them, against a local server that answers like the ArcGIS REST
+//! API (`support::arcgis`): an ImageServer and a cached MapServer given to `--raster` by their
+//! plain URL, a FeatureServer layer given to `--features` and read page by page, and a model
+//! package given to `--model` by URL, downloaded once into the cache. What is read from a
+//! service must be exactly what is read from the same data as local files.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use support::arcgis::{ArcGisServer, Catalog, FileSpec, LayerSpec, Tiling};
+use support::*;
+
+/// The chips a run dumped, in feature order: (file name, width, height, planes).
+fn chips_in(dir: &Path) -> Vec<(String, usize, usize, Vec<Vec<f32>>)> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let (w, h, planes) = read_chip(f);
+            (f.file_name().unwrap().to_string_lossy().into_owned(), w, h, planes)
+        })
+        .collect()
+}
+
+/// Runs a classification with `--dump-chips` and returns the rows and the chips.
+fn classify(
+    raster: &str,
+    model: &str,
+    features: &str,
+    out: &Path,
+    chips: &Path,
+    extra: &[&str],
+) -> (Vec<Row>, Vec<(String, usize, usize, Vec<Vec<f32>>)>) {
+    let mut args = vec![
+        "-r",
+        raster,
+        "-m",
+        model,
+        "-f",
+        features,
+        "-o",
+        out.to_str().unwrap(),
+        "--dump-chips",
+        chips.to_str().unwrap(),
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+    (read_rows(out, None), chips_in(chips))
+}
+
+/// The columns a run adds, and the input's, of every row: what must not change with where the
+/// inputs come from.
+fn results(rows: &[Row], fields: &[&str]) -> Vec<Vec<Option<String>>> {
+    rows.iter()
+        .map(|r| fields.iter().map(|f| r.text(f)).collect())
+        .collect()
+}
+
+/// A 6 x 4 chip package (the colour model with 4 x 6 input), for positional rasters.
+fn small_chip_package(dir: &Path) -> PathBuf {
+    let edits = [
+        ("\"ImageWidth\": 32", "\"ImageWidth\": 6"),
+        ("\"ImageHeight\": 32", "\"ImageHeight\": 4"),
+    ];
+    let options = onnx::ColorModelOptions {
+        chip: Some((4, 6)),
+        ..Default::default()
+    };
+    color_package(dir, "small.dlpk", &edits, &options, &imagenet())
+}
+
+#[test]
+fn an_image_server_gives_the_chips_of_the_local_image_pixel_for_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Float32 pixels that encode their own band and position; wider and taller than one
+    // exportImage block (512), so chips are cut across blocks and from the clamped edge block.
+    let raster = d.join("pos.tif");
+    TestRaster::positional(600, 530, 3).write(&raster);
+    let features = d.join("f.geojson");
+    write_pixel_features(
+        &features,
+        &[
+            "POINT (10.3 7.8)",                                            // window (7, 5)
+            "POINT (513.5 300.5)",                                         // (510, 298): across the block edge
+            "POLYGON ((590 520,599.5 520,599.5 529.9,590 529.9,590 520))", // (591, 522): edge block
+            "POINT (1.2 0.6)",                                             // (-2, -2): partly outside
+        ],
+    );
+    let server = ArcGisServer::start(Catalog {
+        image_servers: vec![("Positional".into(), raster.clone())],
+        ..Default::default()
+    });
+    let url = server.service_url("Positional", "ImageServer");
+    let package = small_chip_package(d);
+    let model = package.to_str().unwrap();
+    let feats = features.to_str().unwrap();
+    let (local_rows, local_chips) = classify(
+        raster.to_str().unwrap(),
+        model,
+        feats,
+        &d.join("local.gpkg"),
+        &d.join("local"),
+        &[],
+    );
+    let (rows, chips) = classify(&url, model, feats, &d.join("service.gpkg"), &d.join("service"), &[]);
+
+    assert_eq!(chips.len(), 4);
+    assert_eq!(
+        chips, local_chips,
+        "chips from the ImageServer differ from the local image's"
+    );
+    // And both are the known windows of the positional raster.
+    for ((_, w, h, planes), (col0, row0)) in chips.iter().zip([(7i64, 5i64), (510, 298), (591, 522), (-2, -2)]) {
+        assert_eq!((*w, *h), (6, 4));
+        for (b, plane) in planes.iter().enumerate() {
+            for (i, &v) in plane.iter().enumerate() {
+                let (col, row) = (col0 + (i % 6) as i64, row0 + (i / 6) as i64);
+                let expected = if col < 0 || row < 0 || col >= 600 || row >= 530 {
+                    0.0
+                } else {
+                    TestRaster::value(b, col as usize, row as usize)
+                };
+                assert_eq!(v, expected, "chip at {col0},{row0} band {b} pixel {i}");
+            }
+        }
+    }
+    let fields = ["n", "SourceOID", "ClassLabel", "Confidence", "Status"];
+    assert_eq!(results(&rows, &fields), results(&local_rows, &fields));
+    // The service was read the way the README says: exportImage, lossless TIFF, nearest
+    // neighbour, in the service's own CRS.
+    let exports: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/exportImage"))
+        .collect();
+    assert!(!exports.is_empty());
+    for request in &exports {
+        for part in [
+            "format=tiff",
+            "interpolation=RSP_NearestNeighbor",
+            "bboxSR=32633",
+            "imageSR=32633",
+            "f=image",
+        ] {
+            assert!(request.contains(part), "{request} lacks {part}");
+        }
+    }
+}
+
+#[test]
+fn real_image_and_feature_services_classify_like_the_local_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raster = fixture("real/RGB.byte.tif");
+    let features = fixture("real/RGB.byte.foot.gpkg");
+    let server = ArcGisServer::start(Catalog {
+        image_servers: vec![("RGB".into(), raster.clone())],
+        feature_layers: vec![(
+            "Footprints".into(),
+            LayerSpec {
+                path: features.clone(),
+                layer: None,
+                page: 4,
+                ignore_offset: false,
+            },
+        )],
+        ..Default::default()
+    });
+    let model = fixture("real/textline_cls.dlpk");
+    let model = model.to_str().unwrap();
+    let (local_rows, local_chips) = classify(
+        raster.to_str().unwrap(),
+        model,
+        features.to_str().unwrap(),
+        &d.join("local.gpkg"),
+        &d.join("local"),
+        &[],
+    );
+    let layer_url = format!("{}/0", server.service_url("Footprints", "FeatureServer"));
+    let (rows, chips) = classify(
+        &server.service_url("RGB", "ImageServer"),
+        model,
+        &layer_url,
+        &d.join("service.gpkg"),
+        &d.join("service"),
+        &[],
+    );
+    // 9 footprints, 4 per page: three pages, every feature classified once, in order.
+    assert_eq!(rows.len(), 9);
+    assert_eq!(chips.len(), 9);
+    assert_eq!(
+        chips, local_chips,
+        "chips from the ImageServer differ from the local image's"
+    );
+    let fields = [
+        "id",
+        "filename",
+        "val",
+        "SourceOID",
+        "ClassLabel",
+        "Confidence",
+        "Status",
+    ];
+    assert_eq!(results(&rows, &fields), results(&local_rows, &fields));
+    // Every footprint was classified (one self-intersecting polygon is flagged, as locally).
+    assert!(rows.iter().all(|r| r.text("ClassLabel").is_some()), "{rows:?}");
+    for offset in ["resultOffset=4", "resultOffset=8"] {
+        assert!(
+            server.count(offset) >= 1,
+            "no page at {offset}: {:?}",
+            server.requests()
+        );
+    }
+    assert_eq!(server.count("resultOffset=12"), 0);
+    assert!(
+        server.count("orderByFields=OBJECTID ASC") >= 3,
+        "{:?}",
+        server.requests()
+    );
+}
+
+#[test]
+fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raster = fixture("synthetic/colors.tif");
+    // 64-pixel tiles, three levels, the tile origin 40 columns left of and 24 rows above the
+    // image: the service's extent starts inside a tile, and the image is cut out of it.
+    let tiling = Tiling {
+        tile: 64,
+        levels: 2,
+        offset: (40, 24),
+    };
+    let server = ArcGisServer::start(Catalog {
+        map_servers: vec![("Colors".into(), raster.clone(), tiling)],
+        ..Default::default()
+    });
+    let model = fixture("synthetic/colors.dlpk");
+    let features = fixture("synthetic/objects.gpkg");
+    let layer = ["--layer", "polygons"];
+    let (local_rows, local_chips) = classify(
+        raster.to_str().unwrap(),
+        model.to_str().unwrap(),
+        features.to_str().unwrap(),
+        &d.join("local.gpkg"),
+        &d.join("local"),
+        &layer,
+    );
+    let (rows, chips) = classify(
+        &server.service_url("Colors", "MapServer"),
+        model.to_str().unwrap(),
+        features.to_str().unwrap(),
+        &d.join("service.gpkg"),
+        &d.join("service"),
+        &layer,
+    );
+    assert_eq!(chips.len(), 16);
+    assert_eq!(chips, local_chips, "chips from the tiles differ from the local image's");
+    let fields = ["id", "truth", "SourceOID", "ClassLabel", "Confidence", "Status"];
+    assert_eq!(results(&rows, &fields), results(&local_rows, &fields));
+    for row in &rows {
+        assert_eq!(row.text("ClassLabel"), row.text("truth"), "{row:?}");
+    }
+    // Chips are cut at the cell size of the finest level, from its tiles only.
+    let tiles: Vec<String> = server.requests().into_iter().filter(|r| r.contains("/tile/")).collect();
+    assert!(!tiles.is_empty());
+    assert!(tiles.iter().all(|t| t.contains("/MapServer/tile/2/")), "{tiles:?}");
+    // The dumped chips sit where the local ones do (the cut to the service's extent is right).
+    let first = |dir: &str| {
+        let ds = gdal::Dataset::open(d.join(dir).join(&chips[0].0)).unwrap();
+        ds.geo_transform().unwrap()
+    };
+    assert_eq!(first("service"), first("local"));
+}
+
+#[test]
+fn a_feature_layer_larger_than_one_page_is_classified_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raster = fixture("synthetic/colors.tif");
+    let features = fixture("synthetic/objects.gpkg");
+    let server = ArcGisServer::start(Catalog {
+        feature_layers: vec![(
+            "Objects".into(),
+            LayerSpec {
+                path: features.clone(),
+                layer: Some("points".into()),
+                page: 5,
+                ignore_offset: false,
+            },
+        )],
+        ..Default::default()
+    });
+    let model = fixture("synthetic/colors.dlpk");
+    let local = d.join("local.gpkg");
+    run_owned_ok(&classify_args(
+        &raster,
+        &model,
+        Some(&features),
+        &local,
+        &["--layer", "points"],
+    ));
+    let out = d.join("service.gpkg");
+    let url = format!("{}/0", server.service_url("Objects", "FeatureServer"));
+    run_ok(&[
+        "-r",
+        raster.to_str().unwrap(),
+        "-m",
+        model.to_str().unwrap(),
+        "-f",
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let rows = read_rows(&out, None);
+    // 16 points, 5 per page: four pages.
+    assert_eq!(rows.len(), 16);
+    let fields = [
+        "id",
+        "name",
+        "truth",
+        "weight",
+        "SourceOID",
+        "ClassLabel",
+        "Confidence",
+        "Status",
+    ];
+    assert_eq!(results(&rows, &fields), results(&read_rows(&local, None), &fields));
+    for row in &rows {
+        assert_eq!(row.text("ClassLabel"), row.text("truth"), "{row:?}");
+    }
+    // The output geometry is the input's, coordinate for coordinate.
+    let wkts = |rows: &[Row]| rows.iter().map(|r| r.wkt.clone()).collect::<Vec<_>>();
+    assert_eq!(wkts(&rows), wkts(&read_rows(&local, None)));
+    for offset in [5, 10, 15] {
+        assert!(
+            server.count(&format!("resultOffset={offset}")) >= 1,
+            "no page at {offset}"
+        );
+    }
+    assert_eq!(server.count("resultOffset=20"), 0);
+}
+
+#[test]
+fn a_feature_layer_whose_paging_repeats_a_page_fails_instead_of_classifying_part_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = ArcGisServer::start(Catalog {
+        feature_layers: vec![(
+            "Broken".into(),
+            LayerSpec {
+                path: fixture("synthetic/objects.gpkg"),
+                layer: Some("points".into()),
+                page: 5,
+                ignore_offset: true,
+            },
+        )],
+        ..Default::default()
+    });
+    let out = d.join("out.gpkg");
+    let url = format!("{}/0", server.service_url("Broken", "FeatureServer"));
+    let line = run_err(
+        &[
+            "-r",
+            fixture("synthetic/colors.tif").to_str().unwrap(),
+            "-m",
+            fixture("synthetic/colors.dlpk").to_str().unwrap(),
+            "-f",
+            &url,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(line.contains("holds 16 features but 5 were read"), "{line}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_model_given_by_url_is_downloaded_once_and_checked_like_a_local_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let package = fs::read(fixture("synthetic/colors.dlpk")).unwrap();
+    let half = package[..package.len() / 2].to_vec();
+    let item = "sharing/rest/content/items/0123abcd/data";
+    let server = ArcGisServer::start(Catalog {
+        files: vec![
+            (
+                item.into(),
+                FileSpec {
+                    bytes: package.clone(),
+                    cut: None,
+                },
+            ),
+            (
+                "sharing/rest/content/items/damaged/data".into(),
+                FileSpec { bytes: half, cut: None },
+            ),
+            (
+                "sharing/rest/content/items/cut/data".into(),
+                FileSpec {
+                    bytes: package.clone(),
+                    cut: Some(package.len() / 3),
+                },
+            ),
+        ],
+        ..Default::default()
+    });
+    let cache = d.join("cache");
+    let raster = fixture("synthetic/colors.tif");
+    let features = fixture("synthetic/objects.gpkg");
+    let run_with = |model: &str, out: &Path| {
+        run(&[
+            "-r",
+            raster.to_str().unwrap(),
+            "-m",
+            model,
+            "-f",
+            features.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+    };
+    let url = format!("{}?token=secret-1", server.file_url(item));
+    let first = run_with(&url, &d.join("first.gpkg"));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("downloading model"));
+    assert!(
+        !String::from_utf8_lossy(&first.stderr).contains("secret-1"),
+        "the token is not printed"
+    );
+    assert_eq!(server.count(item), 1);
+    // The same output as the local package.
+    let local = d.join("local.gpkg");
+    run_owned_ok(&classify_args(
+        &raster,
+        &fixture("synthetic/colors.dlpk"),
+        Some(&features),
+        &local,
+        &[],
+    ));
+    let fields = ["id", "SourceOID", "ClassLabel", "Confidence", "Status"];
+    assert_eq!(
+        results(&read_rows(&d.join("first.gpkg"), None), &fields),
+        results(&read_rows(&local, None), &fields)
+    );
+    // In the cache: the package, byte for byte, and the URL it came from (without the token).
+    let models = cache.join("models");
+    let names = files_in(&models);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let dlpk = names.iter().find(|n| n.ends_with(".dlpk")).unwrap();
+    assert_eq!(fs::read(models.join(dlpk)).unwrap(), package);
+    let record = fs::read_to_string(models.join(dlpk.replace(".dlpk", ".url"))).unwrap();
+    assert_eq!(record.trim_end(), server.file_url(item));
+    // A second run (with a newer token) asks the server nothing.
+    let second = run_with(
+        &format!("{}?token=secret-2", server.file_url(item)),
+        &d.join("second.gpkg"),
+    );
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(!String::from_utf8_lossy(&second.stderr).contains("downloading"));
+    assert_eq!(server.count(item), 1, "{:?}", server.requests());
+    assert_eq!(read_rows(&d.join("second.gpkg"), None).len(), 16);
+
+    // A damaged package (half of it) and a transfer cut short are refused, and nothing of
+    // them stays in the cache.
+    for (which, expected) in [("damaged", "is not a readable zip archive"), ("cut", "failed")] {
+        let url = server.file_url(&format!("sharing/rest/content/items/{which}/data"));
+        let out = d.join(format!("{which}.gpkg"));
+        let output = run_with(&url, &out);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{which}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("classify-objects: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(
+            errors[0].contains(expected) && errors[0].contains(&url),
+            "{}",
+            errors[0]
+        );
+        assert!(!out.exists());
+        assert_eq!(files_in(&models), names, "{which} left something in the cache");
+    }
+}
+
+#[test]
+fn services_that_cannot_be_read_as_asked_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = ArcGisServer::start(Catalog {
+        image_servers: vec![("RGB".into(), fixture("real/RGB.byte.tif"))],
+        dynamic_map_servers: vec!["Streets".into()],
+        feature_layers: vec![(
+            "Objects".into(),
+            LayerSpec {
+                path: fixture("synthetic/objects.gpkg"),
+                layer: Some("points".into()),
+                page: 5,
+                ignore_offset: false,
+            },
+        )],
+        ..Default::default()
+    });
+    let model = fixture("synthetic/colors.dlpk");
+    let features = fixture("synthetic/objects.gpkg");
+    let out = d.join("out.gpkg");
+    let attempt = |raster: &str, features: &str| {
+        run_err(
+            &[
+                "-r",
+                raster,
+                "-m",
+                model.to_str().unwrap(),
+                "-f",
+                features,
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            2,
+        )
+    };
+    let local = features.to_str().unwrap();
+    let line = attempt(&server.service_url("Streets", "MapServer"), local);
+    assert!(line.contains("has no tile cache"), "{line}");
+    let layer = format!("{}/0", server.service_url("Objects", "FeatureServer"));
+    let line = attempt(&layer, local);
+    assert!(line.contains("is a feature layer; give it to --features"), "{line}");
+    let line = attempt(
+        fixture("synthetic/colors.tif").to_str().unwrap(),
+        &server.service_url("RGB", "ImageServer"),
+    );
+    assert!(line.contains("is an image or map service, not a layer"), "{line}");
+    let line = attempt(&server.service_url("Missing", "ImageServer"), local);
+    assert!(line.contains("answered: Invalid URL (code 400)"), "{line}");
+    assert!(!out.exists());
+}
