@@ -25,6 +25,28 @@ fn chips_in(dir: &Path) -> Vec<(String, usize, usize, Vec<Vec<f32>>)> {
         .collect()
 }
 
+/// Asserts that two runs dumped the same chips, naming the first that differs.
+fn assert_same_chips(
+    service: &[(String, usize, usize, Vec<Vec<f32>>)],
+    local: &[(String, usize, usize, Vec<Vec<f32>>)],
+) {
+    assert_eq!(service.len(), local.len(), "chip counts differ");
+    for (a, b) in service.iter().zip(local) {
+        assert_eq!((&a.0, a.1, a.2), (&b.0, b.1, b.2), "chip names or sizes differ");
+        let differing =
+            a.3.iter()
+                .flatten()
+                .zip(b.3.iter().flatten())
+                .filter(|(x, y)| x != y)
+                .count();
+        assert_eq!(
+            differing, 0,
+            "{}: {differing} values differ from the local image's chip",
+            a.0
+        );
+    }
+}
+
 /// Runs a classification with `--dump-chips` and returns the rows and the chips.
 fn classify(
     raster: &str,
@@ -226,16 +248,58 @@ fn real_image_and_feature_services_classify_like_the_local_files() {
 }
 
 #[test]
+fn an_image_server_opens_with_the_size_cell_size_crs_bands_type_and_nodata_of_the_image() {
+    let raster = fixture("real/RGB.byte.tif");
+    let server = ArcGisServer::start(Catalog {
+        image_servers: vec![("RGB".into(), raster.clone())],
+        ..Default::default()
+    });
+    let url = server.service_url("RGB", "ImageServer");
+    let service =
+        classify_objects::input::source::open(&url, classify_objects::input::source::SourceKind::Raster).unwrap();
+    let local = gdal::Dataset::open(&raster).unwrap();
+    assert_eq!(service.raster_size(), (791, 718));
+    let (a, b) = (service.geo_transform().unwrap(), local.geo_transform().unwrap());
+    for i in 0..6 {
+        assert!(
+            (a[i] - b[i]).abs() <= 1e-9 * b[i].abs().max(1.0),
+            "geotransform {a:?} vs {b:?}"
+        );
+    }
+    assert_eq!(service.spatial_ref().unwrap().auth_code().unwrap(), 32618);
+    assert_eq!(service.raster_count(), 3);
+    for b in 1..=3 {
+        let (served, own) = (service.rasterband(b).unwrap(), local.rasterband(b).unwrap());
+        assert_eq!(served.band_type(), gdal::raster::GdalDataType::UInt8);
+        assert_eq!(served.no_data_value(), Some(0.0));
+        let read = |band: &gdal::raster::RasterBand| {
+            band.read_as::<u8>((0, 0), (791, 718), (791, 718), None)
+                .unwrap()
+                .data()
+                .to_vec()
+        };
+        let (x, y) = (read(&served), read(&own));
+        assert_eq!(x.iter().zip(&y).filter(|(p, q)| p != q).count(), 0, "band {b} differs");
+    }
+    // Opened once per process: the description was asked for once, whatever opens it again.
+    let again =
+        classify_objects::input::source::open(&url, classify_objects::input::source::SourceKind::Raster).unwrap();
+    assert_eq!(again.raster_size(), (791, 718));
+    assert_eq!(server.count("/ImageServer?f=json"), 1, "{:?}", server.requests());
+}
+
+#[test]
 fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let raster = fixture("synthetic/colors.tif");
-    // 64-pixel tiles, three levels, the tile origin 40 columns left of and 24 rows above the
-    // image: the service's extent starts inside a tile, and the image is cut out of it.
+    // 64-pixel tiles, three levels, the tile origin 5 tiles and 40 pixels left of and 6 tiles
+    // and 24 pixels above the image: the service's extent starts inside a tile that is not the
+    // first of its coarser levels' tiles, and the image is cut out of them.
     let tiling = Tiling {
         tile: 64,
         levels: 2,
-        offset: (40, 24),
+        offset: (5 * 64 + 40, 6 * 64 + 24),
     };
     let server = ArcGisServer::start(Catalog {
         map_servers: vec![("Colors".into(), raster.clone(), tiling)],
@@ -261,7 +325,7 @@ fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles(
         &layer,
     );
     assert_eq!(chips.len(), 16);
-    assert_eq!(chips, local_chips, "chips from the tiles differ from the local image's");
+    assert_same_chips(&chips, &local_chips);
     let fields = ["id", "truth", "SourceOID", "ClassLabel", "Confidence", "Status"];
     assert_eq!(results(&rows, &fields), results(&local_rows, &fields));
     for row in &rows {
@@ -277,6 +341,69 @@ fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles(
         ds.geo_transform().unwrap()
     };
     assert_eq!(first("service"), first("local"));
+
+    // Without features the service is one image: exactly the local image's extent (read through
+    // the coarser levels of the cache), named by its URL.
+    let whole = |raster: &str, out: &Path| {
+        run_ok(&["-r", raster, "-m", model.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        read_rows(out, None)
+    };
+    let url = server.service_url("Colors", "MapServer");
+    let image = whole(&url, &d.join("whole_service.gpkg"));
+    let local_image = whole(raster.to_str().unwrap(), &d.join("whole_local.gpkg"));
+    assert_eq!(image.len(), 1);
+    assert_eq!(image[0].wkt, local_image[0].wkt);
+    assert_eq!(image[0].text("ImageId").as_deref(), Some(url.as_str()));
+    assert!(server.count("/MapServer/tile/0/") + server.count("/MapServer/tile/1/") > 0);
+}
+
+#[test]
+fn a_cached_map_server_opens_as_the_image_at_every_level_of_its_cache() {
+    let raster = fixture("synthetic/colors.tif");
+    let tiling = Tiling {
+        tile: 64,
+        levels: 2,
+        offset: (5 * 64 + 40, 6 * 64 + 24),
+    };
+    let server = ArcGisServer::start(Catalog {
+        map_servers: vec![("Colors".into(), raster.clone(), tiling)],
+        ..Default::default()
+    });
+    let url = server.service_url("Colors", "MapServer");
+    let service =
+        classify_objects::input::source::open(&url, classify_objects::input::source::SourceKind::Raster).unwrap();
+    let local = gdal::Dataset::open(&raster).unwrap();
+    assert_eq!(service.raster_size(), local.raster_size());
+    assert_eq!(service.raster_count(), 3);
+    assert_eq!(service.geo_transform().unwrap(), local.geo_transform().unwrap());
+    let read = |band: &gdal::raster::RasterBand| {
+        let (w, h) = band.size();
+        band.read_as::<u8>((0, 0), (w, h), (w, h), None)
+            .unwrap()
+            .data()
+            .to_vec()
+    };
+    for b in 1..=3 {
+        let served = service.rasterband(b).unwrap();
+        let full = read(&local.rasterband(b).unwrap());
+        let differing = |a: &[u8], b: &[u8]| a.len().max(b.len()) - a.iter().zip(b).filter(|(x, y)| x == y).count();
+        assert_eq!(differing(&read(&served), &full), 0, "band {b} at full resolution");
+        // The coarser levels are the overviews (GDAL's VRT shows those of at least 128 pixels:
+        // here the first); the server samples the pixel centre of each 2 x 2 block, so overview
+        // pixel (i, j) is image pixel (2 i + 1, 2 j + 1).
+        assert_eq!(served.overview_count().unwrap(), 1);
+        for (level, k) in [(0, 2usize)] {
+            let overview = served.overview(level).unwrap();
+            assert_eq!(overview.size(), (256 / k, 256 / k));
+            let expected: Vec<u8> = (0..(256 / k) * (256 / k))
+                .map(|i| {
+                    let (col, row) = (i % (256 / k), i / (256 / k));
+                    full[(row * k + k / 2) * 256 + col * k + k / 2]
+                })
+                .collect();
+            assert_eq!(differing(&read(&overview), &expected), 0, "band {b}, overview {k}x");
+        }
+    }
 }
 
 #[test]
@@ -460,11 +587,22 @@ fn a_model_given_by_url_is_downloaded_once_and_checked_like_a_local_package() {
     assert_eq!(fs::read(models.join(dlpk)).unwrap(), package);
     let record = fs::read_to_string(models.join(dlpk.replace(".dlpk", ".url"))).unwrap();
     assert_eq!(record.trim_end(), server.file_url(item));
-    // A second run (with a newer token) asks the server nothing.
-    let second = run_with(
-        &format!("{}?token=secret-2", server.file_url(item)),
-        &d.join("second.gpkg"),
-    );
+    // A second run (with a newer token, and the cache folder from the environment) asks the
+    // server nothing.
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_classify-objects"))
+        .args([
+            "-r",
+            raster.to_str().unwrap(),
+            "-m",
+            &format!("{}?token=secret-2", server.file_url(item)),
+            "-f",
+            features.to_str().unwrap(),
+            "-o",
+            d.join("second.gpkg").to_str().unwrap(),
+        ])
+        .env("CLASSIFY_OBJECTS_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert!(!String::from_utf8_lossy(&second.stderr).contains("downloading"));
     assert_eq!(server.count(item), 1, "{:?}", server.requests());

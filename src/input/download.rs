@@ -138,7 +138,9 @@ pub fn cached(
                 dir.display()
             )))
         }
-        Err(err) => bail_input!("download of {shown} failed: {err}; check the URL (and its token, for a secured item)"),
+        Err(err) => bail_input!(
+            "download of {shown} failed: {err}; check the URL (and its token, for a secured item) and run again"
+        ),
     }
     let file = out
         .into_inner()
