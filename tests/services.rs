@@ -133,10 +133,7 @@ fn an_image_server_gives_the_chips_of_the_local_image_pixel_for_pixel() {
     let (rows, chips) = classify(&url, model, feats, &d.join("service.gpkg"), &d.join("service"), &[]);
 
     assert_eq!(chips.len(), 4);
-    assert_eq!(
-        chips, local_chips,
-        "chips from the ImageServer differ from the local image's"
-    );
+    assert_same_chips(&chips, &local_chips);
     // And both are the known windows of the positional raster.
     for ((_, w, h, planes), (col0, row0)) in chips.iter().zip([(7i64, 5i64), (510, 298), (591, 522), (-2, -2)]) {
         assert_eq!((*w, *h), (6, 4));
@@ -183,15 +180,7 @@ fn real_image_and_feature_services_classify_like_the_local_files() {
     let features = fixture("real/RGB.byte.foot.gpkg");
     let server = ArcGisServer::start(Catalog {
         image_servers: vec![("RGB".into(), raster.clone())],
-        feature_layers: vec![(
-            "Footprints".into(),
-            LayerSpec {
-                path: features.clone(),
-                layer: None,
-                page: 4,
-                ignore_offset: false,
-            },
-        )],
+        feature_layers: vec![("Footprints".into(), LayerSpec::new(features.clone(), None, 4))],
         ..Default::default()
     });
     let model = fixture("real/textline_cls.dlpk");
@@ -204,9 +193,10 @@ fn real_image_and_feature_services_classify_like_the_local_files() {
         &d.join("local"),
         &[],
     );
-    let layer_url = format!("{}/0", server.service_url("Footprints", "FeatureServer"));
+    // A token given with the URLs goes with every request.
+    let layer_url = format!("{}/0?token=t0k3n", server.service_url("Footprints", "FeatureServer"));
     let (rows, chips) = classify(
-        &server.service_url("RGB", "ImageServer"),
+        &format!("{}?token=t0k3n", server.service_url("RGB", "ImageServer")),
         model,
         &layer_url,
         &d.join("service.gpkg"),
@@ -216,10 +206,7 @@ fn real_image_and_feature_services_classify_like_the_local_files() {
     // 9 footprints, 4 per page: three pages, every feature classified once, in order.
     assert_eq!(rows.len(), 9);
     assert_eq!(chips.len(), 9);
-    assert_eq!(
-        chips, local_chips,
-        "chips from the ImageServer differ from the local image's"
-    );
+    assert_same_chips(&chips, &local_chips);
     let fields = [
         "id",
         "filename",
@@ -245,6 +232,12 @@ fn real_image_and_feature_services_classify_like_the_local_files() {
         "{:?}",
         server.requests()
     );
+    let requests = server.requests();
+    assert!(requests.iter().any(|r| r.contains("/exportImage")));
+    assert!(requests.iter().any(|r| r.contains("returnCountOnly=true")));
+    for request in &requests {
+        assert!(request.contains("token=t0k3n"), "{request} lacks the token");
+    }
 }
 
 #[test]
@@ -300,6 +293,7 @@ fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles(
         tile: 64,
         levels: 2,
         offset: (5 * 64 + 40, 6 * 64 + 24),
+        missing: &[],
     };
     let server = ArcGisServer::start(Catalog {
         map_servers: vec![("Colors".into(), raster.clone(), tiling)],
@@ -317,7 +311,7 @@ fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles(
         &layer,
     );
     let (rows, chips) = classify(
-        &server.service_url("Colors", "MapServer"),
+        &format!("{}?token=t0k3n", server.service_url("Colors", "MapServer")),
         model.to_str().unwrap(),
         features.to_str().unwrap(),
         &d.join("service.gpkg"),
@@ -335,6 +329,7 @@ fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles(
     let tiles: Vec<String> = server.requests().into_iter().filter(|r| r.contains("/tile/")).collect();
     assert!(!tiles.is_empty());
     assert!(tiles.iter().all(|t| t.contains("/MapServer/tile/2/")), "{tiles:?}");
+    assert!(tiles.iter().all(|t| t.ends_with("?token=t0k3n")), "{tiles:?}");
     // The dumped chips sit where the local ones do (the cut to the service's extent is right).
     let first = |dir: &str| {
         let ds = gdal::Dataset::open(d.join(dir).join(&chips[0].0)).unwrap();
@@ -358,12 +353,52 @@ fn a_cached_map_server_gives_the_chips_of_the_local_image_from_its_finest_tiles(
 }
 
 #[test]
+fn a_tile_the_cache_lacks_is_a_read_failure_not_black_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Tile origin 360 columns left of and 408 rows above the image, 64-pixel tiles: the chip
+    // of the point at pixel (100, 100) (columns and rows 84..116) needs tiles 6..7 of rows 7..8,
+    // the one at (20, 20) (4..36) tiles 5..6 of row 6. Tile (row 8, column 7) is missing.
+    let tiling = Tiling {
+        tile: 64,
+        levels: 2,
+        offset: (360, 408),
+        missing: &[(2, 8, 7)],
+    };
+    let server = ArcGisServer::start(Catalog {
+        map_servers: vec![("Colors".into(), fixture("synthetic/colors.tif"), tiling)],
+        ..Default::default()
+    });
+    let features = d.join("points.geojson");
+    write_pixel_features(&features, &["POINT (100 100)", "POINT (20 20)"]);
+    let out = d.join("out.gpkg");
+    let output = run_ok(&[
+        "-r",
+        &server.service_url("Colors", "MapServer"),
+        "-m",
+        fixture("synthetic/colors.dlpk").to_str().unwrap(),
+        "-f",
+        features.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let rows = read_rows(&out, None);
+    assert_eq!(rows[0].text("Status").as_deref(), Some("read_failed"));
+    assert_eq!(rows[0].text("ClassLabel"), None);
+    assert_eq!(rows[1].text("Status"), None);
+    assert!(rows[1].text("ClassLabel").is_some());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("read_failed: 1"));
+    assert!(server.count("/tile/2/8/7") >= 1);
+}
+
+#[test]
 fn a_cached_map_server_opens_as_the_image_at_every_level_of_its_cache() {
     let raster = fixture("synthetic/colors.tif");
     let tiling = Tiling {
         tile: 64,
         levels: 2,
         offset: (5 * 64 + 40, 6 * 64 + 24),
+        missing: &[],
     };
     let server = ArcGisServer::start(Catalog {
         map_servers: vec![("Colors".into(), raster.clone(), tiling)],
@@ -413,15 +448,7 @@ fn a_feature_layer_larger_than_one_page_is_classified_whole() {
     let raster = fixture("synthetic/colors.tif");
     let features = fixture("synthetic/objects.gpkg");
     let server = ArcGisServer::start(Catalog {
-        feature_layers: vec![(
-            "Objects".into(),
-            LayerSpec {
-                path: features.clone(),
-                layer: Some("points".into()),
-                page: 5,
-                ignore_offset: false,
-            },
-        )],
+        feature_layers: vec![("Objects".into(), LayerSpec::new(features.clone(), Some("points"), 5))],
         ..Default::default()
     });
     let model = fixture("synthetic/colors.dlpk");
@@ -482,10 +509,8 @@ fn a_feature_layer_whose_paging_repeats_a_page_fails_instead_of_classifying_part
         feature_layers: vec![(
             "Broken".into(),
             LayerSpec {
-                path: fixture("synthetic/objects.gpkg"),
-                layer: Some("points".into()),
-                page: 5,
                 ignore_offset: true,
+                ..LayerSpec::new(fixture("synthetic/objects.gpkg"), Some("points"), 5)
             },
         )],
         ..Default::default()
@@ -638,15 +663,19 @@ fn services_that_cannot_be_read_as_asked_are_refused_in_one_line() {
     let server = ArcGisServer::start(Catalog {
         image_servers: vec![("RGB".into(), fixture("real/RGB.byte.tif"))],
         dynamic_map_servers: vec!["Streets".into()],
-        feature_layers: vec![(
-            "Objects".into(),
-            LayerSpec {
-                path: fixture("synthetic/objects.gpkg"),
-                layer: Some("points".into()),
-                page: 5,
-                ignore_offset: false,
-            },
-        )],
+        feature_layers: vec![
+            (
+                "Objects".into(),
+                LayerSpec::new(fixture("synthetic/objects.gpkg"), Some("points"), 5),
+            ),
+            (
+                "Unpaged".into(),
+                LayerSpec {
+                    no_paging: true,
+                    ..LayerSpec::new(fixture("synthetic/objects.gpkg"), Some("points"), 5)
+                },
+            ),
+        ],
         ..Default::default()
     });
     let model = fixture("synthetic/colors.dlpk");
@@ -678,7 +707,22 @@ fn services_that_cannot_be_read_as_asked_are_refused_in_one_line() {
         &server.service_url("RGB", "ImageServer"),
     );
     assert!(line.contains("is an image or map service, not a layer"), "{line}");
-    let line = attempt(&server.service_url("Missing", "ImageServer"), local);
+    let line = attempt(
+        &format!("{}?token=s3cr3t", server.service_url("Missing", "ImageServer")),
+        local,
+    );
     assert!(line.contains("answered: Invalid URL (code 400)"), "{line}");
+    assert!(
+        line.contains("ImageServer?token=***") && !line.contains("s3cr3t"),
+        "{line}"
+    );
+    let line = attempt(
+        fixture("synthetic/colors.tif").to_str().unwrap(),
+        &format!("{}/0", server.service_url("Unpaged", "FeatureServer")),
+    );
+    assert!(
+        line.contains("holds 16 features but returns at most 5 per request and cannot page"),
+        "{line}"
+    );
     assert!(!out.exists());
 }

@@ -134,12 +134,14 @@ impl Image {
 
 /// A tiling scheme for a cached MapServer: square tiles of `tile` pixels, `levels + 1` levels
 /// (the finest at the image's cell size, each coarser one doubling it), and a tile origin
-/// `offset` (columns, rows) native pixels left of and above the image's corner.
+/// `offset` (columns, rows) native pixels left of and above the image's corner. The tiles
+/// `missing` (level, row, column) are answered 404, as a cache without them does.
 #[derive(Clone, Copy, Debug)]
 pub struct Tiling {
     pub tile: usize,
     pub levels: u32,
     pub offset: (usize, usize),
+    pub missing: &'static [(u32, i64, i64)],
 }
 
 /// A feature layer served from a local file, `page` features per request.
@@ -150,6 +152,21 @@ pub struct LayerSpec {
     pub page: usize,
     /// Ignore `resultOffset` (a server whose paging is broken): every page is the first one.
     pub ignore_offset: bool,
+    /// Declare `supportsPagination: false`.
+    pub no_paging: bool,
+}
+
+impl LayerSpec {
+    /// Layer `layer` (or the first) of `path`, `page` features per request, paging as it should.
+    pub fn new(path: PathBuf, layer: Option<&str>, page: usize) -> LayerSpec {
+        LayerSpec {
+            path,
+            layer: layer.map(str::to_string),
+            page,
+            ignore_offset: false,
+            no_paging: false,
+        }
+    }
 }
 
 /// A file served as is (a portal item's data); `cut` sends only that many bytes of it (the
@@ -492,7 +509,7 @@ fn tile(image: &Image, tiling: &Tiling, z: &str, y: &str, x: &str) -> Answer {
     let (Ok(z), Ok(y), Ok(x)) = (z.parse::<u32>(), y.parse::<i64>(), x.parse::<i64>()) else {
         return not_found();
     };
-    if z > tiling.levels {
+    if z > tiling.levels || tiling.missing.contains(&(z, y, x)) {
         return not_found();
     }
     let step = f64::from(1u32 << (tiling.levels - z));
@@ -559,7 +576,7 @@ fn load_layer(spec: &LayerSpec) -> (Value, Vec<Value>) {
         "fields": fields,
         "maxRecordCount": spec.page,
         "capabilities": "Query",
-        "advancedQueryCapabilities": {"supportsPagination": true, "supportsOrderBy": true},
+        "advancedQueryCapabilities": {"supportsPagination": !spec.no_paging, "supportsOrderBy": true},
         "extent": {"spatialReference": {"wkid": epsg}},
         "sourceSpatialReference": {"wkid": epsg},
     });
