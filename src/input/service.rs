@@ -402,8 +402,8 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
         bail_input!("tiled service {shown} declares no full extent");
     };
     if let Some(extent_sr) = extent.get("spatialReference").filter(|s| s.is_object()) {
-        let (id, _) = spatial_reference(Some(extent_sr), shown)?;
-        if id != server_sr {
+        let (id, extent_wkt) = spatial_reference(Some(extent_sr), shown)?;
+        if id != server_sr && extent_wkt != wkt {
             bail_input!(
                 "tiled service {shown} has its extent in wkid {id} but its tiles in wkid {server_sr}; such services are not supported"
             );

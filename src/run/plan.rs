@@ -268,7 +268,16 @@ impl ClassifyPlan {
             .map(|path| check_side_output(path, "--report", &output))
             .transpose()?;
         let (model, model_url) = fetch_model(model, args.cache_dir.as_deref(), args.quiet)?;
-        let mut package = ModelPackage::open(&model)?;
+        let mut package = match (ModelPackage::open(&model), &model_url) {
+            (Ok(package), _) => package,
+            (Err(err), Some(url)) => {
+                return Err(err.context(format!(
+                    "cached model {url} ({}; delete it to download it again)",
+                    model.display()
+                )))
+            }
+            (Err(err), None) => return Err(err),
+        };
         if let Some(url) = model_url {
             // Named as the user gave it in the summary and report; the file is the cached copy.
             package.source = PathBuf::from(url);
