@@ -129,6 +129,9 @@ pub struct FeatureSource {
     pub srs_wkt: Option<String>,
     /// Feature count, if the driver knows it cheaply.
     pub count: Option<u64>,
+    /// Whether exactly `count` features must be read (a feature service layer, read page by
+    /// page: a page lost or read twice must not go unnoticed).
+    exact_count: bool,
     /// Which features to read: a shard, and ids to skip (resumed runs).
     pub selection: Selection,
 }
@@ -220,7 +223,9 @@ impl FeatureSource {
             },
         };
         let geometry_type = layer.defn().geometry_type();
-        let count = layer.try_feature_count();
+        // A service layer's own count, asked for apart from the pages.
+        let service_count = crate::input::service::feature_count(name);
+        let count = service_count.or_else(|| layer.try_feature_count());
         let layer_name = layer.name();
         Ok(FeatureSource {
             name: name.to_string(),
@@ -231,6 +236,7 @@ impl FeatureSource {
             geometry_type,
             srs_wkt,
             count,
+            exact_count: service_count.is_some(),
             selection: Selection::default(),
         })
     }
@@ -386,6 +392,12 @@ impl FeatureSource {
             unsafe { gdal_sys::CPLErrorReset() };
         }
         self.check_read_error(read)?;
+        if let Some(count) = self.count.filter(|&c| self.exact_count && read != c) {
+            anyhow::bail!(
+                "feature layer {} holds {count} features but {read} were read page by page (a page was lost or repeated, or the layer changed meanwhile); run again",
+                crate::input::http::redact(&self.name)
+            );
+        }
         if let Some(count) = self.count.filter(|&c| read < c) {
             bail_input!(
                 "features {} declare {count} features but only {read} could be read; the file is damaged: repair or re-export it (e.g. with ogr2ogr)",

@@ -1,8 +1,13 @@
-//! The inputs: GDAL/OGR sources opened with clear errors ([`source`]), rasters and their pixel
-//! windows ([`raster`]), the images a run reads and how several are combined ([`items`]), and the
-//! features to classify, placed on the images in pixel coordinates ([`features`]).
+//! The inputs: GDAL/OGR sources opened with clear errors ([`source`]), ArcGIS REST services
+//! turned into what GDAL opens ([`service`]), rasters and their pixel windows ([`raster`]), the
+//! images a run reads and how several are combined ([`items`]), the features to classify, placed
+//! on the images in pixel coordinates ([`features`]), and remote files: HTTP through GDAL
+//! ([`http`]) and packages downloaded once into a cache ([`download`]).
 
+pub mod download;
 pub mod features;
+pub mod http;
 pub mod items;
 pub mod raster;
+pub mod service;
 pub mod source;

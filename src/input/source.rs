@@ -1,5 +1,5 @@
-//! Opening GDAL/OGR data sources (paths, VSI paths, connection strings) with errors that name the
-//! input, say why, and say what to do.
+//! Opening GDAL/OGR data sources (paths, VSI paths, connection strings, ArcGIS REST service URLs)
+//! with errors that name the input, say why, and say what to do.
 
 use std::path::Path;
 
@@ -22,7 +22,8 @@ pub fn is_local_path(name: &str) -> bool {
     !(name.starts_with("/vsi") || name.contains("://") || (name.contains(':') && !Path::new(name).exists()))
 }
 
-/// Opens `name` read-only as `kind`.
+/// Opens `name` read-only as `kind`. An ArcGIS REST service URL (`…/ImageServer`, `…/MapServer`,
+/// `…/FeatureServer/N`) is opened through the description [`crate::input::service`] builds for it.
 pub fn open(name: &str, kind: SourceKind) -> Result<Dataset> {
     let (what, tool, flag) = match kind {
         SourceKind::Raster => ("raster", "gdalinfo", GdalOpenFlags::GDAL_OF_RASTER),
@@ -31,11 +32,28 @@ pub fn open(name: &str, kind: SourceKind) -> Result<Dataset> {
     if is_local_path(name) && !Path::new(name).exists() {
         bail_input!("{what} {name} does not exist; check the path");
     }
+    let service = crate::input::service::gdal_source(name, kind)?;
+    let drivers;
+    let (gdal_name, allowed, open_options): (&str, _, Option<&[&str]>) = match &service {
+        Some((gdal_name, driver)) => {
+            drivers = [*driver];
+            (
+                gdal_name.as_str(),
+                Some(&drivers[..]),
+                Some(&["FEATURE_SERVER_PAGING=YES"][..]),
+            )
+        }
+        None => (name, None, None),
+    };
+    let shown = crate::input::http::redact(name);
+    let name = shown.as_str();
     let options = DatasetOptions {
         open_flags: GdalOpenFlags::GDAL_OF_READONLY | flag | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+        allowed_drivers: allowed,
+        open_options: open_options.filter(|_| kind == SourceKind::Vector),
         ..Default::default()
     };
-    match Dataset::open_ex(Path::new(name), options) {
+    match Dataset::open_ex(Path::new(gdal_name), options) {
         Ok(dataset) => Ok(dataset),
         Err(err) => {
             let reason = match err {

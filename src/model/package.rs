@@ -75,6 +75,16 @@ impl ModelPackage {
             open_emd(path, file)
         }
     }
+
+    /// Opens the `.dlpk` file at `path` with every check [`ModelPackage::open`] makes, naming it
+    /// `shown` in messages (a download, by its URL, before it enters the cache).
+    pub fn open_dlpk_as(path: &Path, shown: &str) -> Result<ModelPackage> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) => bail_input!("cannot open model {shown}: {err}"),
+        };
+        read_dlpk(Path::new(shown), file)
+    }
 }
 
 fn has_extension(path: &Path, ext: &str) -> bool {

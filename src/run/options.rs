@@ -14,6 +14,7 @@ use crate::input::items::ProcessingMode;
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
     /// Input raster (Esri in_raster): any GDAL source, e.g. a GeoTIFF, a VRT or a /vsicurl/ URL,
+    /// an ArcGIS ImageServer or cached MapServer URL (https://…/rest/services/NAME/ImageServer),
     /// or a folder of images; repeatable.
     #[arg(short = 'r', long, value_name = "RASTER", required = true)]
     pub raster: Vec<String>,
@@ -27,16 +28,23 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "EXT,...", value_delimiter = ',')]
     pub extensions: Vec<String>,
 
-    /// Model package (Esri in_model_definition): a .dlpk, or an .emd next to its ONNX model.
+    /// Model package (Esri in_model_definition): a .dlpk, or an .emd next to its ONNX model, or
+    /// the https:// URL of a .dlpk (a portal item's data), downloaded once into --cache-dir.
     #[arg(short = 'm', long, value_name = "MODEL", required = true)]
     pub model: Option<PathBuf>,
+
+    /// Folder where models given by URL are kept after their first download (default:
+    /// $XDG_CACHE_HOME/classify-objects, else ~/.cache/classify-objects).
+    #[arg(long, value_name = "DIR", env = "CLASSIFY_OBJECTS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 
     /// Output (Esri out_feature_class): .gpkg (default), .geojson, .fgb, or .csv for a table.
     #[arg(short = 'o', long, value_name = "OUTPUT", required = true)]
     pub output: Option<PathBuf>,
 
-    /// Features to classify, one object each (Esri in_features): any OGR source. Without it each
-    /// image is one object.
+    /// Features to classify, one object each (Esri in_features): any OGR source, or an ArcGIS
+    /// feature layer URL (https://…/FeatureServer/0), read page by page. Without it each image is
+    /// one object.
     #[arg(short = 'f', long, value_name = "FEATURES")]
     pub features: Option<String>,
 

@@ -97,6 +97,29 @@ fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_file(&probe)
 }
 
+/// The local file of `--model`: itself, or for an `http(s)://` URL its copy in the cache folder,
+/// downloaded (and checked as a local package would be) the first time; with the URL to show.
+fn fetch_model(model: PathBuf, cache_dir: Option<&Path>, quiet: bool) -> Result<(PathBuf, Option<String>)> {
+    use crate::input::download;
+    let Some(url) = model.to_str().filter(|m| download::is_remote(m)).map(str::to_string) else {
+        return Ok((model, None));
+    };
+    let dir = download::cache_dir(cache_dir)?.join("models");
+    let shown = crate::input::http::redact(&url);
+    let check = |path: &Path| ModelPackage::open_dlpk_as(path, &shown).map(drop);
+    let notice = |path: &Path| {
+        if !quiet {
+            eprintln!("classify-objects: downloading model {shown} into {}", path.display());
+        }
+    };
+    let path = download::cached(&url, &dir, "dlpk", MAX_DOWNLOAD_BYTES, &check, &notice)?;
+    Ok((path, Some(shown)))
+}
+
+/// Largest model package downloaded from a URL: the largest model a package may hold, and room
+/// for the rest of the package.
+pub const MAX_DOWNLOAD_BYTES: u64 = crate::model::package::MAX_MODEL_BYTES + (1 << 30);
+
 /// Where the features come from.
 #[derive(Debug, Clone)]
 pub struct FeaturesPlan {
@@ -244,7 +267,21 @@ impl ClassifyPlan {
             .as_deref()
             .map(|path| check_side_output(path, "--report", &output))
             .transpose()?;
-        let package = ModelPackage::open(&model)?;
+        let (model, model_url) = fetch_model(model, args.cache_dir.as_deref(), args.quiet)?;
+        let mut package = match (ModelPackage::open(&model), &model_url) {
+            (Ok(package), _) => package,
+            (Err(err), Some(url)) => {
+                return Err(err.context(format!(
+                    "cached model {url} ({}; delete it to download it again)",
+                    model.display()
+                )))
+            }
+            (Err(err), None) => return Err(err),
+        };
+        if let Some(url) = model_url {
+            // Named as the user gave it in the summary and report; the file is the cached copy.
+            package.source = PathBuf::from(url);
+        }
         if let (Some(conversion), false) = (&package.conversion, args.quiet) {
             eprintln!("{}", conversion.notice());
         }

@@ -2,6 +2,7 @@
 //! and build variant models and rasters in temporary folders.
 #![allow(dead_code)]
 
+pub mod arcgis;
 pub mod onnx;
 pub mod torch;
 

@@ -1,0 +1,572 @@
+//! ArcGIS REST services given by their plain URL, as Esri's tool takes them, turned into what
+//! GDAL opens:
+//!
+//! * `…/ImageServer`: GDAL's WMS driver with the ArcGIS Server minidriver on `exportImage`
+//!   (lossless TIFF, nearest neighbour, the service's own extent, cell size, bands, pixel type,
+//!   NoData and CRS), so pixels read are the service's pixels;
+//! * `…/MapServer` with a tile cache (and an ImageServer that cannot export images but has
+//!   tiles): the WMS driver's TMS minidriver on `tile/{level}/{row}/{col}` at the finest level of
+//!   the cache, its power-of-two levels as overviews, cut to the service's full extent by a VRT;
+//! * `…/FeatureServer/N` (or `…/MapServer/N`): GDAL's ESRIJSON driver on the layer's `query`
+//!   endpoint, which pages through the results (`resultOffset`/`resultRecordCount` while the
+//!   server says `exceededTransferLimit`), in object-id order; the layer's feature count is
+//!   asked for separately, so that a run that read fewer or more features fails.
+//!
+//! The service description (`?f=json`) is read once per process; the description GDAL needs is
+//! kept in `/vsimem/`, where every worker thread opens it. Query parameters given with the URL
+//! (a `token`) are passed on to every request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::bail_input;
+use crate::input::http::{self, redact};
+use crate::input::source::SourceKind;
+
+/// Largest service description read (real ones are a few KiB to a few hundred KiB).
+const MAX_DESCRIPTION_BYTES: u64 = 16 << 20;
+
+/// Largest block (`exportImage` request) asked of an ImageServer, a side.
+const EXPORT_BLOCK: u64 = 512;
+
+/// What a service URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// `…/ImageServer`.
+    ImageServer,
+    /// `…/MapServer`.
+    MapServer,
+    /// `…/FeatureServer/N` or `…/MapServer/N`: one layer.
+    FeatureLayer,
+}
+
+/// A service URL split into its endpoint and the parameters given with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUrl {
+    /// The endpoint, without query string or trailing slash.
+    pub base: String,
+    /// Parameters given with the URL (a `token`), without `f`.
+    pub params: Vec<String>,
+    /// What it is.
+    pub kind: ServiceKind,
+}
+
+impl ServiceUrl {
+    /// `base` + `path` with `query` and the given parameters.
+    fn url(&self, path: &str, query: &[&str]) -> String {
+        let mut all: Vec<&str> = query.to_vec();
+        all.extend(self.params.iter().map(String::as_str));
+        format!("{}{path}?{}", self.base, all.join("&"))
+    }
+}
+
+/// Recognises an ArcGIS REST service URL: `http(s)://…/ImageServer`, `…/MapServer`,
+/// `…/FeatureServer/N` or `…/MapServer/N`, with or without a query string.
+pub fn parse(name: &str) -> Option<ServiceUrl> {
+    let lower = name.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return None;
+    }
+    let (path, query) = name.split_once('?').unwrap_or((name, ""));
+    let base = path.trim_end_matches('/');
+    let mut segments = base.rsplit('/');
+    let last = segments.next()?;
+    let kind = if last.eq_ignore_ascii_case("ImageServer") {
+        ServiceKind::ImageServer
+    } else if last.eq_ignore_ascii_case("MapServer") {
+        ServiceKind::MapServer
+    } else if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+        let parent = segments.next()?;
+        if parent.eq_ignore_ascii_case("FeatureServer") || parent.eq_ignore_ascii_case("MapServer") {
+            ServiceKind::FeatureLayer
+        } else {
+            return None;
+        }
+    } else {
+        return None;
+    };
+    let params = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| !kv.split('=').next().unwrap_or("").eq_ignore_ascii_case("f"))
+        .map(str::to_string)
+        .collect();
+    Some(ServiceUrl {
+        base: base.to_string(),
+        params,
+        kind,
+    })
+}
+
+/// What a service was resolved to.
+#[derive(Debug, Clone)]
+struct Resolved {
+    /// The name GDAL opens.
+    gdal_name: String,
+    /// GDAL drivers allowed to open it.
+    driver: &'static str,
+    /// The feature count the layer declares (feature layers).
+    feature_count: Option<u64>,
+}
+
+static RESOLVED: Mutex<Option<HashMap<String, Resolved>>> = Mutex::new(None);
+
+fn cached(name: &str) -> Option<Resolved> {
+    RESOLVED.lock().ok()?.as_ref()?.get(name).cloned()
+}
+
+/// The GDAL name and driver to open `name` by when it is a service URL (`None` otherwise).
+/// The service is asked for its description the first time only.
+pub fn gdal_source(name: &str, kind: SourceKind) -> Result<Option<(String, &'static str)>> {
+    let Some(url) = parse(name) else {
+        return Ok(None);
+    };
+    let shown = redact(name);
+    match (kind, url.kind) {
+        (SourceKind::Raster, ServiceKind::FeatureLayer) => bail_input!(
+            "--raster {shown} is a feature layer; give it to --features, and give --raster an ImageServer or a cached MapServer"
+        ),
+        (SourceKind::Vector, ServiceKind::ImageServer | ServiceKind::MapServer) => bail_input!(
+            "--features {shown} is an image or map service, not a layer; give a layer (…/FeatureServer/0), or give the service to --raster"
+        ),
+        _ => {}
+    }
+    if let Some(resolved) = cached(name) {
+        return Ok(Some((resolved.gdal_name, resolved.driver)));
+    }
+    let resolved = match url.kind {
+        ServiceKind::ImageServer | ServiceKind::MapServer => resolve_raster(&url, &shown)?,
+        ServiceKind::FeatureLayer => resolve_layer(&url, &shown)?,
+    };
+    let answer = (resolved.gdal_name.clone(), resolved.driver);
+    if let Ok(mut map) = RESOLVED.lock() {
+        map.get_or_insert_with(HashMap::new).insert(name.to_string(), resolved);
+    }
+    Ok(Some(answer))
+}
+
+/// The number of features the feature layer `name` declares, once it has been opened.
+pub fn feature_count(name: &str) -> Option<u64> {
+    cached(name)?.feature_count
+}
+
+/// Reads a JSON document from a service; an ArcGIS `{"error": …}` answer is an error.
+fn read_json(url: &str, shown: &str) -> Result<Value> {
+    let body = match http::fetch(url, MAX_DESCRIPTION_BYTES) {
+        Ok(body) => body,
+        Err(err) => {
+            bail_input!("cannot read service {shown}: {err}; check the URL (and its token, for a secured service)")
+        }
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(err) => bail_input!(
+            "service {shown} did not answer with JSON ({err}); give the URL of an ArcGIS REST service (…/rest/services/NAME/ImageServer)"
+        ),
+    };
+    if let Some(error) = value.get("error") {
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("an error");
+        let code = error.get("code").map(|c| format!(" (code {c})")).unwrap_or_default();
+        bail_input!("service {shown} answered: {message}{code}; check the URL (and its token, for a secured service)");
+    }
+    Ok(value)
+}
+
+fn number(value: &Value, key: &str) -> Option<f64> {
+    value.get(key).and_then(Value::as_f64).filter(|v| v.is_finite())
+}
+
+/// A spatial reference object of the REST API as (the id the server knows, WKT for GDAL).
+fn spatial_reference(sr: Option<&Value>, shown: &str) -> Result<(String, String)> {
+    let Some(sr) = sr.filter(|v| v.is_object()) else {
+        bail_input!("service {shown} declares no spatial reference; it cannot be placed on the map");
+    };
+    let wkid = sr.get("wkid").and_then(Value::as_i64);
+    let latest = sr.get("latestWkid").and_then(Value::as_i64);
+    let mut candidates = Vec::new();
+    for id in [latest, wkid].into_iter().flatten() {
+        candidates.push(format!("EPSG:{id}"));
+        candidates.push(format!("ESRI:{id}"));
+    }
+    if let Some(wkt) = sr.get("wkt").and_then(Value::as_str) {
+        candidates.push(wkt.to_string());
+    }
+    let wkt = candidates.iter().find_map(|definition| {
+        crate::error::gdal_muted(|| gdal::spatial_ref::SpatialRef::from_definition(definition))
+            .ok()
+            .and_then(|srs| srs.to_wkt().ok())
+    });
+    match (wkid.or(latest), wkt) {
+        (Some(id), Some(wkt)) => Ok((id.to_string(), wkt)),
+        (None, Some(_)) => bail_input!(
+            "service {shown} declares its spatial reference only as WKT, which its requests cannot name; publish it with a well-known ID (wkid)"
+        ),
+        _ => bail_input!(
+            "service {shown} has a spatial reference GDAL does not know ({sr}); reproject the service or read the image another way"
+        ),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Writes `text` to a new `/vsimem/` file of this process and returns its name.
+fn memory_file(stem: &str, ext: &str, text: String) -> Result<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "/vsimem/classify-objects-{}/service-{}-{stem}.{ext}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    gdal::vsi::create_mem_file(&name, text.into_bytes()).context("writing a service description in memory")?;
+    Ok(name)
+}
+
+/// The last path segment before the kind (the service name), for file names.
+fn service_stem(url: &ServiceUrl) -> String {
+    let mut segments = url.base.rsplit('/');
+    segments.next();
+    segments
+        .next()
+        .unwrap_or("service")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
+    let info = read_json(&url.url("", &["f=json"]), shown)?;
+    let capabilities = info.get("capabilities").and_then(Value::as_str);
+    let exports = url.kind == ServiceKind::ImageServer
+        && capabilities.is_none_or(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case("Image")));
+    let tiled = info.get("tileInfo").is_some_and(Value::is_object)
+        && info.get("singleFusedMapCache").and_then(Value::as_bool) != Some(false);
+    let xml = if exports {
+        export_image_description(url, &info, shown)?
+    } else if tiled {
+        return tiled_description(url, &info, shown);
+    } else if url.kind == ServiceKind::ImageServer {
+        bail_input!("image service {shown} allows neither exportImage nor tiles (capabilities: {}); ask its publisher to enable the Image capability", capabilities.unwrap_or(""))
+    } else {
+        bail_input!(
+            "map service {shown} has no tile cache: a dynamic map has no cell size of its own to cut chips at; give a cached (tiled) MapServer or an ImageServer"
+        )
+    };
+    Ok(Resolved {
+        gdal_name: memory_file(&service_stem(url), "xml", xml)?,
+        driver: "WMS",
+        feature_count: None,
+    })
+}
+
+/// GDAL's name of an ImageServer `pixelType`.
+fn data_type(pixel_type: &str) -> Option<&'static str> {
+    Some(match pixel_type.to_ascii_uppercase().as_str() {
+        "U1" | "U2" | "U4" | "U8" => "Byte",
+        // Int8 needs GDAL 3.7; a signed byte fits Int16 exactly.
+        "S8" | "S16" => "Int16",
+        "U16" => "UInt16",
+        "U32" => "UInt32",
+        "S32" => "Int32",
+        "F32" => "Float32",
+        "F64" => "Float64",
+        _ => return None,
+    })
+}
+
+/// The WMS description of an ImageServer read through `exportImage`.
+fn export_image_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<String> {
+    let Some(extent) = info.get("extent").filter(|e| e.is_object()) else {
+        bail_input!("image service {shown} declares no extent; it cannot be read as an image");
+    };
+    let sr = extent.get("spatialReference").or_else(|| info.get("spatialReference"));
+    let (server_sr, wkt) = spatial_reference(sr, shown)?;
+    let bounds = ["xmin", "ymin", "xmax", "ymax"].map(|k| number(extent, k));
+    let [Some(xmin), Some(ymin), Some(xmax), Some(ymax)] = bounds else {
+        bail_input!("image service {shown} has an incomplete extent {extent}");
+    };
+    let (Some(px), Some(py)) = (number(info, "pixelSizeX"), number(info, "pixelSizeY")) else {
+        bail_input!("image service {shown} declares no cell size (pixelSizeX/pixelSizeY)");
+    };
+    if px <= 0.0 || py <= 0.0 || xmax <= xmin || ymax <= ymin {
+        bail_input!("image service {shown} has an empty extent or cell size ({extent}, {px} x {py})");
+    }
+    let width = ((xmax - xmin) / px).round();
+    let height = ((ymax - ymin) / py).round();
+    if !(1.0..=i32::MAX as f64).contains(&width) || !(1.0..=i32::MAX as f64).contains(&height) {
+        bail_input!(
+            "image service {shown} would be {width} x {height} pixels at its cell size; GDAL reads at most 2^31 a side"
+        );
+    }
+    let bands = info.get("bandCount").and_then(Value::as_u64).unwrap_or(1).max(1);
+    let pixel_type = info.get("pixelType").and_then(Value::as_str).unwrap_or("U8");
+    let Some(data_type) = data_type(pixel_type) else {
+        bail_input!(
+            "image service {shown} has pixel type {pixel_type}, which cannot be classified (complex or unknown)"
+        );
+    };
+    let nodata = nodata_value(info);
+    let block_limit = |key: &str| info.get(key).and_then(Value::as_u64).unwrap_or(EXPORT_BLOCK);
+    let block_x = EXPORT_BLOCK.min(block_limit("maxImageWidth")).max(1);
+    let block_y = EXPORT_BLOCK.min(block_limit("maxImageHeight")).max(1);
+    let server = url.url("/exportImage", &["interpolation=RSP_NearestNeighbor"]);
+    Ok(format!(
+        "<GDAL_WMS>\n  <Service name=\"AGS\">\n    <ServerUrl>{}</ServerUrl>\n    <BBoxOrder>xyXY</BBoxOrder>\n    <SRS>{server_sr}</SRS>\n    <ImageFormat>tiff</ImageFormat>\n  </Service>\n  <DataWindow>\n    <UpperLeftX>{xmin}</UpperLeftX>\n    <UpperLeftY>{ymax}</UpperLeftY>\n    <LowerRightX>{}</LowerRightX>\n    <LowerRightY>{}</LowerRightY>\n    <SizeX>{width}</SizeX>\n    <SizeY>{height}</SizeY>\n  </DataWindow>\n  <Projection>{}</Projection>\n  <BandsCount>{bands}</BandsCount>\n  <DataType>{data_type}</DataType>\n{}  <BlockSizeX>{block_x}</BlockSizeX>\n  <BlockSizeY>{block_y}</BlockSizeY>\n</GDAL_WMS>\n",
+        escape(&server),
+        xmin + width * px,
+        ymax - height * py,
+        escape(&wkt),
+        nodata
+            .map(|v| format!("  <DataValues NoData=\"{v}\"/>\n"))
+            .unwrap_or_default(),
+    ))
+}
+
+/// The service's NoData value, when it declares one for all bands.
+fn nodata_value(info: &Value) -> Option<f64> {
+    if let Some(v) = number(info, "noDataValue") {
+        return Some(v);
+    }
+    let values: Vec<f64> = info
+        .get("noDataValues")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    let first = *values.first()?;
+    values.iter().all(|&v| v == first).then_some(first)
+}
+
+/// The description of a cached (tiled) service: the WMS TMS minidriver at the finest level,
+/// cut to the service's extent by a VRT.
+fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Resolved> {
+    let tile_info = &info["tileInfo"];
+    let (Some(cols), Some(rows)) = (
+        tile_info.get("cols").and_then(Value::as_u64).filter(|&c| c > 0),
+        tile_info.get("rows").and_then(Value::as_u64).filter(|&r| r > 0),
+    ) else {
+        bail_input!("tiled service {shown} declares no tile size (tileInfo.rows/cols)");
+    };
+    let origin = tile_info.get("origin").cloned().unwrap_or(Value::Null);
+    let (Some(ox), Some(oy)) = (number(&origin, "x"), number(&origin, "y")) else {
+        bail_input!("tiled service {shown} declares no tile origin (tileInfo.origin)");
+    };
+    let (server_sr, wkt) = spatial_reference(tile_info.get("spatialReference"), shown)?;
+    let format = tile_info
+        .get("format")
+        .and_then(Value::as_str)
+        .unwrap_or("PNG")
+        .to_ascii_uppercase();
+    if format.contains("LERC") {
+        bail_input!("tiled service {shown} stores LERC tiles, which GDAL's tile reader cannot decode; use the service's exportImage (an ImageServer) instead");
+    }
+    let mut lods: Vec<(i64, f64)> = tile_info
+        .get("lods")
+        .and_then(Value::as_array)
+        .map(|lods| {
+            lods.iter()
+                .filter_map(|l| Some((l.get("level")?.as_i64()?, number(l, "resolution")?)))
+                .filter(|&(level, r)| (0..=30).contains(&level) && r > 0.0)
+                .collect()
+        })
+        .unwrap_or_default();
+    lods.sort_by_key(|&(level, _)| level);
+    let Some(&(level, resolution)) = lods.last() else {
+        bail_input!("tiled service {shown} declares no levels (tileInfo.lods)");
+    };
+    // Overviews: the coarser levels, as long as each halves the resolution.
+    let mut overviews = 0u32;
+    while let Some(&(l, r)) = lods.iter().rev().nth(overviews as usize + 1) {
+        let expected = resolution * f64::from(1u32 << (overviews + 1));
+        if l != level - i64::from(overviews) - 1 || (r / expected - 1.0).abs() > 1e-6 || overviews >= 20 {
+            break;
+        }
+        overviews += 1;
+    }
+    let extent = info
+        .get("fullExtent")
+        .or_else(|| info.get("extent"))
+        .filter(|e| e.is_object())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let bounds = ["xmin", "ymin", "xmax", "ymax"].map(|k| number(&extent, k));
+    let [Some(xmin), Some(ymin), Some(xmax), Some(ymax)] = bounds else {
+        bail_input!("tiled service {shown} declares no full extent");
+    };
+    if let Some(extent_sr) = extent.get("spatialReference").filter(|s| s.is_object()) {
+        let (id, extent_wkt) = spatial_reference(Some(extent_sr), shown)?;
+        if id != server_sr && extent_wkt != wkt {
+            bail_input!(
+                "tiled service {shown} has its extent in wkid {id} but its tiles in wkid {server_sr}; such services are not supported"
+            );
+        }
+    }
+    // The first tile (at the finest level) holding the extent's corner, on a boundary of every
+    // overview level's tiles too.
+    let (tile_w, tile_h) = (cols as f64 * resolution, rows as f64 * resolution);
+    let step = 1i64 << overviews;
+    let tx = (((xmin - ox) / tile_w + 1e-9).floor() as i64).div_euclid(step) * step;
+    let ty = (((oy - ymax) / tile_h + 1e-9).floor() as i64).div_euclid(step) * step;
+    if tx < 0 || ty < 0 || xmax <= xmin || ymax <= ymin {
+        bail_input!("tiled service {shown} has its extent outside its tiling scheme (origin {ox}, {oy})");
+    }
+    let ulx = ox + tx as f64 * tile_w;
+    let uly = oy - ty as f64 * tile_h;
+    let col0 = ((xmin - ulx) / resolution + 1e-6).floor();
+    let row0 = ((uly - ymax) / resolution + 1e-6).floor();
+    let col1 = ((xmax - ulx) / resolution - 1e-6).ceil();
+    let row1 = ((uly - ymin) / resolution - 1e-6).ceil();
+    if col1 > i32::MAX as f64 || row1 > i32::MAX as f64 || tx > i32::MAX as i64 || ty > i32::MAX as i64 {
+        bail_input!("tiled service {shown} is too large at its finest level for GDAL (more than 2^31 pixels a side)");
+    }
+    let bands = if format.contains("PNG32") || format.contains("MIXED") {
+        4
+    } else {
+        3
+    };
+    let server = format!(
+        "{}/tile/${{z}}/${{y}}/${{x}}{}",
+        url.base,
+        if url.params.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", url.params.join("&"))
+        }
+    );
+    let wms = format!(
+        "<GDAL_WMS>\n  <Service name=\"TMS\">\n    <ServerUrl>{}</ServerUrl>\n  </Service>\n  <DataWindow>\n    <UpperLeftX>{ulx}</UpperLeftX>\n    <UpperLeftY>{uly}</UpperLeftY>\n    <LowerRightX>{}</LowerRightX>\n    <LowerRightY>{}</LowerRightY>\n    <SizeX>{col1}</SizeX>\n    <SizeY>{row1}</SizeY>\n    <TileLevel>{level}</TileLevel>\n    <TileX>{tx}</TileX>\n    <TileY>{ty}</TileY>\n    <YOrigin>top</YOrigin>\n  </DataWindow>\n  <Projection>{}</Projection>\n  <OverviewCount>{overviews}</OverviewCount>\n  <BandsCount>{bands}</BandsCount>\n  <BlockSizeX>{cols}</BlockSizeX>\n  <BlockSizeY>{rows}</BlockSizeY>\n</GDAL_WMS>\n",
+        escape(&server),
+        ulx + col1 * resolution,
+        uly - row1 * resolution,
+        escape(&wkt),
+    );
+    let stem = service_stem(url);
+    let wms_name = memory_file(&stem, "xml", wms)?;
+    let (width, height) = (col1 - col0, row1 - row0);
+    let colors = ["Red", "Green", "Blue", "Alpha"];
+    let band_xml: String = (1..=bands)
+        .map(|b| {
+            format!(
+                "  <VRTRasterBand dataType=\"Byte\" band=\"{b}\">\n    <ColorInterp>{}</ColorInterp>\n    <SimpleSource>\n      <SourceFilename relativeToVRT=\"0\">{wms_name}</SourceFilename>\n      <SourceBand>{b}</SourceBand>\n      <SrcRect xOff=\"{col0}\" yOff=\"{row0}\" xSize=\"{width}\" ySize=\"{height}\"/>\n      <DstRect xOff=\"0\" yOff=\"0\" xSize=\"{width}\" ySize=\"{height}\"/>\n    </SimpleSource>\n  </VRTRasterBand>\n",
+                colors[b - 1]
+            )
+        })
+        .collect();
+    let vrt = format!(
+        "<VRTDataset rasterXSize=\"{width}\" rasterYSize=\"{height}\">\n  <SRS>{}</SRS>\n  <GeoTransform>{}, {resolution}, 0, {}, 0, {}</GeoTransform>\n{band_xml}</VRTDataset>\n",
+        escape(&wkt),
+        ulx + col0 * resolution,
+        uly - row0 * resolution,
+        -resolution,
+    );
+    Ok(Resolved {
+        gdal_name: memory_file(&stem, "vrt", vrt)?,
+        driver: "VRT",
+        feature_count: None,
+    })
+}
+
+/// A feature layer: its query URL for GDAL's ESRIJSON driver, and its feature count.
+fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
+    let info = read_json(&url.url("", &["f=json"]), shown)?;
+    if let Some(capabilities) = info.get("capabilities").and_then(Value::as_str) {
+        if !capabilities.split(',').any(|c| c.trim().eq_ignore_ascii_case("Query")) {
+            bail_input!("feature layer {shown} cannot be queried (capabilities: {capabilities}); ask its publisher to enable Query");
+        }
+    }
+    let object_id = info
+        .get("objectIdField")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            info.get("fields")?.as_array()?.iter().find_map(|f| {
+                (f.get("type")?.as_str()? == "esriFieldTypeOID").then(|| f.get("name")?.as_str().map(str::to_string))?
+            })
+        });
+    let advanced = info.get("advancedQueryCapabilities");
+    let supports = |key: &str| advanced.and_then(|a| a.get(key)).and_then(Value::as_bool);
+    let count_answer = read_json(
+        &url.url("/query", &["where=1%3D1", "returnCountOnly=true", "f=json"]),
+        shown,
+    )?;
+    let Some(count) = count_answer.get("count").and_then(Value::as_u64) else {
+        bail_input!("feature layer {shown} did not say how many features it holds (returnCountOnly); it cannot be read completely");
+    };
+    let page = info.get("maxRecordCount").and_then(Value::as_u64);
+    if let (Some(false), Some(page)) = (supports("supportsPagination"), page) {
+        if count > page {
+            bail_input!(
+                "feature layer {shown} holds {count} features but returns at most {page} per request and cannot page; ask its publisher to raise maxRecordCount, or export the layer to a file"
+            );
+        }
+    }
+    let order = match (&object_id, supports("supportsOrderBy")) {
+        (Some(field), Some(true) | None) => Some(format!("orderByFields={}+ASC", field.replace(' ', "+"))),
+        _ => None,
+    };
+    let mut query = vec!["where=1%3D1", "outFields=*", "returnGeometry=true"];
+    if let Some(order) = &order {
+        query.push(order);
+    }
+    query.push("f=json");
+    Ok(Resolved {
+        gdal_name: url.url("/query", &query),
+        driver: "ESRIJSON",
+        feature_count: Some(count),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_urls_are_recognised_by_their_endpoint() {
+        let image = parse("https://h/arcgis/rest/services/Ortho/ImageServer/?token=abc&f=pjson").unwrap();
+        assert_eq!(image.kind, ServiceKind::ImageServer);
+        assert_eq!(image.base, "https://h/arcgis/rest/services/Ortho/ImageServer");
+        assert_eq!(image.params, vec!["token=abc".to_string()]);
+        assert_eq!(
+            image.url("/exportImage", &["a=1"]),
+            "https://h/arcgis/rest/services/Ortho/ImageServer/exportImage?a=1&token=abc"
+        );
+        assert_eq!(
+            parse("http://h/arcgis/rest/services/Base/MapServer").unwrap().kind,
+            ServiceKind::MapServer
+        );
+        assert_eq!(
+            parse("https://h/arcgis/rest/services/B/FeatureServer/0").unwrap().kind,
+            ServiceKind::FeatureLayer
+        );
+        assert_eq!(
+            parse("https://h/arcgis/rest/services/B/MapServer/12/").unwrap().kind,
+            ServiceKind::FeatureLayer
+        );
+        for other in [
+            "/vsicurl/https://h/a.tif",
+            "https://h/a.tif",
+            "https://h/arcgis/rest/services/B/FeatureServer",
+            "https://h/arcgis/rest/services/B/GPServer/0",
+            "image.tif",
+            "ImageServer",
+        ] {
+            assert_eq!(parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn pixel_types_map_to_gdal_types() {
+        assert_eq!(data_type("U8"), Some("Byte"));
+        assert_eq!(data_type("f32"), Some("Float32"));
+        assert_eq!(data_type("S8"), Some("Int16"));
+        assert_eq!(data_type("C64"), None);
+    }
+}
