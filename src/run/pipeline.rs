@@ -231,7 +231,7 @@ pub fn classify_features(
                     progress.advance(batch.features.len() as u64);
                     scorer.summary.chip_time += batch.cut_time;
                     let strict = strict.then_some(features.source.as_str());
-                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, truth)?;
+                    let buffer = write_batch(&mut scorer, &mut writer, batch, (items, specs), strict, truth)?;
                     writer.checkpoint()?;
                     let _ = free_tx.try_send(buffer);
                     next += 1;
@@ -252,7 +252,7 @@ pub fn classify_features(
         Ok((summary, report.features, report.row_counts))
     });
     progress.finish();
-    let (summary, features_read, row_counts) = match consumed {
+    let (mut summary, features_read, row_counts) = match consumed {
         Ok(done) => done,
         Err(err) if plan.resume && err.chain().any(|c| c.is::<crate::error::Interrupted>()) => {
             // Interrupted with --resume: keep what was written, for the next --resume.
@@ -261,6 +261,7 @@ pub fn classify_features(
         }
         Err(err) => return Err(err),
     };
+    summary.truth_column = truth.map(|i| schema.input_fields[i].name.clone());
     let unread = summary.problems.get(Problem::ReadFailed.code()).copied().unwrap_or(0);
     if summary.objects > summary.resumed && unread == summary.objects - summary.resumed {
         anyhow::bail!(
@@ -431,7 +432,7 @@ fn write_batch(
     scorer: &mut Scorer<'_>,
     writer: &mut OutputWriter,
     batch: ChippedBatch,
-    items: &[Item],
+    (items, specs): (&[Item], &[ChipSpec]),
     strict: Option<&str>,
     truth: Option<usize>,
 ) -> Result<Vec<f32>> {
@@ -442,12 +443,14 @@ fn write_batch(
     };
     let classes = scorer.definition.classes.len();
     let mut per_chip = scores.chunks_exact(classes);
+    let mut chips = batch.chips.chunks_exact(specs[0].values_per_chip().max(1));
     for feature in batch.features {
         scorer.summary.objects += 1;
         let scores = feature
             .shape
             .is_ok()
             .then(|| per_chip.next().expect("scores for every chip"));
+        let chip = feature.shape.is_ok().then(|| chips.next()).flatten();
         let mut problem = feature.shape.as_ref().err().copied();
         let labelled = match scores.map(|s| scorer.label(s)) {
             Some(Ok(labelled)) => Some(labelled),
@@ -470,11 +473,25 @@ fn write_batch(
         if let Some(problem) = problem {
             *scorer.summary.problems.entry(problem.code()).or_default() += 1;
         }
+        let expected = truth
+            .and_then(|i| feature.fields.get(i))
+            .and_then(Option::as_ref)
+            .map(crate::output::field_text);
+        // --report: the objects most worth checking, offered to the gallery with their chips.
+        if let (true, Some(_), Some(scores), Some(chip), Some(item)) =
+            (scorer.reviewing(), &labelled, scores, chip, feature.item)
+        {
+            let object = crate::run::scorer::Reviewed {
+                position: feature.index,
+                source_id: feature.fid,
+                image_id: (items.len() > 1).then(|| items[item].name.clone()),
+                expected: expected.clone(),
+            };
+            scorer.review(&specs[item], chip, scores, object)?;
+        }
         let (label, confidence) = labelled.map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        if let (Some(i), Some(predicted), Some(confusion)) = (truth, &label, scorer.summary.truth.as_mut()) {
-            if let Some(Some(expected)) = feature.fields.get(i) {
-                confusion.record(&crate::output::field_text(expected), predicted);
-            }
+        if let (Some(expected), Some(predicted), Some(confusion)) = (&expected, &label, scorer.summary.truth.as_mut()) {
+            confusion.record(expected, predicted);
         }
         let status = problem.map(Problem::code);
         let started = Instant::now();
