@@ -123,7 +123,10 @@ mod tests {
             assert_ne!(chip, raw);
             invert(&mut chip, 3, &normalization, range);
             for (back, original) in chip.iter().zip(raw) {
-                assert!((back - original).abs() <= original.abs() * 1e-5 + 1e-3, "{back} != {original}");
+                assert!(
+                    (back - original).abs() <= original.abs() * 1e-5 + 1e-3,
+                    "{back} != {original}"
+                );
             }
         }
         let mut degenerate = [5.0f32];

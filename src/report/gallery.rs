@@ -114,7 +114,11 @@ impl Thumbnail {
             let mut out = Vec::with_capacity(shown);
             for (b, values) in planes.iter().enumerate() {
                 let mut band = dataset.rasterband(b + 1)?;
-                band.write((0, 0), (width, height), &mut Buffer::new((width, height), values.to_vec()))?;
+                band.write(
+                    (0, 0),
+                    (width, height),
+                    &mut Buffer::new((width, height), values.to_vec()),
+                )?;
                 let reduced = band.read_as::<f32>((0, 0), (width, height), size, Some(ResampleAlg::Average))?;
                 out.push(reduced.data().to_vec());
             }
@@ -168,9 +172,9 @@ impl Gallery {
             return false;
         }
         match self.classes.get(label) {
-            Some(kept) if kept.len() >= self.per_class => {
-                kept.last().is_some_and(|last| rank.order(&last.object.rank()) == Ordering::Less)
-            }
+            Some(kept) if kept.len() >= self.per_class => kept
+                .last()
+                .is_some_and(|last| rank.order(&last.object.rank()) == Ordering::Less),
             _ => true,
         }
     }
@@ -247,7 +251,13 @@ mod tests {
         for o in offered.clone() {
             gallery.insert(o, thumbnail(), &[1]);
         }
-        let positions = |label: &str| gallery.class(label).iter().map(|e| e.object.position).collect::<Vec<_>>();
+        let positions = |label: &str| {
+            gallery
+                .class(label)
+                .iter()
+                .map(|e| e.object.position)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(positions("a"), vec![3, 6, 1]);
         assert_eq!(positions("b"), vec![2, 7]);
         assert_eq!(gallery.len(), 5);
@@ -288,6 +298,9 @@ mod tests {
         let large = Thumbnail::from_chip(&chip, 3, h, w).unwrap();
         assert_eq!((large.width, large.height), (THUMBNAIL_SIZE, THUMBNAIL_SIZE / 2));
         let row = &large.planes[0][..large.width];
-        assert!(row[..48].iter().all(|&v| v == 10.0) && row[48..].iter().all(|&v| v == 30.0), "{row:?}");
+        assert!(
+            row[..48].iter().all(|&v| v == 10.0) && row[48..].iter().all(|&v| v == 30.0),
+            "{row:?}"
+        );
     }
 }

@@ -74,7 +74,10 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
 
     let (features_srs, rows) = read_back::layer_info(inputs.output, inputs.layer)?;
     let mut canvas = if raster.grid.georeferenced {
-        Some(MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize).context("drawing the map preview")?)
+        Some(
+            MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize)
+                .context("drawing the map preview")?,
+        )
     } else {
         None
     };
@@ -134,7 +137,7 @@ section { background: #fff; border: 1px solid #d8dde3; border-radius: 6px; paddi
 h2 { font-size: 18px; margin: 0 0 10px; }
 h3 { font-size: 15px; margin: 14px 0 8px; }
 p.note { color: #555; margin: 4px 0 10px; }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(132px, 1fr)); gap: 12px; }
 .figure { background: #f6f8fa; border: 1px solid #e1e5ea; border-radius: 6px; padding: 10px 14px; }
 .figure .value { font-size: 24px; font-weight: 600; }
 .figure .name { color: #555; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
@@ -154,9 +157,9 @@ td svg { display: block; }
 #confusion td.hit { font-weight: 700; outline: 2px solid #1f3a5f; outline-offset: -2px; }
 .gallery-class { border-top: 1px solid #e6e9ed; padding-top: 6px; }
 .chips { display: flex; flex-wrap: wrap; gap: 10px; }
-figure.chip { margin: 0; width: 128px; padding: 6px; border: 1px solid #cfd5db; border-radius: 5px; background: #fafbfc; }
+figure.chip { margin: 0; width: 142px; padding: 6px; border: 1px solid #cfd5db; border-radius: 5px; background: #fafbfc; }
 figure.chip.misclassified { border: 3px solid var(--misclassified); background: #fff2fb; padding: 4px; }
-figure.chip img, figure.chip .missing { display: block; width: 112px; height: 112px; object-fit: contain; image-rendering: pixelated; background: #000; }
+figure.chip img, figure.chip .missing { display: block; width: 128px; height: 128px; object-fit: contain; image-rendering: pixelated; background: #d9dde2; }
 figure.chip .missing { color: #ccc; font-size: 11px; padding: 8px; }
 figcaption { font-size: 11.5px; line-height: 1.35; margin-top: 5px; }
 figcaption .oid { font-weight: 600; }
@@ -294,7 +297,11 @@ fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>
     };
     let colors: BTreeMap<&str, [u8; 3]> = inputs.colors.0.iter().map(|(n, c)| (n.as_str(), *c)).collect();
     let truth = inputs.summary.truth.is_some();
-    let left_out = gallery.iter().flat_map(|(_, o)| o).filter(|o| o.picture.is_none()).count();
+    let left_out = gallery
+        .iter()
+        .flat_map(|(_, o)| o)
+        .filter(|o| o.picture.is_none())
+        .count();
     html! {
         section #gallery {
             h2 { "Objects to check" }
@@ -352,7 +359,7 @@ fn chip(shown: &Shown<'_>) -> Markup {
             figcaption {
                 div.oid { (name) }
                 @if o.source_id.is_some() { @if let Some(image) = &o.image_id { div { (image) } } }
-                div { (o.label) " " (format!("{:.4}", o.confidence)) }
+                div { b { (o.label) } " " (format!("{:.4}", o.confidence)) }
                 @if let Some((class, p)) = &o.runner_up { div { "runner-up " (class) " " (format!("{p:.4}")) } }
                 @if o.misclassified() { @if let Some(e) = &o.expected { div.expected { "expected " (e) } } }
             }
@@ -446,10 +453,18 @@ fn details_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Mark
         ("model-name", "model name", m.name.clone()),
         ("model-kind", "model kind", m.kind.clone()),
         ("classes", "classes", m.classes.to_string()),
-        ("chip-size", "chip size", format!("{} x {} pixels", m.chip_size.0, m.chip_size.1)),
+        (
+            "chip-size",
+            "chip size",
+            format!("{} x {} pixels", m.chip_size.0, m.chip_size.1),
+        ),
         ("bands", "bands", m.bands.clone()),
         ("batch-size", "batch size", s.batch_size.to_string()),
-        ("tta", "test-time augmentation", if d.test_time_augmentation { "on" } else { "off" }.into()),
+        (
+            "tta",
+            "test-time augmentation",
+            if d.test_time_augmentation { "on" } else { "off" }.into(),
+        ),
         ("device", "device", d.device.clone()),
         ("provider", "execution provider", s.execution_provider.to_string()),
         ("threads", "chip-reading threads", s.threads.to_string()),
@@ -471,7 +486,8 @@ fn details_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Mark
         (
             "peak-memory",
             "peak memory",
-            s.peak_rss_bytes.map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
+            s.peak_rss_bytes
+                .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
         ),
     ];
     html! {

@@ -8,7 +8,9 @@ use anyhow::Result;
 use gdal::raster::ResampleAlg;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use geo::CoordsIter;
-use tiny_skia::{Color, FillRule, Paint, Path, PathBuilder, Pixmap, Stroke, Transform};
+use std::collections::HashMap;
+
+use tiny_skia::{Color, FillRule, Paint, Path, PathBuilder, Pixmap, PixmapPaint, Stroke, Transform};
 
 use crate::input::raster::{Raster, RasterGrid};
 use crate::report::picture::Stretches;
@@ -30,8 +32,11 @@ pub struct MapCanvas {
     transform: Option<CoordTransform>,
     /// Radius of a point's dot, preview pixels.
     radius: f32,
-    /// Outlines to draw in the highlight colour once every feature is drawn.
-    highlights: Vec<Path>,
+    /// Shapes to outline in the highlight colour once every feature is drawn.
+    highlights: Vec<Shape>,
+    /// Point markers drawn once and stamped at every point (dots by colour; `None`: the ring of
+    /// misclassified points): many points cost a copy each, not a fill.
+    markers: HashMap<Option<[u8; 3]>, Pixmap>,
 }
 
 /// A shape in preview pixels.
@@ -69,9 +74,12 @@ impl MapCanvas {
         let pixels = pixmap.data_mut();
         for channel in 0..3 {
             let number = (channel % raster.bands.len()) + 1;
-            let values = dataset
-                .rasterband(number)?
-                .read_as::<f64>((0, 0), (grid.width, grid.height), (w, h), Some(resampling))?;
+            let values = dataset.rasterband(number)?.read_as::<f64>(
+                (0, 0),
+                (grid.width, grid.height),
+                (w, h),
+                Some(resampling),
+            )?;
             let stretch = stretches.band(number);
             for (i, v) in values.data().iter().enumerate() {
                 pixels[i * 4 + channel] = stretch.apply(*v);
@@ -99,6 +107,7 @@ impl MapCanvas {
             transform,
             radius,
             highlights: Vec::new(),
+            markers: HashMap::new(),
         })
     }
 
@@ -118,11 +127,7 @@ impl MapCanvas {
         for shape in shapes {
             self.paint(&shape, color);
             if misclassified {
-                let outline = match shape {
-                    Shape::Dot(x, y) => PathBuilder::from_circle(x, y, self.radius + 2.5),
-                    Shape::Line(path) | Shape::Area(path) => Some(path),
-                };
-                self.highlights.extend(outline);
+                self.highlights.push(shape);
             }
         }
     }
@@ -130,9 +135,14 @@ impl MapCanvas {
     /// The preview as RGB pixels (row by row): width, height, pixels.
     pub fn finish(mut self) -> (usize, usize, Vec<u8>) {
         let highlights = std::mem::take(&mut self.highlights);
-        for path in &highlights {
-            self.stroke(path, HALO_COLOR, 255, 4.5);
-            self.stroke(path, MISCLASSIFIED_COLOR, 255, 2.5);
+        for shape in &highlights {
+            match shape {
+                Shape::Dot(x, y) => self.stamp(*x, *y, None),
+                Shape::Line(path) | Shape::Area(path) => {
+                    self.stroke(path, HALO_COLOR, 255, 5.5);
+                    self.stroke(path, MISCLASSIFIED_COLOR, 255, 2.5);
+                }
+            }
         }
         let (w, h) = (self.pixmap.width() as usize, self.pixmap.height() as usize);
         // Opaque pixels: premultiplied RGBA is plain RGBA.
@@ -208,24 +218,59 @@ impl MapCanvas {
 
     fn paint(&mut self, shape: &Shape, color: [u8; 3]) {
         match shape {
-            Shape::Dot(x, y) => {
-                if let Some(halo) = PathBuilder::from_circle(*x, *y, self.radius + 1.5) {
-                    self.fill(&halo, HALO_COLOR, 255);
+            Shape::Dot(x, y) => self.stamp(*x, *y, Some(color)),
+            Shape::Line(path) | Shape::Area(path) => {
+                if let Shape::Area(_) = shape {
+                    self.fill(path, color, 64);
                 }
-                if let Some(dot) = PathBuilder::from_circle(*x, *y, self.radius) {
-                    self.fill(&dot, color, 255);
-                }
-            }
-            Shape::Line(path) => {
-                self.stroke(path, HALO_COLOR, 255, 4.0);
+                self.stroke(path, HALO_COLOR, 255, 5.0);
                 self.stroke(path, color, 255, 2.0);
             }
-            Shape::Area(path) => {
-                self.fill(path, color, 90);
-                self.stroke(path, HALO_COLOR, 255, 3.5);
-                self.stroke(path, color, 255, 1.8);
-            }
         }
+    }
+
+    /// Stamps the marker centred on (x, y): a dot of `color` over a halo, or (`None`) the ring
+    /// around a misclassified point.
+    fn stamp(&mut self, x: f32, y: f32, color: Option<[u8; 3]>) {
+        let r = self.radius;
+        let marker = self.markers.entry(color).or_insert_with(|| {
+            let size = (2.0 * (2.0 * r + 4.0)).ceil() as u32;
+            let c = size as f32 / 2.0;
+            let mut marker = Pixmap::new(size, size).expect("a marker of a few pixels");
+            let mut circles = |ink: [u8; 3], radii: &[f32]| {
+                let mut path = PathBuilder::new();
+                for &radius in radii {
+                    path.push_circle(c, c, radius);
+                }
+                if let Some(path) = path.finish() {
+                    let paint = solid(ink[0], ink[1], ink[2], 255);
+                    marker.fill_path(&path, &paint, FillRule::EvenOdd, Transform::identity(), None);
+                }
+            };
+            match color {
+                Some(color) => {
+                    circles(HALO_COLOR, &[r + 1.5]);
+                    circles(color, &[r]);
+                }
+                // Rings: even-odd fills of two circles.
+                // as wide as the dot's radius (at least 1.5 pixels), in a thin halo.
+                None => {
+                    let width = r.max(1.5);
+                    circles(HALO_COLOR, &[r + 2.0 + width, r + 0.5]);
+                    circles(MISCLASSIFIED_COLOR, &[r + 1.5 + width, r + 1.5]);
+                }
+            }
+            marker
+        });
+        let half = marker.width() as f32 / 2.0;
+        self.pixmap.draw_pixmap(
+            (x - half).round() as i32,
+            (y - half).round() as i32,
+            marker.as_ref(),
+            &PixmapPaint::default(),
+            Transform::identity(),
+            None,
+        );
     }
 
     fn fill(&mut self, path: &Path, [r, g, b]: [u8; 3], alpha: u8) {

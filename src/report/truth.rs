@@ -82,8 +82,18 @@ impl Confusion {
             .classes()
             .iter()
             .map(|class| {
-                let expected: usize = self.counts.iter().filter(|((e, _), _)| e == class).map(|(_, n)| n).sum();
-                let predicted: usize = self.counts.iter().filter(|((_, p), _)| p == class).map(|(_, n)| n).sum();
+                let expected: usize = self
+                    .counts
+                    .iter()
+                    .filter(|((e, _), _)| e == class)
+                    .map(|(_, n)| n)
+                    .sum();
+                let predicted: usize = self
+                    .counts
+                    .iter()
+                    .filter(|((_, p), _)| p == class)
+                    .map(|(_, n)| n)
+                    .sum();
                 (expected as f64 / total) * (predicted as f64 / total)
             })
             .sum();
@@ -252,7 +262,8 @@ mod tests {
         // p_e = (10 * 9 + 6 * 11 + 4 * 0) / 400 = 0.39, kappa = (0.65 - 0.39) / 0.61.
         assert!(close(c.kappa(), 0.26 / 0.61), "{:?}", c.kappa());
         assert!(
-            close(c.to_json()["kappa"].as_f64(), 0.26 / 0.61) && close(c.to_json()["macro_f1"].as_f64(), (16.0 / 19.0 + 10.0 / 17.0) / 3.0),
+            close(c.to_json()["kappa"].as_f64(), 0.26 / 0.61)
+                && close(c.to_json()["macro_f1"].as_f64(), (16.0 / 19.0 + 10.0 / 17.0) / 3.0),
             "{}",
             c.to_json()
         );

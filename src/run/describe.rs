@@ -14,7 +14,10 @@ use crate::run::plan::ClassifyPlan;
 pub fn version() -> String {
     match option_env!("CLASSIFY_OBJECTS_GIT_COMMIT") {
         Some(commit) => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
-        None => format!("{} (commit unknown: not built from a git checkout)", env!("CARGO_PKG_VERSION")),
+        None => format!(
+            "{} (commit unknown: not built from a git checkout)",
+            env!("CARGO_PKG_VERSION")
+        ),
     }
 }
 
@@ -28,10 +31,11 @@ pub fn command_line() -> String {
 pub fn describe(plan: &ClassifyPlan) -> RunDetails {
     let definition = &plan.package.definition;
     let first = Raster::open(&plan.rasters[0]).ok();
-    let bands = match first
-        .as_ref()
-        .and_then(|r| crate::chips::bands::resolve_bands(r, &definition.extract_bands).ok().map(|b| (r, b)))
-    {
+    let bands = match first.as_ref().and_then(|r| {
+        crate::chips::bands::resolve_bands(r, &definition.extract_bands)
+            .ok()
+            .map(|b| (r, b))
+    }) {
         Some((raster, numbers)) => numbers
             .iter()
             .map(|&n| {
@@ -48,11 +52,14 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
             .join(", "),
         None => format!("{:?}", definition.extract_bands),
     };
-    let mut kind = [definition.framework.as_deref(), definition.model_configuration.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut kind = [
+        definition.framework.as_deref(),
+        definition.model_configuration.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     kind.push_str(match definition.label_mode {
         LabelMode::SingleLabel => ", single-label",
         LabelMode::MultiLabel => ", multi-label",
@@ -91,7 +98,10 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
             .unwrap_or_else(|| format!("unknown ({})", plan.ort_library.display())),
         model: ModelDetails {
             path: plan.package.source.display().to_string(),
-            name: definition.model_name.clone().unwrap_or_else(|| plan.package.model_name.clone()),
+            name: definition
+                .model_name
+                .clone()
+                .unwrap_or_else(|| plan.package.model_name.clone()),
             kind,
             chip_size: (definition.image_width, definition.image_height),
             bands,
@@ -112,7 +122,10 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
 fn features_crs(plan: &ClassifyPlan) -> Option<String> {
     let features = plan.features.as_ref()?;
     if let Some(given) = &features.crs_override {
-        return gdal::spatial_ref::SpatialRef::from_definition(given).ok()?.to_wkt().ok();
+        return gdal::spatial_ref::SpatialRef::from_definition(given)
+            .ok()?
+            .to_wkt()
+            .ok();
     }
     let dataset = source::open(&features.source, SourceKind::Vector).ok()?;
     let layer = match &features.layer {
