@@ -46,6 +46,8 @@ pub struct ModelDetails {
     pub bands: String,
     /// Number of classes.
     pub classes: usize,
+    /// A multi-label model: `Confidence` holds every class's score, as text.
+    pub multi_label: bool,
 }
 
 /// One input or output file.

@@ -85,6 +85,7 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         inputs.output,
         inputs.layer,
         inputs.label_field,
+        inputs.details.model.multi_label,
         inputs.summary.truth_column.as_deref(),
         |geometry, label, misclassified| {
             if let Some(canvas) = canvas.as_mut() {
@@ -102,19 +103,15 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
     };
 
     // Gallery pictures, class after class in .emd order, within the page's budget.
-    let mut budget = MAX_GALLERY_IMAGE_BYTES;
     let mut shown: Vec<(String, Vec<Shown<'_>>)> = Vec::new();
     if let Some(gallery) = gallery {
+        let mut budget = PictureBudget(MAX_GALLERY_IMAGE_BYTES);
         for (name, _) in &inputs.colors.0 {
             let mut objects = Vec::new();
             for entry in gallery.class(name) {
                 let t = &entry.thumbnail;
                 let rgb = picture::thumbnail_rgb(t, &gallery.bands, &stretches);
-                let uri = picture::data_uri(&picture::png(t.width, t.height, &rgb)?);
-                let picture = (uri.len() <= budget).then(|| {
-                    budget -= uri.len();
-                    uri
-                });
+                let picture = budget.take(picture::data_uri(&picture::png(t.width, t.height, &rgb)?));
                 objects.push(Shown { entry, picture });
             }
             if !objects.is_empty() {
@@ -123,6 +120,23 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         }
     }
     Ok(page(inputs, &contents, map.as_ref(), &shown).into_string())
+}
+
+/// Bytes of pictures the page may still take.
+struct PictureBudget(usize);
+
+impl PictureBudget {
+    /// `picture` if it fits in what is left (which it then uses up), else `None`: once a picture
+    /// does not fit, the later ones are left out too, so the pictures shown are the first ones.
+    fn take(&mut self, picture: String) -> Option<String> {
+        if picture.len() <= self.0 {
+            self.0 -= picture.len();
+            Some(picture)
+        } else {
+            self.0 = 0;
+            None
+        }
+    }
 }
 
 const STYLE: &str = r#"
@@ -225,8 +239,12 @@ fn page(
                     @if let Some(truth) = truth { (accuracy_section(truth)) }
                     section #confidence {
                         h2 { "Confidence" }
-                        p.note { "Confidence (probability of the label) of the " (contents.overall.count) " labelled rows of the output, in bins of 0.05." }
-                        (charts::histogram(&contents.overall, "histogram"))
+                        @if d.model.multi_label {
+                            p.note { "A multi-label model: each row's Confidence holds every class's score, so there is no single confidence to plot." }
+                        } @else {
+                            p.note { "Confidence (probability of the label) of the " (contents.overall.count) " labelled rows of the output, in bins of 0.05." }
+                            (charts::histogram(&contents.overall, "histogram"))
+                        }
                     }
                     (details_section(inputs, contents))
                 }
@@ -306,7 +324,7 @@ fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>
         section #gallery {
             h2 { "Objects to check" }
             p.note {
-                "Per class, the " (g.per_class) " objects "
+                "Per class, up to " (g.per_class) " objects "
                 @if truth { "most worth checking: misclassified first (outlined), then the lowest confidence" }
                 @else { "with the lowest confidence, lowest first" }
                 ". Each chip is shown as the model saw it before normalisation (raster bands "
@@ -317,8 +335,8 @@ fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>
                     (crate::report::gallery::MAX_CHIPS) " objects in all.)"
                 }
                 @if left_out > 0 {
-                    " " (left_out) " chips are listed without their picture: the page keeps its pictures under "
-                    (MAX_GALLERY_IMAGE_BYTES >> 20) " MB."
+                    " " (left_out) " chips are listed without their picture: the page keeps its gallery pictures under "
+                    (MAX_GALLERY_IMAGE_BYTES >> 20) " MiB."
                 }
             }
             @for (class, objects) in gallery {
@@ -513,5 +531,20 @@ fn details_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Mark
                 tr data-key="command-line" { th.l { "command line" } td { pre.command { (d.command_line) } } }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_past_the_budget_are_left_out_in_page_order() {
+        let mut budget = PictureBudget(10);
+        let taken: Vec<Option<String>> = ["aaaa", "bbbb", "ccc", "d"]
+            .into_iter()
+            .map(|p| budget.take(p.to_string()))
+            .collect();
+        assert_eq!(taken, vec![Some("aaaa".into()), Some("bbbb".into()), None, None]);
     }
 }

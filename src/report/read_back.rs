@@ -83,13 +83,15 @@ pub fn layer_info(output: &Path, layer: &str) -> Result<(Option<SpatialRef>, u64
     Ok((layer.spatial_ref(), layer.feature_count()))
 }
 
-/// Reads every row of `layer` in `output`: label from `label_field`, confidence, and, with
-/// `truth_column`, whether the label is wrong; calls `geometry` with each labelled row's geometry,
-/// label and whether it is misclassified.
+/// Reads every row of `layer` in `output`: label from `label_field`, confidence (unless
+/// `multi_label`: then it is every class's score, as text), and, with `truth_column`, whether
+/// the label is wrong; calls `geometry` with each labelled row's geometry, label and whether it
+/// is misclassified.
 pub fn read_back(
     output: &Path,
     layer: &str,
     label_field: &str,
+    multi_label: bool,
     truth_column: Option<&str>,
     mut geometry: impl FnMut(&Geometry, &str, bool),
 ) -> Result<OutputContents> {
@@ -97,7 +99,10 @@ pub fn read_back(
     let mut layer = output_layer(&dataset, layer)?;
     let defn = layer.defn();
     let label_index = defn.field_index(label_field).ok();
-    let confidence_index = defn.field_index(crate::output::CONFIDENCE_FIELD).ok();
+    let confidence_index = defn
+        .field_index(crate::output::CONFIDENCE_FIELD)
+        .ok()
+        .filter(|_| !multi_label);
     let truth_index = truth_column.and_then(|name| defn.field_index(name).ok());
     let mut contents = OutputContents {
         crs_wkt: layer.spatial_ref().and_then(|s| s.to_wkt().ok()),

@@ -106,6 +106,7 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
             chip_size: (definition.image_width, definition.image_height),
             bands,
             classes: definition.classes.len(),
+            multi_label: definition.label_mode == LabelMode::MultiLabel,
         },
         device: match plan.device {
             Device::Cpu => "cpu".into(),
