@@ -73,6 +73,11 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
     let color_of = |label: &str| colors.get(label).copied().unwrap_or(UNLISTED_COLOR);
 
     let (features_srs, rows) = read_back::layer_info(inputs.output, inputs.layer)?;
+    // An output without a CRS (a CSV table) holds the features' coordinates as they were read.
+    let features_srs = features_srs.or_else(|| {
+        let wkt = inputs.details.features_crs_wkt.as_deref()?;
+        gdal::spatial_ref::SpatialRef::from_wkt(wkt).ok()
+    });
     let mut canvas = if raster.grid.georeferenced {
         Some(
             MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize)

@@ -80,8 +80,9 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
             _ => InputDetails::raster(name),
         })
         .collect();
+    let features_crs_wkt = features_crs(plan);
     if let Some(features) = &plan.features {
-        let mut details = InputDetails::new("features", &features.source, features_crs(plan).as_deref());
+        let mut details = InputDetails::new("features", &features.source, features_crs_wkt.as_deref());
         if let Some(layer) = &features.layer {
             details.name = format!("{} (layer {layer})", features.source);
         }
@@ -116,6 +117,7 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         test_time_augmentation: plan.model_arguments.test_time_augmentation,
         inputs,
         more_rasters: plan.rasters.len().saturating_sub(MAX_LISTED_RASTERS),
+        features_crs_wkt,
     }
 }
 
