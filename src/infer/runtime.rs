@@ -105,6 +105,26 @@ pub fn init_runtime(library: &Path) -> Result<Environment> {
         .map_err(|e| anyhow!("starting ONNX Runtime: {e}"))
 }
 
+/// The version of the ONNX Runtime library at `library` (e.g. `1.32.0`), from its C API
+/// (`OrtGetApiBase()->GetVersionString()`); `None` when it cannot be read. The library is the one
+/// [`init_runtime`] loaded: opening it again only takes another reference to it.
+pub fn runtime_version(library: &Path) -> Option<String> {
+    // SAFETY: the library is ONNX Runtime (loaded and checked by `init_runtime`); the symbol is
+    // its documented entry point, which returns a static struct whose `GetVersionString` returns
+    // a static NUL-terminated string.
+    unsafe {
+        let lib = libloading::Library::new(library).ok()?;
+        let base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+            lib.get(b"OrtGetApiBase\0").ok()?;
+        let base = base();
+        if base.is_null() {
+            return None;
+        }
+        let text = ((*base).GetVersionString)();
+        (!text.is_null()).then(|| std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned())
+    }
+}
+
 /// Name, element type and shape (-1 for dynamic) of a model input or output.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TensorInfo {

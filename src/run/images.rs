@@ -48,7 +48,12 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     let per_chip = plan.package.definition.extract_bands.len()
         * plan.package.definition.image_width
         * plan.package.definition.image_height;
-    for (group, group_specs) in plan.rasters.chunks(batch_size).zip(specs.chunks(batch_size)) {
+    for (g, (group, group_specs)) in plan
+        .rasters
+        .chunks(batch_size)
+        .zip(specs.chunks(batch_size))
+        .enumerate()
+    {
         crate::run::interrupt::check()?;
         let rasters = group
             .iter()
@@ -75,13 +80,29 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
         crate::run::interrupt::check()?;
         let scores = scorer.score(&chips, group.len())?;
         let classes = scorer.definition.classes.len();
-        for ((raster, scores), was_read) in rasters.iter().zip(scores.chunks_exact(classes)).zip(read) {
+        for (k, ((raster, scores), was_read)) in rasters.iter().zip(scores.chunks_exact(classes)).zip(read).enumerate()
+        {
             scorer.summary.objects += 1;
             let labelled = if was_read {
                 scorer.label(scores)
             } else {
                 Err(Problem::ReadFailed)
             };
+            // --report: the images most worth checking, offered to the gallery.
+            if labelled.is_ok() && scorer.reviewing() {
+                let object = crate::run::scorer::Reviewed {
+                    position: g * batch_size + k,
+                    source_id: None,
+                    image_id: Some(raster.name.clone()),
+                    expected: None,
+                };
+                scorer.review(
+                    &group_specs[k],
+                    &chips[k * per_chip..(k + 1) * per_chip],
+                    scores,
+                    object,
+                )?;
+            }
             let (label, confidence, status) = match labelled {
                 Ok((label, confidence)) => (Some(label), Some(confidence), None),
                 Err(problem) => {

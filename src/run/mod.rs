@@ -1,8 +1,10 @@
 //! A classification run: its [`options`] as typed, the validated [`plan`] built from them, the features
 //! [`pipeline`] (or whole [`images`]), the model's [`scorer`], [`progress`] on stderr, and
 //! [`interrupt`] handling. [`classify`] is what `classify-objects` without a subcommand does:
-//! run the plan, commit the output, then write the summary and report and apply the quality gate.
+//! run the plan, commit the output, then write the summary and report (with the run details
+//! [`describe`] gathers) and apply the quality gate.
 
+pub mod describe;
 pub mod images;
 pub mod interrupt;
 pub mod options;
@@ -66,25 +68,27 @@ pub fn classify(plan: ClassifyPlan) -> Result<()> {
         (
             path,
             plan.rasters[0].clone(),
-            plan.package.source.display().to_string(),
             plan.label_field.clone(),
             plan.package.definition.class_colors(),
             plan.layer.name.clone(),
+            describe::describe(&plan),
         )
     });
-    let summary = execute(plan)?;
-    if let Some((path, raster, model, label_field, colors, layer)) = &html_report {
+    let mut summary = execute(plan)?;
+    if let Some((path, raster, label_field, colors, layer, details)) = &html_report {
+        let started = Instant::now();
         let inputs = crate::report::html::ReportInputs {
             summary: &summary,
+            details,
             output: Path::new(&output),
             layer,
             label_field,
             raster,
             colors,
-            model,
         };
         let html = crate::report::html::render(&inputs)?;
         write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
+        summary.report_time = Some(started.elapsed());
     }
     match summary_json {
         Some(SummaryTarget::Stdout) => {

@@ -142,10 +142,16 @@ pub struct ClassifyArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Write a self-contained HTML report (summary, class counts, confusion matrix with
-    /// --truth-field, confidence histogram, map preview in class colours) to this file.
+    /// Write a self-contained HTML report to this file: run details, class counts and
+    /// confidences, accuracy, F1, kappa and confusion matrix with --truth-field, a map preview in
+    /// class colours, and a gallery of the objects to check with their chips.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
+
+    /// With --report: objects per class in the gallery, the lowest-confidence ones (with
+    /// --truth-field, the misclassified ones first); 0 for no gallery. Default 8, at most 100.
+    #[arg(long, value_name = "N")]
+    pub report_chips: Option<usize>,
 
     /// Write a JSON summary of the run (counts, per-stage timings, execution provider,
     /// throughput, peak memory) to this file, or to standard output with `-`.

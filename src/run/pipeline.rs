@@ -375,7 +375,13 @@ pub fn classify_features(
                 let window = windows
                     .entry(batch.window)
                     .or_insert_with(|| Window::new(batch.window_len));
-                let buffer = score_batch(&mut scorer, batch.features, batch.chips, batch.count, window)?;
+                let buffer = score_batch(
+                    &mut scorer,
+                    batch.features,
+                    (batch.chips, batch.count),
+                    window,
+                    (items, specs, truth),
+                )?;
                 let _ = free_tx.try_send(buffer);
                 while windows.get(&next_window).is_some_and(Window::complete) {
                     let window = windows.remove(&next_window).expect("a complete window");
@@ -413,7 +419,7 @@ pub fn classify_features(
         Ok((summary, report.features, report.row_counts))
     });
     progress.finish();
-    let (summary, features_read, row_counts) = match consumed {
+    let (mut summary, features_read, row_counts) = match consumed {
         Ok(done) => done,
         Err(err) if plan.resume && err.chain().any(|c| c.is::<crate::error::Interrupted>()) => {
             // Interrupted with --resume: keep what was written, for the next --resume.
@@ -422,6 +428,7 @@ pub fn classify_features(
         }
         Err(err) => return Err(err),
     };
+    summary.truth_column = truth.map(|i| schema.input_fields[i].name.clone());
     let unread = summary.problems.get(Problem::ReadFailed.code()).copied().unwrap_or(0);
     if summary.objects > summary.resumed && unread == summary.objects - summary.resumed {
         anyhow::bail!(
@@ -592,9 +599,9 @@ const MAX_READ_FAILURE_REPORTS: usize = 10;
 fn score_batch(
     scorer: &mut Scorer<'_>,
     features: Vec<(usize, InputFeature)>,
-    chips: Vec<f32>,
-    count: usize,
+    (chips, count): (Vec<f32>, usize),
     window: &mut Window,
+    (items, specs, truth): (&[Item], &[ChipSpec], Option<usize>),
 ) -> Result<Vec<f32>> {
     let scores = if count > 0 {
         scorer.score(&chips, count)?
@@ -603,11 +610,13 @@ fn score_batch(
     };
     let classes = scorer.definition.classes.len();
     let mut per_chip = scores.chunks_exact(classes);
+    let mut chip_values = chips.chunks_exact(specs[0].values_per_chip().max(1));
     for (position, feature) in features {
         let scores = feature
             .shape
             .is_ok()
             .then(|| per_chip.next().expect("scores for every chip"));
+        let chip = feature.shape.is_ok().then(|| chip_values.next()).flatten();
         let mut problem = feature.shape.as_ref().err().copied();
         let labelled = match scores.map(|s| scorer.label(s)) {
             Some(Ok(labelled)) => Some(labelled),
@@ -617,6 +626,22 @@ fn score_batch(
             }
             None => None,
         };
+        // --report: the objects most worth checking, offered to the gallery with their chips.
+        if let (true, Some(_), Some(scores), Some(chip), Some(item)) =
+            (scorer.reviewing(), &labelled, scores, chip, feature.item)
+        {
+            let expected = truth
+                .and_then(|i| feature.fields.get(i))
+                .and_then(Option::as_ref)
+                .map(crate::output::field_text);
+            let object = crate::run::scorer::Reviewed {
+                position: feature.index,
+                source_id: feature.fid,
+                image_id: (items.len() > 1).then(|| items[item].name.clone()),
+                expected,
+            };
+            scorer.review(&specs[item], chip, scores, object)?;
+        }
         window.done[position] = Some(Done {
             feature,
             labelled,
@@ -657,11 +682,13 @@ fn write_window(
         if let Some(problem) = problem {
             *scorer.summary.problems.entry(problem.code()).or_default() += 1;
         }
+        let expected = truth
+            .and_then(|i| feature.fields.get(i))
+            .and_then(Option::as_ref)
+            .map(crate::output::field_text);
         let (label, confidence) = labelled.map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        if let (Some(i), Some(predicted), Some(confusion)) = (truth, &label, scorer.summary.truth.as_mut()) {
-            if let Some(Some(expected)) = feature.fields.get(i) {
-                confusion.record(&crate::output::field_text(expected), predicted);
-            }
+        if let (Some(expected), Some(predicted), Some(confusion)) = (&expected, &label, scorer.summary.truth.as_mut()) {
+            confusion.record(expected, predicted);
         }
         let status = problem.map(Problem::code);
         let started = Instant::now();

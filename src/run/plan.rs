@@ -13,6 +13,7 @@ use crate::model::arguments::{self, ModelArguments};
 use crate::model::package::ModelPackage;
 use crate::output::target::refuse_input_as_output;
 use crate::output::{Format, LayerSettings, OutputTarget, StyleMode, WritePolicy};
+use crate::report::gallery::{DEFAULT_CHIPS_PER_CLASS, MAX_CHIPS_PER_CLASS};
 use crate::run::options::ClassifyArgs;
 
 /// Memory the pipeline may hold in chip batches at once, in bytes: fewer batches are in flight
@@ -178,6 +179,8 @@ pub struct ClassifyPlan {
     pub min_accuracy: Option<f64>,
     /// Where to write the HTML report.
     pub report: Option<PathBuf>,
+    /// Objects per class in the report's gallery.
+    pub report_chips: usize,
     /// Where the QGIS style goes.
     pub style: StyleMode,
     /// Seconds between plain progress lines when stderr is not a terminal.
@@ -267,6 +270,13 @@ impl ClassifyPlan {
             .as_deref()
             .map(|path| check_side_output(path, "--report", &output))
             .transpose()?;
+        let report_chips = match (args.report_chips, &report) {
+            (Some(_), None) => bail_input!("--report-chips sets the gallery of --report; give --report FILE.html"),
+            (Some(n), Some(_)) if n > MAX_CHIPS_PER_CLASS => {
+                bail_input!("--report-chips {n} is more than {MAX_CHIPS_PER_CLASS}; ask for fewer objects per class")
+            }
+            (n, _) => n.unwrap_or(DEFAULT_CHIPS_PER_CLASS),
+        };
         let (model, model_url) = fetch_model(model, args.cache_dir.as_deref(), args.quiet)?;
         let mut package = match (ModelPackage::open(&model), &model_url) {
             (Ok(package), _) => package,
@@ -386,6 +396,7 @@ impl ClassifyPlan {
             truth_field: args.truth_field.clone(),
             min_accuracy: args.min_accuracy,
             report,
+            report_chips,
             style: args.qgis_style,
             progress_interval: args.progress_interval,
         })
