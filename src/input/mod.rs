@@ -8,6 +8,7 @@ pub mod download;
 pub mod features;
 pub mod http;
 pub mod items;
+pub mod network;
 pub mod raster;
 pub mod service;
 pub mod source;

@@ -25,6 +25,10 @@ use plan::{ClassifyPlan, SummaryTarget};
 /// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
 pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
     let started = Instant::now();
+    crate::input::network::enable();
+    if let Some(megabytes) = plan.block_cache_mb {
+        unsafe { gdal_sys::GDALSetCacheMax64((megabytes as i64) << 20) };
+    }
     let environment = crate::infer::init_runtime(&plan.ort_library)?;
     let result = match &plan.features {
         Some(features) => pipeline::classify_features(&plan, &environment, features),
@@ -54,6 +58,8 @@ pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
     summary.threads = plan.threads;
     summary.intra_op_threads = plan.intra_op_threads;
     summary.peak_rss_bytes = progress::peak_rss_bytes();
+    summary.block_cache_bytes = unsafe { gdal_sys::GDALGetCacheMax64() }.max(0) as u64;
+    summary.network = crate::input::network::totals();
     Ok(summary)
 }
 

@@ -169,6 +169,12 @@ pub struct ClassifyArgs {
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = crate::output::StyleMode::File)]
     pub qgis_style: crate::output::StyleMode,
 
+    /// Size of GDAL's cache of decoded raster blocks, in MB (default 256, or GDAL_CACHEMAX
+    /// when it is set). Chips are read in raster block order, so a cache much smaller than the
+    /// image still decodes each block about once.
+    #[arg(long, value_name = "MB")]
+    pub block_cache: Option<u64>,
+
     /// When stderr is not a terminal (Slurm, CI logs), print a progress line every this many
     /// seconds (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]

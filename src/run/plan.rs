@@ -20,6 +20,9 @@ use crate::run::options::ClassifyArgs;
 /// when batches are large.
 pub const PIPELINE_CHIP_BUDGET: usize = 1536 << 20;
 
+/// GDAL's block cache when neither `--block-cache` nor GDAL_CACHEMAX sets it, in MB.
+pub const DEFAULT_BLOCK_CACHE_MB: u64 = 256;
+
 /// Most threads accepted by `--threads` and `--intra-op-threads`.
 pub const MAX_THREADS: usize = 1024;
 
@@ -185,6 +188,9 @@ pub struct ClassifyPlan {
     pub style: StyleMode,
     /// Seconds between plain progress lines when stderr is not a terminal.
     pub progress_interval: u64,
+    /// GDAL's block cache in MB, when this run sets it (`--block-cache`, or the default when
+    /// GDAL_CACHEMAX is not set).
+    pub block_cache_mb: Option<u64>,
 }
 
 impl ClassifyPlan {
@@ -399,6 +405,14 @@ impl ClassifyPlan {
             report_chips,
             style: args.qgis_style,
             progress_interval: args.progress_interval,
+            block_cache_mb: match args.block_cache {
+                Some(mb) if !(1..=1 << 20).contains(&mb) => {
+                    bail_input!("--block-cache {mb} is not between 1 and 1048576 MB")
+                }
+                Some(mb) => Some(mb),
+                None if std::env::var_os("GDAL_CACHEMAX").is_some() => None,
+                None => Some(DEFAULT_BLOCK_CACHE_MB),
+            },
         })
     }
 }
