@@ -341,3 +341,131 @@ fn four_band_models_without_statistics_are_refused() {
     );
     assert!(line.contains("NormalizationStats") && line.contains("4 band"), "{line}");
 }
+
+#[test]
+fn cell_size_cuts_chips_at_that_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 2 m pixels; a 6 x 4 chip at 4 m covers 12 x 8 raster pixels, twice the footprint.
+    let raster = d.join("positional.tif");
+    TestRaster::positional(40, 30, 3).write(&raster);
+    let features = d.join("points.geojson");
+    write_pixel_features(&features, &["POINT (20.2 15.3)"]);
+    let pkg = package(d, "p.dlpk", &[]);
+    let native = dump(d, &raster, &pkg, &features);
+    let read = |extra: &[&str], name: &str| {
+        let chips = d.join(name);
+        let mut args = vec!["--dump-chips", chips.to_str().unwrap(), "--overwrite"];
+        args.extend_from_slice(extra);
+        run_owned_ok(&classify_args(
+            &raster,
+            &pkg,
+            Some(&features),
+            &d.join(format!("{name}.gpkg")),
+            &args,
+        ));
+        let path = chips.join("chip_000000.tif");
+        let ds = gdal::Dataset::open(&path).unwrap();
+        (ds.geo_transform().unwrap(), read_chip(&path))
+    };
+    let (gt_native, _) = read(&[], "native");
+    let (gt, (w, h, planes)) = read(&["--cell-size", "4"], "coarse");
+    let (_, (_, _, nearest)) = read(&["--cell-size", "4", "--resampling", "nearest"], "nearest");
+    assert_eq!((w, h), (6, 4));
+    // Twice the cell size: twice the ground footprint, on the 4 m grid from the raster's origin.
+    assert_eq!((gt[1], gt[5]), (4.0, -4.0));
+    assert_eq!((gt_native[1], gt_native[5]), (2.0, -2.0));
+    // The chip centre (20.2, 15.3) in 4 m cells is (10.1, 7.65): the window starts at column
+    // floor(10.1 - 3) = 7 and row floor(7.65 - 2) = 5 of the 4 m grid: raster pixel (14, 10).
+    assert_eq!((gt[0], gt[3]), pixel_to_map(14.0, 10.0));
+    for b in 0..3 {
+        for j in 0..h {
+            for i in 0..w {
+                let (col, row) = (14 + 2 * i, 10 + 2 * j);
+                // Nearest: the raster pixel under the chip pixel's centre.
+                assert_eq!(
+                    nearest[b][j * w + i],
+                    TestRaster::value(b, col + 1, row + 1),
+                    "nearest {b} {i} {j}"
+                );
+                // Bilinear: the positional values are linear, so the resampled value is the value
+                // at the chip pixel's centre, between four raster pixel centres.
+                let expected = TestRaster::value(b, col, row) + 0.5 + 100.0 * 0.5;
+                assert!(
+                    (planes[b][j * w + i] - expected).abs() < 1e-3,
+                    "bilinear {b} {i} {j}: {} vs {expected}",
+                    planes[b][j * w + i]
+                );
+            }
+        }
+    }
+    // At the raster's own cell size, the usual chip.
+    assert_eq!(native[0].2, expected_window(17, 13, 6, 4, &[0, 1, 2], (40, 30)));
+    let line = run_err(
+        &classify_args(
+            &raster,
+            &pkg,
+            Some(&features),
+            &d.join("bad.gpkg"),
+            &["--cell-size", "0"],
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        2,
+    );
+    assert!(line.contains("--cell-size"), "{line}");
+}
+
+#[test]
+fn coarser_cell_sizes_read_the_overviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raster = d.join("with_overview.tif");
+    TestRaster::positional(40, 30, 3).write(&raster);
+    // A 2x overview whose pixels are marked (7), so that reading it shows.
+    let status = std::process::Command::new("gdaladdo")
+        .args(["-q", "-r", "nearest"])
+        .arg(&raster)
+        .arg("2")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    {
+        let ds = gdal::Dataset::open_ex(
+            &raster,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_RASTER | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for b in 1..=3 {
+            let overview = ds.rasterband(b).unwrap().overview(0).unwrap();
+            let (w, h) = overview.size();
+            let mut marked = gdal::raster::Buffer::new((w, h), vec![7.0f32; w * h]);
+            let mut overview = overview;
+            overview.write((0, 0), (w, h), &mut marked).unwrap();
+        }
+    }
+    let features = d.join("points.geojson");
+    write_pixel_features(&features, &["POINT (20.2 15.3)"]);
+    let pkg = package(d, "p.dlpk", &[]);
+    let chips = d.join("chips");
+    run_owned_ok(&classify_args(
+        &raster,
+        &pkg,
+        Some(&features),
+        &d.join("o.gpkg"),
+        &[
+            "--dump-chips",
+            chips.to_str().unwrap(),
+            "--cell-size",
+            "4",
+            "--resampling",
+            "nearest",
+        ],
+    ));
+    let (_, _, planes) = read_chip(&chips.join("chip_000000.tif"));
+    assert!(planes.iter().flatten().all(|&v| v == 7.0), "{:?}", &planes[0][..6]);
+}

@@ -21,8 +21,13 @@ pub fn write_chip_tiff(
         .create_with_band_type::<f32, _>(path, w, h, spec.channels())
         .with_context(|| format!("creating chip file {}", path.display()))?;
     let gt = grid.geo_transform;
-    let (sx, sy) = (window.width as f64 / w as f64, window.height as f64 / h as f64);
-    let (x0, y0) = grid.pixel_to_world(window.col as f64, window.row as f64);
+    // The window is in the chip's grid: raster pixels times the cell-size scale.
+    let (kx, ky) = spec.scale;
+    let (sx, sy) = (
+        kx * window.width as f64 / w as f64,
+        ky * window.height as f64 / h as f64,
+    );
+    let (x0, y0) = grid.pixel_to_world(window.col as f64 * kx, window.row as f64 * ky);
     ds.set_geo_transform(&[x0, gt[1] * sx, gt[2] * sy, y0, gt[4] * sx, gt[5] * sy])?;
     if let Some(srs) = grid.spatial_ref() {
         ds.set_spatial_ref(&srs)?;

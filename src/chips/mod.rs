@@ -30,8 +30,9 @@ pub mod window;
 use anyhow::{Context, Result};
 
 use crate::input::features::PixelShape;
-use crate::input::raster::{PixelWindow, Raster};
+use crate::input::raster::{PixelWindow, Raster, Region};
 use crate::model::definition::ModelDefinition;
+use gdal::raster::ResampleAlg;
 
 pub use normalize::{IMAGENET_MEAN, IMAGENET_STD};
 
@@ -54,6 +55,10 @@ pub struct ChipSpec {
     pub blacken_around_feature: bool,
     /// Per channel `x * scale + offset`: `DataRange` rescaling, applied first.
     pub data_range: Option<Vec<(f32, f32)>>,
+    /// Raster pixels per chip pixel (x, y): 1 at the raster's own cell size (`--cell-size`).
+    pub scale: (f64, f64),
+    /// How chips at another cell size are resampled.
+    pub resampling: ResampleAlg,
     /// Per channel `x * scale + offset`: normalisation, applied last.
     pub normalization: Vec<(f32, f32)>,
 }
@@ -65,6 +70,8 @@ impl ChipSpec {
         let normalization = normalize::channel_scaling(definition, &bands)?;
         let data_range = normalize::data_range_scaling(definition, raster, &bands)?;
         Ok(ChipSpec {
+            scale: (1.0, 1.0),
+            resampling: ResampleAlg::Bilinear,
             width: definition.image_width,
             height: definition.image_height,
             bands,
@@ -73,6 +80,19 @@ impl ChipSpec {
             data_range,
             normalization,
         })
+    }
+
+    /// Cuts chips at `cell_size` (raster units per chip pixel) instead of the raster's own,
+    /// resampled with `resampling`.
+    pub fn at_cell_size(mut self, cell_size: f64, native: (f64, f64), resampling: ResampleAlg) -> ChipSpec {
+        self.scale = (cell_size / native.0, cell_size / native.1);
+        self.resampling = resampling;
+        self
+    }
+
+    /// Whether chips are cut at another cell size than the raster's.
+    pub fn rescaled(&self) -> bool {
+        self.scale != (1.0, 1.0)
     }
 
     /// Number of values in one chip (`C * H * W`).
@@ -132,11 +152,19 @@ impl ChipSpec {
         out: &mut [f32],
         scratch: &mut Vec<f32>,
     ) -> Result<PixelWindow> {
+        // At another cell size, the chip rules apply in the grid of that cell size.
+        let scaled;
+        let shape = if self.rescaled() {
+            scaled = window::in_chip_grid(shape, self.scale);
+            &scaled
+        } else {
+            shape
+        };
         let (window, resample) = self.window_for(shape);
         let blacken = self.blacken_around_feature && shape.is_polygon;
         if resample {
             scratch.resize(self.channels() * window.width * window.height, 0.0);
-            raster.read_window(&self.bands, window, scratch)?;
+            self.read(raster, window, scratch)?;
             if blacken {
                 mask::blacken_outside(&shape.geometry, window, scratch);
             }
@@ -152,12 +180,28 @@ impl ChipSpec {
                 );
             }
         } else {
-            raster.read_window(&self.bands, window, out)?;
+            self.read(raster, window, out)?;
             if blacken {
                 mask::blacken_outside(&shape.geometry, window, out);
             }
         }
         Ok(window)
+    }
+
+    /// Reads a window of the chip grid: raster pixels, or at another cell size the raster
+    /// region under it, resampled.
+    fn read(&self, raster: &Raster, window: PixelWindow, out: &mut [f32]) -> Result<()> {
+        if !self.rescaled() {
+            return raster.read_window(&self.bands, window, out);
+        }
+        let (kx, ky) = self.scale;
+        let region = Region {
+            col: window.col as f64 * kx,
+            row: window.row as f64 * ky,
+            width: window.width as f64 * kx,
+            height: window.height as f64 * ky,
+        };
+        raster.read_region(&self.bands, region, (window.width, window.height), self.resampling, out)
     }
 
     /// The whole image resampled (bilinear) to the chip size, normalised: one image as one

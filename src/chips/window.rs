@@ -1,6 +1,25 @@
 //! Which raster pixels a chip is cut from.
 
+use geo::MapCoords;
+
+use crate::input::features::PixelShape;
 use crate::input::raster::PixelWindow;
+
+/// A feature's shape in the grid of chips cut at another cell size: raster pixel coordinates
+/// divided by `scale` (raster pixels per chip pixel).
+pub fn in_chip_grid(shape: &PixelShape, scale: (f64, f64)) -> PixelShape {
+    let (kx, ky) = scale;
+    let [x0, y0, x1, y1] = shape.envelope;
+    PixelShape {
+        envelope: [x0 / kx, y0 / ky, x1 / kx, y1 / ky],
+        geometry: shape.geometry.map_coords(|c| geo::Coord {
+            x: c.x / kx,
+            y: c.y / ky,
+        }),
+        is_point: shape.is_point,
+        is_polygon: shape.is_polygon,
+    }
+}
 
 /// The fixed chip window for an envelope: top-left at `floor(cx - W/2), floor(cy - H/2)`.
 pub fn fixed_window(envelope: [f64; 4], width: usize, height: usize) -> PixelWindow {

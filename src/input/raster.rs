@@ -27,6 +27,19 @@ pub struct PixelWindow {
     pub height: usize,
 }
 
+/// A rectangle of raster pixel coordinates, fractional, possibly reaching outside the raster.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    /// Left edge (column).
+    pub col: f64,
+    /// Top edge (row).
+    pub row: f64,
+    /// Width in pixels.
+    pub width: f64,
+    /// Height in pixels.
+    pub height: f64,
+}
+
 /// What one band holds and how its invalid pixels are marked.
 #[derive(Debug, Clone)]
 pub struct BandInfo {
@@ -224,24 +237,53 @@ impl Raster {
         size: (usize, usize),
         out: &mut [f32],
     ) -> Result<()> {
+        let region = Region {
+            col: window.col as f64,
+            row: window.row as f64,
+            width: window.width as f64,
+            height: window.height as f64,
+        };
+        self.read_region(bands, region, size, ResampleAlg::NearestNeighbour, out)
+    }
+
+    /// Reads `bands` over `region` (raster pixel coordinates, fractional, possibly reaching
+    /// outside) resampled with `resampling` (GDAL using overviews when coarser) to `size`
+    /// (width, height) pixels, band after band. The part outside the raster, NoData, masked and
+    /// non-finite pixels are 0.
+    pub fn read_region(
+        &self,
+        bands: &[usize],
+        region: Region,
+        size: (usize, usize),
+        resampling: ResampleAlg,
+        out: &mut [f32],
+    ) -> Result<()> {
         let (w, h) = size;
         assert_eq!(out.len(), bands.len() * w * h, "output buffer does not fit the window");
-        // The part of the window inside the raster, and where it lands in the output.
-        let c0 = window.col.max(0);
-        let r0 = window.row.max(0);
-        let c1 = (window.col + window.width as isize).min(self.grid.width as isize);
-        let r1 = (window.row + window.height as isize).min(self.grid.height as isize);
+        // The part of the region inside the raster, and where it lands in the output.
+        let c0 = region.col.max(0.0);
+        let r0 = region.row.max(0.0);
+        let c1 = (region.col + region.width).min(self.grid.width as f64);
+        let r1 = (region.row + region.height).min(self.grid.height as f64);
         if c0 >= c1 || r0 >= r1 {
             out.fill(0.0);
             return Ok(());
         }
-        let (sx, sy) = (w as f64 / window.width as f64, h as f64 / window.height as f64);
-        let x0 = ((c0 - window.col) as f64 * sx).round() as usize;
-        let y0 = ((r0 - window.row) as f64 * sy).round() as usize;
-        let x1 = (((c1 - window.col) as f64 * sx).round() as usize).min(w);
-        let y1 = (((r1 - window.row) as f64 * sy).round() as usize).min(h);
+        let (sx, sy) = (w as f64 / region.width, h as f64 / region.height);
+        let x0 = ((c0 - region.col) * sx).round() as usize;
+        let y0 = ((r0 - region.row) * sy).round() as usize;
+        let x1 = (((c1 - region.col) * sx).round() as usize).min(w);
+        let y1 = (((r1 - region.row) * sy).round() as usize).min(h);
+        // The source rectangle of exactly the output pixels kept.
+        let (c0, c1) = (region.col + x0 as f64 / sx, region.col + x1 as f64 / sx);
+        let (r0, r1) = (region.row + y0 as f64 / sy, region.row + y1 as f64 / sy);
+        let whole = |v: f64| (v - v.round()).abs() < 1e-9;
+        let exact = [c0, c1, r0, r1].iter().all(|&v| whole(v));
+        let (ic0, ir0) = (c0.floor().max(0.0) as isize, r0.floor().max(0.0) as isize);
+        let ic1 = (c1.ceil() as isize).min(self.grid.width as isize);
+        let ir1 = (r1.ceil() as isize).min(self.grid.height as isize);
         let inner = Inner {
-            src: (c0, r0, (c1 - c0) as usize, (r1 - r0) as usize),
+            src: (ic0, ir0, (ic1 - ic0).max(1) as usize, (ir1 - ir0).max(1) as usize),
             dst: (x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0)),
             plane: (w, h),
         };
@@ -255,7 +297,12 @@ impl Raster {
         // One strided read of every band straight into the chip buffer.
         let start = inner.dst.1 * w + inner.dst.0;
         let mut band_map: Vec<c_int> = bands.iter().map(|&b| b as c_int).collect();
-        let mut extra = extra_arg(ResampleAlg::NearestNeighbour);
+        let mut extra = extra_arg(resampling);
+        if !exact {
+            extra.bFloatingPointWindowValidity = 1;
+            (extra.dfXOff, extra.dfYOff) = (c0, r0);
+            (extra.dfXSize, extra.dfYSize) = (c1 - c0, r1 - r0);
+        }
         let (sc, sr, sw, sh) = inner.src;
         let status = unsafe {
             gdal_sys::GDALDatasetRasterIOEx(

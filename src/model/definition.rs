@@ -109,6 +109,9 @@ pub struct ModelDefinition {
     pub batch_size: Option<usize>,
     /// `DataRange`: the chip is rescaled from the raster's value range to this range.
     pub data_range: Option<[f64; 2]>,
+    /// `MinCellSize` and `MaxCellSize`: the cell sizes the model was trained for (their `x`),
+    /// when given.
+    pub cell_size_range: (Option<f64>, Option<f64>),
     /// `NormalizationStats`; ImageNet statistics on a 0-255 scale are used when absent.
     pub normalization: Option<NormalizationStats>,
     /// `test_time_augmentation`: default of the model argument of the same name.
@@ -248,6 +251,7 @@ impl Reader<'_> {
             label_mode,
             batch_size,
             data_range: self.data_range()?,
+            cell_size_range: (self.cell_size("MinCellSize"), self.cell_size("MaxCellSize")),
             normalization: self.normalization()?,
             test_time_augmentation: self.flag("test_time_augmentation")?.unwrap_or(false),
             channels_last,
@@ -412,6 +416,15 @@ impl Reader<'_> {
                 Ok(ClassInfo { value, name, color })
             })
             .collect()
+    }
+
+    /// A cell size given as a number or as Esri's `{"x": .., "y": .., "spatialReference": ..}`
+    /// (its `x`); anything else is ignored, as Esri's tools do.
+    fn cell_size(&self, key: &str) -> Option<f64> {
+        let value = self.get(key)?;
+        number_of(value)
+            .or_else(|| value.get("x").and_then(number_of))
+            .filter(|v| v.is_finite() && *v > 0.0)
     }
 
     fn data_range(&self) -> Result<Option<[f64; 2]>> {

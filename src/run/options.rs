@@ -169,6 +169,16 @@ pub struct ClassifyArgs {
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = crate::output::StyleMode::File)]
     pub qgis_style: crate::output::StyleMode,
 
+    /// Cut chips at this cell size, in the raster's units (Esri's Cell Size environment),
+    /// resampled from the raster (through its overviews when coarser); default: the raster's own.
+    #[arg(long, value_name = "SIZE")]
+    pub cell_size: Option<f64>,
+
+    /// Resampling of chips cut at another cell size: nearest, bilinear (default), cubic,
+    /// cubicspline, lanczos, average, mode.
+    #[arg(long, value_name = "METHOD", default_value = "bilinear")]
+    pub resampling: String,
+
     /// Size of GDAL's cache of decoded raster blocks, in MB (default 256, or GDAL_CACHEMAX
     /// when it is set). Chips are read in raster block order, so a cache much smaller than the
     /// image still decodes each block about once.

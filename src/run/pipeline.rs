@@ -200,8 +200,16 @@ pub fn classify_features(
     let definition = &plan.package.definition;
     let specs = items
         .iter()
-        .map(|item| Raster::open(&item.name).and_then(|raster| ChipSpec::new(definition, &raster)))
+        .map(|item| {
+            let raster = Raster::open(&item.name)?;
+            let spec = ChipSpec::new(definition, &raster)?;
+            Ok(match plan.cell_size {
+                Some(cell) => spec.at_cell_size(cell, raster.grid.cell_size(), plan.resampling),
+                None => spec,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
+    warn_outside_trained_cell_sizes(definition, plan.cell_size, &items, plan.quiet);
     let mut source = FeatureSource::open(
         &features.source,
         features.layer.as_deref(),
@@ -481,6 +489,32 @@ struct ReaderReport {
     row_counts: Option<Vec<u32>>,
 }
 
+/// One warning line when the cell size chips are cut at is outside the `.emd`'s `MinCellSize` ..
+/// `MaxCellSize` (the model was trained at other resolutions).
+fn warn_outside_trained_cell_sizes(
+    definition: &crate::model::ModelDefinition,
+    cell_size: Option<f64>,
+    items: &[Item],
+    quiet: bool,
+) {
+    let effective = cell_size.unwrap_or_else(|| items[0].grid.cell_size().0);
+    let (min, max) = definition.cell_size_range;
+    let below = min.filter(|&m| effective < m * 0.999);
+    let above = max.filter(|&m| effective > m * 1.001);
+    if quiet || (below.is_none() && above.is_none()) {
+        return;
+    }
+    let range = match (min, max) {
+        (Some(a), Some(b)) => format!("{a} to {b}"),
+        (Some(a), None) => format!("at least {a}"),
+        (None, Some(b)) => format!("at most {b}"),
+        (None, None) => String::new(),
+    };
+    eprintln!(
+        "classify-objects: warning: chips are cut at a cell size of {effective} but the model was trained for {range} (MinCellSize/MaxCellSize); results may be poor: set --cell-size within it"
+    );
+}
+
 /// The fingerprint of a shard run: the features (layer, columns, count), the rasters (names and
 /// grids), the model (its definition and bytes) and the options that shape the output; equal
 /// for every shard of one run, whatever machine it ran on.
@@ -494,12 +528,14 @@ fn fingerprint(plan: &ClassifyPlan, features: &str) -> String {
     print.add(&plan.package.onnx);
     print.add(
         format!(
-            "{}|{:?}|{}|{}|{:?}",
+            "{}|{:?}|{}|{}|{:?}|{:?}|{:?}",
             plan.label_field,
             plan.processing_mode,
             plan.model_arguments.test_time_augmentation,
             plan.model_arguments.threshold,
             plan.features.as_ref().map(|f| (&f.layer, &f.crs_override)),
+            plan.cell_size,
+            plan.resampling as u32,
         )
         .as_bytes(),
     );

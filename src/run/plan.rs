@@ -188,6 +188,10 @@ pub struct ClassifyPlan {
     pub style: StyleMode,
     /// Seconds between plain progress lines when stderr is not a terminal.
     pub progress_interval: u64,
+    /// Cell size chips are cut at, in the raster's units (`--cell-size`).
+    pub cell_size: Option<f64>,
+    /// Resampling of chips at another cell size.
+    pub resampling: gdal::raster::ResampleAlg,
     /// GDAL's block cache in MB, when this run sets it (`--block-cache`, or the default when
     /// GDAL_CACHEMAX is not set).
     pub block_cache_mb: Option<u64>,
@@ -271,6 +275,27 @@ impl ClassifyPlan {
             Some(path) => Some(SummaryTarget::File(check_side_output(path, "--summary-json", &output)?)),
             None => None,
         };
+        let cell_size = match args.cell_size {
+            Some(c) if !(c.is_finite() && c > 0.0) => {
+                bail_input!("--cell-size {c} is not a positive size in the raster's units")
+            }
+            other => other,
+        };
+        let resampling = match args.resampling.to_ascii_lowercase().as_str() {
+            "nearest" | "near" => gdal::raster::ResampleAlg::NearestNeighbour,
+            "bilinear" => gdal::raster::ResampleAlg::Bilinear,
+            "cubic" => gdal::raster::ResampleAlg::Cubic,
+            "cubicspline" => gdal::raster::ResampleAlg::CubicSpline,
+            "lanczos" => gdal::raster::ResampleAlg::Lanczos,
+            "average" => gdal::raster::ResampleAlg::Average,
+            "mode" => gdal::raster::ResampleAlg::Mode,
+            other => bail_input!(
+                "--resampling {other} is not a resampling method; use nearest, bilinear, cubic, cubicspline, lanczos, average or mode"
+            ),
+        };
+        if cell_size.is_some() && args.features.is_none() {
+            bail_input!("--cell-size sets the cell size of the chips cut around features; give --features (a whole image is resampled to the chip size anyway)");
+        }
         let report = args
             .report
             .as_deref()
@@ -405,6 +430,8 @@ impl ClassifyPlan {
             report_chips,
             style: args.qgis_style,
             progress_interval: args.progress_interval,
+            cell_size,
+            resampling,
             block_cache_mb: match args.block_cache {
                 Some(mb) if !(1..=1 << 20).contains(&mb) => {
                     bail_input!("--block-cache {mb} is not between 1 and 1048576 MB")
