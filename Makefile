@@ -5,7 +5,7 @@ CARGO ?= cargo
 BIN := target/release/classify-objects
 DEMO := demo-output
 
-.PHONY: setup build demo test lint bench fixtures clean
+.PHONY: setup build demo test lint bench bench-large fixtures clean
 
 setup:
 	@scripts/setup.sh
@@ -39,6 +39,9 @@ test: lint
 
 bench: build
 	bench/run.sh
+
+bench-large: build
+	bench/large.sh
 
 fixtures:
 	$(CARGO) run --example make_fixtures

@@ -35,13 +35,13 @@ use crate::run::scorer::Scorer;
 /// Features read before their chips are cut, at most: a window is sorted by raster block so that
 /// chips that share blocks are cut one after another (each block decoded about once), while the
 /// rows keep the input order.
-pub const WINDOW_FEATURES: usize = 16_384;
+pub const WINDOW_FEATURES: usize = 65_536;
 /// Features in the first window, and the fewest in any: windows grow with the run's speed, up to
 /// [`WINDOW_SECONDS`] of work each, so that rows are written (and committed) every few seconds
 /// whether the model is slow or the reading is.
 pub const FIRST_WINDOW_FEATURES: usize = 256;
 /// Seconds of work a window holds, about.
-pub const WINDOW_SECONDS: f64 = 2.0;
+pub const WINDOW_SECONDS: f64 = 10.0;
 /// Bytes of geometries held in one window, at most (large polygons make smaller windows).
 pub const WINDOW_BYTES: usize = 64 << 20;
 
@@ -562,7 +562,7 @@ fn cut_batch(
     let started = Instant::now();
     let count = batch.features.iter().filter(|(_, f)| f.shape.is_ok()).count();
     let per_chip = specs[0].values_per_chip();
-    chips.clear();
+    // Every slot is written whole by its read: no need to clear a recycled buffer.
     chips.resize(count * per_chip, 0.0);
     let mut used = 0;
     for (_, feature) in &mut batch.features {
