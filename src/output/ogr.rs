@@ -51,7 +51,7 @@ impl OgrWriter {
         settings: &LayerSettings,
     ) -> Result<OgrWriter> {
         let shown = target.path.display();
-        let mut dataset = open_dataset(target, driver, &settings.name)?;
+        let mut dataset = open_dataset(target, driver, settings)?;
         match target.start {
             Start::Append | Start::Resume => {
                 let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
@@ -293,6 +293,12 @@ impl OgrWriter {
             Some(Confidence::Multi(text)) => feature.set_field_string(confidence, text)?,
             None => {}
         }
+        for k in 0..self.schema.score_fields.len() {
+            let i = next();
+            if let Some(p) = row.scores.as_ref().and_then(|s| s.get(k)) {
+                feature.set_field_double(i, *p)?;
+            }
+        }
         let status = next();
         if let Some(text) = row.status {
             feature.set_field_string(status, text)?;
@@ -372,15 +378,27 @@ pub(crate) fn geometry_column(layer: &impl LayerAccess) -> String {
     }
 }
 
-/// Opens `target`'s temporary output for the run's layer `layer`: a new dataset, or the copy of
-/// the existing output (a layer of the same name deleted when it is to be replaced).
-pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, layer: &str) -> Result<Dataset> {
+/// Opens `target`'s temporary output for the run's layer (`settings`): a new dataset (with its
+/// dataset creation options), or the copy of the existing output (a layer of the same name
+/// deleted when it is to be replaced).
+pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, settings: &LayerSettings) -> Result<Dataset> {
+    let layer = settings.name.as_str();
     let path = target.temp_path();
     let shown = target.path.display();
     if target.start == Start::New {
-        return DriverManager::get_driver_by_name(driver)?
-            .create_vector_only(path)
-            .map_err(|err| anyhow!("creating {}: {err}", path.display()));
+        let mut options = gdal::cpl::CslStringList::new();
+        for option in &settings.dataset_options {
+            options.add_string(option)?;
+        }
+        return match DriverManager::get_driver_by_name(driver)?
+            .create_with_band_type_with_options::<u8, _>(path, 0, 0, 0, &options)
+        {
+            Ok(dataset) => Ok(dataset),
+            Err(err) if !settings.dataset_options.is_empty() => {
+                bail_input!("cannot create the {driver} output {shown}: {err}; check --dsco for this format")
+            }
+            Err(err) => Err(anyhow!("creating {}: {err}", path.display())),
+        };
     }
     let update = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,

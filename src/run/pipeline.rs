@@ -16,7 +16,7 @@ use crate::bail_input;
 use crate::chips::{self, ChipSpec};
 use crate::input::features::{FeatureSource, InputFeature, Problem};
 use crate::input::items::Item;
-use crate::input::raster::Raster;
+use crate::input::raster::{Raster, RasterOverrides};
 use crate::model::definition::LabelMode;
 use crate::output::resume::written_rows;
 use crate::output::shard::{Fingerprint, ShardRecord};
@@ -50,16 +50,18 @@ pub fn classify_features(
 ) -> Result<RunSummary> {
     let items = crate::input::items::for_features(&plan.rasters, plan.processing_mode)?;
     let definition = &plan.package.definition;
+    let overrides = &plan.raster_overrides;
     let specs = items
         .iter()
-        .map(|item| Raster::open(&item.name).and_then(|raster| ChipSpec::new(definition, &raster)))
+        .map(|item| Raster::open_with(&item.name, overrides).and_then(|raster| ChipSpec::new(definition, &raster)))
         .collect::<Result<Vec<_>>>()?;
-    let mut source = FeatureSource::open(
-        &features.source,
-        features.layer.as_deref(),
-        features.crs_override.as_deref(),
-    )?;
+    let mut source = FeatureSource::open_with(&features.source, &features.query)?;
     source.selection.shard = plan.shard;
+    // The extent's CRS is the first raster's unless given.
+    source.extent = plan
+        .extent
+        .as_ref()
+        .map(|e| e.with_default_crs(items[0].grid.srs_wkt.as_deref()));
     let truth =
         match &plan.truth_field {
             None => None,
@@ -113,7 +115,11 @@ pub fn classify_features(
         with_image_id: items.len() > 1,
         geometry: Some((source.geometry_type, source.srs_wkt.clone())),
         style: Some(definition.class_colors()),
+        score_fields: Vec::new(),
     };
+    if plan.all_scores {
+        schema.set_score_fields(&definition.class_names());
+    }
     schema.resolve_clashes();
     let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
 
@@ -125,7 +131,7 @@ pub fn classify_features(
     let (specs, items) = (&specs, &items);
     let dump_chips = plan.dump_chips.as_deref();
     let strict = plan.strict;
-    let total = source.count.map(|n| source.selection.size(n));
+    let total = source.expected_count().map(|n| source.selection.size(n));
     let progress = crate::run::progress::Progress::new(total, plan.quiet, plan.progress_interval);
     let progress = &progress;
     let written = &written;
@@ -205,7 +211,15 @@ pub fn classify_features(
                 let mut scratch = Vec::new();
                 for batch in feature_rx {
                     let buffer = free_rx.try_recv().unwrap_or_default();
-                    let result = cut_batch(items, &mut rasters, specs, batch, buffer, &mut scratch, dump_chips);
+                    let result = cut_batch(
+                        (items, overrides),
+                        &mut rasters,
+                        specs,
+                        batch,
+                        buffer,
+                        &mut scratch,
+                        dump_chips,
+                    );
                     let failed = result.is_err();
                     if chip_tx.send(result).is_err() || failed {
                         return;
@@ -231,7 +245,7 @@ pub fn classify_features(
                     progress.advance(batch.features.len() as u64);
                     scorer.summary.chip_time += batch.cut_time;
                     let strict = strict.then_some(features.source.as_str());
-                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, truth)?;
+                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, (truth, plan.all_scores))?;
                     writer.checkpoint()?;
                     let _ = free_tx.try_send(buffer);
                     next += 1;
@@ -326,12 +340,16 @@ fn fingerprint(plan: &ClassifyPlan, features: &str) -> String {
     print.add(&plan.package.onnx);
     print.add(
         format!(
-            "{}|{:?}|{}|{}|{:?}",
+            "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
             plan.label_field,
             plan.processing_mode,
             plan.model_arguments.test_time_augmentation,
             plan.model_arguments.threshold,
-            plan.features.as_ref().map(|f| (&f.layer, &f.crs_override)),
+            plan.features.as_ref().map(|f| &f.query),
+            plan.extent,
+            plan.raster_overrides,
+            plan.t_srs,
+            plan.all_scores,
         )
         .as_bytes(),
     );
@@ -347,7 +365,7 @@ fn crs_name(wkt: Option<&str>) -> String {
 /// feature whose pixels cannot be read (a damaged tile) gets [`Problem::ReadFailed`] and no chip;
 /// the first few such failures are reported on stderr.
 fn cut_batch(
-    items: &[Item],
+    (items, overrides): (&[Item], &RasterOverrides),
     rasters: &mut [Option<Raster>],
     specs: &[ChipSpec],
     mut batch: FeatureBatch,
@@ -368,7 +386,7 @@ fn cut_batch(
         let slot = &mut chips[used * per_chip..(used + 1) * per_chip];
         let raster = match &mut rasters[item] {
             Some(raster) => raster,
-            empty => empty.insert(Raster::open(&items[item].name)?),
+            empty => empty.insert(Raster::open_with(&items[item].name, overrides)?),
         };
         let spec = &specs[item];
         let window = match spec.cut_pixels(raster, shape, slot, scratch) {
@@ -433,7 +451,7 @@ fn write_batch(
     batch: ChippedBatch,
     items: &[Item],
     strict: Option<&str>,
-    truth: Option<usize>,
+    (truth, all_scores): (Option<usize>, bool),
 ) -> Result<Vec<f32>> {
     let scores = if batch.count > 0 {
         scorer.score(&batch.chips, batch.count)?
@@ -477,6 +495,10 @@ fn write_batch(
             }
         }
         let status = problem.map(Problem::code);
+        // Every class's probability (--all-scores) of a classified row.
+        let all_scores = scores
+            .filter(|_| all_scores && label.is_some())
+            .map(|s| s.iter().map(|&p| f64::from(p)).collect());
         let started = Instant::now();
         writer.write(&OutputRow {
             geometry_wkb: feature.geometry_wkb,
@@ -487,6 +509,7 @@ fn write_batch(
             label,
             confidence,
             status,
+            scores: all_scores,
         })?;
         scorer.summary.write_time += started.elapsed();
     }
