@@ -390,15 +390,28 @@ pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, settings: &Layer
         for option in &settings.dataset_options {
             options.add_string(option)?;
         }
-        return match DriverManager::get_driver_by_name(driver)?
-            .create_with_band_type_with_options::<u8, _>(path, 0, 0, 0, &options)
-        {
-            Ok(dataset) => Ok(dataset),
-            Err(err) if !settings.dataset_options.is_empty() => {
-                bail_input!("cannot create the {driver} output {shown}: {err}; check --dsco for this format")
-            }
-            Err(err) => Err(anyhow!("creating {}: {err}", path.display())),
+        let handle = DriverManager::get_driver_by_name(driver)?;
+        let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+        // A vector-only dataset: no bands, no pixel type (as `create_vector_only`, with options).
+        let created = unsafe {
+            gdal_sys::GDALCreate(
+                handle.c_driver(),
+                name.as_ptr(),
+                0,
+                0,
+                0,
+                gdal_sys::GDALDataType::GDT_Unknown,
+                options.as_ptr(),
+            )
         };
+        if created.is_null() {
+            let err = crate::error::last_gdal_error();
+            if settings.dataset_options.is_empty() {
+                return Err(anyhow!("creating {}: {err}", path.display()));
+            }
+            bail_input!("cannot create the {driver} output {shown}: {err}; check --dsco for this format");
+        }
+        return Ok(unsafe { Dataset::from_c_dataset(created) });
     }
     let update = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,

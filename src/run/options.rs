@@ -65,7 +65,7 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "STATEMENT", help_heading = INPUTS)]
     pub sql: Option<String>,
 
-    /// SQL dialect of --sql (and --where): OGRSQL, SQLITE, or the driver's own (default).
+    /// SQL dialect of --sql: OGRSQL, SQLITE, or the driver's own (default).
     #[arg(long, value_name = "DIALECT", help_heading = INPUTS)]
     pub dialect: Option<String>,
 
