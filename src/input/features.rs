@@ -583,22 +583,46 @@ fn execute_sql<'a>(
     dialect: SqlDialect,
     name: &str,
 ) -> Result<gdal::vector::sql::ResultSet<'a>> {
+    unsafe { gdal_sys::CPLErrorReset() };
     match dataset.execute_sql(sql, None, dialect.gdal()) {
         Ok(Some(result)) => Ok(result),
         Ok(None) => bail_input!(
-            "--sql on features {name} gave no result layer: {}; give a SELECT statement",
+            "--sql on features {name} gave no result layer ({}); give a SELECT statement",
             crate::error::last_gdal_error()
         ),
-        Err(err) => bail_input!("--sql on features {name} failed: {err}; fix the statement (see --dialect)"),
+        Err(err) => {
+            let reason = match err {
+                gdal::errors::GdalError::CplError { msg, .. } => msg,
+                other => other.to_string(),
+            };
+            bail_input!("--sql on features {name} failed: {reason}; fix the statement (see --dialect)")
+        }
     }
 }
 
-/// Sets the attribute filter `filter` (`--where`) on `layer` of features `name`.
+/// Sets the attribute filter `filter` (`--where`) on `layer` of features `name`, and reads the
+/// first feature through it: drivers that hand the filter to their database (GeoPackage) only
+/// find a mistake in it then.
 fn set_filter(layer: &mut gdal::vector::Layer<'_>, filter: &str, name: &str) -> Result<()> {
-    if let Err(err) = layer.set_attribute_filter(filter) {
-        bail_input!(
-            "--where \"{filter}\" is not a filter for features {name}: {err}; write it as ogr2ogr -where takes it, e.g. \"id > 3\""
-        );
+    let refused = |reason: String| {
+        crate::error::input_error(format!(
+            "--where \"{filter}\" is not a filter for features {name}: {reason}; write it as ogr2ogr -where takes it, e.g. \"id > 3\""
+        ))
+    };
+    unsafe { gdal_sys::CPLErrorReset() };
+    if layer.set_attribute_filter(filter).is_err() {
+        return Err(refused(crate::error::last_gdal_error()));
+    }
+    unsafe {
+        let first = gdal_sys::OGR_L_GetNextFeature(layer.c_layer());
+        if !first.is_null() {
+            gdal_sys::OGR_F_Destroy(first);
+        }
+        let failed = gdal_sys::CPLGetLastErrorType() == gdal_sys::CPLErr::CE_Failure;
+        gdal_sys::OGR_L_ResetReading(layer.c_layer());
+        if failed {
+            return Err(refused(crate::error::last_gdal_error()));
+        }
     }
     Ok(())
 }

@@ -224,8 +224,9 @@ mod tests {
             schema.score_fields,
             vec!["red", "class_0", "dark_green", "Status_1", "RED_1", "class_5", "_t_"]
         );
-        // An input field named like a class is renamed, as on a clash with any of our columns.
+        // An input field named like a class is renamed, as on a clash with any of our columns
+        // (red_1 is taken, case-insensitively, by RED_1).
         schema.resolve_clashes();
-        assert_eq!(schema.input_fields[0].name, "red_1");
+        assert_eq!(schema.input_fields[0].name, "red_2");
     }
 }
