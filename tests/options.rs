@@ -352,7 +352,7 @@ fn threads_take_a_percentage_of_the_cpus() {
         let rows = read_rows(&out, None);
         assert!(rows.iter().all(|r| r.text("ClassLabel") == r.text("truth")));
     }
-    for bad in ["0%", "-5%", "half", "0"] {
+    for bad in ["0%", "half", "0", "2000"] {
         let line = run_err(
             &polygons(&dir.path().join("bad.gpkg"), &["--threads", bad])
                 .iter()
@@ -742,6 +742,10 @@ fn file_geodatabase_outputs_are_folders_written_whole_and_get_layers_added() {
         lines[0].text("name")
     );
     assert_eq!(read_rows(&gdb, Some("result")).len(), 16);
+    // --append adds rows to a layer (64-bit ids are kept as reals in a File Geodatabase).
+    run_owned_ok(&polygons(&gdb, &["--append"]));
+    assert_eq!(read_rows(&gdb, Some("result")).len(), 32);
+    assert_eq!(read_rows(&gdb, Some("points")).len(), 16);
     // Nothing temporary left beside it.
     assert_eq!(files_in(d), vec!["gray.tif", "result.gdb", "result.qml"]);
     // --format names the driver; a file in the way of the folder is refused.
@@ -846,6 +850,52 @@ fn bands_pick_and_order_the_raster_bands_the_model_reads() {
         2,
     );
     assert!(line.contains("--bands 0,1"), "{line}");
+
+    // An alpha band stays the mask of the bands read, listed or not: an RGBA Byte raster whose
+    // pixel (9, 9) is transparent (chip pixel (2, 1)).
+    let rgba = d.join("rgba.tif");
+    let value = |b: usize, col: usize, row: usize| (1 + b * 60 + (row * 30 + col) % 50) as u8;
+    {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+        let mut ds = driver.create_with_band_type::<u8, _>(&rgba, 30, 20, 4).unwrap();
+        ds.set_geo_transform(&[500_000.0, 2.0, 0.0, 5_800_000.0, 0.0, -2.0])
+            .unwrap();
+        ds.set_spatial_ref(&SpatialRef::from_epsg(32633).unwrap()).unwrap();
+        for b in 0..4 {
+            let mut band = ds.rasterband(b + 1).unwrap();
+            let plane: Vec<u8> = (0..600)
+                .map(|i| match b {
+                    3 if i == 9 * 30 + 9 => 0,
+                    3 => 255,
+                    _ => value(b, i % 30, i / 30),
+                })
+                .collect();
+            if b == 3 {
+                band.set_color_interpretation(gdal::raster::ColorInterpretation::AlphaBand)
+                    .unwrap();
+            }
+            band.write((0, 0), (30, 20), &mut gdal::raster::Buffer::new((30, 20), plane))
+                .unwrap();
+        }
+    }
+    let masked = |bands: [usize; 3]| -> Vec<Vec<f32>> {
+        bands
+            .iter()
+            .map(|&b| {
+                (0..24)
+                    .map(|i| {
+                        if i == 8 {
+                            0.0
+                        } else {
+                            f32::from(value(b, 7 + i % 6, 8 + i / 6))
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(dumped_chip(d, &rgba, "rgba", &[]), masked([0, 1, 2]));
+    assert_eq!(dumped_chip(d, &rgba, "bgr", &["--bands", "3,2,1"]), masked([2, 1, 0]));
 
     // On the painted raster, swapping red and blue swaps the labels of red and blue patches.
     let out = d.join("swapped.gpkg");
@@ -997,7 +1047,7 @@ fn all_scores_writes_every_class_probability() {
             features.to_str().unwrap(),
             objects().to_str().unwrap(),
             "-sql",
-            "SELECT name, truth, weight AS red FROM points",
+            "SELECT geom, name, truth, weight AS red FROM points",
             "-nln",
             "points",
         ])

@@ -177,12 +177,17 @@ impl ChipSpec {
     }
 
     /// As [`ChipSpec::whole_image`], for the part `window` of the image (inside it): an image
-    /// clipped to the processing extent.
+    /// clipped to the processing extent. Only the pixels inside `window` count.
     pub fn image_window(&self, raster: &Raster, window: PixelWindow, out: &mut [f32]) -> Result<()> {
         let plane = self.width * self.height;
+        // GDAL's resampling reads beyond a window's edges; a part of the image is read pixel for
+        // pixel and resampled here, so that nothing outside it counts.
+        let whole = window.col == 0
+            && window.row == 0
+            && (window.width, window.height) == (raster.grid.width, raster.grid.height);
         for (k, &number) in self.bands.iter().enumerate() {
             let target = &mut out[k * plane..(k + 1) * plane];
-            if !raster.bands[number - 1].has_invalid_pixels() {
+            if whole && !raster.bands[number - 1].has_invalid_pixels() {
                 raster
                     .read_band_resampled(number, window, self.width, self.height, target)
                     .with_context(|| format!("reading {} as one chip", raster.name))?;

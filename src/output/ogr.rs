@@ -175,7 +175,12 @@ impl OgrWriter {
             .chain(schema.own_fields())
             .collect();
         let integer = |t: OGRFieldType::Type| t == OGRFieldType::OFTInteger || t == OGRFieldType::OFTInteger64;
-        let compatible = |a: OGRFieldType::Type, b: OGRFieldType::Type| a == b || (integer(a) && integer(b));
+        // As this run would create the column in this format (a File Geodatabase keeps 64-bit
+        // integers as reals).
+        let supported = supported_field_types(driver);
+        let compatible = |a: OGRFieldType::Type, b: OGRFieldType::Type| {
+            a == b || (integer(a) && integer(b)) || a == writable_type(b, &supported)
+        };
         let mut indices = Vec::with_capacity(wanted.len());
         let mut problems = Vec::new();
         for (k, (name, ty)) in wanted.iter().enumerate() {

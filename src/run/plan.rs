@@ -532,3 +532,32 @@ impl ClassifyPlan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_percentages_round_to_the_nearest_integer_as_esri_says() {
+        // Esri's examples on a 4-core machine: 50% -> 2, 66% -> 3 (2.64), 100% -> 4.
+        assert_eq!(parse_threads("50%", 4).unwrap(), 2);
+        assert_eq!(parse_threads("66%", 4).unwrap(), 3);
+        assert_eq!(parse_threads("100%", 4).unwrap(), 4);
+        assert_eq!(parse_threads(" 1% ", 4).unwrap(), 1, "at least one");
+        assert_eq!(parse_threads("250%", 2).unwrap(), 5);
+        assert_eq!(parse_threads("7", 4).unwrap(), 7);
+        for bad in ["0%", "0", "x%", "-1", "2000", "%"] {
+            assert!(parse_threads(bad, 4).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bands_and_nodata_parse_as_gdal_takes_them() {
+        assert_eq!(parse_bands("3,2,1").unwrap(), vec![3, 2, 1]);
+        assert_eq!(parse_bands(" 4 ").unwrap(), vec![4]);
+        assert!(parse_bands("0,1").is_err() && parse_bands("").is_err() && parse_bands("1,,2").is_err());
+        assert_eq!(parse_nodata("-9999").unwrap(), NoData::Value(-9999.0));
+        assert_eq!(parse_nodata("None").unwrap(), NoData::None);
+        assert!(parse_nodata("zero").is_err());
+    }
+}
