@@ -1,6 +1,9 @@
-//! Build script: records the git commit the binary is built from (`--version`), or `unknown`
-//! outside a git checkout; it never fails the build.
+//! Records the git commit the binary is built from (`CLASSIFY_OBJECTS_GIT_COMMIT`, shown in the
+//! report's run details), when it is built from a git checkout: outside one (a source tarball,
+//! a container build without `.git`) nothing is recorded and the build goes on. The variable can
+//! also be set from outside, e.g. by a container build that knows the commit.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
@@ -10,19 +13,29 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rerun-if-env-changed=CLASSIFY_OBJECTS_GIT_COMMIT");
+    if std::env::var_os("CLASSIFY_OBJECTS_GIT_COMMIT").is_some() {
+        return;
+    }
+    let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) else {
+        return;
+    };
     println!("cargo:rustc-env=CLASSIFY_OBJECTS_GIT_COMMIT={commit}");
-    // Run again when HEAD moves: the HEAD file, and the branch it points to.
-    println!("cargo:rerun-if-changed=build.rs");
-    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
-    for path in [Some("HEAD".to_string()), branch, Some("packed-refs".into())]
-        .into_iter()
-        .flatten()
-    {
-        if let Some(file) = git(&["rev-parse", "--git-path", &path]) {
-            if std::path::Path::new(&file).exists() {
-                println!("cargo:rerun-if-changed={file}");
-            }
+    // Built again when HEAD moves: HEAD itself (another branch checked out) and the branch's ref
+    // (a new commit), loose or packed. Only files that exist are named: Cargo rebuilds every time
+    // for a missing one.
+    let mut watched: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        watched.push(PathBuf::from(dir).join("HEAD"));
+    }
+    if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
+        let common = PathBuf::from(common);
+        if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            watched.push(common.join(reference));
         }
+        watched.push(common.join("packed-refs"));
+    }
+    for path in watched.iter().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }

@@ -103,14 +103,23 @@ pub fn version_text() -> String {
     let gdal = gdal::version::version_info("--version");
     let (mut major, mut minor, mut patch) = (0, 0, 0);
     unsafe { gdal_sys::OSRGetPROJVersion(&mut major, &mut minor, &mut patch) };
-    let ort = match crate::infer::locate_runtime(None).and_then(|library| crate::infer::runtime_version(&library)) {
-        Ok((version, path)) => format!("ONNX Runtime {version} ({})", path.display()),
+    let ort = match crate::infer::locate_runtime(None) {
+        Ok(library) => {
+            // The file itself, symbolic links resolved.
+            let path = std::fs::canonicalize(&library).unwrap_or(library);
+            match crate::infer::runtime_version(&path) {
+                Some(version) => format!("ONNX Runtime {version} ({})", path.display()),
+                None => format!(
+                    "ONNX Runtime not loaded: {} does not load as ONNX Runtime",
+                    path.display()
+                ),
+            }
+        }
         Err(err) => format!("ONNX Runtime not loaded: {}", crate::error::one_line(&err)),
     };
     format!(
-        "classify-objects {} (git {})\n{gdal}\nPROJ {major}.{minor}.{patch}\n{ort}\n",
-        env!("CARGO_PKG_VERSION"),
-        env!("CLASSIFY_OBJECTS_GIT_COMMIT"),
+        "classify-objects {}\n{gdal}\nPROJ {major}.{minor}.{patch}\n{ort}\n",
+        crate::run::describe::version()
     )
 }
 

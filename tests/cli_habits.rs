@@ -17,16 +17,19 @@ fn version_names_the_build_gdal_proj_and_onnx_runtime() {
     assert_eq!(lines.len(), 4, "{text}");
     // The commit this checkout is at (the build script reads it).
     let head = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_string());
+    let commit = match option_env!("CLASSIFY_OBJECTS_GIT_COMMIT").map(str::to_string).or(head) {
+        Some(commit) => format!("commit {commit}"),
+        None => "commit unknown: not built from a git checkout".into(),
+    };
     assert_eq!(
         lines[0],
-        format!("classify-objects {} (git {head})", env!("CARGO_PKG_VERSION"))
+        format!("classify-objects {} ({commit})", env!("CARGO_PKG_VERSION"))
     );
     // GDAL and PROJ as the library reports them.
     let gdal = gdal::version::version_info("RELEASE_NAME");

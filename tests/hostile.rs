@@ -944,7 +944,11 @@ fn report_and_compare_use_the_runs_layer() {
         &["--layer-name", "zzz_run", "--report", report.to_str().unwrap()],
     ));
     let html = fs::read_to_string(&report).unwrap();
-    assert!(html.contains("<td>16</td>"), "the report counts the run's 16 rows");
+    // Only the run's layer has labels: the report read it, not the first one.
+    assert!(
+        html.contains("of the 16 labelled rows") && html.contains("(layer <code>zzz_run</code>, 16 rows)"),
+        "the report counts the run's 16 rows"
+    );
     let other = d.join("other.gpkg");
     run_owned_ok(&args(&tif, &dlpk, Some(&objects), &other, &["--layer-name", "zzz_run"]));
     let output = run(&["compare", out.to_str().unwrap(), other.to_str().unwrap()]);

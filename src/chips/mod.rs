@@ -215,4 +215,15 @@ impl ChipSpec {
             self.data_range.as_deref(),
         );
     }
+
+    /// Undoes [`ChipSpec::normalize`] in place: the chip's raster values, as read before
+    /// normalisation (for looking at the chip, `--report`).
+    pub fn denormalize(&self, chip: &mut [f32]) {
+        normalize::invert(
+            chip,
+            self.width * self.height,
+            &self.normalization,
+            self.data_range.as_deref(),
+        );
+    }
 }

@@ -76,17 +76,61 @@ pub fn data_range_scaling(
     Ok(scaling)
 }
 
+/// `data_range` (first) and `normalization` of channel `c` as one `x * scale + offset`.
+fn combined(c: usize, normalization: &[(f32, f32)], data_range: Option<&[(f32, f32)]>) -> (f32, f32) {
+    let (scale, offset) = normalization[c];
+    match data_range {
+        // (x * a + b) * s + o = x * (a s) + (b s + o)
+        Some(range) => (range[c].0 * scale, range[c].1 * scale + offset),
+        None => (scale, offset),
+    }
+}
+
 /// Applies `data_range` (first) and `normalization` to a `C x plane` chip in place.
 pub fn apply(chip: &mut [f32], plane: usize, normalization: &[(f32, f32)], data_range: Option<&[(f32, f32)]>) {
     for (c, values) in chip.chunks_exact_mut(plane).enumerate() {
-        let (mut scale, mut offset) = normalization[c];
-        if let Some(range) = data_range {
-            // (x * a + b) * s + o = x * (a s) + (b s + o)
-            let (a, b) = range[c];
-            (scale, offset) = (a * scale, b * scale + offset);
-        }
+        let (scale, offset) = combined(c, normalization, data_range);
         for v in values {
             *v = *v * scale + offset;
         }
+    }
+}
+
+/// Undoes [`apply`] in place: a normalised chip back to raster values (up to `f32` rounding).
+/// A channel whose scaling is degenerate (scale 0, a `DataRange` of one value) comes back as 0.
+pub fn invert(chip: &mut [f32], plane: usize, normalization: &[(f32, f32)], data_range: Option<&[(f32, f32)]>) {
+    for (c, values) in chip.chunks_exact_mut(plane).enumerate() {
+        let (scale, offset) = combined(c, normalization, data_range);
+        for v in values {
+            *v = if scale != 0.0 { (*v - offset) / scale } else { 0.0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invert_gives_back_the_raster_values() {
+        // Two channels of 3 pixels: ImageNet-like normalisation after a DataRange rescale.
+        let raw = [0.0f32, 17.0, 255.0, 1000.0, 2500.0, 4095.0];
+        let normalization = [(1.0 / 58.395, -123.675 / 58.395), (1.0 / 57.12, -116.28 / 57.12)];
+        let data_range = [(255.0 / 4095.0, 0.0), (255.0 / 4095.0, 0.0)];
+        for range in [None, Some(&data_range[..])] {
+            let mut chip = raw;
+            apply(&mut chip, 3, &normalization, range);
+            assert_ne!(chip, raw);
+            invert(&mut chip, 3, &normalization, range);
+            for (back, original) in chip.iter().zip(raw) {
+                assert!(
+                    (back - original).abs() <= original.abs() * 1e-5 + 1e-3,
+                    "{back} != {original}"
+                );
+            }
+        }
+        let mut degenerate = [5.0f32];
+        invert(&mut degenerate, 1, &[(1.0, 0.0)], Some(&[(0.0, 3.0)]));
+        assert_eq!(degenerate, [0.0]);
     }
 }

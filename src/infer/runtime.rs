@@ -105,30 +105,24 @@ pub fn init_runtime(library: &Path) -> Result<Environment> {
         .map_err(|e| anyhow!("starting ONNX Runtime: {e}"))
 }
 
-/// The version of the ONNX Runtime library at `library` (as the library itself reports it), and
-/// the file it is (symbolic links resolved). The library is loaded, not initialised.
-pub fn runtime_version(library: &Path) -> Result<(String, PathBuf)> {
-    let path = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_path_buf());
-    // SAFETY: loading ONNX Runtime runs no code of its own beyond its static initialisers, as
-    // every run of the program does.
-    let lib =
-        unsafe { libloading::Library::new(&path) }.map_err(|err| anyhow!("cannot load {}: {err}", path.display()))?;
-    // SAFETY: `OrtGetApiBase` is ONNX Runtime's one exported entry point, with this signature.
-    let version = unsafe {
-        let base: libloading::Symbol<'_, unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> = lib
-            .get(b"OrtGetApiBase")
-            .map_err(|_| anyhow!("{} is not an ONNX Runtime library (no OrtGetApiBase)", path.display()))?;
+/// The version of the ONNX Runtime library at `library` (e.g. `1.32.0`), from its C API
+/// (`OrtGetApiBase()->GetVersionString()`); `None` when it cannot be read. The library is the one
+/// [`init_runtime`] loaded: opening it again only takes another reference to it.
+pub fn runtime_version(library: &Path) -> Option<String> {
+    // SAFETY: the library is ONNX Runtime (loaded and checked by `init_runtime`); the symbol is
+    // its documented entry point, which returns a static struct whose `GetVersionString` returns
+    // a static NUL-terminated string.
+    unsafe {
+        let lib = libloading::Library::new(library).ok()?;
+        let base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+            lib.get(b"OrtGetApiBase\0").ok()?;
         let base = base();
         if base.is_null() {
-            anyhow::bail!("{} gave no API", path.display());
+            return None;
         }
         let text = ((*base).GetVersionString)();
-        if text.is_null() {
-            anyhow::bail!("{} gave no version", path.display());
-        }
-        std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
-    };
-    Ok((version, path))
+        (!text.is_null()).then(|| std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned())
+    }
 }
 
 /// Name, element type and shape (-1 for dynamic) of a model input or output.

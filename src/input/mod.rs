@@ -9,6 +9,7 @@ pub mod extent;
 pub mod features;
 pub mod http;
 pub mod items;
+pub mod network;
 pub mod raster;
 pub mod service;
 pub mod source;

@@ -77,6 +77,9 @@ pub struct RasterGrid {
     pub georeferenced: bool,
     /// Spatial reference as WKT, if any.
     pub srs_wkt: Option<String>,
+    /// Block (tile or strip) size of its first band in pixels (width, height): the unit GDAL
+    /// reads and decodes.
+    pub block: (usize, usize),
 }
 
 impl RasterGrid {
@@ -236,6 +239,11 @@ impl Raster {
         let Some(inverse) = invert_geo_transform(&geo_transform) else {
             bail_input!("raster {name} has a degenerate geotransform {geo_transform:?}; fix its georeferencing");
         };
+        let block = dataset
+            .rasterband(1)
+            .map(|band| band.block_size())
+            .unwrap_or((width, 1));
+        let block = (block.0.max(1), block.1.max(1));
         let bands = (1..=dataset.raster_count())
             .map(|number| {
                 let band = dataset.rasterband(number)?;
@@ -257,6 +265,7 @@ impl Raster {
             _source: source,
             name: name.to_string(),
             grid: RasterGrid {
+                block,
                 width,
                 height,
                 geo_transform,

@@ -1,28 +1,48 @@
-//! `--report report.html`: one self-contained HTML page (no network) with the run summary,
-//! class counts, the confusion matrix when a truth field is given, a confidence histogram, and a
-//! map preview (PNG embedded) of the raster with the features drawn in their class colours.
+//! `--report report.html`: one self-contained page (no network, no script) for a person reviewing
+//! a run: key figures; the map preview with a legend of the `.emd` class colours and counts
+//! (misclassified objects outlined); the gallery of the objects to check first, with their chips;
+//! the classes with their confidence distributions and, with a truth field, precision, recall and
+//! F1; accuracy, macro F1, Cohen's kappa and the confusion matrix; the confidence histogram; and
+//! the run details. The HTML is written through maud's compile-time checked templates (text
+//! escaped by it); pictures are PNG `data:` URIs.
+//!
+//! Its size is bounded whatever the number of objects: the map is at most
+//! [`PREVIEW_SIZE`](crate::report::map::PREVIEW_SIZE) pixels a side, the gallery at most
+//! [`MAX_CHIPS`](crate::report::gallery::MAX_CHIPS) thumbnails and [`MAX_GALLERY_IMAGE_BYTES`] of
+//! pictures, the confusion matrix at most [`MAX_MATRIX_CLASSES`] classes; the rest grows with the
+//! number of classes only.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use gdal::raster::ResampleAlg;
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
-use gdal::vector::LayerAccess;
-use gdal::{Dataset, DriverManager};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::input::raster::Raster;
 use crate::output::style::ClassColors;
+use crate::report::charts;
+use crate::report::details::{crs_label, RunDetails};
+use crate::report::gallery::{GalleryEntry, THUMBNAIL_SIZE};
+use crate::report::map::{MapCanvas, MISCLASSIFIED_COLOR};
+use crate::report::picture::{self, Stretches};
+use crate::report::read_back::{self, OutputContents};
 use crate::report::summary::RunSummary;
+use crate::report::truth::Confusion;
 
-/// Longest side of the map preview, pixels.
-pub const PREVIEW_SIZE: usize = 900;
+/// Most bytes of gallery pictures (as `data:` URIs) on one page; thumbnails past it are listed
+/// without their picture.
+pub const MAX_GALLERY_IMAGE_BYTES: usize = 6 << 20;
+/// Most classes the confusion matrix shows (the full matrix is in `--summary-json`).
+pub const MAX_MATRIX_CLASSES: usize = 40;
+/// Colour of a class the `.emd` does not list (a label from an earlier run, an empty label).
+const UNLISTED_COLOR: [u8; 3] = [160, 160, 160];
 
 /// What the report shows.
 pub struct ReportInputs<'a> {
-    /// The run's summary.
+    /// The run's summary (with the gallery, when it was collected).
     pub summary: &'a RunSummary,
+    /// How the run was made.
+    pub details: &'a RunDetails,
     /// The written output (read back for labels, confidences and geometries).
     pub output: &'a Path,
     /// Name of the output layer the run wrote.
@@ -31,359 +51,505 @@ pub struct ReportInputs<'a> {
     pub label_field: &'a str,
     /// The raster to preview (the first image).
     pub raster: &'a str,
-    /// The model's classes and colours.
+    /// The model's classes and colours, in `.emd` order.
     pub colors: &'a ClassColors,
-    /// The model package, for the title.
-    pub model: &'a str,
+}
+
+/// A gallery object with its picture (`None`: left out by the page size limit).
+struct Shown<'g> {
+    entry: &'g GalleryEntry,
+    picture: Option<String>,
 }
 
 /// The report page.
 pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
-    let rows = read_rows(inputs.output, inputs.layer, inputs.label_field)?;
-    let preview = preview_png(inputs, &rows).context("drawing the map preview")?;
-    Ok(page(inputs, &rows, preview.as_deref()))
-}
-
-/// An output row as the report needs it: label, confidence, geometry (as read).
-struct ReportRow {
-    label: Option<String>,
-    confidence: Option<f64>,
-    geometry: Option<gdal::vector::Geometry>,
-}
-
-/// The run's layer of the output: `layer`, or the only one (a CSV table).
-fn output_layer<'d>(dataset: &'d Dataset, layer: &str) -> Result<gdal::vector::Layer<'d>> {
-    Ok(match dataset.layer_by_name(layer) {
-        Ok(layer) => layer,
-        Err(_) => dataset.layer(0)?,
-    })
-}
-
-fn read_rows(output: &Path, layer: &str, label_field: &str) -> Result<Vec<ReportRow>> {
-    let dataset = Dataset::open(output)?;
-    let mut layer = output_layer(&dataset, layer)?;
-    let label = layer.defn().field_index(label_field).ok();
-    let confidence = layer.defn().field_index(crate::output::CONFIDENCE_FIELD).ok();
-    Ok(layer
-        .features()
-        .map(|f| ReportRow {
-            label: label
-                .and_then(|i| f.field_as_string(i).ok().flatten())
-                .filter(|s| !s.is_empty()),
-            confidence: confidence.and_then(|i| f.field_as_double(i).ok().flatten()),
-            geometry: f.geometry().filter(|g| !unsafe { g.c_geometry() }.is_null()).cloned(),
-        })
-        .collect())
-}
-
-/// The raster (first three bands, stretched to 0-255) with every row's geometry drawn in its
-/// class colour, as PNG bytes; `None` for a table output.
-fn preview_png(inputs: &ReportInputs<'_>, rows: &[ReportRow]) -> Result<Option<Vec<u8>>> {
     let raster = Raster::open(inputs.raster)?;
-    let grid = &raster.grid;
-    // Scaled to PREVIEW_SIZE on its longest side, down (averaging) or up (nearest neighbour).
-    let scale = grid.width.max(grid.height) as f64 / PREVIEW_SIZE as f64;
-    let resampling = if scale > 1.0 {
-        ResampleAlg::Average
-    } else {
-        ResampleAlg::NearestNeighbour
-    };
-    let (w, h) = (
-        ((grid.width as f64 / scale).round() as usize).max(1),
-        ((grid.height as f64 / scale).round() as usize).max(1),
-    );
-    let dataset = crate::input::source::open(inputs.raster, crate::input::source::SourceKind::Raster)?;
-    let mut planes = Vec::new();
-    for b in 0..3 {
-        let band = dataset.rasterband((b % raster.bands.len()) + 1)?;
-        let values = band
-            .read_as::<f64>((0, 0), (grid.width, grid.height), (w, h), Some(resampling))?
-            .data()
-            .to_vec();
-        // Byte imagery is shown as it is; other types are stretched to their range.
-        let (lo, hi) = if band.band_type() == gdal::raster::GdalDataType::UInt8 {
-            (0.0, 255.0)
-        } else {
-            values
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)))
-        };
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        planes.push(
-            values
-                .iter()
-                .map(|v| (((v - lo) / span) * 255.0).clamp(0.0, 255.0) as u8)
-                .collect::<Vec<u8>>(),
-        );
-    }
-    // Features drawn over it, in the raster's CRS.
+    let gallery = inputs.summary.gallery.as_ref();
+    let preview_bands = (0..3).map(|c| c % raster.bands.len() + 1);
+    let gallery_bands = gallery.map(|g| g.bands.clone()).unwrap_or_default();
+    let stretches = Stretches::of(&raster, preview_bands.chain(gallery_bands.iter().copied()))
+        .context("reading the raster's value range for display")?;
     let colors: BTreeMap<&str, [u8; 3]> = inputs.colors.0.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-    let output = Dataset::open(inputs.output)?;
-    let features_srs = output_layer(&output, inputs.layer)?.spatial_ref();
-    let transform = match (features_srs, grid.spatial_ref()) {
-        (Some(mut from), Some(to)) => {
-            from.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            Some(CoordTransform::new(&from, &to)?)
-        }
-        _ => None,
+    let color_of = |label: &str| colors.get(label).copied().unwrap_or(UNLISTED_COLOR);
+
+    let (features_srs, rows) = read_back::layer_info(inputs.output, inputs.layer)?;
+    // An output without a CRS (a CSV table) holds the features' coordinates as they were read.
+    let features_srs = features_srs.or_else(|| {
+        let wkt = inputs.details.features_crs_wkt.as_deref()?;
+        gdal::spatial_ref::SpatialRef::from_wkt(wkt).ok()
+    });
+    let mut canvas = if raster.grid.georeferenced {
+        Some(
+            MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize)
+                .context("drawing the map preview")?,
+        )
+    } else {
+        None
     };
-    let mut canvas = Canvas { w, h, planes };
-    for row in rows {
-        let (Some(geometry), Some(label)) = (&row.geometry, &row.label) else {
-            continue;
-        };
-        let color = colors.get(label.as_str()).copied().unwrap_or([160, 160, 160]);
-        let geometry = match &transform {
-            Some(t) => match geometry.transform(t) {
-                Ok(g) => g,
-                Err(_) => continue,
-            },
-            None => geometry.clone(),
-        };
-        let Ok(shape) = geometry.to_geo() else { continue };
-        let to_px = |x: f64, y: f64| {
-            let (c, r) = grid.world_to_pixel(x, y);
-            (c / scale, r / scale)
-        };
-        canvas.draw(&shape, &to_px, color);
+    let contents = read_back::read_back(
+        inputs.output,
+        inputs.layer,
+        inputs.label_field,
+        inputs.details.model.multi_label,
+        inputs.summary.truth_column.as_deref(),
+        |geometry, label, misclassified| {
+            if let Some(canvas) = canvas.as_mut() {
+                canvas.draw(geometry, color_of(label), misclassified);
+            }
+        },
+    )
+    .with_context(|| format!("reading the output {} back", inputs.output.display()))?;
+    let map = match canvas {
+        Some(canvas) => {
+            let (w, h, rgb) = canvas.finish();
+            Some((w, h, picture::data_uri(&picture::png(w, h, &rgb)?)))
+        }
+        None => None,
+    };
+
+    // Gallery pictures, class after class in .emd order, within the page's budget.
+    let mut shown: Vec<(String, Vec<Shown<'_>>)> = Vec::new();
+    if let Some(gallery) = gallery {
+        let mut budget = PictureBudget(MAX_GALLERY_IMAGE_BYTES);
+        for (name, _) in &inputs.colors.0 {
+            let mut objects = Vec::new();
+            for entry in gallery.class(name) {
+                let t = &entry.thumbnail;
+                let rgb = picture::thumbnail_rgb(t, &gallery.bands, &stretches);
+                let picture = budget.take(picture::data_uri(&picture::png(t.width, t.height, &rgb)?));
+                objects.push(Shown { entry, picture });
+            }
+            if !objects.is_empty() {
+                shown.push((name.clone(), objects));
+            }
+        }
     }
-    Ok(Some(encode_png(&canvas)?))
+    Ok(page(inputs, &contents, map.as_ref(), &shown).into_string())
 }
 
-/// Colour of the halo drawn under features.
-const HALO: [u8; 3] = [20, 20, 20];
+/// Bytes of pictures the page may still take.
+struct PictureBudget(usize);
 
-struct Canvas {
-    w: usize,
-    h: usize,
-    planes: Vec<Vec<u8>>,
+impl PictureBudget {
+    /// `picture` if it fits in what is left (which it then uses up), else `None`: once a picture
+    /// does not fit, the later ones are left out too, so the pictures shown are the first ones.
+    fn take(&mut self, picture: String) -> Option<String> {
+        if picture.len() <= self.0 {
+            self.0 -= picture.len();
+            Some(picture)
+        } else {
+            self.0 = 0;
+            None
+        }
+    }
 }
 
-impl Canvas {
-    fn dot(&mut self, x: f64, y: f64, radius: i64, color: [u8; 3]) {
-        let (cx, cy) = (x.round() as i64, y.round() as i64);
-        for dy in -radius..=radius {
-            for dx in -radius..=radius {
-                let (px, py) = (cx + dx, cy + dy);
-                if px >= 0 && py >= 0 && (px as usize) < self.w && (py as usize) < self.h {
-                    for (plane, value) in self.planes.iter_mut().zip(color) {
-                        plane[py as usize * self.w + px as usize] = value;
+const STYLE: &str = r#"
+* { box-sizing: border-box; }
+body { margin: 0; font-family: "DejaVu Sans", "Segoe UI", Roboto, Helvetica, Arial, sans-serif; font-size: 14px; color: #1d232a; background: #eef1f4; }
+header { background: #1f3a5f; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0 0 4px; font-size: 24px; font-weight: 600; }
+header p { margin: 0; color: #d5deea; }
+header code { color: #fff; }
+main { max-width: 1360px; margin: 0 auto; padding: 8px 24px 32px; }
+section { background: #fff; border: 1px solid #d8dde3; border-radius: 6px; padding: 14px 20px 18px; margin: 16px 0; }
+h2 { font-size: 18px; margin: 0 0 10px; }
+h3 { font-size: 15px; margin: 14px 0 8px; }
+p.note { color: #555; margin: 4px 0 10px; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(132px, 1fr)); gap: 12px; }
+.figure { background: #f6f8fa; border: 1px solid #e1e5ea; border-radius: 6px; padding: 10px 14px; }
+.figure .value { font-size: 24px; font-weight: 600; }
+.figure .name { color: #555; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.map-layout { display: grid; grid-template-columns: minmax(0, auto) 320px; gap: 24px; align-items: start; }
+#map { display: block; max-width: 100%; border: 1px solid #888; }
+#legend { list-style: none; margin: 0; padding: 0; }
+#legend li { display: flex; align-items: center; gap: 8px; padding: 4px 0; border-bottom: 1px solid #eef0f2; }
+#legend .count { margin-left: auto; font-variant-numeric: tabular-nums; }
+#legend .wrong { color: #a0006f; font-size: 12px; }
+.swatch { display: inline-block; width: 16px; height: 16px; border: 1px solid #333; border-radius: 3px; flex: none; vertical-align: -3px; }
+.ring { display: inline-block; width: 16px; height: 16px; border: 3px solid var(--misclassified); border-radius: 50%; flex: none; }
+table { border-collapse: collapse; margin: 6px 0; }
+td, th { border: 1px solid #d5d9de; padding: 4px 9px; text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f5f7; font-weight: 600; }
+td.l, th.l { text-align: left; }
+td svg { display: block; }
+#confusion td.hit { font-weight: 700; outline: 2px solid #1f3a5f; outline-offset: -2px; }
+.gallery-class { border-top: 1px solid #e6e9ed; padding-top: 6px; }
+.chips { display: flex; flex-wrap: wrap; gap: 10px; }
+figure.chip { margin: 0; width: 142px; padding: 6px; border: 1px solid #cfd5db; border-radius: 5px; background: #fafbfc; }
+figure.chip.misclassified { border: 3px solid var(--misclassified); background: #fff2fb; padding: 4px; }
+figure.chip img, figure.chip .missing { display: block; width: 128px; height: 128px; object-fit: contain; image-rendering: pixelated; background: #d9dde2; }
+figure.chip .missing { color: #ccc; font-size: 11px; padding: 8px; }
+figcaption { font-size: 11.5px; line-height: 1.35; margin-top: 5px; }
+figcaption .oid { font-weight: 600; }
+figcaption .expected { color: #a0006f; font-weight: 600; }
+#run-details th { width: 230px; }
+#run-details td { text-align: left; }
+pre.command { white-space: pre-wrap; word-break: break-all; background: #f6f8fa; border: 1px solid #e1e5ea; padding: 8px 10px; margin: 0; font-size: 12.5px; }
+"#;
+
+fn rgb([r, g, b]: [u8; 3]) -> String {
+    format!("background:rgb({r},{g},{b})")
+}
+
+fn fixed(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
+}
+
+fn page(
+    inputs: &ReportInputs<'_>,
+    contents: &OutputContents,
+    map: Option<&(usize, usize, String)>,
+    gallery: &[(String, Vec<Shown<'_>>)],
+) -> Markup {
+    let s = inputs.summary;
+    let d = inputs.details;
+    let truth = s.truth.as_ref();
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "classify-objects report: " (d.model.name) }
+                style {
+                    (PreEscaped(STYLE))
+                    @let [r, g, b] = MISCLASSIFIED_COLOR;
+                    (PreEscaped(format!(":root {{ --misclassified: rgb({r},{g},{b}); }}")))
+                }
+            }
+            body {
+                header {
+                    h1 { "classify-objects report" }
+                    p { "Model " code { (d.model.name) } " on " code { (inputs.raster) } " → " code { (inputs.output.display()) } }
+                }
+                main {
+                    (figures(s, truth))
+                    @if let Some((w, h, uri)) = map {
+                        section #map-section {
+                            h2 { "Map" }
+                            div.map-layout {
+                                div {
+                                    img #map alt="map preview: the raster with every feature in its class colour" width=(w) height=(h) src=(uri);
+                                    p.note { "The raster " code { (inputs.raster) } " (" (w) " × " (h) " pixels preview) with the features of the output." }
+                                }
+                                (legend(inputs, contents))
+                            }
+                        }
+                    } @else {
+                        section #legend-section { h2 { "Classes" } (legend(inputs, contents)) }
+                    }
+                    (gallery_section(inputs, gallery))
+                    (classes_section(inputs, contents))
+                    @if let Some(truth) = truth { (accuracy_section(truth)) }
+                    section #confidence {
+                        h2 { "Confidence" }
+                        @if d.model.multi_label {
+                            p.note { "A multi-label model: each row's Confidence holds every class's score, so there is no single confidence to plot." }
+                        } @else {
+                            p.note { "Confidence (probability of the label) of the " (contents.overall.count) " labelled rows of the output, in bins of 0.05." }
+                            (charts::histogram(&contents.overall, "histogram"))
+                        }
+                    }
+                    (details_section(inputs, contents))
+                }
+            }
+        }
+    }
+}
+
+fn figures(s: &RunSummary, truth: Option<&Confusion>) -> Markup {
+    let not_classified = s.objects - s.classified;
+    html! {
+        section #figures {
+            div.figures {
+                div.figure { div.value { (s.objects) } div.name { "objects" } }
+                div.figure { div.value { (s.classified) } div.name { "classified" } }
+                div.figure { div.value { (not_classified) } div.name { "not classified" } }
+                @if let Some(t) = truth {
+                    div.figure #accuracy-figure { div.value { (fixed(t.accuracy(), 4)) } div.name { "accuracy" } }
+                    div.figure { div.value { (fixed(t.macro_f1(), 4)) } div.name { "macro F1" } }
+                    div.figure { div.value { (fixed(t.kappa(), 4)) } div.name { "Cohen's kappa" } }
+                }
+                div.figure { div.value { (format!("{:.2} s", s.total_time.as_secs_f64())) } div.name { "wall time" } }
+                div.figure { div.value { (format!("{:.1}", s.throughput())) } div.name { "objects per second" } }
+            }
+            @if !s.problems.is_empty() {
+                p.note #statuses {
+                    "Not classified or flagged, by Status: "
+                    (s.problems.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))
+                }
+            }
+        }
+    }
+}
+
+fn legend(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Markup {
+    let labels = &inputs.summary.labels;
+    let any_wrong = inputs.summary.truth.is_some();
+    html! {
+        div {
+            h3 { "Legend" }
+            ul #legend {
+                @for (name, color) in &inputs.colors.0 {
+                    @let count = labels.get(name).copied().unwrap_or(0);
+                    li.legend-item data-class=(name) data-count=(count) {
+                        span.swatch style=(rgb(*color)) {}
+                        span.name { (name) }
+                        @if let Some(n) = contents.misclassified.get(name) {
+                            span.wrong { "(" (n) " misclassified)" }
+                        }
+                        span.count { (count) }
+                    }
+                }
+                @if any_wrong {
+                    li #legend-misclassified {
+                        span.ring {}
+                        span.name { "misclassified (label ≠ " code { "--truth-field" } ")" }
+                        span.count { (contents.misclassified.values().sum::<usize>()) }
                     }
                 }
             }
         }
     }
+}
 
-    fn line(&mut self, a: (f64, f64), b: (f64, f64), radius: i64, color: [u8; 3]) {
-        let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).clamp(1, 100_000);
-        for i in 0..=steps {
-            let t = i as f64 / steps as f64;
-            self.dot(a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t, radius, color);
-        }
-    }
-
-    fn draw(&mut self, shape: &geo::Geometry<f64>, to_px: &dyn Fn(f64, f64) -> (f64, f64), color: [u8; 3]) {
-        use geo::CoordsIter;
-        match shape {
-            geo::Geometry::Point(p) => {
-                let (x, y) = to_px(p.x(), p.y());
-                self.dot(x, y, 5, HALO);
-                self.dot(x, y, 3, color);
-            }
-            geo::Geometry::MultiPoint(mp) => {
-                mp.0.iter()
-                    .for_each(|p| self.draw(&geo::Geometry::Point(*p), to_px, color))
-            }
-            geo::Geometry::LineString(l) => self.polyline(l.coords_iter().map(|c| to_px(c.x, c.y)).collect(), color),
-            geo::Geometry::MultiLineString(ml) => {
-                ml.0.iter()
-                    .for_each(|l| self.draw(&geo::Geometry::LineString(l.clone()), to_px, color))
-            }
-            geo::Geometry::Polygon(p) => {
-                self.polyline(p.exterior().coords_iter().map(|c| to_px(c.x, c.y)).collect(), color);
-                for hole in p.interiors() {
-                    self.polyline(hole.coords_iter().map(|c| to_px(c.x, c.y)).collect(), color);
+fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>)]) -> Markup {
+    let Some(g) = inputs.summary.gallery.as_ref() else {
+        return html! {};
+    };
+    let colors: BTreeMap<&str, [u8; 3]> = inputs.colors.0.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    let truth = inputs.summary.truth.is_some();
+    let left_out = gallery
+        .iter()
+        .flat_map(|(_, o)| o)
+        .filter(|o| o.picture.is_none())
+        .count();
+    html! {
+        section #gallery {
+            h2 { "Objects to check" }
+            p.note {
+                "Per class, up to " (g.per_class) " objects "
+                @if truth { "most worth checking: misclassified first (outlined), then the lowest confidence" }
+                @else { "with the lowest confidence, lowest first" }
+                ". Each chip is shown as the model saw it before normalisation (raster bands "
+                (g.bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", "))
+                ", at most " (THUMBNAIL_SIZE) " pixels a side)."
+                @if g.per_class < g.requested {
+                    " (" (g.requested) " per class were asked: the gallery shows at most "
+                    (crate::report::gallery::MAX_CHIPS) " objects in all.)"
+                }
+                @if left_out > 0 {
+                    " " (left_out) " chips are listed without their picture: the page keeps its gallery pictures under "
+                    (MAX_GALLERY_IMAGE_BYTES >> 20) " MiB."
                 }
             }
-            geo::Geometry::MultiPolygon(mp) => {
-                mp.0.iter()
-                    .for_each(|p| self.draw(&geo::Geometry::Polygon(p.clone()), to_px, color))
-            }
-            geo::Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| self.draw(g, to_px, color)),
-            _ => {}
-        }
-    }
-
-    /// A line in `color` over a wider dark halo, visible on any background.
-    fn polyline(&mut self, points: Vec<(f64, f64)>, color: [u8; 3]) {
-        for (radius, ink) in [(2, HALO), (1, color)] {
-            for pair in points.windows(2) {
-                self.line(pair[0], pair[1], radius, ink);
+            @for (class, objects) in gallery {
+                @let total = inputs.summary.labels.get(class).copied().unwrap_or(0);
+                div.gallery-class data-class=(class) {
+                    h3 {
+                        span.swatch style=(rgb(colors.get(class.as_str()).copied().unwrap_or(UNLISTED_COLOR))) {}
+                        " " (class) " "
+                        small { "(" (objects.len()) " of " (total) ")" }
+                    }
+                    div.chips {
+                        @for shown in objects { (chip(shown)) }
+                    }
+                }
             }
         }
     }
 }
 
-/// PNG bytes of the canvas, made by GDAL's PNG driver in memory.
-fn encode_png(canvas: &Canvas) -> Result<Vec<u8>> {
-    let mem = DriverManager::get_driver_by_name("MEM")?;
-    let ds = mem.create_with_band_type::<u8, _>("", canvas.w, canvas.h, 3)?;
-    for (b, plane) in canvas.planes.iter().enumerate() {
-        let mut buffer = gdal::raster::Buffer::new((canvas.w, canvas.h), plane.clone());
-        ds.rasterband(b + 1)?.write((0, 0), (canvas.w, canvas.h), &mut buffer)?;
-    }
-    let name = format!("/vsimem/classify-objects-{}/preview.png", std::process::id());
-    let png = DriverManager::get_driver_by_name("PNG")?;
-    ds.create_copy(&png, &name, &Default::default())?.close()?;
-    let bytes = gdal::vsi::get_vsi_mem_file_bytes_owned(&name)?;
-    Ok(bytes)
-}
-
-/// Standard base64 (RFC 4648) of `bytes`.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n =
-            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
+fn chip(shown: &Shown<'_>) -> Markup {
+    let o = &shown.entry.object;
+    let t = &shown.entry.thumbnail;
+    let name = match (o.source_id, &o.image_id) {
+        (Some(id), _) => format!("SourceOID {id}"),
+        (None, Some(image)) => image.clone(),
+        (None, None) => format!("object {}", o.position),
+    };
+    html! {
+        figure.chip.misclassified[o.misclassified()]
+            data-position=(o.position) data-source-oid=[o.source_id] data-label=(o.label)
+            data-confidence=(o.confidence) data-runner-up=[o.runner_up.as_ref().map(|r| &r.0)]
+            data-runner-up-confidence=[o.runner_up.as_ref().map(|r| r.1)] data-expected=[o.expected.as_ref()]
+            data-misclassified=(o.misclassified()) {
+            @match &shown.picture {
+                Some(uri) => img src=(uri) width=(t.width) height=(t.height) alt={"chip of " (name)};,
+                None => div.missing { "picture left out (page size limit)" },
+            }
+            figcaption {
+                div.oid { (name) }
+                @if o.source_id.is_some() { @if let Some(image) = &o.image_id { div { (image) } } }
+                div { b { (o.label) } " " (format!("{:.4}", o.confidence)) }
+                @if let Some((class, p)) = &o.runner_up { div { "runner-up " (class) " " (format!("{p:.4}")) } }
+                @if o.misclassified() { @if let Some(e) = &o.expected { div.expected { "expected " (e) } } }
             }
         }
     }
-    out
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn page(inputs: &ReportInputs<'_>, rows: &[ReportRow], preview: Option<&[u8]>) -> String {
+fn classes_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Markup {
     let s = inputs.summary;
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>classify-objects report</title><style>\
-         body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td.l,th.l{{text-align:left}}\
-         .swatch{{display:inline-block;width:0.9em;height:0.9em;border:1px solid #333;margin-right:0.4em}}</style></head><body>\
-         <h1>classify-objects report</h1><p>Model <code>{}</code> on <code>{}</code>, output <code>{}</code>.</p>",
-        escape(inputs.model),
-        escape(inputs.raster),
-        escape(&inputs.output.display().to_string())
-    );
-    let _ = write!(
-        html,
-        "<h2>Run</h2><table><tr><th class=\"l\">objects</th><td>{}</td></tr><tr><th class=\"l\">classified</th><td>{}</td></tr>\
-         <tr><th class=\"l\">execution provider</th><td>{}</td></tr><tr><th class=\"l\">seconds</th><td>{:.2}</td></tr>\
-         <tr><th class=\"l\">objects per second</th><td>{:.1}</td></tr>",
-        s.objects,
-        s.classified,
-        s.execution_provider,
-        s.total_time.as_secs_f64(),
-        s.throughput()
-    );
-    for (status, n) in &s.problems {
-        let _ = write!(
-            html,
-            "<tr><th class=\"l\">status {}</th><td>{n}</td></tr>",
-            escape(status)
-        );
-    }
-    html.push_str("</table>");
-
-    html.push_str("<h2>Classes</h2><table id=\"classes\"><tr><th class=\"l\">class</th><th>objects</th></tr>");
-    for (name, color) in &inputs.colors.0 {
-        let n = s.labels.get(name).copied().unwrap_or(0);
-        let _ = write!(
-            html,
-            "<tr><td class=\"l\"><span class=\"swatch\" style=\"background:rgb({},{},{})\"></span>{}</td><td>{n}</td></tr>",
-            color[0],
-            color[1],
-            color[2],
-            escape(name)
-        );
-    }
-    html.push_str("</table>");
-
-    if let Some(truth) = &s.truth {
-        let classes = truth.classes();
-        let _ = write!(
-            html,
-            "<h2>Against the truth field</h2><p>Accuracy <b>{}</b> over {} rows.</p><table id=\"confusion\"><tr><th class=\"l\">expected \\ predicted</th>",
-            truth.accuracy().map_or("-".into(), |a| format!("{a:.4}")),
-            truth.total()
-        );
-        for p in &classes {
-            let _ = write!(html, "<th>{}</th>", escape(p));
-        }
-        html.push_str("</tr>");
-        for e in &classes {
-            let _ = write!(html, "<tr><th class=\"l\">{}</th>", escape(e));
-            for p in &classes {
-                let _ = write!(html, "<td>{}</td>", truth.count(e, p));
+    let scores: BTreeMap<String, crate::report::truth::ClassScores> = s
+        .truth
+        .as_ref()
+        .map(|t| t.per_class().into_iter().map(|c| (c.class.clone(), c)).collect())
+        .unwrap_or_default();
+    let truth = s.truth.is_some();
+    let classified = s.classified.max(1) as f64;
+    html! {
+        section #classes-section {
+            h2 { "Classes" }
+            table #classes {
+                tr {
+                    th.l { "class" } th { "objects" } th { "share" } th { "mean confidence" } th { "lowest" }
+                    th.l { "confidence distribution (0 to 1)" }
+                    @if truth { th { "expected" } th { "precision" } th { "recall" } th { "F1" } }
+                }
+                @for (name, color) in &inputs.colors.0 {
+                    @let n = s.labels.get(name).copied().unwrap_or(0);
+                    @let distribution = contents.per_class.get(name);
+                    tr data-class=(name) {
+                        td.l { span.swatch style=(rgb(*color)) {} " " (name) }
+                        td { (n) }
+                        td { (format!("{:.1} %", 100.0 * n as f64 / classified)) }
+                        td { (fixed(distribution.and_then(|d| d.mean()), 4)) }
+                        td { (fixed(distribution.filter(|d| d.count > 0).map(|d| d.min), 4)) }
+                        td.l { @if let Some(d) = distribution { (charts::sparkline(d, *color)) } }
+                        @if truth {
+                            @let c = scores.get(name);
+                            td { (c.map_or(0, |c| c.support)) }
+                            td { (fixed(c.and_then(|c| c.precision), 4)) }
+                            td { (fixed(c.and_then(|c| c.recall), 4)) }
+                            td { (fixed(c.map(|c| c.f1), 4)) }
+                        }
+                    }
+                }
             }
-            html.push_str("</tr>");
         }
-        html.push_str("</table>");
     }
+}
 
-    // Confidence histogram: ten bins over 0..1, as inline SVG.
-    let mut bins = [0usize; 10];
-    for c in rows.iter().filter_map(|r| r.confidence) {
-        bins[((c * 10.0).floor() as usize).min(9)] += 1;
+fn accuracy_section(truth: &Confusion) -> Markup {
+    let classes = truth.classes();
+    let shown = classes.len() <= MAX_MATRIX_CLASSES;
+    html! {
+        section #accuracy {
+            h2 { "Against the truth field" }
+            p #accuracy-line {
+                "Accuracy " b { (fixed(truth.accuracy(), 4)) } ", macro F1 " b { (fixed(truth.macro_f1(), 4)) }
+                ", Cohen's kappa " b { (fixed(truth.kappa(), 4)) } " over " (truth.total()) " compared rows."
+            }
+            @if shown {
+                table #confusion {
+                    tr { th.l { "expected \\ predicted" } @for p in &classes { th { (p) } } }
+                    @for e in &classes {
+                        @let row: usize = classes.iter().map(|p| truth.count(e, p)).sum();
+                        tr {
+                            th.l { (e) }
+                            @for p in &classes {
+                                @let n = truth.count(e, p);
+                                @let share = n as f64 / row.max(1) as f64;
+                                td.hit[e == p && n > 0] style=(format!("background:rgba(31,119,180,{:.2})", share * 0.6)) { (n) }
+                            }
+                        }
+                    }
+                }
+            } @else {
+                p.note { (classes.len()) " classes: the confusion matrix is in --summary-json (more than " (MAX_MATRIX_CLASSES) " are not drawn here)." }
+            }
+        }
     }
-    let top = bins.iter().copied().max().unwrap_or(0).max(1);
-    html.push_str("<h2>Confidence</h2><svg id=\"histogram\" width=\"520\" height=\"230\" role=\"img\">");
-    for (i, n) in bins.iter().enumerate() {
-        let height = 180.0 * *n as f64 / top as f64;
-        let _ = write!(
-            html,
-            "<rect x=\"{}\" y=\"{:.1}\" width=\"44\" height=\"{height:.1}\" fill=\"rgb(70,130,180)\"><title>{:.1}-{:.1}: {n}</title></rect>\
-             <text x=\"{}\" y=\"225\" font-size=\"11\">{:.1}</text>",
-            10 + i * 50,
-            200.0 - height,
-            i as f64 / 10.0,
-            (i + 1) as f64 / 10.0,
-            12 + i * 50,
-            i as f64 / 10.0
-        );
-    }
-    html.push_str("</svg>");
+}
 
-    if let Some(png) = preview {
-        let _ = write!(
-            html,
-            "<h2>Map</h2><img id=\"map\" alt=\"map preview\" src=\"data:image/png;base64,{}\">",
-            base64(png)
-        );
+fn details_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Markup {
+    let s = inputs.summary;
+    let d = inputs.details;
+    let m = &d.model;
+    let rows: Vec<(&str, &str, String)> = vec![
+        ("version", "classify-objects", d.version.clone()),
+        ("gdal", "GDAL", d.gdal_version.clone()),
+        ("onnxruntime", "ONNX Runtime", d.onnx_runtime_version.clone()),
+        ("model", "model", m.path.clone()),
+        ("model-name", "model name", m.name.clone()),
+        ("model-kind", "model kind", m.kind.clone()),
+        ("classes", "classes", m.classes.to_string()),
+        (
+            "chip-size",
+            "chip size",
+            format!("{} x {} pixels", m.chip_size.0, m.chip_size.1),
+        ),
+        ("bands", "bands", m.bands.clone()),
+        ("batch-size", "batch size", s.batch_size.to_string()),
+        (
+            "tta",
+            "test-time augmentation",
+            if d.test_time_augmentation { "on" } else { "off" }.into(),
+        ),
+        ("device", "device", d.device.clone()),
+        ("provider", "execution provider", s.execution_provider.to_string()),
+        ("threads", "chip-reading threads", s.threads.to_string()),
+        (
+            "intra-op-threads",
+            "ONNX Runtime intra-op threads",
+            match s.intra_op_threads {
+                0 => "ONNX Runtime's default".to_string(),
+                n => n.to_string(),
+            },
+        ),
+        ("wall-time", "wall time", format!("{:.2} s", s.total_time.as_secs_f64())),
+        ("throughput", "objects per second", format!("{:.1}", s.throughput())),
+        (
+            "inference-time",
+            "inference time",
+            format!("{:.2} s", s.inference_time.as_secs_f64()),
+        ),
+        (
+            "peak-memory",
+            "peak memory",
+            s.peak_rss_bytes
+                .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
+        ),
+    ];
+    html! {
+        section #run-details {
+            h2 { "Run details" }
+            table {
+                @for (key, name, value) in &rows {
+                    tr data-key=(key) { th.l { (name) } td { (value) } }
+                }
+                @for input in &d.inputs {
+                    tr data-key="input" { th.l { (input.role) } td { code { (input.name) } " — " (input.crs) } }
+                }
+                @if d.more_rasters > 0 {
+                    tr data-key="input" { th.l { "raster" } td { "and " (d.more_rasters) " more" } }
+                }
+                tr data-key="output" {
+                    th.l { "output" }
+                    td {
+                        code { (inputs.output.display()) } " (layer " code { (inputs.layer) } ", " (contents.rows) " rows) — "
+                        (contents.crs_wkt.as_deref().map(crs_label).unwrap_or_else(|| "no CRS".into()))
+                    }
+                }
+                tr data-key="command-line" { th.l { "command line" } td { pre.command { (d.command_line) } } }
+            }
+        }
     }
-    html.push_str("</body></html>\n");
-    html
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(super::base64(input.as_bytes()), expected);
-        }
+    fn pictures_past_the_budget_are_left_out_in_page_order() {
+        let mut budget = PictureBudget(10);
+        let taken: Vec<Option<String>> = ["aaaa", "bbbb", "ccc", "d"]
+            .into_iter()
+            .map(|p| budget.take(p.to_string()))
+            .collect();
+        assert_eq!(taken, vec![Some("aaaa".into()), Some("bbbb".into()), None, None]);
     }
 }

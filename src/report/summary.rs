@@ -39,6 +39,17 @@ pub struct RunSummary {
     pub intra_op_threads: usize,
     /// Peak resident memory, bytes.
     pub peak_rss_bytes: Option<u64>,
+    /// Size of GDAL's block cache for decoded raster blocks, bytes.
+    pub block_cache_bytes: u64,
+    /// HTTP requests and bytes fetched for remote rasters.
+    pub network: crate::input::network::NetworkTotals,
+    /// Time spent writing the `--report` page, when one was asked for.
+    pub report_time: Option<Duration>,
+    /// With `--report`: per class, the objects most worth checking, with their chips.
+    pub gallery: Option<crate::report::gallery::Gallery>,
+    /// With `--truth-field`: the name of the truth field in the output (renamed when it clashes
+    /// with a field the output adds).
+    pub truth_column: Option<String>,
 }
 
 impl RunSummary {
@@ -67,9 +78,15 @@ impl RunSummary {
                 "read_features": self.read_time.as_secs_f64(),
                 "cut_chips_all_workers": self.chip_time.as_secs_f64(),
                 "write": self.write_time.as_secs_f64(),
+                "report": self.report_time.map(|t| t.as_secs_f64()),
             },
             "objects_per_second": self.throughput(),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "block_cache_bytes": self.block_cache_bytes,
+            "network": {
+                "requests": self.network.requests,
+                "bytes_fetched": self.network.bytes,
+            },
             "truth": self.truth.as_ref().map(|t| t.to_json()),
         })
     }

@@ -1,6 +1,7 @@
 //! Comparing labels with the expected class carried by the input features (`--truth-field`):
-//! accuracy, per-class precision and recall, and the confusion matrix, for regression runs that
-//! must fail when a model gets worse (`--min-accuracy`).
+//! accuracy, Cohen's kappa, per-class precision, recall and F1 (and their macro average), and the
+//! confusion matrix, for regression runs that must fail when a model gets worse
+//! (`--min-accuracy`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +13,7 @@ pub struct Confusion {
     counts: BTreeMap<(String, String), usize>,
 }
 
-/// Precision and recall of one class.
+/// Precision, recall and F1 of one class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassScores {
     /// Class label.
@@ -23,6 +24,9 @@ pub struct ClassScores {
     pub precision: Option<f64>,
     /// Of the rows expected as this class, the share found (`None` if none expected).
     pub recall: Option<f64>,
+    /// Harmonic mean of precision and recall, `2 TP / (2 TP + FP + FN)`: 0 when the class was
+    /// expected or predicted but never both at once.
+    pub f1: f64,
 }
 
 impl Confusion {
@@ -67,7 +71,43 @@ impl Confusion {
             .unwrap_or(0)
     }
 
-    /// Precision and recall per class.
+    /// Cohen's kappa: agreement beyond chance, `(p_o - p_e) / (1 - p_e)` with `p_o` the accuracy
+    /// and `p_e` the agreement expected from the expected and predicted class frequencies alone.
+    /// `None` when nothing was compared, or when chance agreement is certain (`p_e = 1`: one
+    /// class only, on both sides).
+    pub fn kappa(&self) -> Option<f64> {
+        let total = self.total() as f64;
+        let observed = self.accuracy()?;
+        let chance: f64 = self
+            .classes()
+            .iter()
+            .map(|class| {
+                let expected: usize = self
+                    .counts
+                    .iter()
+                    .filter(|((e, _), _)| e == class)
+                    .map(|(_, n)| n)
+                    .sum();
+                let predicted: usize = self
+                    .counts
+                    .iter()
+                    .filter(|((_, p), _)| p == class)
+                    .map(|(_, n)| n)
+                    .sum();
+                (expected as f64 / total) * (predicted as f64 / total)
+            })
+            .sum();
+        (chance < 1.0).then(|| (observed - chance) / (1.0 - chance))
+    }
+
+    /// Mean of the per-class F1 over every class expected or predicted (`None` when nothing was
+    /// compared).
+    pub fn macro_f1(&self) -> Option<f64> {
+        let scores = self.per_class();
+        (!scores.is_empty()).then(|| scores.iter().map(|c| c.f1).sum::<f64>() / scores.len() as f64)
+    }
+
+    /// Precision, recall and F1 per class.
     pub fn per_class(&self) -> Vec<ClassScores> {
         self.classes()
             .into_iter()
@@ -85,10 +125,13 @@ impl Confusion {
                     .filter(|((_, p), _)| *p == class)
                     .map(|(_, n)| n)
                     .sum();
+                // 2 TP + FP + FN = expected + predicted, never 0 for a class that appears.
+                let f1 = 2.0 * true_positive as f64 / (expected + predicted).max(1) as f64;
                 ClassScores {
                     support: expected,
                     precision: (predicted > 0).then(|| true_positive as f64 / predicted as f64),
                     recall: (expected > 0).then(|| true_positive as f64 / expected as f64),
+                    f1,
                     class,
                 }
             })
@@ -101,8 +144,10 @@ impl Confusion {
         json!({
             "compared": self.total(),
             "accuracy": self.accuracy(),
+            "kappa": self.kappa(),
+            "macro_f1": self.macro_f1(),
             "classes": self.per_class().iter().map(|c| json!({
-                "class": c.class, "support": c.support, "precision": c.precision, "recall": c.recall,
+                "class": c.class, "support": c.support, "precision": c.precision, "recall": c.recall, "f1": c.f1,
             })).collect::<Vec<_>>(),
             "confusion_matrix": {
                 "labels": classes,
@@ -117,22 +162,25 @@ impl Confusion {
     pub fn render_text(&self) -> String {
         let classes = self.classes();
         let width = classes.iter().map(|c| c.len()).max().unwrap_or(5).clamp(5, 24);
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         let mut out = format!(
-            "accuracy {} over {} compared row(s)\n",
-            self.accuracy().map_or("-".into(), |a| format!("{a:.4}")),
-            self.total()
+            "accuracy {} over {} compared row(s)\nmacro F1 {}, Cohen's kappa {}\n",
+            show(self.accuracy()),
+            self.total(),
+            show(self.macro_f1()),
+            show(self.kappa()),
         );
         out.push_str(&format!(
-            "{:<width$}  {:>9}  {:>9}  {:>7}\n",
-            "class", "precision", "recall", "support"
+            "{:<width$}  {:>9}  {:>9}  {:>9}  {:>7}\n",
+            "class", "precision", "recall", "F1", "support"
         ));
-        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         for c in self.per_class() {
             out.push_str(&format!(
-                "{:<width$}  {:>9}  {:>9}  {:>7}\n",
+                "{:<width$}  {:>9}  {:>9}  {:>9}  {:>7}\n",
                 c.class,
                 show(c.precision),
                 show(c.recall),
+                show(Some(c.f1)),
                 c.support
             ));
         }
@@ -182,7 +230,9 @@ mod tests {
                 class: "a".into(),
                 support: 10,
                 precision: Some(8.0 / 9.0),
-                recall: Some(0.8)
+                recall: Some(0.8),
+                // TP 8, FP 1 (a b row called a), FN 2: 16 / 19.
+                f1: 16.0 / 19.0,
             }
         );
         assert_eq!(
@@ -191,7 +241,9 @@ mod tests {
                 class: "b".into(),
                 support: 6,
                 precision: Some(5.0 / 11.0),
-                recall: Some(5.0 / 6.0)
+                recall: Some(5.0 / 6.0),
+                // TP 5, FP 2 + 4, FN 1: 10 / 17.
+                f1: 10.0 / 17.0,
             }
         );
         assert_eq!(
@@ -200,13 +252,55 @@ mod tests {
                 class: "c".into(),
                 support: 4,
                 precision: None,
-                recall: Some(0.0)
+                recall: Some(0.0),
+                f1: 0.0,
             }
+        );
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-12;
+        assert!(close(c.macro_f1(), (16.0 / 19.0 + 10.0 / 17.0 + 0.0) / 3.0));
+        // Expected a 10, b 6, c 4; predicted a 9, b 11, c 0 (of 20):
+        // p_e = (10 * 9 + 6 * 11 + 4 * 0) / 400 = 0.39, kappa = (0.65 - 0.39) / 0.61.
+        assert!(close(c.kappa(), 0.26 / 0.61), "{:?}", c.kappa());
+        assert!(
+            close(c.to_json()["kappa"].as_f64(), 0.26 / 0.61)
+                && close(c.to_json()["macro_f1"].as_f64(), (16.0 / 19.0 + 10.0 / 17.0) / 3.0),
+            "{}",
+            c.to_json()
         );
         assert_eq!(
             c.to_json()["confusion_matrix"]["rows_expected_columns_predicted"],
             json!([[8, 2, 0], [1, 5, 0], [0, 4, 0]])
         );
         assert!(c.render_text().starts_with("accuracy 0.6500 over 20"));
+        assert!(
+            c.render_text().contains("macro F1 0.4768, Cohen's kappa 0.4262"),
+            "{}",
+            c.render_text()
+        );
+    }
+
+    #[test]
+    fn kappa_is_one_for_perfect_agreement_zero_at_chance_and_undefined_for_one_class() {
+        let mut perfect = Confusion::default();
+        let mut chance = Confusion::default();
+        let mut single = Confusion::default();
+        for (e, p) in [("a", "a"), ("b", "b"), ("a", "a"), ("b", "b")] {
+            perfect.record(e, p);
+        }
+        // Predictions independent of the truth: every pair equally often.
+        for (e, p) in [("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")] {
+            chance.record(e, p);
+        }
+        for _ in 0..3 {
+            single.record("a", "a");
+        }
+        assert_eq!(perfect.kappa(), Some(1.0));
+        assert_eq!(perfect.macro_f1(), Some(1.0));
+        assert_eq!(chance.kappa(), Some(0.0));
+        assert_eq!(chance.macro_f1(), Some(0.5));
+        assert_eq!(single.kappa(), None, "p_e = 1");
+        assert_eq!(single.accuracy(), Some(1.0));
+        assert_eq!(Confusion::default().kappa(), None);
+        assert_eq!(Confusion::default().macro_f1(), None);
     }
 }

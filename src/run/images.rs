@@ -80,7 +80,7 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     let per_chip = plan.package.definition.extract_bands.len()
         * plan.package.definition.image_width
         * plan.package.definition.image_height;
-    for group in selected.chunks(batch_size) {
+    for (g, group) in selected.chunks(batch_size).enumerate() {
         crate::run::interrupt::check()?;
         let rasters = group
             .iter()
@@ -107,11 +107,25 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
         crate::run::interrupt::check()?;
         let scores = scorer.score(&chips, group.len())?;
         let classes = scorer.definition.classes.len();
-        for (((raster, scores), was_read), (_, _, window)) in
-            rasters.iter().zip(scores.chunks_exact(classes)).zip(read).zip(group)
+        for (k, (((raster, scores), was_read), (_, spec, window))) in rasters
+            .iter()
+            .zip(scores.chunks_exact(classes))
+            .zip(read)
+            .zip(group)
+            .enumerate()
         {
             scorer.summary.objects += 1;
             let labelled = was_read.and_then(|()| scorer.label(scores));
+            // --report: the images most worth checking, offered to the gallery.
+            if labelled.is_ok() && scorer.reviewing() {
+                let object = crate::run::scorer::Reviewed {
+                    position: g * batch_size + k,
+                    source_id: None,
+                    image_id: Some(raster.name.clone()),
+                    expected: None,
+                };
+                scorer.review(spec, &chips[k * per_chip..(k + 1) * per_chip], scores, object)?;
+            }
             let all_scores = (plan.all_scores && labelled.is_ok())
                 .then(|| scores.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>());
             let (label, confidence, status) = match labelled {

@@ -1,8 +1,10 @@
 //! A classification run: its [`options`] as typed, the validated [`plan`] built from them, the features
 //! [`pipeline`] (or whole [`images`]), the model's [`scorer`], [`progress`] on stderr, and
 //! [`interrupt`] handling. [`classify`] is what `classify-objects` without a subcommand does:
-//! run the plan, commit the output, then write the summary and report and apply the quality gate.
+//! run the plan, commit the output, then write the summary and report (with the run details
+//! [`describe`] gathers) and apply the quality gate.
 
+pub mod describe;
 pub mod images;
 pub mod interrupt;
 pub mod options;
@@ -23,6 +25,10 @@ use plan::{ClassifyPlan, SummaryTarget};
 /// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
 pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
     let started = Instant::now();
+    crate::input::network::enable();
+    if let Some(megabytes) = plan.block_cache_mb {
+        unsafe { gdal_sys::GDALSetCacheMax64((megabytes as i64) << 20) };
+    }
     let environment = crate::infer::init_runtime(&plan.ort_library)?;
     let result = match &plan.features {
         Some(features) => pipeline::classify_features(&plan, &environment, features),
@@ -52,6 +58,8 @@ pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
     summary.threads = plan.threads;
     summary.intra_op_threads = plan.intra_op_threads;
     summary.peak_rss_bytes = progress::peak_rss_bytes();
+    summary.block_cache_bytes = unsafe { gdal_sys::GDALGetCacheMax64() }.max(0) as u64;
+    summary.network = crate::input::network::totals();
     Ok(summary)
 }
 
@@ -66,25 +74,27 @@ pub fn classify(plan: ClassifyPlan) -> Result<()> {
         (
             path,
             plan.rasters[0].clone(),
-            plan.package.source.display().to_string(),
             plan.label_field.clone(),
             plan.package.definition.class_colors(),
             plan.layer.name.clone(),
+            describe::describe(&plan),
         )
     });
-    let summary = execute(plan)?;
-    if let Some((path, raster, model, label_field, colors, layer)) = &html_report {
+    let mut summary = execute(plan)?;
+    if let Some((path, raster, label_field, colors, layer, details)) = &html_report {
+        let started = Instant::now();
         let inputs = crate::report::html::ReportInputs {
             summary: &summary,
+            details,
             output: Path::new(&output),
             layer,
             label_field,
             raster,
             colors,
-            model,
         };
         let html = crate::report::html::render(&inputs)?;
         write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
+        summary.report_time = Some(started.elapsed());
     }
     match summary_json {
         Some(SummaryTarget::Stdout) => {

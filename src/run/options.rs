@@ -193,6 +193,12 @@ pub struct ClassifyArgs {
     #[arg(short, long, help_heading = RUN)]
     pub quiet: bool,
 
+    /// Size of GDAL's cache of decoded raster blocks, in MB (default 256, or GDAL_CACHEMAX
+    /// when it is set). Chips are read in raster block order, so a cache much smaller than the
+    /// image still decodes each block about once.
+    #[arg(long, value_name = "MB", help_heading = RUN)]
+    pub block_cache: Option<u64>,
+
     /// When stderr is not a terminal (Slurm, CI logs), print a progress line every this many
     /// seconds (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 10, help_heading = RUN)]
@@ -231,10 +237,16 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "X", help_heading = REGRESSION)]
     pub min_accuracy: Option<f64>,
 
-    /// Write a self-contained HTML report (summary, class counts, confusion matrix with
-    /// --truth-field, confidence histogram, map preview in class colours) to this file.
+    /// Write a self-contained HTML report to this file: run details, class counts and
+    /// confidences, accuracy, F1, kappa and confusion matrix with --truth-field, a map preview in
+    /// class colours, and a gallery of the objects to check with their chips.
     #[arg(long, value_name = "FILE.html", help_heading = REGRESSION)]
     pub report: Option<PathBuf>,
+
+    /// With --report: objects per class in the gallery, the lowest-confidence ones (with
+    /// --truth-field, the misclassified ones first); 0 for no gallery. Default 8, at most 100.
+    #[arg(long, value_name = "N", help_heading = REGRESSION)]
+    pub report_chips: Option<usize>,
 }
 
 /// `--help` heading of the inputs: rasters, features and what is read of them.

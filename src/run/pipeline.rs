@@ -1,11 +1,17 @@
 //! The run with features: features -> chips -> inference -> output, as a pipeline.
 //!
-//! One thread reads features in order and groups them into batches; worker threads (each with
-//! its own GDAL dataset) cut and normalise the chips; the calling thread restores the batch
-//! order, runs the model and writes the rows. Channels are bounded, so memory stays flat however
-//! many features there are, and chip reading overlaps inference.
+//! One thread reads features in order and gathers them into windows (of about
+//! [`WINDOW_SECONDS`] of work, up to [`WINDOW_FEATURES`]);
+//! each window is sorted by raster block (Z-order), so that chips sharing blocks are cut one after
+//! another and each block is decoded about once whatever the input order, and split into one
+//! stretch per worker thread. Workers (each with its own GDAL dataset and thus its own cached
+//! blocks) cut and normalise the chips; the calling thread runs the model on batches as they
+//! come, keeps each feature's outcome, and writes a window's rows in input order once it is
+//! complete. Queues are bounded and chip buffers recycled, so memory stays flat however many
+//! features there are, and chip reading overlaps inference.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
@@ -21,24 +27,168 @@ use crate::model::definition::LabelMode;
 use crate::output::resume::written_rows;
 use crate::output::shard::{Fingerprint, ShardRecord};
 use crate::output::target::Start;
-use crate::output::{Column, OutputRow, OutputSchema, OutputWriter};
+use crate::output::{Column, Confidence, OutputRow, OutputSchema, OutputWriter};
 use crate::report::summary::RunSummary;
 use crate::run::plan::{ClassifyPlan, FeaturesPlan};
 use crate::run::scorer::Scorer;
 
-/// A batch of features in input order, numbered.
+/// Features read before their chips are cut, at most: a window is sorted by raster block so that
+/// chips that share blocks are cut one after another (each block decoded about once), while the
+/// rows keep the input order.
+pub const WINDOW_FEATURES: usize = 16_384;
+/// Features in the first window, and the fewest in any: windows grow with the run's speed, up to
+/// [`WINDOW_SECONDS`] of work each, so that rows are written (and committed) every few seconds
+/// whether the model is slow or the reading is.
+pub const FIRST_WINDOW_FEATURES: usize = 256;
+/// Seconds of work a window holds, about.
+pub const WINDOW_SECONDS: f64 = 2.0;
+/// Bytes of geometries held in one window, at most (large polygons make smaller windows).
+pub const WINDOW_BYTES: usize = 64 << 20;
+
+/// Features to cut and score together, each with its position in its window.
 struct FeatureBatch {
-    seq: usize,
-    features: Vec<InputFeature>,
+    window: usize,
+    window_len: usize,
+    features: Vec<(usize, InputFeature)>,
 }
 
-/// A batch with its chips cut: chips of the classifiable features, in order.
+/// A batch with its chips cut: chips of the classifiable features, in batch order.
 struct ChippedBatch {
-    seq: usize,
-    features: Vec<InputFeature>,
+    window: usize,
+    window_len: usize,
+    features: Vec<(usize, InputFeature)>,
     chips: Vec<f32>,
     count: usize,
     cut_time: Duration,
+}
+
+/// What became of one feature: its label and confidence, or why it has none.
+struct Done {
+    feature: InputFeature,
+    labelled: Option<(String, Confidence)>,
+    problem: Option<Problem>,
+    /// Every class's probability, for `--all-scores`, when classified.
+    scores: Option<Vec<f64>>,
+}
+
+/// The features of one window as they are scored, in input order.
+struct Window {
+    done: Vec<Option<Done>>,
+    filled: usize,
+}
+
+impl Window {
+    fn new(len: usize) -> Window {
+        Window {
+            done: (0..len).map(|_| None).collect(),
+            filled: 0,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.filled == self.done.len()
+    }
+}
+
+/// Groups features into windows, sorts each by raster block, and hands each worker its stretch.
+struct WindowDispatch<'a> {
+    batch_size: usize,
+    queues: &'a [crossbeam_channel::Sender<FeatureBatch>],
+    specs: &'a [ChipSpec],
+    items: &'a [Item],
+    next_id: usize,
+    waiting: Duration,
+    pending: Vec<InputFeature>,
+    pending_bytes: usize,
+    /// Features in the next window, set by the consumer from the run's speed.
+    size: &'a AtomicUsize,
+}
+
+impl WindowDispatch<'_> {
+    fn push(&mut self, feature: InputFeature) -> Result<()> {
+        self.pending_bytes += feature.geometry_wkb.as_ref().map_or(0, Vec::len);
+        self.pending.push(feature);
+        if self.pending.len() >= self.size.load(Ordering::Relaxed) || self.pending_bytes >= WINDOW_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the pending window: sorted by block, cut into one stretch per worker, each in
+    /// batches, the workers' batches interleaved so that every worker has work.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let window = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let (id, len) = (self.next_id, window.len());
+        self.next_id += 1;
+        let mut order: Vec<(u64, usize)> = window
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (locality_key(f, self.specs, self.items), i))
+            .collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<InputFeature>> = window.into_iter().map(Some).collect();
+        let workers = self.queues.len();
+        let stretch = len.div_ceil(workers);
+        let mut batches: Vec<std::collections::VecDeque<FeatureBatch>> = order
+            .chunks(stretch.max(1))
+            .map(|part| {
+                part.chunks(self.batch_size)
+                    .map(|chunk| FeatureBatch {
+                        window: id,
+                        window_len: len,
+                        features: chunk
+                            .iter()
+                            .map(|&(_, i)| (i, slots[i].take().expect("each feature once")))
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .collect();
+        while batches.iter().any(|b| !b.is_empty()) {
+            for (worker, queue) in batches.iter_mut().enumerate() {
+                if let Some(batch) = queue.pop_front() {
+                    let wait = Instant::now();
+                    let sent = self.queues[worker].send(batch);
+                    self.waiting += wait.elapsed();
+                    sent.map_err(|_| anyhow!("the chip workers stopped"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The order a feature's chip is best read in: its image, then the Morton (Z-order) code of the
+/// raster block under its chip's centre, so that features sorted by it walk the raster block by
+/// block. Features without a chip come first.
+fn locality_key(feature: &InputFeature, specs: &[ChipSpec], items: &[Item]) -> u64 {
+    let (Ok(shape), Some(item)) = (&feature.shape, feature.item) else {
+        return 0;
+    };
+    let spec = &specs[item];
+    let (window, _) = spec.window_for(shape);
+    let cx = (window.col as f64 + window.width as f64 / 2.0).max(0.0);
+    let cy = (window.row as f64 + window.height as f64 / 2.0).max(0.0);
+    let (bw, bh) = items[item].grid.block;
+    let (bx, by) = ((cx / bw as f64) as u64, (cy / bh as f64) as u64);
+    1 + ((item as u64) << 44) + morton(bx.min(0x3f_ffff), by.min(0x3f_ffff))
+}
+
+/// Interleaves the bits of `x` and `y` (22 bits each): the Z-order curve.
+fn morton(x: u64, y: u64) -> u64 {
+    let spread = |mut v: u64| {
+        let mut out = 0;
+        for bit in 0..22 {
+            out |= (v & 1) << (2 * bit);
+            v >>= 1;
+        }
+        out
+    };
+    spread(x) | (spread(y) << 1)
 }
 
 /// Classifies every feature. The ONNX Runtime session is created while the reader and chip
@@ -135,32 +285,32 @@ pub fn classify_features(
     let progress = crate::run::progress::Progress::new(total, plan.quiet, plan.progress_interval);
     let progress = &progress;
     let written = &written;
+    let window_size = &AtomicUsize::new(FIRST_WINDOW_FEATURES);
     let consumed = std::thread::scope(|scope| -> Result<(RunSummary, u64, Option<Vec<u32>>)> {
-        let (feature_tx, feature_rx) = bounded::<FeatureBatch>(threads * 2);
+        // One queue per worker: each gets its own stretch of every window, so that neighbouring
+        // chips, which share raster blocks, are cut by one worker from one block cache.
+        let (worker_txs, worker_rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| bounded::<FeatureBatch>(2)).unzip();
         // Chip buffers go back to the workers once scored: no allocation (nor page faults) per batch.
         let (free_tx, free_rx) = bounded::<Vec<f32>>(in_flight);
         let (chip_tx, chip_rx) = bounded::<Result<ChippedBatch>>(in_flight);
 
         let reader = scope.spawn(move || -> Result<ReaderReport> {
-            // Busy time: the whole loop less the time spent waiting for room in the channel.
+            // Busy time: the whole loop less the time spent waiting for room in the queues.
             let started = Instant::now();
             // Rows an earlier run wrote: counted here, not classified again.
             let mut resumed = RunSummary::default();
             let mut skipped = 0;
             let mut row_counts = plan.shard.map(|_| Vec::<u32>::new());
-            let mut waiting = Duration::ZERO;
-            let mut seq = 0;
-            let mut pending = Vec::with_capacity(batch_size);
-            let mut send = |pending: &mut Vec<InputFeature>| -> Result<()> {
-                let batch = FeatureBatch {
-                    seq,
-                    features: std::mem::replace(pending, Vec::with_capacity(batch_size)),
-                };
-                seq += 1;
-                let wait = Instant::now();
-                let sent = feature_tx.send(batch).map_err(|_| anyhow!("the chip workers stopped"));
-                waiting += wait.elapsed();
-                sent
+            let mut windows = WindowDispatch {
+                batch_size,
+                queues: &worker_txs,
+                specs,
+                items,
+                next_id: 0,
+                waiting: Duration::ZERO,
+                pending: Vec::new(),
+                pending_bytes: 0,
+                size: window_size,
             };
             let mut last_index = None;
             let total = source.for_each(items, &crate::run::interrupt::check, |feature| {
@@ -180,15 +330,9 @@ pub fn classify_features(
                     progress.advance(1);
                     return Ok(());
                 }
-                pending.push(feature);
-                if pending.len() == batch_size {
-                    send(&mut pending)?;
-                }
-                Ok(())
+                windows.push(feature)
             })?;
-            if !pending.is_empty() {
-                send(&mut pending)?;
-            }
+            windows.flush()?;
             if skipped < written.len() {
                 bail_input!(
                     "the output being resumed has {} rows but this run makes only {skipped} before it; resume with the same features, rasters and options as the run that wrote it",
@@ -196,15 +340,15 @@ pub fn classify_features(
                 );
             }
             Ok(ReaderReport {
-                busy: started.elapsed().saturating_sub(waiting),
+                busy: started.elapsed().saturating_sub(windows.waiting),
                 resumed,
                 features: total,
                 row_counts,
             })
         });
 
-        for _ in 0..threads {
-            let (feature_rx, chip_tx, free_rx) = (feature_rx.clone(), chip_tx.clone(), free_rx.clone());
+        for feature_rx in worker_rxs {
+            let (chip_tx, free_rx) = (chip_tx.clone(), free_rx.clone());
             scope.spawn(move || {
                 // This worker's own datasets, opened when first needed.
                 let mut rasters: Vec<Option<Raster>> = items.iter().map(|_| None).collect();
@@ -227,29 +371,54 @@ pub fn classify_features(
                 }
             });
         }
-        drop((feature_rx, chip_tx));
+        drop(chip_tx);
         let mut scorer = Scorer::new(plan, environment)?;
         if truth.is_some() {
             scorer.summary.truth = Some(crate::report::truth::Confusion::default());
         }
 
-        // Batches arrive in any order; rows leave in input order.
-        let mut waiting: BTreeMap<usize, ChippedBatch> = BTreeMap::new();
-        let mut next = 0;
+        // Batches are scored as they come, in the order that reads the raster best; rows wait
+        // for their window to be complete and leave in input order.
+        let mut windows: BTreeMap<usize, Window> = BTreeMap::new();
+        let mut next_window = 0;
+        let (mut first_batch, mut rows_written) = (None, 0usize);
         let mut consume = || -> Result<()> {
             for item in chip_rx.iter() {
                 let batch = item?;
-                waiting.insert(batch.seq, batch);
-                while let Some(batch) = waiting.remove(&next) {
-                    crate::run::interrupt::check()?;
-                    progress.advance(batch.features.len() as u64);
-                    scorer.summary.chip_time += batch.cut_time;
+                crate::run::interrupt::check()?;
+                let first_batch = *first_batch.get_or_insert_with(Instant::now);
+                scorer.summary.chip_time += batch.cut_time;
+                let window = windows
+                    .entry(batch.window)
+                    .or_insert_with(|| Window::new(batch.window_len));
+                let buffer = score_batch(
+                    &mut scorer,
+                    batch.features,
+                    (batch.chips, batch.count),
+                    window,
+                    (items, specs, truth, plan.all_scores),
+                )?;
+                let _ = free_tx.try_send(buffer);
+                while windows.get(&next_window).is_some_and(Window::complete) {
+                    let window = windows.remove(&next_window).expect("a complete window");
                     let strict = strict.then_some(features.source.as_str());
-                    let buffer = write_batch(&mut scorer, &mut writer, batch, items, strict, (truth, plan.all_scores))?;
+                    progress.advance(window.done.len() as u64);
+                    rows_written += window.done.len();
+                    write_window(&mut scorer, &mut writer, window, items, strict, truth)?;
                     writer.checkpoint()?;
-                    let _ = free_tx.try_send(buffer);
-                    next += 1;
+                    next_window += 1;
+                    // The next windows hold about WINDOW_SECONDS of work at the speed so far.
+                    let rate = rows_written as f64 / first_batch.elapsed().as_secs_f64().max(1e-3);
+                    let size = (rate * WINDOW_SECONDS) as usize;
+                    window_size.store(size.clamp(FIRST_WINDOW_FEATURES, WINDOW_FEATURES), Ordering::Relaxed);
                 }
+            }
+            if let Some((id, window)) = windows.iter().next() {
+                anyhow::bail!(
+                    "window {id} of features ended with {} of {} rows",
+                    window.filled,
+                    window.done.len()
+                );
             }
             Ok(())
         };
@@ -266,7 +435,7 @@ pub fn classify_features(
         Ok((summary, report.features, report.row_counts))
     });
     progress.finish();
-    let (summary, features_read, row_counts) = match consumed {
+    let (mut summary, features_read, row_counts) = match consumed {
         Ok(done) => done,
         Err(err) if plan.resume && err.chain().any(|c| c.is::<crate::error::Interrupted>()) => {
             // Interrupted with --resume: keep what was written, for the next --resume.
@@ -275,6 +444,7 @@ pub fn classify_features(
         }
         Err(err) => return Err(err),
     };
+    summary.truth_column = truth.map(|i| schema.input_fields[i].name.clone());
     let unread = summary.problems.get(Problem::ReadFailed.code()).copied().unwrap_or(0);
     if summary.objects > summary.resumed && unread == summary.objects - summary.resumed {
         anyhow::bail!(
@@ -374,12 +544,12 @@ fn cut_batch(
     dump_chips: Option<&std::path::Path>,
 ) -> Result<ChippedBatch> {
     let started = Instant::now();
-    let count = batch.features.iter().filter(|f| f.shape.is_ok()).count();
+    let count = batch.features.iter().filter(|(_, f)| f.shape.is_ok()).count();
     let per_chip = specs[0].values_per_chip();
     chips.clear();
     chips.resize(count * per_chip, 0.0);
     let mut used = 0;
-    for feature in &mut batch.features {
+    for (_, feature) in &mut batch.features {
         let (Ok(shape), Some(item)) = (&feature.shape, feature.item) else {
             continue;
         };
@@ -411,7 +581,8 @@ fn cut_batch(
     }
     chips.truncate(used * per_chip);
     Ok(ChippedBatch {
-        seq: batch.seq,
+        window: batch.window,
+        window_len: batch.window_len,
         features: batch.features,
         chips,
         count: used,
@@ -443,29 +614,29 @@ fn report_read_failure(index: usize, err: &anyhow::Error) {
 /// Read failures reported one by one on stderr.
 const MAX_READ_FAILURE_REPORTS: usize = 10;
 
-/// Scores a batch and writes its rows; with `strict` (the features' name), a feature that cannot
-/// be classified is an error. Returns the chip buffer for reuse.
-fn write_batch(
+/// Scores a batch and files each feature's outcome in its window. Returns the chip buffer for
+/// reuse.
+fn score_batch(
     scorer: &mut Scorer<'_>,
-    writer: &mut OutputWriter,
-    batch: ChippedBatch,
-    items: &[Item],
-    strict: Option<&str>,
-    (truth, all_scores): (Option<usize>, bool),
+    features: Vec<(usize, InputFeature)>,
+    (chips, count): (Vec<f32>, usize),
+    window: &mut Window,
+    (items, specs, truth, all_scores): (&[Item], &[ChipSpec], Option<usize>, bool),
 ) -> Result<Vec<f32>> {
-    let scores = if batch.count > 0 {
-        scorer.score(&batch.chips, batch.count)?
+    let scores = if count > 0 {
+        scorer.score(&chips, count)?
     } else {
         Vec::new()
     };
     let classes = scorer.definition.classes.len();
     let mut per_chip = scores.chunks_exact(classes);
-    for feature in batch.features {
-        scorer.summary.objects += 1;
+    let mut chip_values = chips.chunks_exact(specs[0].values_per_chip().max(1));
+    for (position, feature) in features {
         let scores = feature
             .shape
             .is_ok()
             .then(|| per_chip.next().expect("scores for every chip"));
+        let chip = feature.shape.is_ok().then(|| chip_values.next()).flatten();
         let mut problem = feature.shape.as_ref().err().copied();
         let labelled = match scores.map(|s| scorer.label(s)) {
             Some(Ok(labelled)) => Some(labelled),
@@ -475,6 +646,55 @@ fn write_batch(
             }
             None => None,
         };
+        // --report: the objects most worth checking, offered to the gallery with their chips.
+        if let (true, Some(_), Some(scores), Some(chip), Some(item)) =
+            (scorer.reviewing(), &labelled, scores, chip, feature.item)
+        {
+            let expected = truth
+                .and_then(|i| feature.fields.get(i))
+                .and_then(Option::as_ref)
+                .map(crate::output::field_text);
+            let object = crate::run::scorer::Reviewed {
+                position: feature.index,
+                source_id: feature.fid,
+                image_id: (items.len() > 1).then(|| items[item].name.clone()),
+                expected,
+            };
+            scorer.review(&specs[item], chip, scores, object)?;
+        }
+        // Every class's probability (--all-scores) of a classified row.
+        let scores = scores
+            .filter(|_| all_scores && labelled.is_some())
+            .map(|s| s.iter().map(|&p| f64::from(p)).collect());
+        window.done[position] = Some(Done {
+            feature,
+            labelled,
+            problem,
+            scores,
+        });
+        window.filled += 1;
+    }
+    Ok(chips)
+}
+
+/// Writes a complete window's rows in input order; with `strict` (the features' name), a
+/// feature that cannot be classified is an error.
+fn write_window(
+    scorer: &mut Scorer<'_>,
+    writer: &mut OutputWriter,
+    window: Window,
+    items: &[Item],
+    strict: Option<&str>,
+    truth: Option<usize>,
+) -> Result<()> {
+    for done in window.done.into_iter().flatten() {
+        let Done {
+            feature,
+            labelled,
+            problem,
+            scores,
+        } = done;
+        scorer.summary.objects += 1;
         // An invalid polygon is classified all the same, and flagged.
         let problem = problem.or(feature.flag);
         if let (Some(problem), Some(source)) = (problem, strict) {
@@ -488,17 +708,15 @@ fn write_batch(
         if let Some(problem) = problem {
             *scorer.summary.problems.entry(problem.code()).or_default() += 1;
         }
+        let expected = truth
+            .and_then(|i| feature.fields.get(i))
+            .and_then(Option::as_ref)
+            .map(crate::output::field_text);
         let (label, confidence) = labelled.map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        if let (Some(i), Some(predicted), Some(confusion)) = (truth, &label, scorer.summary.truth.as_mut()) {
-            if let Some(Some(expected)) = feature.fields.get(i) {
-                confusion.record(&crate::output::field_text(expected), predicted);
-            }
+        if let (Some(expected), Some(predicted), Some(confusion)) = (&expected, &label, scorer.summary.truth.as_mut()) {
+            confusion.record(expected, predicted);
         }
         let status = problem.map(Problem::code);
-        // Every class's probability (--all-scores) of a classified row.
-        let all_scores = scores
-            .filter(|_| all_scores && label.is_some())
-            .map(|s| s.iter().map(|&p| f64::from(p)).collect());
         let started = Instant::now();
         writer.write(&OutputRow {
             geometry_wkb: feature.geometry_wkb,
@@ -509,9 +727,9 @@ fn write_batch(
             label,
             confidence,
             status,
-            scores: all_scores,
+            scores,
         })?;
         scorer.summary.write_time += started.elapsed();
     }
-    Ok(batch.chips)
+    Ok(())
 }

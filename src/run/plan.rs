@@ -16,11 +16,15 @@ use crate::model::arguments::{self, ModelArguments};
 use crate::model::package::ModelPackage;
 use crate::output::target::refuse_input_as_output;
 use crate::output::{Format, LayerSettings, OutputTarget, StyleMode, WritePolicy};
+use crate::report::gallery::{DEFAULT_CHIPS_PER_CLASS, MAX_CHIPS_PER_CLASS};
 use crate::run::options::ClassifyArgs;
 
 /// Memory the pipeline may hold in chip batches at once, in bytes: fewer batches are in flight
 /// when batches are large.
 pub const PIPELINE_CHIP_BUDGET: usize = 1536 << 20;
+
+/// GDAL's block cache when neither `--block-cache` nor GDAL_CACHEMAX sets it, in MB.
+pub const DEFAULT_BLOCK_CACHE_MB: u64 = 256;
 
 /// Most threads accepted by `--threads` and `--intra-op-threads`.
 pub const MAX_THREADS: usize = 1024;
@@ -179,10 +183,15 @@ pub struct ClassifyPlan {
     pub min_accuracy: Option<f64>,
     /// Where to write the HTML report.
     pub report: Option<PathBuf>,
+    /// Objects per class in the report's gallery.
+    pub report_chips: usize,
     /// Where the QGIS style goes.
     pub style: StyleMode,
     /// Seconds between plain progress lines when stderr is not a terminal.
     pub progress_interval: u64,
+    /// GDAL's block cache in MB, when this run sets it (`--block-cache`, or the default when
+    /// GDAL_CACHEMAX is not set, in the environment or by `--config`).
+    pub block_cache_mb: Option<u64>,
     /// Bands and NoData read instead of the rasters' own (`--bands`, `--nodata`).
     pub raster_overrides: RasterOverrides,
     /// The processing extent (`--extent`).
@@ -388,6 +397,13 @@ impl ClassifyPlan {
             .as_deref()
             .map(|path| check_side_output(path, "--report", &output))
             .transpose()?;
+        let report_chips = match (args.report_chips, &report) {
+            (Some(_), None) => bail_input!("--report-chips sets the gallery of --report; give --report FILE.html"),
+            (Some(n), Some(_)) if n > MAX_CHIPS_PER_CLASS => {
+                bail_input!("--report-chips {n} is more than {MAX_CHIPS_PER_CLASS}; ask for fewer objects per class")
+            }
+            (n, _) => n.unwrap_or(DEFAULT_CHIPS_PER_CLASS),
+        };
         let json_definition = model
             .to_str()
             .filter(|m| ModelPackage::is_json_definition(m))
@@ -523,8 +539,23 @@ impl ClassifyPlan {
             truth_field: args.truth_field.clone(),
             min_accuracy: args.min_accuracy,
             report,
+            report_chips,
             style: args.qgis_style,
             progress_interval: args.progress_interval,
+            block_cache_mb: match args.block_cache {
+                Some(mb) if !(1..=1 << 20).contains(&mb) => {
+                    bail_input!("--block-cache {mb} is not between 1 and 1048576 MB")
+                }
+                Some(mb) => Some(mb),
+                // GDAL_CACHEMAX set in the environment or with --config (applied above).
+                None if !gdal::config::get_config_option("GDAL_CACHEMAX", "")
+                    .unwrap_or_default()
+                    .is_empty() =>
+                {
+                    None
+                }
+                None => Some(DEFAULT_BLOCK_CACHE_MB),
+            },
             raster_overrides,
             extent,
             t_srs,

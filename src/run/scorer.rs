@@ -1,19 +1,33 @@
 //! The model with the rules that turn its outputs into labels: batches scored (with test-time
-//! augmentation), labels and confidences chosen, counts kept.
+//! augmentation), labels and confidences chosen, counts kept; with `--report`, the objects most
+//! worth checking offered to the report's gallery with their chips.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use ort::environment::Environment;
 
-use crate::chips;
+use crate::chips::{self, ChipSpec};
 use crate::infer::{Classifier, SessionOptions};
 use crate::input::features::Problem;
 use crate::model::arguments::ModelArguments;
 use crate::model::definition::{LabelMode, ModelDefinition};
 use crate::output::Confidence;
+use crate::report::gallery::{Gallery, GalleryObject, Rank, Thumbnail};
 use crate::report::summary::RunSummary;
 use crate::run::plan::ClassifyPlan;
+
+/// An object offered to the report's gallery: where it comes from, and what it should be.
+pub struct Reviewed {
+    /// Position in the input (features), or among the images.
+    pub position: usize,
+    /// Input feature id.
+    pub source_id: Option<i64>,
+    /// The image it was classified on, when that says something (several images).
+    pub image_id: Option<String>,
+    /// Expected class (`--truth-field`).
+    pub expected: Option<String>,
+}
 
 /// The model with the rules that turn its outputs into labels.
 pub struct Scorer<'a> {
@@ -44,13 +58,65 @@ impl<'a> Scorer<'a> {
         } else {
             vec![0]
         };
+        let mut summary = RunSummary::default();
+        // The gallery ranks objects by the probability of their one label.
+        if plan.report.is_some() && plan.report_chips > 0 && definition.label_mode == LabelMode::SingleLabel {
+            summary.gallery = Some(Gallery::new(plan.report_chips, definition.classes.len()));
+        }
         Ok(Scorer {
             classifier,
             definition,
             arguments: &plan.model_arguments,
             variants,
-            summary: RunSummary::default(),
+            summary,
         })
+    }
+
+    /// Whether objects are offered to the report's gallery ([`Scorer::review`]).
+    pub fn reviewing(&self) -> bool {
+        self.summary.gallery.is_some()
+    }
+
+    /// With `--report`: offers a labelled object to the gallery, with its `scores` and its chip
+    /// (`chip`, normalised by `spec`). Most objects cost a comparison; one the gallery keeps also
+    /// a copy of its chip, turned back into raster values and reduced to a thumbnail.
+    pub fn review(&mut self, spec: &ChipSpec, chip: &[f32], scores: &[f32], object: Reviewed) -> Result<()> {
+        let Some(gallery) = self.summary.gallery.as_mut() else {
+            return Ok(());
+        };
+        // Best and runner-up; the first maximum wins, as in `label`.
+        let (mut best, mut second): (usize, Option<usize>) = (0, None);
+        for (i, &p) in scores.iter().enumerate().skip(1) {
+            if p > scores[best] {
+                (best, second) = (i, Some(best));
+            } else if second.is_none_or(|s| p > scores[s]) {
+                second = Some(i);
+            }
+        }
+        let names = &self.definition.classes;
+        let label = &names[best].name;
+        let rank = Rank {
+            misclassified: object.expected.as_ref().is_some_and(|e| e != label),
+            confidence: scores[best] as f64,
+            position: object.position,
+        };
+        if !gallery.admits(label, rank) {
+            return Ok(());
+        }
+        let mut raw = chip.to_vec();
+        spec.denormalize(&mut raw);
+        let thumbnail = Thumbnail::from_chip(&raw, spec.channels(), spec.height, spec.width)?;
+        let object = GalleryObject {
+            position: object.position,
+            source_id: object.source_id,
+            image_id: object.image_id,
+            label: label.clone(),
+            confidence: rank.confidence,
+            runner_up: second.map(|i| (names[i].name.clone(), scores[i] as f64)),
+            expected: object.expected,
+        };
+        gallery.insert(object, thumbnail, &spec.bands);
+        Ok(())
     }
 
     /// Class probabilities for `count` chips, averaged over the test-time augmentation variants.

@@ -422,6 +422,8 @@ pub fn write_tile(source: &Path, col0: usize, row0: usize, w: usize, h: usize, o
 pub struct RangeServer {
     pub port: u16,
     pub range_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Body bytes sent in answer to GET requests.
+    pub bytes_served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -434,7 +436,9 @@ impl RangeServer {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, range_requests) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let bytes_served = Arc::new(AtomicUsize::new(0));
         let (stop2, ranges2, root) = (stop.clone(), range_requests.clone(), root.to_path_buf());
+        let bytes2 = bytes_served.clone();
         let thread = std::thread::spawn(move || {
             // Bounded: at most 10,000 connections or 120 s, whichever comes first.
             let started = std::time::Instant::now();
@@ -445,13 +449,14 @@ impl RangeServer {
                     continue;
                 };
                 served += 1;
-                let (root, ranges2) = (root.clone(), ranges2.clone());
-                std::thread::spawn(move || serve_connection(stream, &root, &ranges2));
+                let (root, ranges2, bytes2) = (root.clone(), ranges2.clone(), bytes2.clone());
+                std::thread::spawn(move || serve_connection(stream, &root, &ranges2, &bytes2));
             }
         });
         RangeServer {
             port,
             range_requests,
+            bytes_served,
             stop,
             thread: Some(thread),
         }
@@ -459,7 +464,12 @@ impl RangeServer {
 }
 
 /// Answers HEAD and GET (with or without a Range header) on one keep-alive connection.
-fn serve_connection(stream: std::net::TcpStream, root: &Path, ranges: &std::sync::atomic::AtomicUsize) {
+fn serve_connection(
+    stream: std::net::TcpStream,
+    root: &Path,
+    ranges: &std::sync::atomic::AtomicUsize,
+    bytes: &std::sync::atomic::AtomicUsize,
+) {
     use std::io::{BufRead, BufReader};
     stream.set_nonblocking(false).unwrap();
     stream
@@ -479,6 +489,8 @@ fn serve_connection(stream: std::net::TcpStream, root: &Path, ranges: &std::sync
                 break;
             }
             if let Some(v) = header.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                // One range only: a multi-range request would be answered wrong, so refuse it.
+                assert!(!v.contains(','), "multi-range requests are not served: {v}");
                 let (a, b) = v.trim().split_once('-').unwrap();
                 range = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().ok()));
             }
@@ -487,19 +499,19 @@ fn serve_connection(stream: std::net::TcpStream, root: &Path, ranges: &std::sync
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
         let response = match fs::read(root.join(target.trim_start_matches('/'))) {
             Err(_) => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            Ok(bytes) => {
-                let total = bytes.len() as u64;
+            Ok(file) => {
+                let total = file.len() as u64;
                 let (status, body, extra) = match range {
                     Some((a, b)) => {
                         ranges.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let end = b.unwrap_or(total - 1).min(total - 1);
                         (
                             "206 Partial Content",
-                            bytes[a as usize..=end as usize].to_vec(),
+                            file[a as usize..=end as usize].to_vec(),
                             format!("Content-Range: bytes {a}-{end}/{total}\r\n"),
                         )
                     }
-                    None => ("200 OK", bytes, String::new()),
+                    None => ("200 OK", file, String::new()),
                 };
                 let mut head = format!(
                     "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n{extra}\r\n",
@@ -507,6 +519,7 @@ fn serve_connection(stream: std::net::TcpStream, root: &Path, ranges: &std::sync
                 )
                 .into_bytes();
                 if method != "HEAD" {
+                    bytes.fetch_add(body.len(), std::sync::atomic::Ordering::SeqCst);
                     head.extend_from_slice(&body);
                 }
                 head

@@ -305,6 +305,28 @@ pub fn expected_confidence(palette: &[[f32; 3]], normalization: &[(f32, f32); 3]
     1.0 / total
 }
 
+/// Expected probabilities of the colour classifier on a chip whose average colour is `mean`
+/// (0-255 scale): softmax of `-s |x - c_k|^2` in normalised space, one per palette colour.
+pub fn expected_probabilities(
+    palette: &[[f32; 3]],
+    normalization: &[(f32, f32); 3],
+    sharpness: f32,
+    mean: [f64; 3],
+) -> Vec<f64> {
+    let norm = |c: [f64; 3]| [0, 1, 2].map(|ch| c[ch] * normalization[ch].0 as f64 + normalization[ch].1 as f64);
+    let x = norm(mean);
+    let logits: Vec<f64> = palette
+        .iter()
+        .map(|c| {
+            let n = norm(c.map(f64::from));
+            -(sharpness as f64) * (0..3).map(|i| (n[i] - x[i]).powi(2)).sum::<f64>()
+        })
+        .collect();
+    let top = logits.iter().copied().fold(f64::MIN, f64::max);
+    let total: f64 = logits.iter().map(|l| (l - top).exp()).sum();
+    logits.iter().map(|l| (l - top).exp() / total).collect()
+}
+
 /// A dense classifier over every pixel: logits = flatten(chip) · W + b, with `W` of shape
 /// `[c * h * w, k]` (row-major). Unlike the colour model it sees orientation, so test-time
 /// augmentation changes its answers.
