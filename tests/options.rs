@@ -767,24 +767,30 @@ fn file_geodatabase_outputs_are_folders_written_whole_and_get_layers_added() {
 
 /// A 6 x 4 chip package (the colour model with a 4 x 6 input), for chips read back exactly.
 fn small_package(dir: &Path) -> PathBuf {
+    small_package_with(dir, "small.dlpk", &[])
+}
+
+/// [`small_package`] with more `.emd` edits.
+fn small_package_with(dir: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
     let options = onnx::ColorModelOptions {
         chip: Some((4, 6)),
         ..Default::default()
     };
-    color_package(
-        dir,
-        "small.dlpk",
-        &[
-            ("\"ImageWidth\": 32", "\"ImageWidth\": 6"),
-            ("\"ImageHeight\": 32", "\"ImageHeight\": 4"),
-        ],
-        &options,
-        &imagenet(),
-    )
+    let mut edits = vec![
+        ("\"ImageWidth\": 32", "\"ImageWidth\": 6"),
+        ("\"ImageHeight\": 32", "\"ImageHeight\": 4"),
+    ];
+    edits.extend_from_slice(replace);
+    color_package(dir, name, &edits, &options, &imagenet())
 }
 
 /// The chip dumped for the one point at pixel (10, 10) of a positional raster, with `extra`.
 fn dumped_chip(dir: &Path, raster: &Path, name: &str, extra: &[&str]) -> Vec<Vec<f32>> {
+    dumped_chip_of(dir, raster, &small_package(dir), name, extra)
+}
+
+/// [`dumped_chip`] with the package `package`.
+fn dumped_chip_of(dir: &Path, raster: &Path, package: &Path, name: &str, extra: &[&str]) -> Vec<Vec<f32>> {
     let features = dir.join("point.geojson");
     write_pixel_features(&features, &["POINT (10 10)"]);
     let chips = dir.join(format!("chips-{name}"));
@@ -792,7 +798,7 @@ fn dumped_chip(dir: &Path, raster: &Path, name: &str, extra: &[&str]) -> Vec<Vec
     all.extend_from_slice(extra);
     run_owned_ok(&classify_args(
         raster,
-        &small_package(dir),
+        package,
         Some(&features),
         &dir.join(format!("{name}.gpkg")),
         &all,
@@ -824,6 +830,26 @@ fn bands_pick_and_order_the_raster_bands_the_model_reads() {
     assert_eq!(
         dumped_chip(d, &raster, "fourth", &["--bands", "4,4,2"]),
         window(&[3, 3, 1])
+    );
+    // Band names are those of the bands listed: ExtractBands ["Green", "NIR", 1] over
+    // --bands 4,3,2 (NIR, Red, Green) reads Green, NIR and Red.
+    let named = d.join("named.tif");
+    TestRaster {
+        descriptions: vec!["Blue", "Green", "Red", "NIR"],
+        ..TestRaster::positional(30, 20, 4)
+    }
+    .write(&named);
+    let by_name = small_package_with(
+        d,
+        "names.dlpk",
+        &[(
+            "\"ExtractBands\": [0, 1, 2]",
+            "\"ExtractBands\": [\"Green\", \"NIR\", 1]",
+        )],
+    );
+    assert_eq!(
+        dumped_chip_of(d, &named, &by_name, "names", &["--bands", "4,3,2"]),
+        window(&[1, 3, 2])
     );
     let line = run_err(
         &classify_args(
