@@ -735,13 +735,15 @@ fn report_chips_are_checked_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = |extra: &[&str]| {
-        classify_args(
+        let mut args = classify_args(
             &fixture("synthetic/colors.tif"),
             &fixture("synthetic/colors.dlpk"),
             Some(&fixture("synthetic/objects.gpkg")),
             &d.join("o.gpkg"),
             extra,
-        )
+        );
+        args.extend(["--layer".to_string(), "polygons".to_string()]);
+        args
     };
     let line = run_err(
         &base(&["--report-chips", "4"])
