@@ -61,12 +61,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     // Fields (large smooth waves), texture (fine waves), edges (a grid of parcels).
                     let field = 96.0 + 60.0 * ((x / 700.0 + b as f64).sin() * (y / 900.0).cos());
                     let texture = 18.0 * ((x * 0.37 + y * 0.11 + b as f64).sin() * (y * 0.29).cos());
-                    let parcel = if (c / 160 + (top + r) / 200) % 3 == b { 40.0 } else { 0.0 };
+                    let parcel = if (c / 160 + (top + r) / 200) % 3 == b {
+                        40.0
+                    } else {
+                        0.0
+                    };
                     data[r * size + c] = (field + texture + parcel).clamp(0.0, 255.0) as u8;
                 }
             }
             let mut buffer = gdal::raster::Buffer::new((size, rows), data);
-            ds.rasterband(b + 1)?.write((0, top as isize), (size, rows), &mut buffer)?;
+            ds.rasterband(b + 1)?
+                .write((0, top as isize), (size, rows), &mut buffer)?;
         }
     }
     drop(ds);
@@ -99,7 +104,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(vector);
 
     // The near-free model: the colour classifier at 224 x 224 with four classes.
-    let palette = [[200.0, 30.0, 30.0], [30.0, 160.0, 60.0], [40.0, 70.0, 200.0], [230.0, 210.0, 40.0]];
+    let palette = [
+        [200.0, 30.0, 30.0],
+        [30.0, 160.0, 60.0],
+        [40.0, 70.0, 200.0],
+        [230.0, 210.0, 40.0],
+    ];
     let imagenet = {
         let mean = [123.675f32, 116.28, 103.53];
         let std = [58.395f32, 57.12, 57.375];

@@ -17,13 +17,18 @@ use crate::run::options::ClassifyArgs;
 #[command(
     name = "classify-objects",
     version,
+    disable_version_flag = true,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 #[command(
-    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk\n  classify-objects convert arcgis_learn_model.dlpk -o model_onnx.dlpk"
+    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r image.tif -m model.dlpk -f parcels.gpkg --where \"landuse = 'forest'\" --t-srs EPSG:4326 -o forest.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk\n  classify-objects convert arcgis_learn_model.dlpk -o model_onnx.dlpk\n  classify-objects completions bash > ~/.local/share/bash-completion/completions/classify-objects"
 )]
 pub struct Cli {
+    /// Print the versions of classify-objects (with its git commit), GDAL, PROJ and ONNX Runtime
+    /// (with the library it loads), and exit.
+    #[arg(short = 'V', long, exclusive = true)]
+    pub version: bool,
     /// A subcommand; without one, classify.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -49,6 +54,73 @@ pub enum Command {
     /// Join the outputs of `--shard 0/N` ... `--shard N-1/N` runs, given in shard order, into
     /// exactly what one run would have written.
     Merge(MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to standard
+    /// output, e.g. `classify-objects completions bash > /etc/bash_completion.d/classify-objects`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to standard output, e.g.
+    /// `classify-objects man > /usr/local/share/man/man1/classify-objects.1`.
+    Man,
+}
+
+/// `completions` options.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The shell completion script for `shell`, generated from the command line's definition.
+pub fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "classify-objects", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page (roff), generated from the command line's definition: the main command with
+/// its options under their headings, and each subcommand with its own.
+pub fn man_page() -> anyhow::Result<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut out)?;
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        // clap names commands with static strings; the page is made once per process.
+        let name: &'static str = Box::leak(format!("classify-objects-{}", sub.get_name()).into_boxed_str());
+        let sub = sub.clone().name(name).version(env!("CARGO_PKG_VERSION"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(sub).render(&mut page)?;
+        out.extend_from_slice(&page);
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// What `--version` prints: the versions of classify-objects (with the git commit it was built
+/// from), GDAL, PROJ and ONNX Runtime, and the ONNX Runtime library's path (or why none loads).
+pub fn version_text() -> String {
+    // "GDAL 3.6.2, released 2023/01/02"
+    let gdal = gdal::version::version_info("--version");
+    let (mut major, mut minor, mut patch) = (0, 0, 0);
+    unsafe { gdal_sys::OSRGetPROJVersion(&mut major, &mut minor, &mut patch) };
+    let ort = match crate::infer::locate_runtime(None) {
+        Ok(library) => {
+            // The file itself, symbolic links resolved.
+            let path = std::fs::canonicalize(&library).unwrap_or(library);
+            match crate::infer::runtime_version(&path) {
+                Some(version) => format!("ONNX Runtime {version} ({})", path.display()),
+                None => format!(
+                    "ONNX Runtime not loaded: {} does not load as ONNX Runtime",
+                    path.display()
+                ),
+            }
+        }
+        Err(err) => format!("ONNX Runtime not loaded: {}", crate::error::one_line(&err)),
+    };
+    format!(
+        "classify-objects {}\n{gdal}\nPROJ {major}.{minor}.{patch}\n{ort}\n",
+        crate::run::describe::version()
+    )
 }
 
 /// `compare` options.
@@ -64,6 +136,9 @@ pub struct CompareArgs {
     /// Layer to compare in both (default: the one layer with a run's columns).
     #[arg(long, value_name = "NAME")]
     pub layer: Option<String>,
+    /// Print JSON instead of text (see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `merge` options.
@@ -185,7 +260,7 @@ impl From<ConvertArgs> for crate::model::convert::ConvertOptions {
 pub struct InspectArgs {
     /// The .dlpk package or .emd file.
     pub model: PathBuf,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (see docs/json.md).
     #[arg(long)]
     pub json: bool,
     /// ONNX Runtime library to load (default: searched, see README).

@@ -32,12 +32,29 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.version {
+        print(&classify_objects::cli::version_text())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match cli.command {
         Some(Command::Compare(args)) => {
             let comparison = compare::compare(&args.a, &args.b, &args.label_field, args.layer.as_deref())
                 .map_err(|e| e.context(input_error("compare")))?;
-            print(&compare::render_text(&comparison, &args.a, &args.b))?;
+            if args.json {
+                let json = compare::render_json(&comparison, &args.a, &args.b, &args.label_field);
+                print(&(serde_json::to_string_pretty(&json)? + "\n"))?;
+            } else {
+                print(&compare::render_text(&comparison, &args.a, &args.b))?;
+            }
             Ok(ExitCode::from(u8::from(comparison.differs())))
+        }
+        Some(Command::Completions(args)) => {
+            print(&classify_objects::cli::completions(args.shell))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            print(&classify_objects::cli::man_page()?)?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Inspect(args)) => {
             let summary = inspect::summary(&args.model, args.ort_library.as_deref())?;

@@ -81,6 +81,8 @@ fn pack_writes_a_package_that_classifies_like_the_hand_written_one() {
             model.to_str().unwrap(),
             "-f",
             fixture("synthetic/objects.gpkg").to_str().unwrap(),
+            "--layer",
+            "polygons",
             "-o",
             out.to_str().unwrap(),
         ]);
@@ -209,6 +211,8 @@ fn device_choice_is_reported_and_a_failed_cuda_request_is_an_error() {
             fixture("synthetic/colors.dlpk").to_str().unwrap().to_string(),
             "-f".into(),
             fixture("synthetic/objects.gpkg").to_str().unwrap().to_string(),
+            "--layer".into(),
+            "polygons".into(),
             "-o".into(),
             out.to_str().unwrap().to_string(),
         ]

@@ -73,7 +73,7 @@ fn output_schema_has_input_fields_then_ours() {
         &fixture("synthetic/colors.dlpk"),
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &["--class-label-field", "Colour"],
+        &["--class-label-field", "Colour", "--layer", "polygons"],
     ));
     assert_eq!(
         field_names(&out),
@@ -155,7 +155,14 @@ fn batch_sizes_and_thread_counts_give_identical_rows() {
             &fixture("synthetic/colors.dlpk"),
             Some(&fixture("synthetic/objects.gpkg")),
             &out,
-            &["--model-arg", &format!("batch_size={batch}"), "--threads", threads],
+            &[
+                "--model-arg",
+                &format!("batch_size={batch}"),
+                "--threads",
+                threads,
+                "--layer",
+                "polygons",
+            ],
         ));
         let rows: Vec<(Option<String>, Option<String>, Option<f64>)> = read_rows(&out, None)
             .iter()
@@ -204,7 +211,7 @@ fn softmax_models_are_not_softmaxed_twice_and_fixed_batches_are_padded() {
             &package,
             Some(&fixture("synthetic/objects.gpkg")),
             &out,
-            &["--model-arg", "batch_size=3"],
+            &["--model-arg", "batch_size=3", "--layer", "polygons"],
         ));
         assert_classified_like_truth(&out, &fixture("synthetic/objects.gpkg"), "polygons");
     }
@@ -253,7 +260,12 @@ fn test_time_augmentation_runs_and_is_invariant_on_uniform_chips() {
         &fixture("synthetic/colors.dlpk"),
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &["--model-arguments", "batch_size 5;test_time_augmentation true"],
+        &[
+            "--model-arguments",
+            "batch_size 5;test_time_augmentation true",
+            "--layer",
+            "polygons",
+        ],
     ));
     assert_classified_like_truth(&out, &fixture("synthetic/objects.gpkg"), "polygons");
 }

@@ -188,6 +188,8 @@ fn a_cloud_optimized_geotiff_is_read_over_http_with_range_requests() {
             fixture("synthetic/colors.dlpk").to_str().unwrap(),
             "-f",
             fixture("synthetic/objects.gpkg").to_str().unwrap(),
+            "--layer",
+            "polygons",
             "-o",
             out.to_str().unwrap(),
         ])
@@ -242,7 +244,11 @@ fn output_formats_layer_names_creation_options_and_append() {
         fixture("synthetic/colors.dlpk"),
         fixture("synthetic/objects.gpkg"),
     );
-    let base = |out: &Path, extra: &[&str]| classify_args(&raster, &model, Some(&features), out, extra);
+    let base = |out: &Path, extra: &[&str]| {
+        let mut args = classify_args(&raster, &model, Some(&features), out, extra);
+        args.extend(["--layer".to_string(), "polygons".to_string()]);
+        args
+    };
     let go = |args: Vec<String>| {
         run_owned_ok(&args);
     };

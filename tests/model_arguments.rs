@@ -227,6 +227,8 @@ fn multi_label_models_threshold_sigmoid_scores() {
             pkg.to_str().unwrap().to_string(),
             "-f".into(),
             fixture("synthetic/objects.gpkg").to_str().unwrap().to_string(),
+            "--layer".into(),
+            "polygons".into(),
             "-o".into(),
             out.to_str().unwrap().to_string(),
         ];
@@ -280,7 +282,7 @@ fn emd_batch_size_wins_and_a_fixed_batch_model_still_classifies_everything() {
         &pkg,
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &["--model-arg", "batch_size=7"],
+        &["--model-arg", "batch_size=7", "--layer", "polygons"],
     ));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("BatchSize 2, which wins over batch_size 7"), "{stderr}");
@@ -318,7 +320,7 @@ fn logits_that_look_like_probabilities_are_still_activated_on_every_chip() {
         &pkg,
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &[],
+        &["--layer", "polygons"],
     ));
     let rows = read_rows(&out, None);
     assert_eq!(rows.len(), 16);
@@ -344,7 +346,7 @@ fn logits_that_look_like_probabilities_are_still_activated_on_every_chip() {
         &pkg,
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &[],
+        &["--layer", "polygons"],
     ));
     let total: f64 = bias.iter().map(|b| (*b as f64).exp()).sum();
     for row in read_rows(&out, None) {

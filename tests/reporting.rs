@@ -10,7 +10,9 @@ use support::*;
 
 fn run_colors(out: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
     let (raster, features) = (fixture("synthetic/colors.tif"), fixture("synthetic/objects.gpkg"));
-    run_owned(&classify_args(&raster, model, Some(&features), out, extra))
+    let mut extra = extra.to_vec();
+    extra.extend(["--layer", "polygons"]);
+    run_owned(&classify_args(&raster, model, Some(&features), out, &extra))
 }
 
 /// A package whose class names are those of the palette with two swapped (blue <-> green), so
@@ -106,6 +108,8 @@ fn min_accuracy_fails_the_run_below_the_threshold_but_keeps_the_output() {
             fixture("synthetic/colors.dlpk").to_str().unwrap(),
             "-f",
             fixture("synthetic/objects.gpkg").to_str().unwrap(),
+            "--layer",
+            "polygons",
             "-o",
             d.join("x.gpkg").to_str().unwrap(),
             "--truth-field",
@@ -731,13 +735,15 @@ fn report_chips_are_checked_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = |extra: &[&str]| {
-        classify_args(
+        let mut args = classify_args(
             &fixture("synthetic/colors.tif"),
             &fixture("synthetic/colors.dlpk"),
             Some(&fixture("synthetic/objects.gpkg")),
             &d.join("o.gpkg"),
             extra,
-        )
+        );
+        args.extend(["--layer".to_string(), "polygons".to_string()]);
+        args
     };
     let line = run_err(
         &base(&["--report-chips", "4"])

@@ -192,7 +192,7 @@ fn a_killed_run_never_corrupts_the_output_and_its_leftovers_are_cleaned_up() {
         &fixture("synthetic/colors.dlpk"),
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &["--overwrite"],
+        &["--overwrite", "--layer", "polygons"],
     ));
     assert_eq!(files_in(d), vec!["result.gpkg", "result.qml"]);
     assert_eq!(read_rows(&out, None).len(), 16);
@@ -264,7 +264,7 @@ fn code_inside_a_package_is_never_run() {
         &pkg,
         Some(&fixture("synthetic/objects.gpkg")),
         &out,
-        &[],
+        &["--layer", "polygons"],
     ));
     let text = String::from_utf8(run_ok(&["inspect", pkg.to_str().unwrap()]).stdout).unwrap();
     assert!(text.contains("evil.py (ignored: package code is never run)"), "{text}");

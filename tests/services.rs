@@ -578,6 +578,8 @@ fn a_model_given_by_url_is_downloaded_once_and_checked_like_a_local_package() {
             model,
             "-f",
             features.to_str().unwrap(),
+            "--layer",
+            "polygons",
             "-o",
             out.to_str().unwrap(),
             "--cache-dir",
@@ -600,7 +602,7 @@ fn a_model_given_by_url_is_downloaded_once_and_checked_like_a_local_package() {
         &fixture("synthetic/colors.dlpk"),
         Some(&features),
         &local,
-        &[],
+        &["--layer", "polygons"],
     ));
     let fields = ["id", "SourceOID", "ClassLabel", "Confidence", "Status"];
     assert_eq!(
@@ -625,6 +627,8 @@ fn a_model_given_by_url_is_downloaded_once_and_checked_like_a_local_package() {
             &format!("{}?token=secret-2", server.file_url(item)),
             "-f",
             features.to_str().unwrap(),
+            "--layer",
+            "polygons",
             "-o",
             d.join("second.gpkg").to_str().unwrap(),
         ])

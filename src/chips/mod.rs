@@ -211,25 +211,36 @@ impl ChipSpec {
     /// resampling never smears NoData values into valid ones. Memory stays bounded whatever the
     /// image size.
     pub fn whole_image(&self, raster: &Raster, out: &mut [f32]) -> Result<()> {
+        let whole = PixelWindow {
+            col: 0,
+            row: 0,
+            width: raster.grid.width,
+            height: raster.grid.height,
+        };
+        self.image_window(raster, whole, out)
+    }
+
+    /// As [`ChipSpec::whole_image`], for the part `window` of the image (inside it): an image
+    /// clipped to the processing extent. Only the pixels inside `window` count.
+    pub fn image_window(&self, raster: &Raster, window: PixelWindow, out: &mut [f32]) -> Result<()> {
         let plane = self.width * self.height;
+        // GDAL's resampling reads beyond a window's edges; a part of the image is read pixel for
+        // pixel and resampled here, so that nothing outside it counts.
+        let whole = window.col == 0
+            && window.row == 0
+            && (window.width, window.height) == (raster.grid.width, raster.grid.height);
         for (k, &number) in self.bands.iter().enumerate() {
             let target = &mut out[k * plane..(k + 1) * plane];
-            if !raster.bands[number - 1].has_invalid_pixels() {
+            if whole && !raster.bands[number - 1].has_invalid_pixels() {
                 raster
-                    .read_band_resampled(number, self.width, self.height, target)
+                    .read_band_resampled(number, window, self.width, self.height, target)
                     .with_context(|| format!("reading {} as one chip", raster.name))?;
                 continue;
             }
-            let (full_w, full_h) = (raster.grid.width, raster.grid.height);
+            let (full_w, full_h) = (window.width, window.height);
             let read_w = full_w.min(self.width * WHOLE_IMAGE_OVERSAMPLING);
             let read_h = full_h.min(self.height * WHOLE_IMAGE_OVERSAMPLING);
             let mut read = vec![0f32; read_w * read_h];
-            let window = PixelWindow {
-                col: 0,
-                row: 0,
-                width: full_w,
-                height: full_h,
-            };
             raster
                 .read_window_scaled(&[number], window, (read_w, read_h), &mut read)
                 .with_context(|| format!("reading {} as one chip", raster.name))?;

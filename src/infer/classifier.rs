@@ -68,9 +68,7 @@ impl Classifier {
         let mut builder = Session::builder(environment).context("creating an ONNX Runtime session")?;
         // Idle ONNX Runtime threads sleep rather than spin: the chip workers need the cores
         // between batches.
-        builder = builder
-            .with_intra_op_spinning(false)
-            .map_err(ort::Error::<()>::from)?;
+        builder = builder.with_intra_op_spinning(false).map_err(ort::Error::<()>::from)?;
         if options.intra_op_threads > 0 {
             builder = builder
                 .with_intra_threads(options.intra_op_threads)

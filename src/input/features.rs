@@ -13,6 +13,7 @@ use gdal::Dataset;
 use geo::{BoundingRect, MapCoords};
 
 use crate::bail_input;
+use crate::input::extent::Extent;
 use crate::input::items::Item;
 use crate::input::raster::RasterGrid;
 
@@ -113,6 +114,56 @@ pub struct InputFeature {
     pub item: Option<usize>,
 }
 
+/// What is read of a features source, as `ogr2ogr` takes it: the layer, or the result of an SQL
+/// statement; an attribute filter; the driver's open options; a CRS override.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureQuery {
+    /// Layer name (`--layer`); without it, the one layer with geometries.
+    pub layer: Option<String>,
+    /// CRS replacing the one the source declares (`--features-crs`).
+    pub srs_override: Option<String>,
+    /// Attribute filter (`--where`).
+    pub where_clause: Option<String>,
+    /// SQL statement whose result layer is read (`--sql`).
+    pub sql: Option<String>,
+    /// Dialect of `sql` (`--dialect`).
+    pub dialect: SqlDialect,
+    /// Open options `NAME=VALUE` of the driver (`--oo`).
+    pub open_options: Vec<String>,
+}
+
+/// The SQL dialects `--dialect` names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqlDialect {
+    /// The driver's own SQL where it has one (GeoPackage: SQLite), else OGR SQL.
+    #[default]
+    Default,
+    /// OGR SQL.
+    OgrSql,
+    /// SQLite SQL (on any source, through a virtual table).
+    Sqlite,
+}
+
+impl SqlDialect {
+    /// The dialect `--dialect` names.
+    pub fn named(name: &str) -> Result<SqlDialect> {
+        match name.to_ascii_uppercase().as_str() {
+            "OGRSQL" | "OGR" => Ok(SqlDialect::OgrSql),
+            "SQLITE" => Ok(SqlDialect::Sqlite),
+            "" | "DEFAULT" | "NATIVE" => Ok(SqlDialect::Default),
+            _ => bail_input!("--dialect {name} is not a dialect classify-objects knows; use OGRSQL or SQLITE (or leave it out for the driver's own)"),
+        }
+    }
+
+    fn gdal(self) -> gdal::vector::sql::Dialect {
+        match self {
+            SqlDialect::Default => gdal::vector::sql::Dialect::DEFAULT,
+            SqlDialect::OgrSql => gdal::vector::sql::Dialect::OGR,
+            SqlDialect::Sqlite => gdal::vector::sql::Dialect::SQLITE,
+        }
+    }
+}
+
 /// An opened feature layer, checked against the raster it will be cut from.
 pub struct FeatureSource {
     /// Path or connection string as given.
@@ -132,6 +183,10 @@ pub struct FeatureSource {
     /// Whether exactly `count` features must be read (a feature service layer, read page by
     /// page: a page lost or read twice must not go unnoticed).
     exact_count: bool,
+    /// The SQL statement and attribute filter the layer is read with.
+    query: FeatureQuery,
+    /// Only the features whose envelope centre is inside (`--extent`), in positions among them.
+    pub extent: Option<Extent>,
     /// Which features to read: a shard, and ids to skip (resumed runs).
     pub selection: Selection,
 }
@@ -159,18 +214,49 @@ impl Selection {
 }
 
 impl FeatureSource {
-    /// Opens `name` and picks `layer` (by name) or the first layer. `srs_override` replaces the
-    /// CRS the file declares (e.g. GeoJSON whose coordinates are not WGS 84).
+    /// Opens `name` and picks `layer` (by name) or the one layer with geometries. `srs_override`
+    /// replaces the CRS the file declares (e.g. GeoJSON whose coordinates are not WGS 84).
     pub fn open(name: &str, layer: Option<&str>, srs_override: Option<&str>) -> Result<FeatureSource> {
-        let dataset = crate::input::source::open(name, crate::input::source::SourceKind::Vector)?;
+        let query = FeatureQuery {
+            layer: layer.map(str::to_string),
+            srs_override: srs_override.map(str::to_string),
+            ..FeatureQuery::default()
+        };
+        FeatureSource::open_with(name, &query)
+    }
+
+    /// Opens `name` and reads it as `query` says: the result of its SQL statement, or its layer
+    /// (by name, or the one layer with geometries: a source with several needs `--layer`), with
+    /// its attribute filter.
+    pub fn open_with(name: &str, query: &FeatureQuery) -> Result<FeatureSource> {
+        let srs_override = query.srs_override.as_deref();
+        let dataset =
+            crate::input::source::open_with(name, crate::input::source::SourceKind::Vector, &query.open_options)?;
         if dataset.layer_count() == 0 {
             bail_input!(
                 "features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source"
             );
         }
-        let layer_index = match layer {
-            None => 0,
-            Some(wanted) => match dataset.layers().position(|l| l.name() == wanted) {
+        let layer_index = match (&query.layer, &query.sql) {
+            (_, Some(_)) => 0,
+            (None, None) => {
+                let with_geometry: Vec<(usize, String)> = dataset
+                    .layers()
+                    .enumerate()
+                    .filter(|(_, l)| l.defn().geom_fields().count() > 0)
+                    .map(|(i, l)| (i, l.name()))
+                    .collect();
+                match with_geometry.as_slice() {
+                    [] => 0,
+                    [(i, _)] => *i,
+                    many => bail_input!(
+                        "features {name} have {} layers with geometries ({}); say which to classify with --layer",
+                        many.len(),
+                        many.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+            (Some(wanted), None) => match dataset.layers().position(|l| &l.name() == wanted) {
                 Some(i) => i,
                 None => bail_input!(
                     "features {name} have no layer \"{wanted}\" (layers: {}); pass one of them to --layer",
@@ -178,55 +264,76 @@ impl FeatureSource {
                 ),
             },
         };
-        let layer = dataset.layer(layer_index)?;
-        if layer.defn().geom_fields().count() == 0 {
-            bail_input!(
-                "features {name} (layer {}) have no geometry column, so there is nothing to place on the raster; give a layer with geometries (points, lines or polygons), or run without --features to classify whole images",
-                layer.name()
-            );
-        }
-        let fields = layer
-            .defn()
-            .fields()
-            .map(|f| {
-                let ty = f.field_type();
-                let supported = matches!(
-                    ty,
-                    OGRFieldType::OFTString
-                        | OGRFieldType::OFTStringList
-                        | OGRFieldType::OFTReal
-                        | OGRFieldType::OFTRealList
-                        | OGRFieldType::OFTInteger
-                        | OGRFieldType::OFTIntegerList
-                        | OGRFieldType::OFTInteger64
-                        | OGRFieldType::OFTInteger64List
-                        | OGRFieldType::OFTDate
-                        | OGRFieldType::OFTDateTime
-                );
-                FieldSpec {
-                    name: f.name(),
-                    field_type: if supported { ty } else { OGRFieldType::OFTString },
-                    width: if supported { f.width() } else { 0 },
-                    precision: if supported { f.precision() } else { 0 },
-                    as_text: !supported,
+        // The layer (or SQL result) is read in a block of its own: it borrows the dataset.
+        let (fields, srs_wkt, geometry_type, count, service_count, layer_name) = {
+            let mut result_set;
+            let mut plain;
+            let layer: &mut gdal::vector::Layer<'_> = match &query.sql {
+                Some(sql) => {
+                    result_set = execute_sql(&dataset, sql, query.dialect, name)?;
+                    &mut result_set
                 }
-            })
-            .collect();
-        let declared = layer.spatial_ref().and_then(|s| s.to_wkt().ok());
-        let srs_wkt = match srs_override {
-            None => declared,
-            Some(definition) => match SpatialRef::from_definition(definition) {
-                Ok(srs) => Some(srs.to_wkt()?),
-                Err(err) => bail_input!(
-                    "--features-crs \"{definition}\" is not a coordinate reference system GDAL knows ({err}); use e.g. EPSG:32633 or a WKT/PROJ string"
-                ),
-            },
+                None => {
+                    plain = dataset.layer(layer_index)?;
+                    &mut plain
+                }
+            };
+            if let Some(filter) = &query.where_clause {
+                set_filter(layer, filter, name)?;
+            }
+            let layer = &*layer;
+            if layer.defn().geom_fields().count() == 0 {
+                bail_input!(
+                    "features {name} (layer {}) have no geometry column, so there is nothing to place on the raster; give a layer with geometries (points, lines or polygons), or run without --features to classify whole images",
+                    layer.name()
+                );
+            }
+            let fields = layer
+                .defn()
+                .fields()
+                .map(|f| {
+                    let ty = f.field_type();
+                    let supported = matches!(
+                        ty,
+                        OGRFieldType::OFTString
+                            | OGRFieldType::OFTStringList
+                            | OGRFieldType::OFTReal
+                            | OGRFieldType::OFTRealList
+                            | OGRFieldType::OFTInteger
+                            | OGRFieldType::OFTIntegerList
+                            | OGRFieldType::OFTInteger64
+                            | OGRFieldType::OFTInteger64List
+                            | OGRFieldType::OFTDate
+                            | OGRFieldType::OFTDateTime
+                    );
+                    FieldSpec {
+                        name: f.name(),
+                        field_type: if supported { ty } else { OGRFieldType::OFTString },
+                        width: if supported { f.width() } else { 0 },
+                        precision: if supported { f.precision() } else { 0 },
+                        as_text: !supported,
+                    }
+                })
+                .collect();
+            let declared = layer.spatial_ref().and_then(|s| s.to_wkt().ok());
+            let srs_wkt = match srs_override {
+                None => declared,
+                Some(definition) => match SpatialRef::from_definition(definition) {
+                    Ok(srs) => Some(srs.to_wkt()?),
+                    Err(err) => bail_input!(
+                        "--features-crs \"{definition}\" is not a coordinate reference system GDAL knows ({err}); use e.g. EPSG:32633 or a WKT/PROJ string"
+                    ),
+                },
+            };
+            let geometry_type = layer.defn().geometry_type();
+            // A service layer's own count, asked for apart from the pages (of the whole layer: not
+            // when only some of its features are read).
+            let filtered = query.sql.is_some() || query.where_clause.is_some();
+            let service_count = crate::input::service::feature_count(name).filter(|_| !filtered);
+            let count = service_count.or_else(|| layer.try_feature_count());
+            let layer_name = layer.name();
+            (fields, srs_wkt, geometry_type, count, service_count, layer_name)
         };
-        let geometry_type = layer.defn().geometry_type();
-        // A service layer's own count, asked for apart from the pages.
-        let service_count = crate::input::service::feature_count(name);
-        let count = service_count.or_else(|| layer.try_feature_count());
-        let layer_name = layer.name();
         Ok(FeatureSource {
             name: name.to_string(),
             dataset,
@@ -237,8 +344,22 @@ impl FeatureSource {
             srs_wkt,
             count,
             exact_count: service_count.is_some(),
+            query: query.clone(),
+            extent: None,
             selection: Selection::default(),
         })
+    }
+
+    /// Whether fewer features than the layer holds are read on purpose (`--where`, `--sql`,
+    /// `--extent`), so that its declared count says nothing about what must be read.
+    pub fn filtered(&self) -> bool {
+        self.query.sql.is_some() || self.query.where_clause.is_some() || self.extent.is_some()
+    }
+
+    /// The feature count to expect, when known: the layer's (with its attribute filter), not
+    /// known when an extent picks the features.
+    pub fn expected_count(&self) -> Option<u64> {
+        self.count.filter(|_| self.extent.is_none())
     }
 
     /// Builds the transformation into the raster's CRS (`None` when none is needed) and checks
@@ -276,11 +397,11 @@ impl FeatureSource {
         }
     }
 
-    /// Reads every feature in order, places it on each of `items`, and calls `sink` once per item
-    /// it falls on (in item order), or once with the reason when it falls on none. `checkpoint`
-    /// is called before each feature (an interrupted run stops there). Stops at the first error
-    /// `sink` or `checkpoint` returns. Returns how many features the input has (all of them,
-    /// not only the selected ones).
+    /// Reads every feature in order (those `--where`, `--sql` and `--extent` keep), places it on
+    /// each of `items`, and calls `sink` once per item it falls on (in item order), or once with
+    /// the reason when it falls on none. `checkpoint` is called before each feature (an
+    /// interrupted run stops there). Stops at the first error `sink` or `checkpoint` returns.
+    /// Returns how many features the filters keep (all of them, not only this shard's).
     pub fn for_each(
         &self,
         items: &[Item],
@@ -291,15 +412,46 @@ impl FeatureSource {
             .iter()
             .map(|item| self.transform_to(&item.grid, &item.name))
             .collect::<Result<Vec<_>>>()?;
-        let mut layer = self.dataset.layer(self.layer_index)?;
+        let centre = self
+            .extent
+            .as_ref()
+            .map(|extent| extent.centre_filter(self.srs_wkt.as_deref(), &self.name))
+            .transpose()?;
+        let mut result_set;
+        let mut plain;
+        let layer: &mut gdal::vector::Layer<'_> = match &self.query.sql {
+            Some(sql) => {
+                result_set = execute_sql(&self.dataset, sql, self.query.dialect, &self.name)?;
+                &mut result_set
+            }
+            None => {
+                plain = self.dataset.layer(self.layer_index)?;
+                &mut plain
+            }
+        };
+        if let Some(filter) = &self.query.where_clause {
+            set_filter(layer, filter, &self.name)?;
+        }
         let field_count = self.fields.len();
         let mut read = 0u64;
+        // Position among the features the filters keep: the output order and the shard rule.
+        let mut position = 0usize;
         unsafe { gdal_sys::CPLErrorReset() };
-        for (index, feature) in layer.features().enumerate() {
+        for feature in layer.features() {
             read += 1;
             // A failure while fetching this feature (a damaged file) ends the iteration early.
             self.check_read_error(read)?;
             checkpoint()?;
+            if let Some(filter) = &centre {
+                let geometry = feature.geometry().filter(|g| !unsafe { g.c_geometry() }.is_null());
+                if !filter.keeps(geometry) {
+                    // A centre that could not be transformed is outside, not damage.
+                    unsafe { gdal_sys::CPLErrorReset() };
+                    continue;
+                }
+            }
+            let index = position;
+            position += 1;
             if !self.selection.takes(index) {
                 continue;
             }
@@ -392,19 +544,22 @@ impl FeatureSource {
             unsafe { gdal_sys::CPLErrorReset() };
         }
         self.check_read_error(read)?;
-        if let Some(count) = self.count.filter(|&c| self.exact_count && read != c) {
+        if let Some(count) = self
+            .count
+            .filter(|&c| self.exact_count && !self.filtered() && read != c)
+        {
             anyhow::bail!(
                 "feature layer {} holds {count} features but {read} were read page by page (a page was lost or repeated, or the layer changed meanwhile); run again",
                 crate::input::http::redact(&self.name)
             );
         }
-        if let Some(count) = self.count.filter(|&c| read < c) {
+        if let Some(count) = self.count.filter(|&c| !self.filtered() && read < c) {
             bail_input!(
                 "features {} declare {count} features but only {read} could be read; the file is damaged: repair or re-export it (e.g. with ogr2ogr)",
                 self.name
             );
         }
-        Ok(read)
+        Ok(position as u64)
     }
 
     /// An error if GDAL failed while reading the features (after `read` of them).
@@ -419,6 +574,57 @@ impl FeatureSource {
         }
         Ok(())
     }
+}
+
+/// The result layer of `sql` on `dataset` (features `name`).
+fn execute_sql<'a>(
+    dataset: &'a Dataset,
+    sql: &str,
+    dialect: SqlDialect,
+    name: &str,
+) -> Result<gdal::vector::sql::ResultSet<'a>> {
+    unsafe { gdal_sys::CPLErrorReset() };
+    match dataset.execute_sql(sql, None, dialect.gdal()) {
+        Ok(Some(result)) => Ok(result),
+        Ok(None) => bail_input!(
+            "--sql on features {name} gave no result layer ({}); give a SELECT statement",
+            crate::error::last_gdal_error()
+        ),
+        Err(err) => {
+            let reason = match err {
+                gdal::errors::GdalError::CplError { msg, .. } => msg,
+                other => other.to_string(),
+            };
+            bail_input!("--sql on features {name} failed: {reason}; fix the statement (see --dialect)")
+        }
+    }
+}
+
+/// Sets the attribute filter `filter` (`--where`) on `layer` of features `name`, and reads the
+/// first feature through it: drivers that hand the filter to their database (GeoPackage) only
+/// find a mistake in it then.
+fn set_filter(layer: &mut gdal::vector::Layer<'_>, filter: &str, name: &str) -> Result<()> {
+    let refused = |reason: String| {
+        crate::error::input_error(format!(
+            "--where \"{filter}\" is not a filter for features {name}: {reason}; write it as ogr2ogr -where takes it, e.g. \"id > 3\""
+        ))
+    };
+    unsafe { gdal_sys::CPLErrorReset() };
+    if layer.set_attribute_filter(filter).is_err() {
+        return Err(refused(crate::error::last_gdal_error()));
+    }
+    unsafe {
+        let first = gdal_sys::OGR_L_GetNextFeature(layer.c_layer());
+        if !first.is_null() {
+            gdal_sys::OGR_F_Destroy(first);
+        }
+        let failed = gdal_sys::CPLGetLastErrorType() == gdal_sys::CPLErr::CE_Failure;
+        gdal_sys::OGR_L_ResetReading(layer.c_layer());
+        if failed {
+            return Err(refused(crate::error::last_gdal_error()));
+        }
+    }
+    Ok(())
 }
 
 /// Projects a geometry into raster pixel space and checks that it touches the raster.

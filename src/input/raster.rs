@@ -135,9 +135,72 @@ impl RasterGrid {
     }
 }
 
+/// What a run reads of every raster instead of what the raster says (`--bands`, `--nodata`):
+/// the raster is read through an in-memory VRT with those bands and that NoData, as
+/// `gdal_translate -of VRT -b ... -a_nodata ...` would make it, so that everything else (band
+/// names, statistics, masks) follows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RasterOverrides {
+    /// 1-based bands of the raster, in the order the run sees them (`--bands 3,2,1`).
+    pub bands: Option<Vec<usize>>,
+    /// NoData of every band (`--nodata V`, or `--nodata none`).
+    pub nodata: Option<NoData>,
+}
+
+/// A NoData override.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoData {
+    /// This value is NoData in every band.
+    Value(f64),
+    /// No value is NoData (the raster's own NoData is ignored).
+    None,
+}
+
+impl RasterOverrides {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        self.bands.is_none() && self.nodata.is_none()
+    }
+
+    /// `gdal_translate` arguments making the VRT of `dataset` with these overrides (an alpha
+    /// band stays the mask of the bands, whether it is among them or not).
+    fn translate_arguments(&self, dataset: &Dataset, name: &str) -> Result<Vec<String>> {
+        let count = dataset.raster_count();
+        let mut args: Vec<String> = vec!["-of".into(), "VRT".into()];
+        if let Some(bands) = &self.bands {
+            if let Some(bad) = bands.iter().find(|&&b| b == 0 || b > count) {
+                bail_input!(
+                    "--bands {} names band {bad} but raster {name} has {count} band(s) (numbered from 1); give bands 1 to {count}",
+                    bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")
+                );
+            }
+            for band in bands {
+                args.extend(["-b".into(), band.to_string()]);
+            }
+        }
+        let alpha = (1..=count).rev().find(|&b| {
+            dataset
+                .rasterband(b)
+                .is_ok_and(|band| band.color_interpretation() == gdal::raster::ColorInterpretation::AlphaBand)
+        });
+        if let Some(alpha) = alpha {
+            args.extend(["-mask".into(), alpha.to_string()]);
+        }
+        match self.nodata {
+            Some(NoData::Value(v)) => args.extend(["-a_nodata".into(), format!("{v}")]),
+            Some(NoData::None) => args.extend(["-a_nodata".into(), "none".into()]),
+            None => {}
+        }
+        Ok(args)
+    }
+}
+
 /// An open input raster.
 pub struct Raster {
     dataset: Dataset,
+    /// The source dataset read through `dataset` when the run overrides bands or NoData (kept
+    /// open for as long as the VRT made of it, and closed after it).
+    _source: Option<Dataset>,
     /// The name it was opened with.
     pub name: String,
     /// Size, georeferencing and CRS.
@@ -158,7 +221,22 @@ impl std::fmt::Debug for Raster {
 impl Raster {
     /// Opens a GDAL raster source read-only.
     pub fn open(name: &str) -> Result<Raster> {
+        Raster::open_with(name, &RasterOverrides::default())
+    }
+
+    /// Opens a GDAL raster source read-only, seen with `overrides` (`--bands`, `--nodata`).
+    pub fn open_with(name: &str, overrides: &RasterOverrides) -> Result<Raster> {
         let dataset = crate::input::source::open(name, crate::input::source::SourceKind::Raster)?;
+        if overrides.is_empty() || dataset.raster_count() == 0 {
+            return Raster::from_dataset(dataset, None, name);
+        }
+        let args = overrides.translate_arguments(&dataset, name)?;
+        let view = translate_to_vrt(&dataset, &args)
+            .with_context(|| format!("reading raster {name} with --bands/--nodata"))?;
+        Raster::from_dataset(view, Some(dataset), name)
+    }
+
+    fn from_dataset(dataset: Dataset, source: Option<Dataset>, name: &str) -> Result<Raster> {
         let (width, height) = dataset.raster_size();
         if dataset.raster_count() == 0 || width == 0 || height == 0 {
             bail_input!("{name} has no raster bands; give an image, not a vector dataset");
@@ -197,6 +275,7 @@ impl Raster {
             .with_context(|| format!("reading band information of {name}"))?;
         Ok(Raster {
             dataset,
+            _source: source,
             name: name.to_string(),
             grid: RasterGrid {
                 block,
@@ -337,21 +416,35 @@ impl Raster {
         self.zero_invalid(bands, &inner, out)
     }
 
-    /// Reads band `number` (1-based) over the whole raster, resampled by GDAL (bilinear) to
-    /// `width` x `height`. NoData, masks and non-finite values are not handled: use this only
-    /// for bands without them ([`BandInfo::has_invalid_pixels`]).
-    pub fn read_band_resampled(&self, number: usize, width: usize, height: usize, out: &mut [f32]) -> Result<()> {
+    /// Reads band `number` (1-based) over `window` (inside the raster), resampled by GDAL
+    /// (bilinear) to `width` x `height`. NoData, masks and non-finite values are not handled: use
+    /// this only for bands without them ([`BandInfo::has_invalid_pixels`]).
+    pub fn read_band_resampled(
+        &self,
+        number: usize,
+        window: PixelWindow,
+        width: usize,
+        height: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
         assert_eq!(out.len(), width * height);
+        assert!(
+            window.col >= 0
+                && window.row >= 0
+                && window.col as usize + window.width <= self.grid.width
+                && window.row as usize + window.height <= self.grid.height,
+            "the window lies inside the raster"
+        );
         let band = self.dataset.rasterband(number)?;
         let mut extra = extra_arg(ResampleAlg::Bilinear);
         let status = unsafe {
             gdal_sys::GDALRasterIOEx(
                 band.c_rasterband(),
                 gdal_sys::GDALRWFlag::GF_Read,
-                0,
-                0,
-                self.grid.width as c_int,
-                self.grid.height as c_int,
+                window.col as c_int,
+                window.row as c_int,
+                window.width as c_int,
+                window.height as c_int,
                 out.as_mut_ptr().cast(),
                 width as c_int,
                 height as c_int,
@@ -420,6 +513,31 @@ impl Raster {
             }
         }
         Ok(())
+    }
+}
+
+/// An in-memory VRT of `source` made as `gdal_translate` would with `args`.
+fn translate_to_vrt(source: &Dataset, args: &[String]) -> Result<Dataset> {
+    use std::ffi::{c_char, CString};
+    let strings = args
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut argv: Vec<*mut c_char> = strings.iter().map(|s| s.as_ptr() as *mut c_char).collect();
+    argv.push(std::ptr::null_mut());
+    unsafe {
+        let options = gdal_sys::GDALTranslateOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
+        if options.is_null() {
+            anyhow::bail!("gdal_translate options {}: {}", args.join(" "), last_gdal_error());
+        }
+        let mut usage_error: c_int = 0;
+        let empty = CString::new("")?;
+        let handle = gdal_sys::GDALTranslate(empty.as_ptr(), source.c_dataset(), options, &mut usage_error);
+        gdal_sys::GDALTranslateOptionsFree(options);
+        if handle.is_null() || usage_error != 0 {
+            anyhow::bail!("making its VRT: {}", last_gdal_error());
+        }
+        Ok(Dataset::from_c_dataset(handle))
     }
 }
 

@@ -25,6 +25,11 @@ pub fn is_local_path(name: &str) -> bool {
 /// Opens `name` read-only as `kind`. An ArcGIS REST service URL (`…/ImageServer`, `…/MapServer`,
 /// `…/FeatureServer/N`) is opened through the description [`crate::input::service`] builds for it.
 pub fn open(name: &str, kind: SourceKind) -> Result<Dataset> {
+    open_with(name, kind, &[])
+}
+
+/// As [`open`], with the driver's open options `NAME=VALUE` (`--oo`).
+pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Result<Dataset> {
     let (what, tool, flag) = match kind {
         SourceKind::Raster => ("raster", "gdalinfo", GdalOpenFlags::GDAL_OF_RASTER),
         SourceKind::Vector => ("features", "ogrinfo", GdalOpenFlags::GDAL_OF_VECTOR),
@@ -34,23 +39,23 @@ pub fn open(name: &str, kind: SourceKind) -> Result<Dataset> {
     }
     let service = crate::input::service::gdal_source(name, kind)?;
     let drivers;
-    let (gdal_name, allowed, open_options): (&str, _, Option<&[&str]>) = match &service {
+    let mut options: Vec<&str> = open_options.iter().map(String::as_str).collect();
+    let (gdal_name, allowed) = match &service {
         Some((gdal_name, driver)) => {
             drivers = [*driver];
-            (
-                gdal_name.as_str(),
-                Some(&drivers[..]),
-                Some(&["FEATURE_SERVER_PAGING=YES"][..]),
-            )
+            if kind == SourceKind::Vector {
+                options.push("FEATURE_SERVER_PAGING=YES");
+            }
+            (gdal_name.as_str(), Some(&drivers[..]))
         }
-        None => (name, None, None),
+        None => (name, None),
     };
     let shown = crate::input::http::redact(name);
     let name = shown.as_str();
     let options = DatasetOptions {
         open_flags: GdalOpenFlags::GDAL_OF_READONLY | flag | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
         allowed_drivers: allowed,
-        open_options: open_options.filter(|_| kind == SourceKind::Vector),
+        open_options: (!options.is_empty()).then_some(options.as_slice()),
         ..Default::default()
     };
     match Dataset::open_ex(Path::new(gdal_name), options) {

@@ -50,7 +50,7 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
             "input_channels": c.in_channels,
             "weights_bytes": c.weights_bytes,
             "onnx_bytes": c.onnx_bytes,
-            "seconds": c.seconds,
+            "seconds": (c.seconds * 1000.0).round() / 1000.0,
         })
     });
     let bands: Vec<Value> = d
@@ -62,6 +62,8 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
         })
         .collect();
     Ok(json!({
+        "format": "classify-objects inspect",
+        "format_version": 1,
         "package": package.source.display().to_string(),
         "definition": package.emd_name,
         "model_file": package.model_name,

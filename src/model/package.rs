@@ -100,6 +100,44 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
             bail_input!("model definition {shown} is not UTF-8 text; give a .dlpk package or an .emd (JSON) file")
         }
     };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = path.parent().unwrap_or(Path::new("."));
+    from_emd_text(text, path, &name, folder)
+}
+
+/// The name a model definition given as a JSON string goes by in messages, summaries and
+/// reports.
+pub const JSON_DEFINITION_NAME: &str = "(--model JSON)";
+
+impl ModelPackage {
+    /// Whether `--model` is a model definition given as a JSON string (`{"Framework": ...}`), as
+    /// Esri's tool accepts, rather than a path or URL.
+    pub fn is_json_definition(model: &str) -> bool {
+        model.trim_start().starts_with('{')
+    }
+
+    /// Reads a model definition given as a JSON string: its `ModelFile` (and any other path) is
+    /// relative to the current folder, as for an `.emd` there.
+    pub fn from_json_definition(text: &str) -> Result<ModelPackage> {
+        if text.len() as u64 > MAX_EMD_BYTES {
+            bail_input!("the model definition given as JSON is larger than {MAX_EMD_BYTES} bytes; give an .emd file");
+        }
+        from_emd_text(
+            text.to_string(),
+            Path::new(JSON_DEFINITION_NAME),
+            JSON_DEFINITION_NAME,
+            Path::new("."),
+        )
+    }
+}
+
+/// The package of the `.emd` `text` (named `path` in messages, `emd_name` in summaries) whose
+/// `ModelFile` is relative to `folder`.
+fn from_emd_text(text: String, path: &Path, emd_name: &str, folder: &Path) -> Result<ModelPackage> {
+    let shown = path.display().to_string();
     let definition = ModelDefinition::parse(&text, &shown)?;
     let model_file = required_model_file(&definition, &shown)?;
     let pth = feature_classifier::is_pth(&model_file);
@@ -111,7 +149,7 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     let model_path = if Path::new(&model_file).is_absolute() {
         PathBuf::from(&model_file)
     } else {
-        path.parent().unwrap_or(Path::new(".")).join(&model_file)
+        folder.join(&model_file)
     };
     let model_shown = model_path.display().to_string();
     let bytes = match File::open(&model_path) {
@@ -132,10 +170,7 @@ fn open_emd(path: &Path, file: File) -> Result<ModelPackage> {
     };
     Ok(ModelPackage {
         source: path.to_path_buf(),
-        emd_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        emd_name: emd_name.to_string(),
         definition,
         model_name: model_shown,
         onnx,

@@ -118,6 +118,58 @@ fn read(path: &Path, label_field: &str, layer: Option<&str>) -> Result<BTreeMap<
     Ok(rows)
 }
 
+/// The comparison as JSON (`compare --json`, documented in `docs/json.md`): keys always present
+/// and in this order; confidences as numbers rounded to [`CONFIDENCE_DECIMALS`] decimals (the
+/// `;`-joined scores of a multi-label model stay text), `null` when the row has none.
+pub fn render_json(c: &Comparison, a: &Path, b: &Path, label_field: &str) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let key = |(id, image): &Key| {
+        json!({
+            "source_oid": id,
+            "image_id": if image.is_empty() { Value::Null } else { json!(image) },
+        })
+    };
+    let answer = |(label, confidence): &Answer| {
+        let confidence = match confidence.as_deref().map(str::trim) {
+            None | Some("") => Value::Null,
+            Some(text) => match text.parse::<f64>() {
+                Ok(p) if p.is_finite() => json!(round(p, CONFIDENCE_DECIMALS)),
+                _ => json!(text),
+            },
+        };
+        json!({ "label": label, "confidence": confidence })
+    };
+    json!({
+        "format": "classify-objects compare",
+        "format_version": 1,
+        "a": a.display().to_string(),
+        "b": b.display().to_string(),
+        "label_field": label_field,
+        "compared": c.matched,
+        "changed_count": c.changed.len(),
+        "only_in_a_count": c.only_in_a.len(),
+        "only_in_b_count": c.only_in_b.len(),
+        "changed": c.changed.iter().map(|(k, in_a, in_b)| {
+            let mut row = key(k);
+            row["a"] = answer(in_a);
+            row["b"] = answer(in_b);
+            row
+        }).collect::<Vec<_>>(),
+        "only_in_a": c.only_in_a.iter().map(key).collect::<Vec<_>>(),
+        "only_in_b": c.only_in_b.iter().map(key).collect::<Vec<_>>(),
+    })
+}
+
+/// Decimals of the confidences `compare --json` prints: probabilities computed in 32-bit floats
+/// carry about seven significant digits; six decimals are what differs between runs that matter.
+pub const CONFIDENCE_DECIMALS: i32 = 6;
+
+/// `x` rounded to `decimals` decimals (printed by serde_json in its shortest form).
+fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
 /// The comparison as text: one line per changed row, then a summary line.
 pub fn render_text(c: &Comparison, a: &Path, b: &Path) -> String {
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());

@@ -85,6 +85,15 @@ impl CsvWriter {
             Some(Confidence::Multi(text)) => text.clone(),
             None => String::new(),
         });
+        for k in 0..self.schema.score_fields.len() {
+            cells.push(
+                row.scores
+                    .as_ref()
+                    .and_then(|s| s.get(k))
+                    .map(|p| format!("{p}"))
+                    .unwrap_or_default(),
+            );
+        }
         cells.push(row.status.unwrap_or_default().to_string());
         cells.extend(
             row.fields

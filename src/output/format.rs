@@ -70,14 +70,15 @@ impl Format {
             "geojson" | "json" => Format::Ogr("GeoJSON".into()),
             "fgb" => Format::Ogr("FlatGeobuf".into()),
             "shp" => Format::Ogr("ESRI Shapefile".into()),
+            "gdb" => Format::Ogr("OpenFileGDB".into()),
             "csv" => Format::Csv,
             "" => bail_input!(
-                "output {} has no extension, so its format is unknown; name it e.g. {}.gpkg (GeoPackage), .geojson, .fgb, .shp or .csv",
+                "output {} has no extension, so its format is unknown; name it e.g. {}.gpkg (GeoPackage), .gdb (File Geodatabase), .geojson, .fgb, .shp or .csv",
                 path.display(),
                 path.display()
             ),
             other => bail_input!(
-                "output {} has extension .{other}, which classify-objects does not know; use .gpkg, .geojson, .fgb, .shp or .csv, or name the format with --format",
+                "output {} has extension .{other}, which classify-objects does not know; use .gpkg, .gdb, .geojson, .fgb, .shp or .csv, or name the format with --format",
                 path.display()
             ),
         })
@@ -171,6 +172,12 @@ impl Format {
             .is_some_and(|v| v.eq_ignore_ascii_case("YES"))
     }
 
+    /// Whether the output is a folder rather than a file (a File Geodatabase, `.gdb`, written by
+    /// GDAL's OpenFileGDB driver).
+    pub fn writes_folder(&self) -> bool {
+        matches!(self, Format::Ogr(name) if name == "OpenFileGDB")
+    }
+
     /// Whether this is a GeoPackage.
     pub fn is_gpkg(&self) -> bool {
         matches!(self, Format::Ogr(name) if name == "GPKG")
@@ -203,6 +210,8 @@ mod tests {
             Format::for_path(Path::new("b.fgb")).unwrap(),
             Format::Ogr("FlatGeobuf".into())
         );
+        let gdb = Format::for_path(Path::new("b.gdb")).unwrap();
+        assert!(gdb.writes_folder() && gdb.multi_layer() && gdb.check_output_name(Path::new("b.gdb")).is_ok());
         assert!(Format::for_path(Path::new("b.xyz")).is_err());
         assert!(Format::for_path(Path::new("result")).is_err());
     }

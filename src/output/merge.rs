@@ -251,7 +251,11 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
             shards[0].path.display()
         );
     }
-    let mut dataset = crate::output::ogr::open_dataset(target, driver, layer_name)?;
+    let settings = crate::output::LayerSettings {
+        name: layer_name.to_string(),
+        ..Default::default()
+    };
+    let mut dataset = crate::output::ogr::open_dataset(target, driver, &settings)?;
     let srs = layers[0].spatial_ref();
     let geometry_column = geometry_column(&layers[0]);
     let mut options = Vec::new();

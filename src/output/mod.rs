@@ -45,6 +45,8 @@ pub fn print(text: &str) -> Result<()> {
 /// Writes rows in order to the temporary output.
 pub struct OutputWriter {
     kind: Kind,
+    /// Into the CRS of `--t-srs`, when the rows' is another.
+    reproject: Option<gdal::spatial_ref::CoordTransform>,
     style: StyleMode,
     temp: std::path::PathBuf,
     /// The output, as named in messages.
@@ -63,8 +65,12 @@ pub struct LayerSettings {
     pub name: String,
     /// Layer creation options (`KEY=VALUE`, as `ogr2ogr -lco`).
     pub creation_options: Vec<String>,
+    /// Dataset creation options (`KEY=VALUE`, as `ogr2ogr -dsco`), for a new output.
+    pub dataset_options: Vec<String>,
     /// Whether the name was given (`--layer-name`) rather than taken from the output's name.
     pub given: bool,
+    /// The CRS (WKT) the geometries are written in (`--t-srs`); `None`: the rows' own.
+    pub target_srs: Option<String>,
 }
 
 impl OutputWriter {
@@ -78,12 +84,18 @@ impl OutputWriter {
         layer: &LayerSettings,
         style: StyleMode,
     ) -> Result<OutputWriter> {
+        let (schema, reproject) = match &layer.target_srs {
+            None => (schema.clone(), None),
+            Some(wkt) => reprojected(schema, wkt)?,
+        };
+        let schema = &schema;
         let kind = match format {
             Format::Ogr(driver) => Kind::Ogr(OgrWriter::open(target, driver, schema, layer)?),
             Format::Csv => Kind::Csv(CsvWriter::create(target, schema)?),
         };
         Ok(OutputWriter {
             kind,
+            reproject,
             style,
             temp: target.temp_path().to_path_buf(),
             shown: target.path.display().to_string(),
@@ -92,6 +104,26 @@ impl OutputWriter {
 
     /// Appends one row.
     pub fn write(&mut self, row: &OutputRow) -> Result<()> {
+        let moved;
+        let row = match (&self.reproject, &row.geometry_wkb) {
+            (Some(transform), Some(wkb)) => {
+                let geometry = gdal::vector::Geometry::from_wkb(wkb)?
+                    .transform(transform)
+                    .with_context(|| {
+                        format!(
+                            "reprojecting the geometry of {} to --t-srs",
+                            row.source_id
+                                .map_or_else(|| "a row".to_string(), |id| format!("feature {id}"))
+                        )
+                    })?;
+                moved = OutputRow {
+                    geometry_wkb: Some(geometry.wkb()?),
+                    ..row.clone()
+                };
+                &moved
+            }
+            _ => row,
+        };
         let written = match &mut self.kind {
             Kind::Ogr(w) => w.write(row),
             Kind::Csv(w) => w.write(row),
@@ -121,6 +153,39 @@ impl OutputWriter {
         };
         done.map_err(|err| explain_write_error(err, &self.shown))
     }
+}
+
+/// `schema` with its geometries in the CRS `wkt` (`--t-srs`), and the transformation of the
+/// rows' geometries into it (`None` when they are in it already).
+fn reprojected(schema: &OutputSchema, wkt: &str) -> Result<(OutputSchema, Option<gdal::spatial_ref::CoordTransform>)> {
+    use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+    let (geometry_type, from) = match &schema.geometry {
+        None => crate::bail_input!(
+            "--t-srs reprojects output geometries, but this output is a table without any (the images are not georeferenced); leave --t-srs out"
+        ),
+        Some((_, None)) => crate::bail_input!(
+            "--t-srs reprojects output geometries, but the features have no coordinate reference system to reproject from; declare it with --features-crs"
+        ),
+        Some((ty, Some(from))) => (*ty, from),
+    };
+    let mut source = SpatialRef::from_wkt(from)?;
+    let mut target = SpatialRef::from_wkt(wkt)?;
+    source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let same = unsafe { gdal_sys::OSRIsSame(source.to_c_hsrs(), target.to_c_hsrs()) } != 0;
+    let transform = if same {
+        None
+    } else {
+        match CoordTransform::new(&source, &target) {
+            Ok(t) => Some(t),
+            Err(err) => crate::bail_input!(
+                "--t-srs: the output geometries cannot be transformed into it ({err}); choose another CRS"
+            ),
+        }
+    };
+    let mut schema = schema.clone();
+    schema.geometry = Some((geometry_type, Some(wkt.to_string())));
+    Ok((schema, transform))
 }
 
 /// A failure to write the output, naming it, with the way out when the disk is full.

@@ -35,10 +35,12 @@ pub struct OgrWriter {
 }
 
 impl OgrWriter {
-    /// Rows committed at a time, at most (see also [`OgrWriter::SECONDS_PER_TRANSACTION`]).
+    /// Rows committed at a time, at most (see also [`OgrWriter::COMMIT_AGE`]).
     pub const ROWS_PER_TRANSACTION: usize = 20_000;
-    /// Seconds between commits, at most: what a killed run loses and `--resume` redoes.
-    pub const SECONDS_PER_TRANSACTION: u64 = 2;
+    /// Age from which [`OgrWriter::checkpoint`] commits the open transaction; the pipeline
+    /// checkpoints after each window (about two seconds of work), which bounds what a killed run
+    /// loses and `--resume` redoes.
+    pub const COMMIT_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
     /// Opens the writer on `target`'s temporary output: a new dataset and layer, a new layer in a
     /// copy of a multi-layer file (replacing one of the same name when asked), or the existing
@@ -51,7 +53,7 @@ impl OgrWriter {
         settings: &LayerSettings,
     ) -> Result<OgrWriter> {
         let shown = target.path.display();
-        let mut dataset = open_dataset(target, driver, &settings.name)?;
+        let mut dataset = open_dataset(target, driver, settings)?;
         match target.start {
             Start::Append | Start::Resume => {
                 let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
@@ -175,7 +177,12 @@ impl OgrWriter {
             .chain(schema.own_fields())
             .collect();
         let integer = |t: OGRFieldType::Type| t == OGRFieldType::OFTInteger || t == OGRFieldType::OFTInteger64;
-        let compatible = |a: OGRFieldType::Type, b: OGRFieldType::Type| a == b || (integer(a) && integer(b));
+        // As this run would create the column in this format (a File Geodatabase keeps 64-bit
+        // integers as reals).
+        let supported = supported_field_types(driver);
+        let compatible = |a: OGRFieldType::Type, b: OGRFieldType::Type| {
+            a == b || (integer(a) && integer(b)) || a == writable_type(b, &supported)
+        };
         let mut indices = Vec::with_capacity(wanted.len());
         let mut problems = Vec::new();
         for (k, (name, ty)) in wanted.iter().enumerate() {
@@ -293,6 +300,12 @@ impl OgrWriter {
             Some(Confidence::Multi(text)) => feature.set_field_string(confidence, text)?,
             None => {}
         }
+        for k in 0..self.schema.score_fields.len() {
+            let i = next();
+            if let Some(p) = row.scores.as_ref().and_then(|s| s.get(k)) {
+                feature.set_field_double(i, *p)?;
+            }
+        }
         let status = next();
         if let Some(text) = row.status {
             feature.set_field_string(status, text)?;
@@ -313,9 +326,9 @@ impl OgrWriter {
         Ok(())
     }
 
-    /// Commits the open transaction once it is [`OgrWriter::SECONDS_PER_TRANSACTION`] old.
+    /// Commits the open transaction once it is [`OgrWriter::COMMIT_AGE`] old.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
-        if self.in_transaction && self.transaction_started.elapsed().as_secs() >= Self::SECONDS_PER_TRANSACTION {
+        if self.in_transaction && self.transaction_started.elapsed() >= Self::COMMIT_AGE {
             self.commit()?;
         }
         Ok(())
@@ -372,15 +385,40 @@ pub(crate) fn geometry_column(layer: &impl LayerAccess) -> String {
     }
 }
 
-/// Opens `target`'s temporary output for the run's layer `layer`: a new dataset, or the copy of
-/// the existing output (a layer of the same name deleted when it is to be replaced).
-pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, layer: &str) -> Result<Dataset> {
+/// Opens `target`'s temporary output for the run's layer (`settings`): a new dataset (with its
+/// dataset creation options), or the copy of the existing output (a layer of the same name
+/// deleted when it is to be replaced).
+pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, settings: &LayerSettings) -> Result<Dataset> {
+    let layer = settings.name.as_str();
     let path = target.temp_path();
     let shown = target.path.display();
     if target.start == Start::New {
-        return DriverManager::get_driver_by_name(driver)?
-            .create_vector_only(path)
-            .map_err(|err| anyhow!("creating {}: {err}", path.display()));
+        let mut options = gdal::cpl::CslStringList::new();
+        for option in &settings.dataset_options {
+            options.add_string(option)?;
+        }
+        let handle = DriverManager::get_driver_by_name(driver)?;
+        let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+        // A vector-only dataset: no bands, no pixel type (as `create_vector_only`, with options).
+        let created = unsafe {
+            gdal_sys::GDALCreate(
+                handle.c_driver(),
+                name.as_ptr(),
+                0,
+                0,
+                0,
+                gdal_sys::GDALDataType::GDT_Unknown,
+                options.as_ptr(),
+            )
+        };
+        if created.is_null() {
+            let err = crate::error::last_gdal_error();
+            if settings.dataset_options.is_empty() {
+                return Err(anyhow!("creating {}: {err}", path.display()));
+            }
+            bail_input!("cannot create the {driver} output {shown}: {err}; check --dsco for this format");
+        }
+        return Ok(unsafe { Dataset::from_c_dataset(created) });
     }
     let update = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,

@@ -51,6 +51,9 @@ pub struct OutputSchema {
     pub geometry: Option<(OGRwkbGeometryType::Type, Option<String>)>,
     /// Class colours for the QGIS style written into GeoPackage outputs.
     pub style: Option<crate::output::style::ClassColors>,
+    /// Names of the per-class probability columns (`--all-scores`), in class order; empty when
+    /// not asked for.
+    pub score_fields: Vec<String>,
 }
 
 impl OutputSchema {
@@ -70,8 +73,43 @@ impl OutputSchema {
             OGRFieldType::OFTReal
         };
         own.push((CONFIDENCE_FIELD.to_string(), confidence_type));
+        own.extend(self.score_fields.iter().map(|n| (n.clone(), OGRFieldType::OFTReal)));
         own.push((STATUS_FIELD.to_string(), OGRFieldType::OFTString));
         own
+    }
+
+    /// Sets the per-class probability columns (`--all-scores`) for `classes`: each named after
+    /// its class, made safe for every format (ASCII letters, digits and `_`; a leading digit gets
+    /// `class_` before it, a name with no usable character is `class_<i>`) and unique among our
+    /// columns (`_1`, `_2`... appended, case-insensitively).
+    pub fn set_score_fields(&mut self, classes: &[&str]) {
+        self.score_fields.clear();
+        let mut taken: Vec<String> = self
+            .own_fields()
+            .into_iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
+        for (i, class) in classes.iter().enumerate() {
+            let safe: String = class
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+                .collect();
+            let base = if safe.trim_matches('_').is_empty() {
+                format!("class_{i}")
+            } else if safe.starts_with(|c: char| c.is_ascii_digit()) {
+                format!("class_{safe}")
+            } else {
+                safe
+            };
+            let mut name = base.clone();
+            let mut k = 1;
+            while taken.contains(&name.to_ascii_lowercase()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            taken.push(name.to_ascii_lowercase());
+            self.score_fields.push(name);
+        }
     }
 
     /// Renames input fields whose names clash (case-insensitively) with ours: `name_1`, `name_2`...
@@ -114,6 +152,8 @@ pub struct OutputRow {
     pub confidence: Option<Confidence>,
     /// Why the object was not classified.
     pub status: Option<&'static str>,
+    /// Every class's probability, in class order (`--all-scores`), when classified.
+    pub scores: Option<Vec<f64>>,
 }
 
 /// A field value as CSV text.
@@ -160,9 +200,33 @@ mod tests {
             with_image_id: false,
             geometry: None,
             style: None,
+            score_fields: Vec::new(),
         };
         schema.resolve_clashes();
         let names: Vec<&str> = schema.input_fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["classlabel_1", "Confidence_2", "Confidence_1", "name"]);
+    }
+
+    #[test]
+    fn score_fields_are_named_after_the_classes_safely_and_uniquely() {
+        let mut schema = OutputSchema {
+            input_fields: vec![field("red")],
+            label_field: "ClassLabel".into(),
+            multi_label: false,
+            with_source_id: true,
+            with_image_id: false,
+            geometry: None,
+            style: None,
+            score_fields: Vec::new(),
+        };
+        schema.set_score_fields(&["red", "0", "dark green", "Status", "RED", "***", "été"]);
+        assert_eq!(
+            schema.score_fields,
+            vec!["red", "class_0", "dark_green", "Status_1", "RED_1", "class_5", "_t_"]
+        );
+        // An input field named like a class is renamed, as on a clash with any of our columns
+        // (red_1 is taken, case-insensitively, by RED_1).
+        schema.resolve_clashes();
+        assert_eq!(schema.input_fields[0].name, "red_2");
     }
 }

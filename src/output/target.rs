@@ -1,8 +1,8 @@
 //! Where an output goes and how it gets there without ever being half-written.
 //!
 //! Everything is written to a hidden temporary file beside the output
-//! (`.<stem>.partial-<run id><ext>`), which [`OutputTarget::commit`] moves over the output at the
-//! end, with the files the format writes beside it ([`Companion`]s: a Shapefile's `.dbf`, a
+//! (`.<stem>.partial-<run id><ext>`; a folder for a File Geodatabase), which
+//! [`OutputTarget::commit`] moves over the output at the end, with the files the format writes beside it ([`Companion`]s: a Shapefile's `.dbf`, a
 //! GeoPackage's journals, the `.qml` style). A new output is committed without replacing
 //! anything (a file that appeared meanwhile, e.g. from a concurrent run, is never overwritten
 //! without `--overwrite`).
@@ -127,10 +127,18 @@ impl OutputTarget {
     }
 
     fn prepare_any(path: &Path, format: Option<&Format>, policy: WritePolicy, layer: &str) -> Result<OutputTarget> {
-        if path.is_dir() {
+        let folder = format.is_some_and(Format::writes_folder);
+        if path.is_dir() && !folder {
             bail_input!(
                 "output {} is a folder; give a file name such as result.gpkg",
                 path.display()
+            );
+        }
+        if folder && fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+            bail_input!(
+                "output {} exists and is not a folder, but a {} output is a folder; remove it or choose another name",
+                path.display(),
+                format.map_or("", Format::name)
             );
         }
         let dir = parent_of(path);
@@ -202,14 +210,23 @@ impl OutputTarget {
     /// new one lacks (an old `.qix` index) are removed. Fails, leaving everything as it was, if
     /// the format wrote no file where it should have.
     pub fn commit(mut self) -> Result<()> {
+        let folder = self.format.as_ref().is_some_and(Format::writes_folder);
         let metadata = fs::symlink_metadata(&self.temp);
-        if !metadata.as_ref().is_ok_and(|m| m.is_file()) {
+        if !metadata
+            .as_ref()
+            .is_ok_and(|m| if folder { m.is_dir() } else { m.is_file() })
+        {
             bail_input!(
                 "the {} driver wrote no file at {} for output {}; choose a format that writes one file per output (e.g. GPKG)",
                 self.format.as_ref().map_or("", Format::name),
                 self.temp.display(),
                 self.path.display()
             );
+        }
+        if folder {
+            self.commit_folder()?;
+            self.state = State::Committed;
+            return Ok(());
         }
         let members = temporary_family(&self.temp);
         let existed = fs::symlink_metadata(&self.path).is_ok();
@@ -256,6 +273,54 @@ impl OutputTarget {
         Ok(())
     }
 
+    /// Moves a finished temporary folder (a File Geodatabase) and its companions to the output.
+    /// A new output is first created empty (which fails if another process made it meanwhile)
+    /// and then replaced by the temporary folder in one rename; an existing one is moved aside,
+    /// the temporary folder moved in, and the old one removed.
+    fn commit_folder(&self) -> Result<()> {
+        let members = temporary_family(&self.temp);
+        let existed = fs::symlink_metadata(&self.path).is_ok();
+        let taken = || {
+            crate::error::input_error(format!(
+                "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
+                self.path.display()
+            ))
+        };
+        if self.start == Start::New && existed && !self.overwrite {
+            return Err(taken());
+        }
+        let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
+        for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
+            if !suffix.is_empty() && !new.contains(&&suffix) {
+                fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
+            }
+        }
+        for (file, suffix) in members.iter().filter(|(_, s)| !s.is_empty()) {
+            let target = with_suffix(&self.path, suffix);
+            fs::rename(file, &target).with_context(|| format!("moving {} to {}", file.display(), target.display()))?;
+        }
+        let moved = |from: &Path, to: &Path| {
+            fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))
+        };
+        if !existed {
+            match fs::create_dir(&self.path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == ErrorKind::AlreadyExists => return Err(taken()),
+                Err(err) => return Err(err).with_context(|| format!("creating {}", self.path.display())),
+            }
+            // An empty folder is replaced by a rename.
+            return moved(&self.temp, &self.path);
+        }
+        let name = self.temp.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let aside = self.temp.with_file_name(name.replacen(".partial-", ".replaced-", 1));
+        moved(&self.path, &aside)?;
+        if let Err(err) = moved(&self.temp, &self.path) {
+            let _ = fs::rename(&aside, &self.path);
+            return Err(err);
+        }
+        fs::remove_dir_all(&aside).with_context(|| format!("removing the old output, now {}", aside.display()))
+    }
+
     /// Leaves the temporary output where it is, unlocked, for a later `--resume` to continue.
     pub fn keep_for_resume(mut self) {
         self.state = State::Kept;
@@ -264,6 +329,10 @@ impl OutputTarget {
     /// Copies the existing output (and its companions) to the temporary name.
     fn copy_existing(&self) -> Result<()> {
         for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
+            if suffix.is_empty() && file.is_dir() {
+                copy_folder(&file, &self.temp)?;
+                continue;
+            }
             if suffix.starts_with('-') {
                 // A journal of the existing output is not copied: SQLite rolls a hot journal back
                 // when the file is next opened for update, and the copy is opened fresh.
@@ -482,11 +551,32 @@ fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)>
     members
 }
 
-/// Removes a temporary output and every file beside it that belongs to it.
+/// Removes a temporary output (a file, or a folder for a File Geodatabase) and every file beside
+/// it that belongs to it.
 fn remove_family(temp: &Path) {
     for (file, _) in temporary_family(temp) {
-        let _ = fs::remove_file(file);
+        if fs::symlink_metadata(&file).is_ok_and(|m| m.is_dir()) {
+            let _ = fs::remove_dir_all(file);
+        } else {
+            let _ = fs::remove_file(file);
+        }
     }
+}
+
+/// Copies the folder `from` (a File Geodatabase: files only, and folders of files) to `to`,
+/// which must not exist.
+fn copy_folder(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copy_folder(&source, &target)?;
+        } else {
+            fs::copy(&source, &target).with_context(|| format!("copying {} to write into it", source.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether the vector dataset at `path` has a layer `name`; `None` if it is not a vector

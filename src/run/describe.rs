@@ -30,7 +30,9 @@ pub fn command_line() -> String {
 /// What the report says about the run `plan` describes.
 pub fn describe(plan: &ClassifyPlan) -> RunDetails {
     let definition = &plan.package.definition;
-    let first = Raster::open(&plan.rasters[0]).ok();
+    // As the run reads it (--bands, --nodata); band numbers are the raster's own.
+    let first = Raster::open_with(&plan.rasters[0], &plan.raster_overrides).ok();
+    let listed = plan.raster_overrides.bands.as_deref();
     let bands = match first.as_ref().and_then(|r| {
         crate::chips::bands::resolve_bands(r, &definition.extract_bands)
             .ok()
@@ -40,6 +42,7 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
             .iter()
             .map(|&n| {
                 let band = &raster.bands[n - 1];
+                let n = listed.and_then(|l| l.get(n - 1)).copied().unwrap_or(n);
                 let name = [&band.description, &band.color_name]
                     .into_iter()
                     .find(|s| !s.is_empty() && s.as_str() != "Undefined");
@@ -83,10 +86,23 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
     let features_crs_wkt = features_crs(plan);
     if let Some(features) = &plan.features {
         let mut details = InputDetails::new("features", &features.source, features_crs_wkt.as_deref());
-        if let Some(layer) = &features.layer {
-            details.name = format!("{} (layer {layer})", features.source);
+        let query = &features.query;
+        let what: Vec<String> = [
+            query.layer.as_ref().map(|layer| format!("layer {layer}")),
+            query.sql.as_ref().map(|sql| format!("--sql {sql}")),
+            query.where_clause.as_ref().map(|filter| format!("--where {filter}")),
+            plan.extent.as_ref().map(|e| {
+                let [x0, y0, x1, y1] = e.bounds;
+                format!("--extent {x0} {y0} {x1} {y1}")
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !what.is_empty() {
+            details.name = format!("{} ({})", features.source, what.join(", "));
         }
-        if let Some(given) = &features.crs_override {
+        if let Some(given) = &query.srs_override {
             details.crs = format!("{} (given with --features-crs {given})", details.crs);
         }
         inputs.push(details);
@@ -124,14 +140,14 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
 /// The CRS the features are read in: `--features-crs`, else their layer's.
 fn features_crs(plan: &ClassifyPlan) -> Option<String> {
     let features = plan.features.as_ref()?;
-    if let Some(given) = &features.crs_override {
+    if let Some(given) = &features.query.srs_override {
         return gdal::spatial_ref::SpatialRef::from_definition(given)
             .ok()?
             .to_wkt()
             .ok();
     }
-    let dataset = source::open(&features.source, SourceKind::Vector).ok()?;
-    let layer = match &features.layer {
+    let dataset = source::open_with(&features.source, SourceKind::Vector, &features.query.open_options).ok()?;
+    let layer = match &features.query.layer {
         Some(name) => dataset.layer_by_name(name).ok()?,
         None => dataset.layer(0).ok()?,
     };

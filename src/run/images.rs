@@ -1,4 +1,5 @@
-//! The run without features: every image is one object.
+//! The run without features: every image is one object (clipped to the processing extent when
+//! there is one).
 
 use anyhow::Result;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
@@ -7,7 +8,7 @@ use gdal::vector::{Geometry, OGRwkbGeometryType};
 use crate::bail_input;
 use crate::chips::ChipSpec;
 use crate::input::features::Problem;
-use crate::input::raster::Raster;
+use crate::input::raster::{PixelWindow, Raster};
 use crate::model::definition::LabelMode;
 use crate::output::{OutputRow, OutputSchema, OutputWriter};
 use crate::report::summary::RunSummary;
@@ -20,19 +21,46 @@ use crate::run::scorer::Scorer;
 pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSummary> {
     // A first pass checks every image (bands, georeferencing) without keeping it open, so that a
     // folder of many images never holds more than one batch of datasets.
+    let overrides = &plan.raster_overrides;
     let mut all_georeferenced = true;
     let mut target_wkt = None;
     let mut specs = Vec::with_capacity(plan.rasters.len());
+    // The pixels of each image that are classified: all of them, or those inside --extent
+    // (`None`: the image is outside it, and not classified).
+    let mut windows = Vec::with_capacity(plan.rasters.len());
+    let mut extent = None;
     for (i, name) in plan.rasters.iter().enumerate() {
-        let raster = Raster::open(name)?;
+        let raster = Raster::open_with(name, overrides)?;
         specs.push(ChipSpec::new(scorer.definition, &raster)?);
         all_georeferenced &= raster.grid.georeferenced;
         if i == 0 {
             target_wkt = raster.grid.srs_wkt.clone();
+            extent = plan
+                .extent
+                .as_ref()
+                .map(|e| e.with_default_crs(raster.grid.srs_wkt.as_deref()));
         }
+        windows.push(match &extent {
+            Some(extent) => extent.pixel_window(&raster.grid, name)?,
+            None => Some(whole(&raster)),
+        });
+    }
+    // Images outside the extent are not classified (nor written), as features outside it.
+    let selected: Vec<(&String, ChipSpec, PixelWindow)> = plan
+        .rasters
+        .iter()
+        .zip(specs)
+        .zip(windows)
+        .filter_map(|((name, spec), window)| window.map(|w| (name, spec, w)))
+        .collect();
+    if selected.is_empty() {
+        bail_input!(
+            "--extent does not overlap any image ({}); give an extent inside the images (in the first image's CRS unless --extent-crs says otherwise)",
+            plan.rasters.join(", ")
+        );
     }
     let target_wkt = target_wkt.filter(|_| all_georeferenced);
-    let schema = OutputSchema {
+    let mut schema = OutputSchema {
         input_fields: Vec::new(),
         label_field: plan.label_field.clone(),
         multi_label: scorer.definition.label_mode == LabelMode::MultiLabel,
@@ -40,7 +68,11 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
         with_image_id: true,
         geometry: all_georeferenced.then(|| (OGRwkbGeometryType::wkbPolygon, target_wkt.clone())),
         style: Some(scorer.definition.class_colors()),
+        score_fields: Vec::new(),
     };
+    if plan.all_scores {
+        schema.set_score_fields(&scorer.definition.class_names());
+    }
     let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
 
@@ -48,23 +80,18 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     let per_chip = plan.package.definition.extract_bands.len()
         * plan.package.definition.image_width
         * plan.package.definition.image_height;
-    for (g, (group, group_specs)) in plan
-        .rasters
-        .chunks(batch_size)
-        .zip(specs.chunks(batch_size))
-        .enumerate()
-    {
+    for (g, group) in selected.chunks(batch_size).enumerate() {
         crate::run::interrupt::check()?;
         let rasters = group
             .iter()
-            .map(|name| Raster::open(name))
+            .map(|(name, _, _)| Raster::open_with(name, overrides))
             .collect::<Result<Vec<_>>>()?;
         let mut chips = vec![0.0; group.len() * per_chip];
-        let mut read: Vec<bool> = Vec::with_capacity(group.len());
-        for ((raster, spec), slot) in rasters.iter().zip(group_specs).zip(chips.chunks_exact_mut(per_chip)) {
+        let mut read: Vec<Result<(), Problem>> = Vec::with_capacity(group.len());
+        for ((raster, (_, spec, window)), slot) in rasters.iter().zip(group).zip(chips.chunks_exact_mut(per_chip)) {
             crate::run::interrupt::check()?;
-            match spec.whole_image(raster, slot) {
-                Ok(()) => read.push(true),
+            match spec.image_window(raster, *window, slot) {
+                Ok(()) => read.push(Ok(())),
                 // A damaged image is a row with a status, like a damaged tile under a feature.
                 Err(err) => {
                     crate::run::interrupt::check()?;
@@ -73,21 +100,22 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
                         crate::error::one_line(&err),
                         Problem::ReadFailed.code()
                     );
-                    read.push(false);
+                    read.push(Err(Problem::ReadFailed));
                 }
             }
         }
         crate::run::interrupt::check()?;
         let scores = scorer.score(&chips, group.len())?;
         let classes = scorer.definition.classes.len();
-        for (k, ((raster, scores), was_read)) in rasters.iter().zip(scores.chunks_exact(classes)).zip(read).enumerate()
+        for (k, (((raster, scores), was_read), (_, spec, window))) in rasters
+            .iter()
+            .zip(scores.chunks_exact(classes))
+            .zip(read)
+            .zip(group)
+            .enumerate()
         {
             scorer.summary.objects += 1;
-            let labelled = if was_read {
-                scorer.label(scores)
-            } else {
-                Err(Problem::ReadFailed)
-            };
+            let labelled = was_read.and_then(|()| scorer.label(scores));
             // --report: the images most worth checking, offered to the gallery.
             if labelled.is_ok() && scorer.reviewing() {
                 let object = crate::run::scorer::Reviewed {
@@ -96,13 +124,10 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
                     image_id: Some(raster.name.clone()),
                     expected: None,
                 };
-                scorer.review(
-                    &group_specs[k],
-                    &chips[k * per_chip..(k + 1) * per_chip],
-                    scores,
-                    object,
-                )?;
+                scorer.review(spec, &chips[k * per_chip..(k + 1) * per_chip], scores, object)?;
             }
+            let all_scores = (plan.all_scores && labelled.is_ok())
+                .then(|| scores.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>());
             let (label, confidence, status) = match labelled {
                 Ok((label, confidence)) => (Some(label), Some(confidence), None),
                 Err(problem) => {
@@ -118,7 +143,7 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
                 }
             };
             let geometry_wkb = match &target_srs {
-                Some(target) => Some(extent_in(raster, target)?),
+                Some(target) => Some(extent_in(raster, *window, target)?),
                 None => None,
             };
             writer.write(&OutputRow {
@@ -127,6 +152,7 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
                 label,
                 confidence,
                 status,
+                scores: all_scores,
                 ..OutputRow::default()
             })?;
         }
@@ -136,11 +162,25 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     Ok(scorer.summary)
 }
 
-/// The raster's footprint as a WKB polygon in `target`'s CRS.
-fn extent_in(raster: &Raster, target: &SpatialRef) -> Result<Vec<u8>> {
-    let ring = raster
-        .grid
-        .extent_ring()
+/// The whole of `raster`, as a pixel window.
+fn whole(raster: &Raster) -> PixelWindow {
+    PixelWindow {
+        col: 0,
+        row: 0,
+        width: raster.grid.width,
+        height: raster.grid.height,
+    }
+}
+
+/// The footprint of `window` of the raster as a WKB polygon in `target`'s CRS.
+fn extent_in(raster: &Raster, window: PixelWindow, target: &SpatialRef) -> Result<Vec<u8>> {
+    let (c0, r0) = (window.col as f64, window.row as f64);
+    let (c1, r1) = (c0 + window.width as f64, r0 + window.height as f64);
+    let ring = [(c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0)]
+        .iter()
+        .map(|&(c, r)| raster.grid.pixel_to_world(c, r))
+        .collect::<Vec<_>>();
+    let ring = ring
         .iter()
         .map(|(x, y)| format!("{x} {y}"))
         .collect::<Vec<_>>()

@@ -22,7 +22,7 @@ use crate::bail_input;
 use crate::chips::{self, ChipSpec};
 use crate::input::features::{FeatureSource, InputFeature, Problem};
 use crate::input::items::Item;
-use crate::input::raster::Raster;
+use crate::input::raster::{Raster, RasterOverrides};
 use crate::model::definition::LabelMode;
 use crate::output::resume::written_rows;
 use crate::output::shard::{Fingerprint, ShardRecord};
@@ -41,7 +41,7 @@ pub const WINDOW_FEATURES: usize = 65_536;
 /// whether the model is slow or the reading is.
 pub const FIRST_WINDOW_FEATURES: usize = 256;
 /// Seconds of work a window holds, about.
-pub const WINDOW_SECONDS: f64 = 10.0;
+pub const WINDOW_SECONDS: f64 = 2.0;
 /// Bytes of geometries held in one window, at most (large polygons make smaller windows).
 pub const WINDOW_BYTES: usize = 64 << 20;
 
@@ -67,6 +67,8 @@ struct Done {
     feature: InputFeature,
     labelled: Option<(String, Confidence)>,
     problem: Option<Problem>,
+    /// Every class's probability, for `--all-scores`, when classified.
+    scores: Option<Vec<f64>>,
 }
 
 /// The features of one window as they are scored, in input order.
@@ -198,10 +200,11 @@ pub fn classify_features(
 ) -> Result<RunSummary> {
     let items = crate::input::items::for_features(&plan.rasters, plan.processing_mode)?;
     let definition = &plan.package.definition;
+    let overrides = &plan.raster_overrides;
     let specs = items
         .iter()
         .map(|item| {
-            let raster = Raster::open(&item.name)?;
+            let raster = Raster::open_with(&item.name, overrides)?;
             let spec = ChipSpec::new(definition, &raster)?;
             Ok(match plan.cell_size {
                 Some(cell) => spec.at_cell_size(cell, raster.grid.cell_size(), plan.resampling),
@@ -210,12 +213,13 @@ pub fn classify_features(
         })
         .collect::<Result<Vec<_>>>()?;
     warn_outside_trained_cell_sizes(definition, plan.cell_size, &items, plan.quiet);
-    let mut source = FeatureSource::open(
-        &features.source,
-        features.layer.as_deref(),
-        features.crs_override.as_deref(),
-    )?;
+    let mut source = FeatureSource::open_with(&features.source, &features.query)?;
     source.selection.shard = plan.shard;
+    // The extent's CRS is the first raster's unless given.
+    source.extent = plan
+        .extent
+        .as_ref()
+        .map(|e| e.with_default_crs(items[0].grid.srs_wkt.as_deref()));
     let truth =
         match &plan.truth_field {
             None => None,
@@ -269,7 +273,11 @@ pub fn classify_features(
         with_image_id: items.len() > 1,
         geometry: Some((source.geometry_type, source.srs_wkt.clone())),
         style: Some(definition.class_colors()),
+        score_fields: Vec::new(),
     };
+    if plan.all_scores {
+        schema.set_score_fields(&definition.class_names());
+    }
     schema.resolve_clashes();
     let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
 
@@ -281,7 +289,7 @@ pub fn classify_features(
     let (specs, items) = (&specs, &items);
     let dump_chips = plan.dump_chips.as_deref();
     let strict = plan.strict;
-    let total = source.count.map(|n| source.selection.size(n));
+    let total = source.expected_count().map(|n| source.selection.size(n));
     let progress = crate::run::progress::Progress::new(total, plan.quiet, plan.progress_interval);
     let progress = &progress;
     let written = &written;
@@ -355,7 +363,15 @@ pub fn classify_features(
                 let mut scratch = Vec::new();
                 for batch in feature_rx {
                     let buffer = free_rx.try_recv().unwrap_or_default();
-                    let result = cut_batch(items, &mut rasters, specs, batch, buffer, &mut scratch, dump_chips);
+                    let result = cut_batch(
+                        (items, overrides),
+                        &mut rasters,
+                        specs,
+                        batch,
+                        buffer,
+                        &mut scratch,
+                        dump_chips,
+                    );
                     let failed = result.is_err();
                     if chip_tx.send(result).is_err() || failed {
                         return;
@@ -388,7 +404,7 @@ pub fn classify_features(
                     batch.features,
                     (batch.chips, batch.count),
                     window,
-                    (items, specs, truth),
+                    (items, specs, truth, plan.all_scores),
                 )?;
                 let _ = free_tx.try_send(buffer);
                 while windows.get(&next_window).is_some_and(Window::complete) {
@@ -528,12 +544,16 @@ fn fingerprint(plan: &ClassifyPlan, features: &str) -> String {
     print.add(&plan.package.onnx);
     print.add(
         format!(
-            "{}|{:?}|{}|{}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}",
             plan.label_field,
             plan.processing_mode,
             plan.model_arguments.test_time_augmentation,
             plan.model_arguments.threshold,
-            plan.features.as_ref().map(|f| (&f.layer, &f.crs_override)),
+            plan.features.as_ref().map(|f| &f.query),
+            plan.extent,
+            plan.raster_overrides,
+            plan.t_srs,
+            plan.all_scores,
             plan.cell_size,
             plan.resampling as u32,
         )
@@ -551,7 +571,7 @@ fn crs_name(wkt: Option<&str>) -> String {
 /// feature whose pixels cannot be read (a damaged tile) gets [`Problem::ReadFailed`] and no chip;
 /// the first few such failures are reported on stderr.
 fn cut_batch(
-    items: &[Item],
+    (items, overrides): (&[Item], &RasterOverrides),
     rasters: &mut [Option<Raster>],
     specs: &[ChipSpec],
     mut batch: FeatureBatch,
@@ -572,7 +592,7 @@ fn cut_batch(
         let slot = &mut chips[used * per_chip..(used + 1) * per_chip];
         let raster = match &mut rasters[item] {
             Some(raster) => raster,
-            empty => empty.insert(Raster::open(&items[item].name)?),
+            empty => empty.insert(Raster::open_with(&items[item].name, overrides)?),
         };
         let spec = &specs[item];
         let window = match spec.cut_pixels(raster, shape, slot, scratch) {
@@ -637,7 +657,7 @@ fn score_batch(
     features: Vec<(usize, InputFeature)>,
     (chips, count): (Vec<f32>, usize),
     window: &mut Window,
-    (items, specs, truth): (&[Item], &[ChipSpec], Option<usize>),
+    (items, specs, truth, all_scores): (&[Item], &[ChipSpec], Option<usize>, bool),
 ) -> Result<Vec<f32>> {
     let scores = if count > 0 {
         scorer.score(&chips, count)?
@@ -678,10 +698,15 @@ fn score_batch(
             };
             scorer.review(&specs[item], chip, scores, object)?;
         }
+        // Every class's probability (--all-scores) of a classified row.
+        let scores = scores
+            .filter(|_| all_scores && labelled.is_some())
+            .map(|s| s.iter().map(|&p| f64::from(p)).collect());
         window.done[position] = Some(Done {
             feature,
             labelled,
             problem,
+            scores,
         });
         window.filled += 1;
     }
@@ -703,6 +728,7 @@ fn write_window(
             feature,
             labelled,
             problem,
+            scores,
         } = done;
         scorer.summary.objects += 1;
         // An invalid polygon is classified all the same, and flagged.
@@ -737,6 +763,7 @@ fn write_window(
             label,
             confidence,
             status,
+            scores,
         })?;
         scorer.summary.write_time += started.elapsed();
     }

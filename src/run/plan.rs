@@ -8,7 +8,10 @@ use anyhow::{Context, Result};
 
 use crate::bail_input;
 use crate::infer::{self, Device};
+use crate::input::extent::Extent;
+use crate::input::features::{FeatureQuery, SqlDialect};
 use crate::input::items::ProcessingMode;
+use crate::input::raster::{NoData, RasterOverrides};
 use crate::model::arguments::{self, ModelArguments};
 use crate::model::package::ModelPackage;
 use crate::output::target::refuse_input_as_output;
@@ -129,10 +132,8 @@ pub const MAX_DOWNLOAD_BYTES: u64 = crate::model::package::MAX_MODEL_BYTES + (1 
 pub struct FeaturesPlan {
     /// OGR source.
     pub source: String,
-    /// Layer name, or the first layer.
-    pub layer: Option<String>,
-    /// CRS override.
-    pub crs_override: Option<String>,
+    /// Its layer (or SQL statement), filter, open options and CRS override.
+    pub query: FeatureQuery,
 }
 
 /// A checked classification run.
@@ -193,13 +194,90 @@ pub struct ClassifyPlan {
     /// Resampling of chips at another cell size.
     pub resampling: gdal::raster::ResampleAlg,
     /// GDAL's block cache in MB, when this run sets it (`--block-cache`, or the default when
-    /// GDAL_CACHEMAX is not set).
+    /// GDAL_CACHEMAX is not set, in the environment or by `--config`).
     pub block_cache_mb: Option<u64>,
+    /// Bands and NoData read instead of the rasters' own (`--bands`, `--nodata`).
+    pub raster_overrides: RasterOverrides,
+    /// The processing extent (`--extent`).
+    pub extent: Option<Extent>,
+    /// The CRS of the output geometries as WKT (`--t-srs`).
+    pub t_srs: Option<String>,
+    /// One field per class with its probability (`--all-scores`).
+    pub all_scores: bool,
+}
+
+/// The chip workers `--threads` asks for on a machine with `cpus` CPUs: a number, or a
+/// percentage of the CPUs rounded to the nearest integer (Esri's Parallel Processing Factor),
+/// at least 1.
+pub fn parse_threads(text: &str, cpus: usize) -> Result<usize> {
+    let text = text.trim();
+    let threads = match text.strip_suffix('%') {
+        Some(percent) => match percent.trim().parse::<f64>() {
+            Ok(p) if p > 0.0 && p.is_finite() => ((p / 100.0 * cpus as f64).round() as usize).max(1),
+            _ => bail_input!("--threads {text} is not a percentage above 0 (e.g. --threads 50%)"),
+        },
+        None => match text.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => bail_input!("--threads {text} is neither a number nor a percentage of the CPUs (e.g. 4 or 50%)"),
+        },
+    };
+    if !(1..=MAX_THREADS).contains(&threads) {
+        bail_input!("--threads {text} gives {threads} threads, not between 1 and {MAX_THREADS}");
+    }
+    Ok(threads)
+}
+
+/// `--bands 3,2,1`: 1-based band numbers.
+fn parse_bands(text: &str) -> Result<Vec<usize>> {
+    let bands: Vec<Option<usize>> = text
+        .split(',')
+        .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b >= 1))
+        .collect();
+    if bands.is_empty() || bands.iter().any(Option::is_none) || bands.len() > crate::model::definition::MAX_BANDS {
+        bail_input!("--bands {text} is not a list of band numbers from 1 (e.g. --bands 3,2,1, as GDAL's -b)");
+    }
+    Ok(bands.into_iter().flatten().collect())
+}
+
+/// `--nodata V` or `--nodata none`.
+fn parse_nodata(text: &str) -> Result<NoData> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(NoData::None);
+    }
+    match text.trim().parse::<f64>() {
+        Ok(v) => Ok(NoData::Value(v)),
+        Err(_) => bail_input!("--nodata {text} is not a number; give the NoData value (e.g. --nodata 0) or none"),
+    }
+}
+
+/// Checks that every `--FLAG` value is `KEY=VALUE`.
+fn check_pairs(flag: &str, values: &[String], example: &str) -> Result<()> {
+    if let Some(bad) = values.iter().find(|o| !o.contains('=') || o.starts_with('=')) {
+        bail_input!("--{flag} \"{bad}\" is not KEY=VALUE (e.g. --{flag} {example})");
+    }
+    Ok(())
+}
+
+/// Sets the GDAL configuration options of `--config KEY VALUE` (given as a flat list), before
+/// anything is opened.
+fn apply_config(pairs: &[String]) -> Result<()> {
+    for pair in pairs.chunks(2) {
+        let [key, value] = pair else {
+            bail_input!("--config takes a KEY and a VALUE (e.g. --config GDAL_CACHEMAX 512)");
+        };
+        if key.trim().is_empty() || key.contains('=') {
+            bail_input!("--config \"{key}\" is not a GDAL configuration option name; give --config KEY VALUE (e.g. --config GDAL_CACHEMAX 512)");
+        }
+        gdal::config::set_config_option(key, value)?;
+    }
+    Ok(())
 }
 
 impl ClassifyPlan {
     /// Validates `args` into a plan.
     pub fn from_args(args: ClassifyArgs) -> Result<ClassifyPlan> {
+        // GDAL's configuration first: it may change how anything below is opened.
+        apply_config(&args.config)?;
         let (Some(model), Some(output)) = (args.model, args.output) else {
             bail_input!("--model and --output are required; see classify-objects --help");
         };
@@ -252,9 +330,52 @@ impl ClassifyPlan {
             bail_input!("--shard and --resume work on features; give --features");
         }
         let creation_options = args.lco.clone();
-        if let Some(bad) = creation_options.iter().find(|o| !o.contains('=')) {
-            bail_input!("--lco \"{bad}\" is not KEY=VALUE (e.g. --lco SPATIAL_INDEX=NO)");
+        check_pairs("lco", &creation_options, "SPATIAL_INDEX=NO")?;
+        check_pairs("dsco", &args.dsco, "VERSION=1.2")?;
+        check_pairs("oo", &args.oo, "X_POSSIBLE_NAMES=lon")?;
+        if args.features.is_none() {
+            for (flag, given) in [
+                ("--where", args.where_clause.is_some()),
+                ("--sql", args.sql.is_some()),
+                ("--oo", !args.oo.is_empty()),
+                ("--layer", args.layer.is_some()),
+            ] {
+                if given {
+                    bail_input!("{flag} applies to --features; give --features (or leave {flag} out)");
+                }
+            }
         }
+        if args.sql.is_some() && args.layer.is_some() {
+            bail_input!("--sql and --layer exclude each other: the statement names the table it reads");
+        }
+        let dialect = match &args.dialect {
+            Some(_) if args.sql.is_none() => bail_input!("--dialect is the dialect of --sql; give --sql"),
+            Some(name) => SqlDialect::named(name)?,
+            None => SqlDialect::Default,
+        };
+        for (flag, text) in [("--where", &args.where_clause), ("--sql", &args.sql)] {
+            if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                bail_input!("{flag} is empty; give an expression or leave {flag} out");
+            }
+        }
+        let extent = args
+            .extent
+            .as_deref()
+            .map(|values| Extent::from_args(values, args.extent_crs.as_deref()))
+            .transpose()?;
+        let t_srs = match &args.t_srs {
+            None => None,
+            Some(definition) => match gdal::spatial_ref::SpatialRef::from_definition(definition) {
+                Ok(srs) => Some(srs.to_wkt()?),
+                Err(err) => bail_input!(
+                    "--t-srs \"{definition}\" is not a coordinate reference system GDAL knows ({err}); use e.g. EPSG:4326 or a WKT/PROJ string"
+                ),
+            },
+        };
+        let raster_overrides = RasterOverrides {
+            bands: args.bands.as_deref().map(parse_bands).transpose()?,
+            nodata: args.nodata.as_deref().map(parse_nodata).transpose()?,
+        };
         format.check_output_name(&output)?;
         if shard.is_some() && !(format == Format::Csv || format.is_gpkg()) {
             bail_input!(
@@ -308,8 +429,19 @@ impl ClassifyPlan {
             }
             (n, _) => n.unwrap_or(DEFAULT_CHIPS_PER_CLASS),
         };
-        let (model, model_url) = fetch_model(model, args.cache_dir.as_deref(), args.quiet)?;
-        let mut package = match (ModelPackage::open(&model), &model_url) {
+        let json_definition = model
+            .to_str()
+            .filter(|m| ModelPackage::is_json_definition(m))
+            .map(str::to_string);
+        let (model, model_url) = match &json_definition {
+            Some(_) => (model, None),
+            None => fetch_model(model, args.cache_dir.as_deref(), args.quiet)?,
+        };
+        let opened = match &json_definition {
+            Some(text) => ModelPackage::from_json_definition(text),
+            None => ModelPackage::open(&model),
+        };
+        let mut package = match (opened, &model_url) {
             (Ok(package), _) => package,
             (Err(err), Some(url)) => {
                 return Err(err.context(format!(
@@ -346,20 +478,14 @@ impl ClassifyPlan {
             model_arguments.test_time_augmentation,
         )?;
 
-        for (flag, value) in [
-            ("--threads", args.threads),
-            ("--intra-op-threads", args.intra_op_threads),
-        ] {
-            if let Some(n) = value.filter(|n| !(1..=MAX_THREADS).contains(n)) {
-                bail_input!("{flag} {n} is not between 1 and {MAX_THREADS}");
-            }
+        if let Some(n) = args.intra_op_threads.filter(|n| !(1..=MAX_THREADS).contains(n)) {
+            bail_input!("--intra-op-threads {n} is not between 1 and {MAX_THREADS}");
         }
-        let threads = args.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .min(8)
-        });
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let threads = match &args.threads {
+            Some(text) => parse_threads(text, cpus)?,
+            None => cpus.min(8),
+        };
         let ort_library = infer::locate_runtime(args.ort_library.as_deref())?;
         if let Some(dir) = &args.dump_chips {
             if let Err(err) = std::fs::create_dir_all(dir) {
@@ -375,7 +501,10 @@ impl ClassifyPlan {
         });
 
         let rasters = crate::input::items::expand(&args.raster, args.recursive, &args.extensions)?;
-        let mut inputs: Vec<(&str, &Path)> = vec![("model", model.as_path())];
+        let mut inputs: Vec<(&str, &Path)> = Vec::new();
+        if json_definition.is_none() {
+            inputs.push(("model", model.as_path()));
+        }
         inputs.extend(rasters.iter().map(|r| ("raster", Path::new(r.as_str()))));
         if let Some(features) = &args.features {
             inputs.push(("features", Path::new(features.as_str())));
@@ -401,15 +530,23 @@ impl ClassifyPlan {
             package,
             features: args.features.map(|source| FeaturesPlan {
                 source,
-                layer: args.layer,
-                crs_override: args.features_crs,
+                query: FeatureQuery {
+                    layer: args.layer,
+                    srs_override: args.features_crs,
+                    where_clause: args.where_clause,
+                    sql: args.sql,
+                    dialect,
+                    open_options: args.oo,
+                },
             }),
             output,
             format,
             layer: LayerSettings {
                 name: layer_name,
                 creation_options,
+                dataset_options: args.dsco,
                 given: args.layer_name.is_some(),
+                target_srs: t_srs.clone(),
             },
             label_field,
             processing_mode: args.processing_mode,
@@ -437,9 +574,48 @@ impl ClassifyPlan {
                     bail_input!("--block-cache {mb} is not between 1 and 1048576 MB")
                 }
                 Some(mb) => Some(mb),
-                None if std::env::var_os("GDAL_CACHEMAX").is_some() => None,
+                // GDAL_CACHEMAX set in the environment or with --config (applied above).
+                None if !gdal::config::get_config_option("GDAL_CACHEMAX", "")
+                    .unwrap_or_default()
+                    .is_empty() =>
+                {
+                    None
+                }
                 None => Some(DEFAULT_BLOCK_CACHE_MB),
             },
+            raster_overrides,
+            extent,
+            t_srs,
+            all_scores: args.all_scores,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_percentages_round_to_the_nearest_integer_as_esri_says() {
+        // Esri's examples on a 4-core machine: 50% -> 2, 66% -> 3 (2.64), 100% -> 4.
+        assert_eq!(parse_threads("50%", 4).unwrap(), 2);
+        assert_eq!(parse_threads("66%", 4).unwrap(), 3);
+        assert_eq!(parse_threads("100%", 4).unwrap(), 4);
+        assert_eq!(parse_threads(" 1% ", 4).unwrap(), 1, "at least one");
+        assert_eq!(parse_threads("250%", 2).unwrap(), 5);
+        assert_eq!(parse_threads("7", 4).unwrap(), 7);
+        for bad in ["0%", "0", "x%", "-1", "2000", "%"] {
+            assert!(parse_threads(bad, 4).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bands_and_nodata_parse_as_gdal_takes_them() {
+        assert_eq!(parse_bands("3,2,1").unwrap(), vec![3, 2, 1]);
+        assert_eq!(parse_bands(" 4 ").unwrap(), vec![4]);
+        assert!(parse_bands("0,1").is_err() && parse_bands("").is_err() && parse_bands("1,,2").is_err());
+        assert_eq!(parse_nodata("-9999").unwrap(), NoData::Value(-9999.0));
+        assert_eq!(parse_nodata("None").unwrap(), NoData::None);
+        assert!(parse_nodata("zero").is_err());
     }
 }
