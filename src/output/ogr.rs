@@ -24,7 +24,6 @@ pub struct OgrWriter {
     schema: OutputSchema,
     in_transaction: bool,
     rows_in_transaction: usize,
-    transaction_started: std::time::Instant,
     /// Rows go into a layer this run did not make (its style is left alone).
     existing_layer: bool,
     /// Into the CRS of an existing layer, when it differs from the rows'.
@@ -35,12 +34,8 @@ pub struct OgrWriter {
 }
 
 impl OgrWriter {
-    /// Rows committed at a time, at most (see also [`OgrWriter::COMMIT_AGE`]).
+    /// Rows committed at a time, at most (see also [`OgrWriter::checkpoint`]).
     pub const ROWS_PER_TRANSACTION: usize = 20_000;
-    /// Age from which [`OgrWriter::checkpoint`] commits the open transaction; the pipeline
-    /// checkpoints after each window (about two seconds of work), which bounds what a killed run
-    /// loses and `--resume` redoes.
-    pub const COMMIT_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
     /// Opens the writer on `target`'s temporary output: a new dataset and layer, a new layer in a
     /// copy of a multi-layer file (replacing one of the same name when asked), or the existing
@@ -247,7 +242,6 @@ impl OgrWriter {
             schema: schema.clone(),
             in_transaction: false,
             rows_in_transaction: 0,
-            transaction_started: std::time::Instant::now(),
             existing_layer: false,
             input_index: indices,
             own_index,
@@ -259,7 +253,6 @@ impl OgrWriter {
         if !self.in_transaction {
             // Drivers without transactions simply write through.
             self.in_transaction = unsafe { gdal_sys::OGR_L_StartTransaction(self.layer.c_layer()) } == 0;
-            self.transaction_started = std::time::Instant::now();
         }
         let mut feature = Feature::new(self.layer.defn())?;
         if let (Some(wkb), Some(_)) = (&row.geometry_wkb, &self.schema.geometry) {
@@ -326,12 +319,10 @@ impl OgrWriter {
         Ok(())
     }
 
-    /// Commits the open transaction once it is [`OgrWriter::COMMIT_AGE`] old.
+    /// Commits the rows written so far. The pipeline checkpoints after each window (about two
+    /// seconds of work), which bounds what a killed run loses and `--resume` redoes.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
-        if self.in_transaction && self.transaction_started.elapsed() >= Self::COMMIT_AGE {
-            self.commit()?;
-        }
-        Ok(())
+        self.commit()
     }
 
     fn commit(&mut self) -> Result<()> {
