@@ -24,7 +24,6 @@ use plan::{ClassifyPlan, SummaryTarget};
 
 /// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
 pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
-    let started = Instant::now();
     crate::input::network::enable();
     if let Some(megabytes) = plan.block_cache_mb {
         unsafe { gdal_sys::GDALSetCacheMax64((megabytes as i64) << 20) };
@@ -53,7 +52,7 @@ pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
         }
     };
     plan.output.commit()?;
-    summary.total_time = started.elapsed();
+    summary.total_time = plan.started.elapsed();
     summary.batch_size = plan.model_arguments.batch_size;
     summary.threads = plan.threads;
     summary.intra_op_threads = plan.intra_op_threads;

@@ -204,6 +204,9 @@ pub struct ClassifyPlan {
     pub t_srs: Option<String>,
     /// One field per class with its probability (`--all-scores`).
     pub all_scores: bool,
+    /// When the run began (before the inputs were checked): the summary's total time counts
+    /// from here, start-up included.
+    pub started: std::time::Instant,
 }
 
 /// The chip workers `--threads` asks for on a machine with `cpus` CPUs: a number, or a
@@ -276,6 +279,7 @@ fn apply_config(pairs: &[String]) -> Result<()> {
 impl ClassifyPlan {
     /// Validates `args` into a plan.
     pub fn from_args(args: ClassifyArgs) -> Result<ClassifyPlan> {
+        let started = std::time::Instant::now();
         // GDAL's configuration first: it may change how anything below is opened.
         apply_config(&args.config)?;
         let (Some(model), Some(output)) = (args.model, args.output) else {
@@ -526,6 +530,7 @@ impl ClassifyPlan {
         };
         let output = OutputTarget::prepare(&output, &format, policy, &layer_name)?;
         Ok(ClassifyPlan {
+            started,
             rasters,
             package,
             features: args.features.map(|source| FeaturesPlan {
