@@ -226,8 +226,12 @@ impl<'a> Recipe<'a> {
     }
 
     /// Requeues task `i` (with `more` scontrol updates), as the document says, and lets it start
-    /// at once rather than after Slurm's delay for requeued jobs.
+    /// at once rather than after Slurm's delay for requeued jobs. That delay is what keeps a
+    /// requeued job from starting within the second its previous run was killed in: slurmd then
+    /// takes its new credential for the revoked one ("Job credential revoked", the job fails with
+    /// no output), so this waits two seconds first.
     fn requeue(&self, i: usize, more: &[&str]) {
+        std::thread::sleep(Duration::from_secs(2));
         let task = self.task(i);
         self.slurm.run(&self.dir, &self.env, "scontrol", &["requeue", &task]);
         let mut update = vec!["update", "JobId"];
