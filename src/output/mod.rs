@@ -131,8 +131,8 @@ impl OutputWriter {
         written.map_err(|err| explain_write_error(err, &self.shown))
     }
 
-    /// Makes the rows written so far durable when it is time to (transactions of a few seconds):
-    /// what a killed run loses, and `--resume` redoes.
+    /// Makes the rows written so far durable (called after each window of rows): what a killed
+    /// run loses, and `--resume` redoes, is what came after the last call.
     pub fn checkpoint(&mut self) -> Result<()> {
         let done = match &mut self.kind {
             Kind::Ogr(w) => w.checkpoint(),
