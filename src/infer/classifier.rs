@@ -66,9 +66,13 @@ impl Classifier {
         options: &SessionOptions,
     ) -> Result<Classifier> {
         let mut builder = Session::builder(environment).context("creating an ONNX Runtime session")?;
-        // Idle ONNX Runtime threads sleep rather than spin: the chip workers need the cores
-        // between batches.
-        builder = builder.with_intra_op_spinning(false).map_err(ort::Error::<()>::from)?;
+        // ONNX Runtime's threads spin while a batch runs (light models with many small
+        // operators gain about 50 %) and sleep as soon as it returns, leaving the cores to the
+        // chip workers between batches (spinning throughout costs reading-bound runs 25 %; see
+        // bench/RESULTS.md).
+        builder = builder
+            .with_config_entry("session.force_spinning_stop", "1")
+            .map_err(ort::Error::<()>::from)?;
         if options.intra_op_threads > 0 {
             builder = builder
                 .with_intra_threads(options.intra_op_threads)
