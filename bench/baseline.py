@@ -126,33 +126,22 @@ def main():
                 if rio_nodata is not None:
                     data[data == np.float32(rio_nodata)] = 0
                 chip[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = data
-            chips.append(chip * scale + offset)
-            fids.append(feature.GetFID())
-            read_s += time.perf_counter() - t
-            if len(chips) == batch_size:
-                flush()
-            continue
-        if rio is not None:
+        elif rio is not None:
             chip = rio.read([b + 1 for b in bands], window=Window(col0, row0, w, h), boundless=True, fill_value=0)
             chip = chip.astype(np.float32)
             if rio_nodata is not None:
                 chip[chip == np.float32(rio_nodata)] = 0
-            chips.append(chip * scale + offset)
-            fids.append(feature.GetFID())
-            read_s += time.perf_counter() - t
-            if len(chips) == batch_size:
-                flush()
-            continue
-        chip = np.zeros((len(bands), h, w), np.float32)
-        c0, r0 = max(col0, 0), max(row0, 0)
-        c1, r1 = min(col0 + w, ds.RasterXSize), min(row0 + h, ds.RasterYSize)
-        if c0 < c1 and r0 < r1:
-            data = ds.ReadAsArray(c0, r0, c1 - c0, r1 - r0, band_list=[b + 1 for b in bands]).astype(np.float32)
-            data = data.reshape(len(bands), r1 - r0, c1 - c0)
-            for k, nd in enumerate(nodata):
-                if nd is not None:
-                    data[k][data[k] == np.float32(nd)] = 0
-            chip[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = data
+        else:
+            chip = np.zeros((len(bands), h, w), np.float32)
+            c0, r0 = max(col0, 0), max(row0, 0)
+            c1, r1 = min(col0 + w, ds.RasterXSize), min(row0 + h, ds.RasterYSize)
+            if c0 < c1 and r0 < r1:
+                data = ds.ReadAsArray(c0, r0, c1 - c0, r1 - r0, band_list=[b + 1 for b in bands]).astype(np.float32)
+                data = data.reshape(len(bands), r1 - r0, c1 - c0)
+                for k, nd in enumerate(nodata):
+                    if nd is not None:
+                        data[k][data[k] == np.float32(nd)] = 0
+                chip[:, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = data
         chips.append(chip * scale + offset)
         fids.append(feature.GetFID())
         read_s += time.perf_counter() - t

@@ -13,13 +13,14 @@
 
 #[path = "../tests/support/onnx.rs"]
 mod onnx;
+#[path = "common/points.rs"]
+mod points;
 
-use gdal::vector::{Feature, FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
 use gdal::DriverManager;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, size, out, _, n, points, model] = args.as_slice() else {
+    let [_, size, out, _, n, points_path, model] = args.as_slice() else {
         return Err("usage: make_large_raster SIZE OUT.tif POINTS N OUT_POINTS.gpkg MODEL.onnx".into());
     };
     let size: usize = size.parse()?;
@@ -27,15 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (x0, y0, cell) = (500_000.0, 5_800_000.0, 0.5);
     let srs = gdal::spatial_ref::SpatialRef::from_epsg(32633)?;
 
-    let mut state: u64 = 7;
-    let mut next = move || {
-        // SplitMix64, uniform in [0, 1).
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = points::uniform(7);
 
     // The raster, written in strips of 256 rows.
     let _ = std::fs::remove_file(out);
@@ -77,31 +70,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(ds);
 
     // Points in random order, each chip fully inside the raster.
-    let _ = std::fs::remove_file(points);
-    let mut vector = DriverManager::get_driver_by_name("GPKG")?.create_vector_only(points)?;
-    let layer = vector.create_layer(LayerOptions {
-        name: "points",
-        srs: Some(&srs),
-        ty: OGRwkbGeometryType::wkbPoint,
-        options: None,
-    })?;
-    FieldDefn::new("id", OGRFieldType::OFTInteger64)?.add_to_layer(&layer)?;
     let margin = 112.0;
     let span = size as f64 - 2.0 * margin;
-    unsafe { gdal_sys::OGR_L_StartTransaction(layer.c_layer()) };
-    for i in 0..n {
-        let (c, r) = (margin + next() * span, margin + next() * span);
-        let mut feature = Feature::new(layer.defn())?;
-        feature.set_field_integer64(0, i as i64)?;
-        feature.set_geometry(Geometry::from_wkt(&format!(
-            "POINT ({} {})",
-            x0 + c * cell,
-            y0 - r * cell
-        ))?)?;
-        feature.create(&layer)?;
-    }
-    unsafe { gdal_sys::OGR_L_CommitTransaction(layer.c_layer()) };
-    drop(vector);
+    let coordinates: Vec<(f64, f64)> = (0..n)
+        .map(|_| {
+            let (c, r) = (margin + next() * span, margin + next() * span);
+            (x0 + c * cell, y0 - r * cell)
+        })
+        .collect();
+    points::write_points(points_path, &srs, &coordinates)?;
 
     // The near-free model: the colour classifier at 224 x 224 with four classes.
     let palette = [
@@ -120,6 +97,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     std::fs::write(model, onnx::color_classifier(&palette, &imagenet, &options))?;
-    println!("wrote {out} ({size} x {size}), {points} ({n} points), {model}");
+    println!("wrote {out} ({size} x {size}), {points_path} ({n} points), {model}");
     Ok(())
 }
