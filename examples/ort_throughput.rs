@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         &environment,
         &package.onnx,
         &package.model_name,
-        &package.definition.expected_io(),
+        &infer::Expected::declared_by(&package.definition),
         &options,
     )?;
     let d = &package.definition;

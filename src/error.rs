@@ -109,60 +109,6 @@ pub fn one_line(error: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-/// The last message GDAL logged on this thread.
-pub fn last_gdal_error() -> String {
-    let message = unsafe { gdal_sys::CPLGetLastErrorMsg() };
-    if message.is_null() {
-        return "unknown GDAL error".into();
-    }
-    unsafe { std::ffi::CStr::from_ptr(message) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-thread_local! {
-    static GDAL_MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with GDAL's messages on this thread muted (e.g. GEOS explaining why each invalid
-/// polygon is invalid, which the `Status` field already says).
-pub fn gdal_muted<T>(f: impl FnOnce() -> T) -> T {
-    GDAL_MUTED.with(|m| m.set(true));
-    let result = f();
-    GDAL_MUTED.with(|m| m.set(false));
-    result
-}
-
-/// Most GDAL warnings printed in one run; later ones are counted, not printed.
-pub const MAX_GDAL_WARNINGS: usize = 20;
-
-/// Routes GDAL's messages: distinct warnings printed once in our format, at most [`MAX_GDAL_WARNINGS`], unless
-/// `quiet`; failures reach the user through the error they cause, so they are not printed twice.
-pub fn install_gdal_handler(quiet: bool) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static PRINTED: AtomicUsize = AtomicUsize::new(0);
-    gdal::config::set_error_handler(move |kind, _, message| {
-        if quiet || kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
-            return;
-        }
-        static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-        if let Ok(mut seen) = SEEN.lock() {
-            // The same warning comes once per dataset a worker opens: say it once.
-            if seen.iter().any(|m| m == message) {
-                return;
-            }
-            if seen.len() < MAX_GDAL_WARNINGS {
-                seen.push(message.to_string());
-            }
-        }
-        match PRINTED.fetch_add(1, Ordering::Relaxed) {
-            n if n < MAX_GDAL_WARNINGS => eprintln!("classify-objects: warning: GDAL: {message}"),
-            n if n == MAX_GDAL_WARNINGS => eprintln!("classify-objects: warning: further GDAL warnings are not shown"),
-            _ => {}
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

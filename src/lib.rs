@@ -13,10 +13,14 @@
 
 pub mod chips;
 pub mod cli;
+pub mod commands;
 pub mod error;
+pub mod gdal_ffi;
 pub mod infer;
 pub mod input;
+pub mod messages;
 pub mod model;
+pub mod onnx_proto;
 pub mod output;
 pub mod report;
 pub mod run;

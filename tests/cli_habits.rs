@@ -35,6 +35,7 @@ fn version_names_the_build_gdal_proj_and_onnx_runtime() {
     let gdal = gdal::version::version_info("RELEASE_NAME");
     assert!(lines[1].starts_with(&format!("GDAL {gdal}, released ")), "{}", lines[1]);
     let (mut major, mut minor, mut patch) = (0, 0, 0);
+    // SAFETY: the three pointers point to live integers of this function.
     unsafe { gdal_sys::OSRGetPROJVersion(&mut major, &mut minor, &mut patch) };
     assert_eq!(lines[2], format!("PROJ {major}.{minor}.{patch}"));
     // ONNX Runtime: the version the library reports (setup.sh installs 1.32) and its file.

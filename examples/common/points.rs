@@ -22,22 +22,21 @@ pub fn uniform(seed: u64) -> impl FnMut() -> f64 {
 pub fn write_points(path: &str, srs: &SpatialRef, points: &[(f64, f64)]) -> gdal::errors::Result<()> {
     let _ = std::fs::remove_file(path);
     let mut ds = DriverManager::get_driver_by_name("GPKG")?.create_vector_only(path)?;
-    let layer = ds.create_layer(LayerOptions {
-        name: "points",
-        srs: Some(srs),
-        ty: OGRwkbGeometryType::wkbPoint,
-        options: None,
-    })?;
-    FieldDefn::new("id", OGRFieldType::OFTInteger64)?.add_to_layer(&layer)?;
-    let in_transaction = unsafe { gdal_sys::OGR_L_StartTransaction(layer.c_layer()) } == 0;
-    for (i, (x, y)) in points.iter().enumerate() {
-        let mut feature = Feature::new(layer.defn())?;
-        feature.set_field_integer64(0, i as i64)?;
-        feature.set_geometry(Geometry::from_wkt(&format!("POINT ({x} {y})"))?)?;
-        feature.create(&layer)?;
+    let mut transaction = ds.start_transaction()?;
+    {
+        let layer = transaction.create_layer(LayerOptions {
+            name: "points",
+            srs: Some(srs),
+            ty: OGRwkbGeometryType::wkbPoint,
+            options: None,
+        })?;
+        FieldDefn::new("id", OGRFieldType::OFTInteger64)?.add_to_layer(&layer)?;
+        for (i, (x, y)) in points.iter().enumerate() {
+            let mut feature = Feature::new(layer.defn())?;
+            feature.set_field_integer64(0, i as i64)?;
+            feature.set_geometry(Geometry::from_wkt(&format!("POINT ({x} {y})"))?)?;
+            feature.create(&layer)?;
+        }
     }
-    if in_transaction {
-        unsafe { gdal_sys::OGR_L_CommitTransaction(layer.c_layer()) };
-    }
-    Ok(())
+    transaction.commit()
 }

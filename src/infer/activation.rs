@@ -5,7 +5,7 @@
 
 use prost::Message;
 
-use crate::infer::onnx_proto::ModelWiring;
+use crate::onnx_proto::ModelWiring;
 
 /// How a model's outputs become probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn activate(row: &mut [f32], activation: Activation) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::onnx_proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
+    use crate::onnx_proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto};
 
     fn node(op: &str, input: &str, output: &str) -> NodeProto {
         NodeProto {

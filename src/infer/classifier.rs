@@ -8,6 +8,7 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 use crate::bail_input;
 use crate::infer::activation::{activate, Activation};
 use crate::infer::device::Device;
+use crate::model::definition::{LabelMode, ModelDefinition};
 
 /// What the package declares about the model's input and output, checked when the session is
 /// created.
@@ -26,6 +27,23 @@ pub struct Expected {
     /// How the package says outputs become probabilities (softmax for single-label, sigmoid for
     /// multi-label models); a model whose graph already ends in Softmax or Sigmoid gets none.
     pub activation: Activation,
+}
+
+impl Expected {
+    /// What the model must take and give, as `definition` declares it.
+    pub fn declared_by(definition: &ModelDefinition) -> Expected {
+        Expected {
+            channels: definition.extract_bands.len(),
+            height: definition.image_height,
+            width: definition.image_width,
+            classes: definition.classes.len(),
+            channels_last: definition.channels_last,
+            activation: match definition.label_mode {
+                LabelMode::SingleLabel => Activation::Softmax,
+                LabelMode::MultiLabel => Activation::Sigmoid,
+            },
+        }
+    }
 }
 
 /// Session settings.
@@ -57,6 +75,22 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// Loads `onnx` (named `name` in messages) on the CPU with one thread and checks it against
+    /// what `definition` declares, as a run would: what `pack`, `convert` and `inspect` do
+    /// before they write or report anything.
+    pub fn check(
+        environment: &Environment,
+        onnx: &[u8],
+        name: &str,
+        definition: &ModelDefinition,
+    ) -> Result<Classifier> {
+        let options = SessionOptions {
+            device: Device::Cpu,
+            intra_op_threads: 1,
+        };
+        Classifier::new(environment, onnx, name, &Expected::declared_by(definition), &options)
+    }
+
     /// Creates the session and checks the model's input and output against `expected`.
     pub fn new(
         environment: &Environment,

@@ -54,7 +54,7 @@ pub fn register(builder: SessionBuilder, device: Device) -> Result<(SessionBuild
         Device::Auto => match register_cuda_recovering(builder, 0) {
             (builder, Ok(())) => Ok((builder, CUDA)),
             (builder, Err(reason)) => {
-                eprintln!("classify-objects: CUDA is not available ({reason}); running on the CPU");
+                crate::messages::info(format_args!("CUDA is not available ({reason}); running on the CPU"));
                 Ok((builder, CPU))
             }
         },

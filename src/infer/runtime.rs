@@ -42,6 +42,11 @@ pub fn runtime_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     places
 }
 
+/// Finds the ONNX Runtime library (`explicit`, or the default places) and loads it.
+pub fn start_runtime(explicit: Option<&Path>) -> Result<Environment> {
+    init_runtime(&locate_runtime(explicit)?)
+}
+
 /// Finds the ONNX Runtime shared library: `--ort-library`, `$ORT_DYLIB_PATH`, next to the
 /// executable, the project's `.onnxruntime/lib`, `/opt/onnxruntime/lib`, the system folders.
 pub fn locate_runtime(explicit: Option<&Path>) -> Result<PathBuf> {

@@ -49,18 +49,23 @@ pub fn cache_dir(given: Option<&Path>) -> Result<PathBuf> {
 
 /// The URL a cache entry is keyed by: without `token` parameters.
 fn key_url(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_string();
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.split('=').next().unwrap_or("").eq_ignore_ascii_case("token"))
+    if !parsed.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
+        return url.to_string();
+    }
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| !k.is_empty() && !k.eq_ignore_ascii_case("token"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     if kept.is_empty() {
-        base.to_string()
+        parsed.set_query(None);
     } else {
-        format!("{base}?{}", kept.join("&"))
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
     }
+    parsed.into()
 }
 
 /// FNV-1a, 64 bits: a stable file name for a URL (not a security boundary: the `.url` file beside

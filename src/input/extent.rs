@@ -6,7 +6,7 @@
 //! that touch (tiles of a larger area) split the features between them without overlap.
 
 use anyhow::{Context, Result};
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::spatial_ref::{CoordTransform, SpatialRef};
 use gdal::vector::Geometry;
 
 use crate::bail_input;
@@ -67,7 +67,7 @@ impl Extent {
     /// The filter keeping the features (in CRS `features_wkt`) whose envelope centre is inside.
     pub fn centre_filter(&self, features_wkt: Option<&str>, features: &str) -> Result<CentreFilter> {
         let transform = match (features_wkt, self.crs_wkt.as_deref()) {
-            (Some(from), Some(to)) => transform_between(from, to)
+            (Some(from), Some(to)) => crate::gdal_ffi::srs::transform_wkt(from, to)
                 .with_context(|| format!("taking the features {features} into the CRS of --extent"))?,
             (None, Some(_)) => bail_input!(
                 "features {features} have no coordinate reference system, so --extent cannot be placed on them; declare it with --features-crs"
@@ -84,7 +84,7 @@ impl Extent {
     /// clipped to the image; `None` when the extent does not overlap the image.
     pub fn pixel_window(&self, grid: &RasterGrid, raster: &str) -> Result<Option<PixelWindow>> {
         let bounds = match (self.crs_wkt.as_deref(), grid.srs_wkt.as_deref()) {
-            (Some(from), Some(to)) => match transform_between(from, to)? {
+            (Some(from), Some(to)) => match crate::gdal_ffi::srs::transform_wkt(from, to)? {
                 Some(t) => t
                     .transform_bounds(&self.bounds, 21)
                     .with_context(|| format!("taking --extent into the CRS of raster {raster}"))?,
@@ -146,24 +146,12 @@ impl CentreFilter {
             [(envelope.MinY + envelope.MaxY) / 2.0],
         );
         if let Some(t) = &self.transform {
-            if crate::error::gdal_muted(|| t.transform_coords(&mut x, &mut y, &mut [])).is_err() {
+            if crate::messages::gdal_muted(|| t.transform_coords(&mut x, &mut y, &mut [])).is_err() {
                 return false;
             }
         }
         self.extent.contains(x[0], y[0])
     }
-}
-
-/// The transformation from CRS `from` to `to` (x/y order both), `None` when they are the same.
-fn transform_between(from: &str, to: &str) -> Result<Option<CoordTransform>> {
-    let mut from = SpatialRef::from_wkt(from).context("reading a coordinate reference system")?;
-    let mut to = SpatialRef::from_wkt(to).context("reading a coordinate reference system")?;
-    from.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    to.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    if unsafe { gdal_sys::OSRIsSame(from.to_c_hsrs(), to.to_c_hsrs()) } != 0 {
-        return Ok(None);
-    }
-    Ok(Some(CoordTransform::new(&from, &to)?))
 }
 
 #[cfg(test)]

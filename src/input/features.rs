@@ -7,12 +7,13 @@
 //! raster pixel coordinates for the chip).
 
 use anyhow::{Context, Result};
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::spatial_ref::{CoordTransform, SpatialRef};
 use gdal::vector::{FieldValue, Geometry, LayerAccess, OGRFieldType, OGRwkbGeometryType};
 use gdal::Dataset;
 use geo::{BoundingRect, MapCoords};
 
 use crate::bail_input;
+use crate::gdal_ffi::srs;
 use crate::input::extent::Extent;
 use crate::input::items::Item;
 use crate::input::raster::RasterGrid;
@@ -365,7 +366,7 @@ impl FeatureSource {
     /// Builds the transformation into the raster's CRS (`None` when none is needed) and checks
     /// that the two CRSs can be related at all.
     pub fn transform_to(&self, raster: &RasterGrid, raster_name: &str) -> Result<Option<CoordTransform>> {
-        let features_srs = self.srs_wkt.as_deref().map(traditional_srs).transpose()?;
+        let features_srs = self.srs_wkt.as_deref().map(srs::traditional).transpose()?;
         let raster_srs = raster.spatial_ref();
         match (features_srs, raster_srs) {
             (None, None) => Ok(None),
@@ -380,11 +381,8 @@ impl FeatureSource {
                 srs_label(raster.srs_wkt.as_deref().unwrap_or_default())
             ),
             (Some(from), Some(to)) => {
-                if from.to_wkt().ok() == to.to_wkt().ok() {
-                    return Ok(None);
-                }
-                match CoordTransform::new(&from, &to) {
-                    Ok(t) => Ok(Some(t)),
+                match srs::transform(&from, &to) {
+                    Ok(t) => Ok(t),
                     Err(err) => bail_input!(
                         "cannot transform features {} ({}) into the CRS of raster {} ({}): {err}; declare the features' real CRS with --features-crs",
                         self.name,
@@ -436,17 +434,17 @@ impl FeatureSource {
         let mut read = 0u64;
         // Position among the features the filters keep: the output order and the shard rule.
         let mut position = 0usize;
-        unsafe { gdal_sys::CPLErrorReset() };
+        crate::gdal_ffi::reset_errors();
         for feature in layer.features() {
             read += 1;
             // A failure while fetching this feature (a damaged file) ends the iteration early.
             self.check_read_error(read)?;
             checkpoint()?;
             if let Some(filter) = &centre {
-                let geometry = feature.geometry().filter(|g| !unsafe { g.c_geometry() }.is_null());
+                let geometry = feature.geometry().filter(|g| crate::gdal_ffi::vector::has_geometry(g));
                 if !filter.keeps(geometry) {
                     // A centre that could not be transformed is outside, not damage.
-                    unsafe { gdal_sys::CPLErrorReset() };
+                    crate::gdal_ffi::reset_errors();
                     continue;
                 }
             }
@@ -466,7 +464,7 @@ impl FeatureSource {
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("reading attributes of feature {index} of {}", self.name))?;
             // The gdal crate hands out a geometry wrapping a null pointer for a null geometry.
-            let geometry = feature.geometry().filter(|g| !unsafe { g.c_geometry() }.is_null());
+            let geometry = feature.geometry().filter(|g| crate::gdal_ffi::vector::has_geometry(g));
             // GDAL cannot export some empty geometries (a GeoJSON polygon without rings); such
             // a row keeps no geometry, as it has no shape to keep.
             let geometry_wkb = match geometry {
@@ -508,13 +506,13 @@ impl FeatureSource {
                 }
             };
             let flag = match geometry {
-                Some(g) if placements[0].1.is_ok() && is_areal(g) && !crate::error::gdal_muted(|| g.is_valid()) => {
+                Some(g) if placements[0].1.is_ok() && is_areal(g) && !crate::messages::gdal_muted(|| g.is_valid()) => {
                     Some(Problem::InvalidGeometry)
                 }
                 _ => None,
             };
             // The gdal crate drops negative ids; OGR's only "no id" is -1.
-            let fid = Some(unsafe { gdal_sys::OGR_F_GetFID(feature.c_feature()) }).filter(|&f| f != -1);
+            let fid = crate::gdal_ffi::vector::feature_id(&feature);
             let last = placements.len() - 1;
             let (mut geometry_wkb, mut fields) = (Some(geometry_wkb), Some(fields));
             for (k, (item, shape)) in placements.into_iter().enumerate() {
@@ -541,7 +539,7 @@ impl FeatureSource {
                 })?;
             }
             // Failures placing this feature (a failed reprojection) are its status, not damage.
-            unsafe { gdal_sys::CPLErrorReset() };
+            crate::gdal_ffi::reset_errors();
         }
         self.check_read_error(read)?;
         if let Some(count) = self
@@ -564,12 +562,12 @@ impl FeatureSource {
 
     /// An error if GDAL failed while reading the features (after `read` of them).
     fn check_read_error(&self, read: u64) -> Result<()> {
-        if unsafe { gdal_sys::CPLGetLastErrorType() } == gdal_sys::CPLErr::CE_Failure {
+        if crate::gdal_ffi::failed_since_reset() {
             bail_input!(
                 "reading features of {} failed after {} feature(s): {}; the file is damaged: repair or re-export it (e.g. with ogr2ogr)",
                 self.name,
                 read.saturating_sub(1),
-                crate::error::last_gdal_error()
+                crate::gdal_ffi::last_error()
             );
         }
         Ok(())
@@ -583,12 +581,12 @@ fn execute_sql<'a>(
     dialect: SqlDialect,
     name: &str,
 ) -> Result<gdal::vector::sql::ResultSet<'a>> {
-    unsafe { gdal_sys::CPLErrorReset() };
+    crate::gdal_ffi::reset_errors();
     match dataset.execute_sql(sql, None, dialect.gdal()) {
         Ok(Some(result)) => Ok(result),
         Ok(None) => bail_input!(
             "--sql on features {name} gave no result layer ({}); give a SELECT statement",
-            crate::error::last_gdal_error()
+            crate::gdal_ffi::last_error()
         ),
         Err(err) => {
             let reason = match err {
@@ -609,20 +607,12 @@ fn set_filter(layer: &mut gdal::vector::Layer<'_>, filter: &str, name: &str) -> 
             "--where \"{filter}\" is not a filter for features {name}: {reason}; write it as ogr2ogr -where takes it, e.g. \"id > 3\""
         ))
     };
-    unsafe { gdal_sys::CPLErrorReset() };
+    crate::gdal_ffi::reset_errors();
     if layer.set_attribute_filter(filter).is_err() {
-        return Err(refused(crate::error::last_gdal_error()));
+        return Err(refused(crate::gdal_ffi::last_error()));
     }
-    unsafe {
-        let first = gdal_sys::OGR_L_GetNextFeature(layer.c_layer());
-        if !first.is_null() {
-            gdal_sys::OGR_F_Destroy(first);
-        }
-        let failed = gdal_sys::CPLGetLastErrorType() == gdal_sys::CPLErr::CE_Failure;
-        gdal_sys::OGR_L_ResetReading(layer.c_layer());
-        if failed {
-            return Err(refused(crate::error::last_gdal_error()));
-        }
+    if crate::gdal_ffi::vector::first_read_fails(layer) {
+        return Err(refused(crate::gdal_ffi::last_error()));
     }
     Ok(())
 }
@@ -641,7 +631,7 @@ fn place_on_raster(
             &projected
         }
     };
-    let planar = planar_2d(geometry).ok_or(Problem::UnsupportedGeometry)?;
+    let planar = crate::gdal_ffi::vector::planar_2d(geometry).ok_or(Problem::UnsupportedGeometry)?;
     let geometry = &planar;
     let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
     let world = geometry.to_geo().map_err(|_| Problem::UnsupportedGeometry)?;
@@ -669,53 +659,11 @@ fn place_on_raster(
     })
 }
 
-/// The geometry as plain 2-D linear shapes: Z and M dropped, curves linearised, surfaces
-/// (TINs, polyhedral surfaces, triangles) as multipolygons. `None` if GDAL cannot convert it.
-fn planar_2d(geometry: &Geometry) -> Option<Geometry> {
-    let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
-    unsafe {
-        let mut handle = gdal_sys::OGR_G_Clone(geometry.c_geometry());
-        if handle.is_null() {
-            return None;
-        }
-        if gdal_sys::OGR_G_HasCurveGeometry(handle, 0) != 0 {
-            let linear = gdal_sys::OGR_G_GetLinearGeometry(handle, 0.0, std::ptr::null_mut());
-            gdal_sys::OGR_G_DestroyGeometry(handle);
-            handle = linear;
-        }
-        if matches!(
-            flat,
-            OGRwkbGeometryType::wkbTIN | OGRwkbGeometryType::wkbPolyhedralSurface | OGRwkbGeometryType::wkbTriangle
-        ) {
-            handle = gdal_sys::OGR_G_ForceToMultiPolygon(handle);
-        }
-        if handle.is_null() {
-            return None;
-        }
-        gdal_sys::OGR_G_Set3D(handle, 0);
-        gdal_sys::OGR_G_SetMeasured(handle, 0);
-        let size = gdal_sys::OGR_G_WkbSize(handle).max(0) as usize;
-        let mut wkb = vec![0u8; size];
-        let status = gdal_sys::OGR_G_ExportToWkb(handle, gdal_sys::OGRwkbByteOrder::wkbNDR, wkb.as_mut_ptr());
-        gdal_sys::OGR_G_DestroyGeometry(handle);
-        if status != gdal_sys::OGRErr::OGRERR_NONE {
-            return None;
-        }
-        Geometry::from_wkb(&wkb).ok()
-    }
-}
-
 fn is_areal(geometry: &Geometry) -> bool {
     matches!(
         gdal::vector::geometry_type_flatten(geometry.geometry_type()),
         OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon
     )
-}
-
-fn traditional_srs(wkt: &str) -> Result<SpatialRef> {
-    let mut srs = SpatialRef::from_wkt(wkt).context("reading a coordinate reference system")?;
-    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    Ok(srs)
 }
 
 /// A short human name for a CRS: `EPSG:32633` or its name.

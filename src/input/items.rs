@@ -130,9 +130,7 @@ fn build_mosaic(images: &[String]) -> Result<String> {
             );
         }
         let same_crs = match (raster.grid.spatial_ref(), first.grid.spatial_ref()) {
-            (Some(a), Some(b)) => {
-                a.to_wkt().ok() == b.to_wkt().ok() || unsafe { gdal_sys::OSRIsSame(a.to_c_hsrs(), b.to_c_hsrs()) } != 0
-            }
+            (Some(a), Some(b)) => a.to_wkt().ok() == b.to_wkt().ok() || crate::gdal_ffi::srs::same(&a, &b),
             (None, None) => true,
             _ => false,
         };

@@ -16,21 +16,15 @@ pub struct NetworkTotals {
 /// Turns GDAL's network statistics on (before any remote file is opened) and resets them.
 pub fn enable() {
     gdal::config::set_config_option("CPL_VSIL_NETWORK_STATS_ENABLED", "YES").ok();
-    unsafe { gdal_sys::VSINetworkStatsReset() };
+    crate::gdal_ffi::network::reset();
 }
 
 /// The totals so far: every method GDAL reports, added.
 pub fn totals() -> NetworkTotals {
-    let text = unsafe {
-        let raw = gdal_sys::VSINetworkStatsGetAsSerializedJSON(std::ptr::null_mut());
-        if raw.is_null() {
-            return NetworkTotals::default();
-        }
-        let text = std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned();
-        gdal_sys::VSIFree(raw.cast());
-        text
-    };
-    parse(&text)
+    match crate::gdal_ffi::network::report_json() {
+        Some(text) => parse(&text),
+        None => NetworkTotals::default(),
+    }
 }
 
 /// Adds up the `methods` of GDAL's statistics report.

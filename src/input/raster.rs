@@ -3,16 +3,13 @@
 //! A [`Raster`] owns one GDAL dataset. GDAL datasets are not `Sync`, so every worker thread opens
 //! its own with [`Raster::open`]; the metadata is cheap to re-read.
 
-use std::ffi::c_int;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use anyhow::{Context, Result};
 use gdal::raster::{GdalDataType, ResampleAlg};
 use gdal::spatial_ref::{AxisMappingStrategy, SpatialRef};
 use gdal::{Dataset, Metadata};
 
 use crate::bail_input;
-use crate::error::last_gdal_error;
+use crate::gdal_ffi::raster_io::{self, Destination, ReadError, SourceWindow};
 
 /// A rectangle of pixels, possibly reaching outside the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,7 +228,7 @@ impl Raster {
             return Raster::from_dataset(dataset, None, name);
         }
         let args = overrides.translate_arguments(&dataset, name)?;
-        let view = translate_to_vrt(&dataset, &args)
+        let view = raster_io::translate_to_vrt(&dataset, &args)
             .with_context(|| format!("reading raster {name} with --bands/--nodata"))?;
         Raster::from_dataset(view, Some(dataset), name)
     }
@@ -374,44 +371,22 @@ impl Raster {
             out.fill(0.0);
         }
         // One strided read of every band straight into the chip buffer.
-        let start = inner.dst.1 * w + inner.dst.0;
-        let mut band_map: Vec<c_int> = bands.iter().map(|&b| b as c_int).collect();
-        let mut extra = extra_arg(resampling);
-        if !exact {
-            extra.bFloatingPointWindowValidity = 1;
-            (extra.dfXOff, extra.dfYOff) = (c0, r0);
-            (extra.dfXSize, extra.dfYSize) = (c1 - c0, r1 - r0);
-        }
-        let (sc, sr, sw, sh) = inner.src;
-        let status = unsafe {
-            gdal_sys::GDALDatasetRasterIOEx(
-                self.dataset.c_dataset(),
-                gdal_sys::GDALRWFlag::GF_Read,
-                sc as c_int,
-                sr as c_int,
-                sw as c_int,
-                sh as c_int,
-                out[start..].as_mut_ptr().cast(),
-                inner.dst.2 as c_int,
-                inner.dst.3 as c_int,
-                gdal_sys::GDALDataType::GDT_Float32,
-                band_map.len() as c_int,
-                band_map.as_mut_ptr(),
-                4,
-                (4 * w) as i64,
-                (4 * w * h) as i64,
-                &mut extra,
-            )
+        let source = SourceWindow {
+            pixels: inner.src,
+            fractional: (!exact).then_some((c0, r0, c1 - c0, r1 - r0)),
         };
-        if status != gdal_sys::CPLErr::CE_None {
-            if ABORT.load(Ordering::SeqCst) {
-                anyhow::bail!("reading {} was stopped", self.name);
+        let to = Destination {
+            dst: inner.dst,
+            plane: inner.plane,
+        };
+        if let Err(err) = raster_io::read_bands_f32(&self.dataset, bands, source, resampling, to, out) {
+            let (sc, sr, sw, sh) = inner.src;
+            match err {
+                ReadError::Stopped => anyhow::bail!("reading {} was stopped", self.name),
+                ReadError::Gdal(message) => {
+                    anyhow::bail!("reading pixels {sc},{sr} +{sw}x{sh} of {}: {message}", self.name)
+                }
             }
-            anyhow::bail!(
-                "reading pixels {sc},{sr} +{sw}x{sh} of {}: {}",
-                self.name,
-                last_gdal_error()
-            );
         }
         self.zero_invalid(bands, &inner, out)
     }
@@ -436,31 +411,12 @@ impl Raster {
             "the window lies inside the raster"
         );
         let band = self.dataset.rasterband(number)?;
-        let mut extra = extra_arg(ResampleAlg::Bilinear);
-        let status = unsafe {
-            gdal_sys::GDALRasterIOEx(
-                band.c_rasterband(),
-                gdal_sys::GDALRWFlag::GF_Read,
-                window.col as c_int,
-                window.row as c_int,
-                window.width as c_int,
-                window.height as c_int,
-                out.as_mut_ptr().cast(),
-                width as c_int,
-                height as c_int,
-                gdal_sys::GDALDataType::GDT_Float32,
-                0,
-                0,
-                &mut extra,
-            )
-        };
-        if status != gdal_sys::CPLErr::CE_None {
-            if ABORT.load(Ordering::SeqCst) {
-                anyhow::bail!("reading {} was stopped", self.name);
-            }
-            anyhow::bail!("reading band {number} of {}: {}", self.name, last_gdal_error());
+        let pixels = (window.col, window.row, window.width, window.height);
+        match raster_io::read_band_resampled_f32(&band, pixels, ResampleAlg::Bilinear, (width, height), out) {
+            Ok(()) => Ok(()),
+            Err(ReadError::Stopped) => anyhow::bail!("reading {} was stopped", self.name),
+            Err(ReadError::Gdal(message)) => anyhow::bail!("reading band {number} of {}: {message}", self.name),
         }
-        Ok(())
     }
 
     /// Sets NoData, masked and non-finite pixels of the part of `out` read from the raster to 0.
@@ -516,55 +472,12 @@ impl Raster {
     }
 }
 
-/// An in-memory VRT of `source` made as `gdal_translate` would with `args`.
-fn translate_to_vrt(source: &Dataset, args: &[String]) -> Result<Dataset> {
-    use std::ffi::{c_char, CString};
-    let strings = args
-        .iter()
-        .map(|a| CString::new(a.as_str()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut argv: Vec<*mut c_char> = strings.iter().map(|s| s.as_ptr() as *mut c_char).collect();
-    argv.push(std::ptr::null_mut());
-    unsafe {
-        let options = gdal_sys::GDALTranslateOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
-        if options.is_null() {
-            anyhow::bail!("gdal_translate options {}: {}", args.join(" "), last_gdal_error());
-        }
-        let mut usage_error: c_int = 0;
-        let empty = CString::new("")?;
-        let handle = gdal_sys::GDALTranslate(empty.as_ptr(), source.c_dataset(), options, &mut usage_error);
-        gdal_sys::GDALTranslateOptionsFree(options);
-        if handle.is_null() || usage_error != 0 {
-            anyhow::bail!("making its VRT: {}", last_gdal_error());
-        }
-        Ok(Dataset::from_c_dataset(handle))
-    }
-}
-
 /// The part of a window that lies inside the raster: its source rectangle (col, row, width,
 /// height), where it lands in the output (x, y, width, height), and the output plane size.
 struct Inner {
     src: (isize, isize, usize, usize),
     dst: (usize, usize, usize, usize),
     plane: (usize, usize),
-}
-
-/// Set when the run must stop: long reads (a whole image) are abandoned at GDAL's next progress
-/// report.
-pub static ABORT: AtomicBool = AtomicBool::new(false);
-
-/// GDAL's progress callback for reads: stops them once [`ABORT`] is set.
-extern "C" fn keep_reading(_: f64, _: *const std::ffi::c_char, _: *mut std::ffi::c_void) -> c_int {
-    c_int::from(!ABORT.load(Ordering::SeqCst))
-}
-
-fn extra_arg(alg: ResampleAlg) -> gdal_sys::GDALRasterIOExtraArg {
-    // SAFETY: a plain C struct; all-zero is GDAL's own initial state before the version is set.
-    let mut arg: gdal_sys::GDALRasterIOExtraArg = unsafe { std::mem::zeroed() };
-    arg.nVersion = 1;
-    arg.eResampleAlg = alg.to_gdal();
-    arg.pfnProgress = Some(keep_reading);
-    arg
 }
 
 fn invert_geo_transform(gt: &[f64; 6]) -> Option<[f64; 6]> {

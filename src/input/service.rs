@@ -21,10 +21,10 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
+use url::Url;
 
 use crate::bail_input;
 use crate::input::http::{self, redact};
-use crate::input::source::SourceKind;
 
 /// Largest service description read (real ones are a few KiB to a few hundred KiB).
 const MAX_DESCRIPTION_BYTES: u64 = 16 << 20;
@@ -46,56 +46,71 @@ pub enum ServiceKind {
 /// A service URL split into its endpoint and the parameters given with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceUrl {
-    /// The endpoint, without query string or trailing slash.
-    pub base: String,
+    /// The endpoint, without query string, fragment or trailing slash.
+    endpoint: Url,
     /// Parameters given with the URL (a `token`), without `f`.
-    pub params: Vec<String>,
+    params: Vec<(String, String)>,
     /// What it is.
     pub kind: ServiceKind,
 }
 
 impl ServiceUrl {
-    /// `base` + `path` with `query` and the given parameters.
+    /// The endpoint as text.
+    pub fn base(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    /// The endpoint + `path`, with `query` (already encoded `name=value` items) and the
+    /// parameters given with the URL.
     fn url(&self, path: &str, query: &[&str]) -> String {
-        let mut all: Vec<&str> = query.to_vec();
-        all.extend(self.params.iter().map(String::as_str));
-        format!("{}{path}?{}", self.base, all.join("&"))
+        let mut url = self.endpoint.clone();
+        url.set_path(&format!("{}{path}", self.endpoint.path()));
+        let mut all: Vec<String> = query.iter().map(|q| q.to_string()).collect();
+        all.extend(self.encoded_params());
+        url.set_query(Some(&all.join("&")));
+        url.into()
+    }
+
+    /// The parameters given with the URL, each as an encoded `name=value`.
+    fn encoded_params(&self) -> impl Iterator<Item = String> + '_ {
+        self.params.iter().map(|(k, v)| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair(k, v)
+                .finish()
+        })
     }
 }
 
 /// Recognises an ArcGIS REST service URL: `http(s)://…/ImageServer`, `…/MapServer`,
 /// `…/FeatureServer/N` or `…/MapServer/N`, with or without a query string.
 pub fn parse(name: &str) -> Option<ServiceUrl> {
-    let lower = name.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+    let mut url = Url::parse(name).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    let (path, query) = name.split_once('?').unwrap_or((name, ""));
-    let base = path.trim_end_matches('/');
-    let mut segments = base.rsplit('/');
-    let last = segments.next()?;
-    let kind = if last.eq_ignore_ascii_case("ImageServer") {
-        ServiceKind::ImageServer
-    } else if last.eq_ignore_ascii_case("MapServer") {
-        ServiceKind::MapServer
-    } else if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
-        let parent = segments.next()?;
-        if parent.eq_ignore_ascii_case("FeatureServer") || parent.eq_ignore_ascii_case("MapServer") {
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    let kind = match segments.as_slice() {
+        [.., last] if last.eq_ignore_ascii_case("ImageServer") => ServiceKind::ImageServer,
+        [.., last] if last.eq_ignore_ascii_case("MapServer") => ServiceKind::MapServer,
+        [.., parent, last]
+            if last.bytes().all(|b| b.is_ascii_digit())
+                && (parent.eq_ignore_ascii_case("FeatureServer") || parent.eq_ignore_ascii_case("MapServer")) =>
+        {
             ServiceKind::FeatureLayer
-        } else {
-            return None;
         }
-    } else {
-        return None;
+        _ => return None,
     };
-    let params = query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .filter(|kv| !kv.split('=').next().unwrap_or("").eq_ignore_ascii_case("f"))
-        .map(str::to_string)
+    let path = format!("/{}", segments.join("/"));
+    let params = url
+        .query_pairs()
+        .filter(|(k, _)| !k.is_empty() && !k.eq_ignore_ascii_case("f"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
     Some(ServiceUrl {
-        base: base.to_string(),
+        endpoint: url,
         params,
         kind,
     })
@@ -118,34 +133,22 @@ fn cached(name: &str) -> Option<Resolved> {
     RESOLVED.lock().ok()?.as_ref()?.get(name).cloned()
 }
 
-/// The GDAL name and driver to open `name` by when it is a service URL (`None` otherwise).
-/// The service is asked for its description the first time only.
-pub fn gdal_source(name: &str, kind: SourceKind) -> Result<Option<(String, &'static str)>> {
-    let Some(url) = parse(name) else {
-        return Ok(None);
-    };
-    let shown = redact(name);
-    match (kind, url.kind) {
-        (SourceKind::Raster, ServiceKind::FeatureLayer) => bail_input!(
-            "--raster {shown} is a feature layer; give it to --features, and give --raster an ImageServer or a cached MapServer"
-        ),
-        (SourceKind::Vector, ServiceKind::ImageServer | ServiceKind::MapServer) => bail_input!(
-            "--features {shown} is an image or map service, not a layer; give a layer (…/FeatureServer/0), or give the service to --raster"
-        ),
-        _ => {}
-    }
+/// The GDAL name and driver to open the service `url` (given as `name`) by. The service is
+/// asked for its description the first time only.
+pub fn gdal_source(url: &ServiceUrl, name: &str) -> Result<(String, &'static str)> {
     if let Some(resolved) = cached(name) {
-        return Ok(Some((resolved.gdal_name, resolved.driver)));
+        return Ok((resolved.gdal_name, resolved.driver));
     }
+    let shown = redact(name);
     let resolved = match url.kind {
-        ServiceKind::ImageServer | ServiceKind::MapServer => resolve_raster(&url, &shown)?,
-        ServiceKind::FeatureLayer => resolve_layer(&url, &shown)?,
+        ServiceKind::ImageServer | ServiceKind::MapServer => resolve_raster(url, &shown)?,
+        ServiceKind::FeatureLayer => resolve_layer(url, &shown)?,
     };
     let answer = (resolved.gdal_name.clone(), resolved.driver);
     if let Ok(mut map) = RESOLVED.lock() {
         map.get_or_insert_with(HashMap::new).insert(name.to_string(), resolved);
     }
-    Ok(Some(answer))
+    Ok(answer)
 }
 
 /// The number of features the feature layer `name` declares, once it has been opened.
@@ -195,7 +198,7 @@ fn spatial_reference(sr: Option<&Value>, shown: &str) -> Result<(String, String)
         candidates.push(wkt.to_string());
     }
     let wkt = candidates.iter().find_map(|definition| {
-        crate::error::gdal_muted(|| gdal::spatial_ref::SpatialRef::from_definition(definition))
+        crate::messages::gdal_muted(|| gdal::spatial_ref::SpatialRef::from_definition(definition))
             .ok()
             .and_then(|srs| srs.to_wkt().ok())
     });
@@ -232,7 +235,7 @@ fn memory_file(stem: &str, ext: &str, text: String) -> Result<String> {
 
 /// The last path segment before the kind (the service name), for file names.
 fn service_stem(url: &ServiceUrl) -> String {
-    let mut segments = url.base.rsplit('/');
+    let mut segments = url.endpoint.path_segments().into_iter().flatten().rev();
     segments.next();
     segments
         .next()
@@ -432,13 +435,14 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
     } else {
         3
     };
+    let params: Vec<String> = url.encoded_params().collect();
     let server = format!(
         "{}/tile/${{z}}/${{y}}/${{x}}{}",
-        url.base,
-        if url.params.is_empty() {
+        url.base(),
+        if params.is_empty() {
             String::new()
         } else {
-            format!("?{}", url.params.join("&"))
+            format!("?{}", params.join("&"))
         }
     );
     let wms = format!(
@@ -532,8 +536,8 @@ mod tests {
     fn service_urls_are_recognised_by_their_endpoint() {
         let image = parse("https://h/arcgis/rest/services/Ortho/ImageServer/?token=abc&f=pjson").unwrap();
         assert_eq!(image.kind, ServiceKind::ImageServer);
-        assert_eq!(image.base, "https://h/arcgis/rest/services/Ortho/ImageServer");
-        assert_eq!(image.params, vec!["token=abc".to_string()]);
+        assert_eq!(image.base(), "https://h/arcgis/rest/services/Ortho/ImageServer");
+        assert_eq!(image.params, vec![("token".to_string(), "abc".to_string())]);
         assert_eq!(
             image.url("/exportImage", &["a=1"]),
             "https://h/arcgis/rest/services/Ortho/ImageServer/exportImage?a=1&token=abc"

@@ -7,6 +7,7 @@ use anyhow::Result;
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 
 use crate::bail_input;
+use crate::input::service::{self, ServiceKind, ServiceUrl};
 
 /// What kind of dataset is being opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,13 @@ pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Resul
     if is_local_path(name) && !Path::new(name).exists() {
         bail_input!("{what} {name} does not exist; check the path");
     }
-    let service = crate::input::service::gdal_source(name, kind)?;
+    let service = match service::parse(name) {
+        Some(url) => {
+            check_service_kind(&url, name, kind)?;
+            Some(service::gdal_source(&url, name)?)
+        }
+        None => None,
+    };
     let drivers;
     let mut options: Vec<&str> = open_options.iter().map(String::as_str).collect();
     let (gdal_name, allowed) = match &service {
@@ -69,5 +76,20 @@ pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Resul
             };
             bail_input!("cannot open {what} {name}: {reason}; give a {what} source GDAL can read (try `{tool} {name}`)")
         }
+    }
+}
+
+/// Refuses a service given where the other kind is wanted (a feature layer as a raster, an
+/// image or map service as features).
+fn check_service_kind(url: &ServiceUrl, name: &str, kind: SourceKind) -> Result<()> {
+    let shown = crate::input::http::redact(name);
+    match (kind, url.kind) {
+        (SourceKind::Raster, ServiceKind::FeatureLayer) => bail_input!(
+            "--raster {shown} is a feature layer; give it to --features, and give --raster an ImageServer or a cached MapServer"
+        ),
+        (SourceKind::Vector, ServiceKind::ImageServer | ServiceKind::MapServer) => bail_input!(
+            "--features {shown} is an image or map service, not a layer; give a layer (…/FeatureServer/0), or give the service to --raster"
+        ),
+        _ => Ok(()),
     }
 }

@@ -145,10 +145,10 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
         match key.as_str() {
             "batch_size" if definition.batch_size.is_some() => {
                 // ArcGIS does not offer the argument when the .emd fixes BatchSize; say so.
-                eprintln!(
-                    "classify-objects: the model's .emd sets BatchSize {}, which wins over batch_size {value}",
+                crate::messages::info(format_args!(
+                    "the model's .emd sets BatchSize {}, which wins over batch_size {value}",
                     args.batch_size
-                );
+                ));
             }
             "batch_size" => match value.parse::<usize>() {
                 Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => args.batch_size = n,
@@ -167,15 +167,15 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
                 }
             }
             "explainability_map" if definition.explainability_map => match parse_truthy(value) {
-                Some(true) => eprintln!(
-                    "classify-objects: note: model argument explainability_map has no effect here (no Grad-CAM map is written)"
+                Some(true) => crate::messages::note(
+                    "model argument explainability_map has no effect here (no Grad-CAM map is written)",
                 ),
                 Some(false) => {}
                 None => bail_input!("model argument explainability_map \"{value}\" is not true or false"),
             },
-            "padding" => eprintln!(
-                "classify-objects: note: model argument padding {value} has no effect on object classification (ArcGIS ignores it too)"
-            ),
+            "padding" => crate::messages::note(format_args!(
+                "model argument padding {value} has no effect on object classification (ArcGIS ignores it too)"
+            )),
             _ => bail_input!(
                 "unknown model argument \"{name}\"; this model accepts: {}",
                 accepted

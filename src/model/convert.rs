@@ -1,102 +1,49 @@
-//! `classify-objects convert`: writes the ONNX package of an arcgis.learn FeatureClassifier
-//! package once, so that later runs skip the conversion and other ONNX tools can use the model.
+//! The ONNX package of an arcgis.learn FeatureClassifier package, as `convert` writes it once so
+//! that later runs skip the conversion and other ONNX tools can use the model.
 //!
 //! The new package holds the same `.emd` (every key kept, in its order) with `ModelFile` naming
 //! the new `.onnx` and a `ConvertedFrom` object saying what it was made from, the `.onnx`, and
-//! every other entry of the original package copied as it was, except the `.pth`. It is checked
-//! by loading it back (ONNX Runtime included) before it replaces anything.
+//! every other entry of the original package copied as it was, except the `.pth`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
 use crate::bail_input;
-use crate::infer::{self, Classifier, Device, SessionOptions};
+use crate::model::arcgis_learn::feature_classifier::Conversion;
 use crate::model::definition::normalize_package_path;
-use crate::model::feature_classifier::Conversion;
 use crate::model::package::ModelPackage;
-use crate::output::OutputTarget;
 
-/// What `convert` is asked to do.
-#[derive(Debug, Clone)]
-pub struct ConvertOptions {
-    /// The FeatureClassifier package (`.dlpk`, or an `.emd` next to its `.pth`).
-    pub input: PathBuf,
-    /// The `.dlpk` to write.
-    pub output: PathBuf,
-    /// Replace the output if it exists.
-    pub overwrite: bool,
-    /// ONNX Runtime library to load.
-    pub ort_library: Option<PathBuf>,
-}
-
-/// Converts the package and writes it; returns the conversion done.
-pub fn convert(options: &ConvertOptions) -> Result<Conversion> {
-    let output = &options.output;
-    if !output.extension().is_some_and(|e| e.eq_ignore_ascii_case("dlpk")) {
-        bail_input!(
-            "output {} is not a .dlpk; convert writes a package: give -o NAME.dlpk",
-            output.display()
-        );
-    }
-    let target = OutputTarget::for_file(output, options.overwrite)?;
-    let package = ModelPackage::open(&options.input)?;
-    let Some(conversion) = package.conversion.clone() else {
-        bail_input!(
-            "model {} already holds an ONNX model ({}); there is nothing to convert, use it as it is",
-            options.input.display(),
-            package.model_name
-        );
-    };
-    // The converted model must load in ONNX Runtime and agree with its .emd, as a run checks.
-    let library = infer::locate_runtime(options.ort_library.as_deref())?;
-    let environment = infer::init_runtime(&library)?;
-    Classifier::new(
-        &environment,
-        &package.onnx,
-        &conversion.source,
-        &package.definition.expected_io(),
-        &SessionOptions {
-            device: Device::Cpu,
-            intra_op_threads: 1,
-        },
-    )?;
-
+/// Writes to `path` the ONNX package of `package` (a converted FeatureClassifier package, read
+/// from `input`): its `.emd` rewritten for the `.onnx`, the `.onnx` stored, and every other
+/// entry of the original copied as it was.
+pub fn write(path: &Path, package: &ModelPackage, input: &Path) -> Result<()> {
+    let conversion = package
+        .conversion
+        .as_ref()
+        .context("the package holds no converted model")?;
     let onnx_name = onnx_name_for(&conversion.model_file);
-    let emd_text = converted_emd(&package.emd_text, &onnx_name, &conversion, &package.emd_name)?;
-    {
-        let file = fs::File::create(target.temp_path())
-            .with_context(|| format!("creating {}", target.temp_path().display()))?;
-        let mut zip = zip::ZipWriter::new(file);
-        let deflated = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .large_file(false);
-        // Weights barely compress (about 7%): stored, they are written and read at disk speed.
-        let stored = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(package.onnx.len() as u64 >= u32::MAX as u64);
-        zip.start_file(package.emd_name.as_str(), deflated)?;
-        std::io::Write::write_all(&mut zip, emd_text.as_bytes())?;
-        zip.start_file(onnx_name.as_str(), stored)?;
-        std::io::Write::write_all(&mut zip, &package.onnx)?;
-        if is_zip(&options.input) {
-            copy_other_entries(
-                &options.input,
-                &mut zip,
-                &[&package.emd_name, &package.model_name, &onnx_name],
-            )?;
-        }
-        zip.finish()?.sync_all()?;
+    let emd_text = converted_emd(&package.emd_text, &onnx_name, conversion, &package.emd_name)?;
+    let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(false);
+    // Weights barely compress (about 7%): stored, they are written and read at disk speed.
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(package.onnx.len() as u64 >= u32::MAX as u64);
+    zip.start_file(package.emd_name.as_str(), deflated)?;
+    std::io::Write::write_all(&mut zip, emd_text.as_bytes())?;
+    zip.start_file(onnx_name.as_str(), stored)?;
+    std::io::Write::write_all(&mut zip, &package.onnx)?;
+    if is_zip(input) {
+        copy_other_entries(input, &mut zip, &[&package.emd_name, &package.model_name, &onnx_name])?;
     }
-    let written = ModelPackage::open(target.temp_path()).context("re-reading the converted package")?;
-    if written.onnx != package.onnx || written.conversion.is_some() {
-        anyhow::bail!("the converted package does not read back as written");
-    }
-    drop(written);
-    target.commit()?;
-    Ok(conversion)
+    zip.finish()?.sync_all()?;
+    Ok(())
 }
 
 /// `fc.pth` -> `fc.onnx` (a bare file name: the package keeps entries at its root).

@@ -11,6 +11,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use crate::bail_input;
+use crate::model::colors::{default_color, ClassColors};
 
 /// Largest chip side (`ImageWidth`, `ImageHeight`) accepted, in pixels.
 pub const MAX_CHIP_SIDE: usize = 16_384;
@@ -153,34 +154,13 @@ impl ModelDefinition {
         self.extract_bands.len() * self.image_height * self.image_width
     }
 
-    /// What the model must take and give, as declared here: checked against the ONNX model when
-    /// its session is created.
-    pub fn expected_io(&self) -> crate::infer::Expected {
-        crate::infer::Expected {
-            channels: self.extract_bands.len(),
-            height: self.image_height,
-            width: self.image_width,
-            classes: self.classes.len(),
-            channels_last: self.channels_last,
-            activation: match self.label_mode {
-                LabelMode::SingleLabel => crate::infer::Activation::Softmax,
-                LabelMode::MultiLabel => crate::infer::Activation::Sigmoid,
-            },
-        }
-    }
-
     /// The classes with their `Color`, or a distinct default colour where none is given.
-    pub fn class_colors(&self) -> crate::output::style::ClassColors {
-        crate::output::style::ClassColors(
+    pub fn class_colors(&self) -> ClassColors {
+        ClassColors(
             self.classes
                 .iter()
                 .enumerate()
-                .map(|(i, c)| {
-                    (
-                        c.name.clone(),
-                        c.color.unwrap_or(crate::output::style::default_color(i)),
-                    )
-                })
+                .map(|(i, c)| (c.name.clone(), c.color.unwrap_or(default_color(i))))
                 .collect(),
         )
     }

@@ -1,19 +1,17 @@
-//! `classify-objects pack`: a `.dlpk` from a plain ONNX classifier, so that users with an ONNX
-//! model need not hand-write an `.emd`. The model is loaded and checked against what is declared
-//! before anything is written, and the written package is opened again as a final check.
+//! The package `pack` writes for a plain ONNX classifier, so that users with an ONNX model need
+//! not hand-write an `.emd`: the `.emd` made from what the user declares and the model's input
+//! shape, and the zip holding it with the model.
 
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use crate::bail_input;
-use crate::infer::{self, Classifier, Device, SessionOptions};
-use crate::model::definition::ModelDefinition;
-use crate::model::package::ModelPackage;
-use crate::output::OutputTarget;
+use crate::model::colors::default_color;
+use crate::model::definition::MAX_CHIP_SIDE;
 
 /// What `pack` writes: the ONNX model, its classes and chip rules, and where.
 #[derive(Debug, Clone)]
@@ -42,63 +40,55 @@ pub struct PackOptions {
     pub pixel_space: bool,
     /// `ModelName`.
     pub model_name: Option<String>,
-    /// The package to write.
+    /// The package to write (its name gives the `.emd`'s).
     pub output: PathBuf,
-    /// Replace the output if it exists.
-    pub overwrite: bool,
-    /// ONNX Runtime library to load.
-    pub ort_library: Option<PathBuf>,
 }
 
-/// Writes the package described by `args`; returns its path.
-pub fn pack(args: &PackOptions) -> Result<String> {
-    let onnx = match fs::read(&args.onnx) {
-        Ok(bytes) => bytes,
-        Err(err) => bail_input!("cannot read --onnx {}: {err}", args.onnx.display()),
-    };
-    let classes: Vec<&str> = args
-        .classes
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect();
-    if classes.is_empty() {
-        bail_input!("--classes lists no class; give the names in model output order, e.g. --classes cat,dog");
+/// The lists `pack` was given, checked: class names and 0-based bands.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    /// Class names in model output order.
+    pub classes: Vec<String>,
+    /// 0-based raster bands (`ExtractBands`).
+    pub bands: Vec<usize>,
+}
+
+impl Declared {
+    /// Checks `--classes` and `--bands`, before anything is loaded.
+    pub fn from_options(options: &PackOptions) -> Result<Declared> {
+        let classes: Vec<String> = options
+            .classes
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        if classes.is_empty() {
+            bail_input!("--classes lists no class; give the names in model output order, e.g. --classes cat,dog");
+        }
+        let bands: Vec<usize> = match options.bands.split(',').map(|b| b.trim().parse::<usize>()).collect() {
+            Ok(bands) => bands,
+            Err(_) => bail_input!(
+                "--bands \"{}\" is not a list of 0-based band indices such as 0,1,2",
+                options.bands
+            ),
+        };
+        Ok(Declared { classes, bands })
     }
-    let bands: Vec<usize> = match args.bands.split(',').map(|b| b.trim().parse::<usize>()).collect() {
-        Ok(bands) => bands,
-        Err(_) => bail_input!(
-            "--bands \"{}\" is not a list of 0-based band indices such as 0,1,2",
-            args.bands
-        ),
-    };
-    let library = infer::locate_runtime(args.ort_library.as_deref())?;
-    let environment = infer::init_runtime(&library)?;
-    let (inputs, _) = infer::describe_model(&environment, &onnx)?;
-    let shape = inputs.first().map(|i| i.shape.clone()).unwrap_or_default();
-    let model_dim = |k: usize| shape.get(k).copied().filter(|&d| d > 0).map(|d| d as usize);
-    let width = args.chip_width.or(args.chip_size).or(model_dim(3));
-    let height = args.chip_height.or(args.chip_size).or(model_dim(2));
-    let (Some(width), Some(height)) = (width, height) else {
-        bail_input!(
-            "the model {} takes any chip size; give one with --chip-size (or --chip-width and --chip-height)",
-            args.onnx.display()
-        );
-    };
-    let limit = crate::model::definition::MAX_CHIP_SIDE;
-    if !(1..=limit).contains(&width) || !(1..=limit).contains(&height) {
-        bail_input!(
-            "chip size {width} x {height} is not between 1 and {limit} pixels a side; give --chip-size within it"
-        );
-    }
-    let normalization = normalization_stats(&args.scale, &bands)?;
-    let model_file = args
+}
+
+/// The `.emd` of the package: its file name and text, for a model whose input has `shape`
+/// (`[batch, channels, height, width]`, negative where free).
+pub fn definition_text(options: &PackOptions, declared: &Declared, shape: &[i64]) -> Result<(String, String)> {
+    let (width, height) = chip_size(options, shape)?;
+    let normalization = normalization_stats(&options.scale, &declared.bands)?;
+    let model_file = options
         .onnx
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| n.to_ascii_lowercase().ends_with(".onnx"))
         .unwrap_or_else(|| "model.onnx".into());
-    let stem = args
+    let stem = options
         .output
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -107,57 +97,59 @@ pub fn pack(args: &PackOptions) -> Result<String> {
         "Framework": "ONNX",
         "ModelConfiguration": "ONNXClassifier",
         "ModelType": "ObjectClassification",
-        "ModelName": args.model_name.clone().unwrap_or_else(|| stem.clone()),
+        "ModelName": options.model_name.clone().unwrap_or_else(|| stem.clone()),
         "ModelFile": model_file,
         "ModelFormat": "NCHW",
         "ImageWidth": width,
         "ImageHeight": height,
-        "ExtractBands": bands,
-        "CropSizeFixed": if args.variable_crop { 0 } else { 1 },
-        "BlackenAroundFeature": if args.blacken_around_feature { 1 } else { 0 },
-        "ImageSpaceUsed": if args.pixel_space { "PIXEL_SPACE" } else { "MAP_SPACE" },
-        "MetaDataMode": if args.multi_label { "MultiLabeled_Tiles" } else { "Labeled_Tiles" },
-        "Classes": classes.iter().enumerate().map(|(i, name)| json!({
+        "ExtractBands": declared.bands,
+        "CropSizeFixed": if options.variable_crop { 0 } else { 1 },
+        "BlackenAroundFeature": if options.blacken_around_feature { 1 } else { 0 },
+        "ImageSpaceUsed": if options.pixel_space { "PIXEL_SPACE" } else { "MAP_SPACE" },
+        "MetaDataMode": if options.multi_label { "MultiLabeled_Tiles" } else { "Labeled_Tiles" },
+        "Classes": declared.classes.iter().enumerate().map(|(i, name)| json!({
             "Value": i,
             "Name": name,
-            "Color": crate::output::style::default_color(i),
+            "Color": default_color(i),
         })).collect::<Vec<_>>(),
     });
     if let Some(stats) = normalization {
         emd["NormalizationStats"] = stats;
     }
-    let text = serde_json::to_string_pretty(&emd)? + "\n";
-    let emd_name = format!("{stem}.emd");
-    // The same checks a run makes: the definition parses and the model agrees with it.
-    let definition = ModelDefinition::parse(&text, &emd_name)?;
-    Classifier::new(
-        &environment,
-        &onnx,
-        &args.onnx.display().to_string(),
-        &definition.expected_io(),
-        &SessionOptions {
-            device: Device::Cpu,
-            intra_op_threads: 1,
-        },
-    )?;
+    Ok((format!("{stem}.emd"), serde_json::to_string_pretty(&emd)? + "\n"))
+}
 
-    let target = OutputTarget::for_file(&args.output, args.overwrite)?;
-    {
-        let file = fs::File::create(target.temp_path())
-            .with_context(|| format!("creating {}", target.temp_path().display()))?;
-        let mut zip = zip::ZipWriter::new(file);
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        zip.start_file(emd_name.as_str(), options)?;
-        zip.write_all(text.as_bytes())?;
-        let model_name = definition.model_file.clone().unwrap_or_default();
-        zip.start_file(model_name.as_str(), options)?;
-        zip.write_all(&onnx)?;
-        zip.finish()?.sync_all()?;
+/// The chip size: given, or the model's fixed input size.
+fn chip_size(options: &PackOptions, shape: &[i64]) -> Result<(usize, usize)> {
+    let model_dim = |k: usize| shape.get(k).copied().filter(|&d| d > 0).map(|d| d as usize);
+    let width = options.chip_width.or(options.chip_size).or(model_dim(3));
+    let height = options.chip_height.or(options.chip_size).or(model_dim(2));
+    let (Some(width), Some(height)) = (width, height) else {
+        bail_input!(
+            "the model {} takes any chip size; give one with --chip-size (or --chip-width and --chip-height)",
+            options.onnx.display()
+        );
+    };
+    let limit = MAX_CHIP_SIDE;
+    if !(1..=limit).contains(&width) || !(1..=limit).contains(&height) {
+        bail_input!(
+            "chip size {width} x {height} is not between 1 and {limit} pixels a side; give --chip-size within it"
+        );
     }
-    ModelPackage::open(target.temp_path()).context("re-reading the written package")?;
-    let path = target.path.display().to_string();
-    target.commit()?;
-    Ok(path)
+    Ok((width, height))
+}
+
+/// Writes the package to `path`: the `.emd` and the model, deflated, at the zip's root.
+pub fn write(path: &Path, emd_name: &str, emd_text: &str, model_file: &str, onnx: &[u8]) -> Result<()> {
+    let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(emd_name, options)?;
+    zip.write_all(emd_text.as_bytes())?;
+    zip.start_file(model_file, options)?;
+    zip.write_all(onnx)?;
+    zip.finish()?.sync_all()?;
+    Ok(())
 }
 
 /// `--scale` values as `NormalizationStats` indexed by band index.

@@ -5,7 +5,7 @@
 //! refused before it is inflated; anything else in the package (Python inference functions) is
 //! ignored and never executed. An arcgis.learn FeatureClassifier package, whose `ModelFile` is
 //! PyTorch weights (`.pth`), is converted to ONNX in memory
-//! ([`crate::model::feature_classifier`]); the `.pth` is inflated once.
+//! ([`crate::model::arcgis_learn::feature_classifier`]); the `.pth` is inflated once.
 
 use std::fs::File;
 use std::io::{Read, Seek};
@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use zip::ZipArchive;
 
 use crate::bail_input;
+use crate::model::arcgis_learn::feature_classifier::{self, Conversion};
 use crate::model::definition::{normalize_package_path, ModelDefinition};
-use crate::model::feature_classifier::{self, Conversion};
 
 /// Largest `.emd` accepted (real ones are a few KiB).
 pub const MAX_EMD_BYTES: u64 = 16 << 20;

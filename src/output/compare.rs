@@ -58,7 +58,7 @@ pub fn compare(a: &Path, b: &Path, label_field: &str, layer: Option<&str>) -> Re
 
 fn read(path: &Path, label_field: &str, layer: Option<&str>) -> Result<BTreeMap<Key, Answer>> {
     let shown = path.display().to_string();
-    let dataset = crate::input::source::open(&shown, crate::input::source::SourceKind::Vector)?;
+    let dataset = crate::output::existing::open_output(path)?;
     let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
     let index = match layer {
         Some(wanted) => match names.iter().position(|n| n == wanted) {

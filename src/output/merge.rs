@@ -66,7 +66,7 @@ pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize
         overwrite,
         ..WritePolicy::default()
     };
-    let target = OutputTarget::prepare(output, &format, policy, &layer_name)?;
+    let mut target = OutputTarget::prepare(output, &format, policy, &layer_name)?;
     let written = match &format {
         Format::Csv => merge_csv(&shards, &target)?,
         Format::Ogr(driver) => merge_ogr(&shards, &target, driver, &layer_name)?,
@@ -88,7 +88,7 @@ fn read_shard(path: &Path, csv: bool) -> Result<Shard> {
         let (records, _) = parse_records(&text);
         (ShardRecord::read_sidecar(path)?, records.len().saturating_sub(1) as u64)
     } else {
-        let dataset = crate::input::source::open(&shown, crate::input::source::SourceKind::Vector)?;
+        let dataset = crate::output::existing::open_output(path)?;
         let found = dataset.layers().find_map(|layer| {
             ShardRecord::read_from(&layer, &shown)
                 .transpose()
@@ -226,7 +226,7 @@ fn merge_csv(shards: &[Shard], target: &OutputTarget) -> Result<usize> {
 fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: &str) -> Result<usize> {
     let datasets: Vec<Dataset> = shards
         .iter()
-        .map(|s| crate::input::source::open(&s.path.display().to_string(), crate::input::source::SourceKind::Vector))
+        .map(|s| crate::output::existing::open_output(&s.path))
         .collect::<Result<_>>()?;
     // Each shard's layer is the one with the record.
     let mut layers = Vec::new();
@@ -251,7 +251,7 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
             shards[0].path.display()
         );
     }
-    let settings = crate::output::LayerSettings {
+    let settings = crate::output::layer::LayerSettings {
         name: layer_name.to_string(),
         ..Default::default()
     };
@@ -275,7 +275,7 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
         defn.set_precision(field.precision());
         defn.add_to_layer(&out_layer)?;
     }
-    let in_transaction = unsafe { gdal_sys::OGR_L_StartTransaction(out_layer.c_layer()) } == 0;
+    let in_transaction = crate::gdal_ffi::vector::start_transaction(&out_layer);
     let mut iterators: Vec<_> = layers.iter_mut().map(|l| l.features()).collect();
     let mut written = 0;
     for (s, rows) in schedule(shards) {
@@ -287,8 +287,10 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
             written += 1;
         }
     }
-    if in_transaction && unsafe { gdal_sys::OGR_L_CommitTransaction(out_layer.c_layer()) } != 0 {
-        anyhow::bail!("committing the merged rows: {}", crate::error::last_gdal_error());
+    if in_transaction {
+        if let Err(err) = crate::gdal_ffi::vector::commit_transaction(&out_layer) {
+            anyhow::bail!("committing the merged rows: {err}");
+        }
     }
     let record = &shards[0].record;
     if let Some(qml) = &record.qml {
@@ -311,7 +313,7 @@ fn copy_feature(source: &Feature, layer: &impl LayerAccess, fields: usize) -> Re
             feature.set_field(i, &value)?;
         }
     }
-    if let Some(g) = source.geometry().filter(|g| !unsafe { g.c_geometry() }.is_null()) {
+    if let Some(g) = source.geometry().filter(|g| crate::gdal_ffi::vector::has_geometry(g)) {
         feature.set_geometry(g.clone())?;
     }
     feature.create(layer)?;

@@ -4,12 +4,15 @@
 //!
 //! Everything is written to a temporary file beside the output and renamed over it at the end
 //! ([`target`]), so a failed or interrupted run leaves either the previous output or nothing.
-//! Also here: the QGIS layer style ([`style`]), and the `merge` and `compare` subcommands, which
-//! read and write outputs.
+//! Also here: the rows' [`writer`], the output [`layer`]'s settings, the QGIS layer style
+//! ([`style`]), what an earlier run wrote ([`resume`]) and a shard records ([`shard`]), and the
+//! outputs `merge` joins and `compare` reads ([`merge`], [`compare`], [`existing`]).
 
 pub mod compare;
 pub mod csv;
+pub mod existing;
 pub mod format;
+pub mod layer;
 pub mod merge;
 pub mod ogr;
 pub mod resume;
@@ -17,184 +20,15 @@ pub mod schema;
 pub mod shard;
 pub mod style;
 pub mod target;
+pub mod writer;
 
-use anyhow::{Context, Result};
-
+pub use existing::open_output;
 pub use format::Format;
+pub use layer::LayerSettings;
 pub use schema::{
     field_text, Column, Confidence, OutputRow, OutputSchema, CONFIDENCE_FIELD, IMAGE_ID_FIELD, SOURCE_ID_FIELD,
     STATUS_FIELD,
 };
 pub use style::StyleMode;
 pub use target::{OutputTarget, WritePolicy};
-
-use csv::CsvWriter;
-use ogr::OgrWriter;
-
-/// Writes `text` to standard output. A reader that went away (`| head`) ends the output quietly,
-/// as in other command-line tools, instead of failing.
-pub fn print(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
-/// Writes rows in order to the temporary output.
-pub struct OutputWriter {
-    kind: Kind,
-    /// Into the CRS of `--t-srs`, when the rows' is another.
-    reproject: Option<gdal::spatial_ref::CoordTransform>,
-    style: StyleMode,
-    temp: std::path::PathBuf,
-    /// The output, as named in messages.
-    shown: String,
-}
-
-enum Kind {
-    Ogr(OgrWriter),
-    Csv(CsvWriter),
-}
-
-/// How the output layer is named and created.
-#[derive(Debug, Clone, Default)]
-pub struct LayerSettings {
-    /// Layer name.
-    pub name: String,
-    /// Layer creation options (`KEY=VALUE`, as `ogr2ogr -lco`).
-    pub creation_options: Vec<String>,
-    /// Dataset creation options (`KEY=VALUE`, as `ogr2ogr -dsco`), for a new output.
-    pub dataset_options: Vec<String>,
-    /// Whether the name was given (`--layer-name`) rather than taken from the output's name.
-    pub given: bool,
-    /// The CRS (WKT) the geometries are written in (`--t-srs`); `None`: the rows' own.
-    pub target_srs: Option<String>,
-}
-
-impl OutputWriter {
-    /// Opens the writer on `target`'s temporary output in `format` with `schema`: a new file or
-    /// layer, or the existing layer to add rows to (whose columns must then match). `style` says
-    /// where the QGIS style of a layer this run makes goes.
-    pub fn create(
-        target: &OutputTarget,
-        format: &Format,
-        schema: &OutputSchema,
-        layer: &LayerSettings,
-        style: StyleMode,
-    ) -> Result<OutputWriter> {
-        let (schema, reproject) = match &layer.target_srs {
-            None => (schema.clone(), None),
-            Some(wkt) => reprojected(schema, wkt)?,
-        };
-        let schema = &schema;
-        let kind = match format {
-            Format::Ogr(driver) => Kind::Ogr(OgrWriter::open(target, driver, schema, layer)?),
-            Format::Csv => Kind::Csv(CsvWriter::create(target, schema)?),
-        };
-        Ok(OutputWriter {
-            kind,
-            reproject,
-            style,
-            temp: target.temp_path().to_path_buf(),
-            shown: target.path.display().to_string(),
-        })
-    }
-
-    /// Appends one row.
-    pub fn write(&mut self, row: &OutputRow) -> Result<()> {
-        let moved;
-        let row = match (&self.reproject, &row.geometry_wkb) {
-            (Some(transform), Some(wkb)) => {
-                let geometry = gdal::vector::Geometry::from_wkb(wkb)?
-                    .transform(transform)
-                    .with_context(|| {
-                        format!(
-                            "reprojecting the geometry of {} to --t-srs",
-                            row.source_id
-                                .map_or_else(|| "a row".to_string(), |id| format!("feature {id}"))
-                        )
-                    })?;
-                moved = OutputRow {
-                    geometry_wkb: Some(geometry.wkb()?),
-                    ..row.clone()
-                };
-                &moved
-            }
-            _ => row,
-        };
-        let written = match &mut self.kind {
-            Kind::Ogr(w) => w.write(row),
-            Kind::Csv(w) => w.write(row),
-        };
-        written.map_err(|err| explain_write_error(err, &self.shown))
-    }
-
-    /// Makes the rows written so far durable (called after each window of rows): what a killed
-    /// run loses, and `--resume` redoes, is what came after the last call.
-    pub fn checkpoint(&mut self) -> Result<()> {
-        let done = match &mut self.kind {
-            Kind::Ogr(w) => w.checkpoint(),
-            Kind::Csv(w) => w.checkpoint(),
-        };
-        done.map_err(|err| explain_write_error(err, &self.shown))
-    }
-
-    /// Flushes and closes the file (with its style, and the record of a shard run).
-    pub fn finish(self, shard: Option<&shard::ShardRecord>) -> Result<()> {
-        let done = match self.kind {
-            Kind::Ogr(w) => w.finish(self.style, &self.temp, shard),
-            Kind::Csv(w) => w.finish().and_then(|()| match shard {
-                Some(record) => std::fs::write(shard::sidecar(&self.temp), record.to_json())
-                    .with_context(|| format!("writing the shard record beside {}", self.shown)),
-                None => Ok(()),
-            }),
-        };
-        done.map_err(|err| explain_write_error(err, &self.shown))
-    }
-}
-
-/// `schema` with its geometries in the CRS `wkt` (`--t-srs`), and the transformation of the
-/// rows' geometries into it (`None` when they are in it already).
-fn reprojected(schema: &OutputSchema, wkt: &str) -> Result<(OutputSchema, Option<gdal::spatial_ref::CoordTransform>)> {
-    use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
-    let (geometry_type, from) = match &schema.geometry {
-        None => crate::bail_input!(
-            "--t-srs reprojects output geometries, but this output is a table without any (the images are not georeferenced); leave --t-srs out"
-        ),
-        Some((_, None)) => crate::bail_input!(
-            "--t-srs reprojects output geometries, but the features have no coordinate reference system to reproject from; declare it with --features-crs"
-        ),
-        Some((ty, Some(from))) => (*ty, from),
-    };
-    let mut source = SpatialRef::from_wkt(from)?;
-    let mut target = SpatialRef::from_wkt(wkt)?;
-    source.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let same = unsafe { gdal_sys::OSRIsSame(source.to_c_hsrs(), target.to_c_hsrs()) } != 0;
-    let transform = if same {
-        None
-    } else {
-        match CoordTransform::new(&source, &target) {
-            Ok(t) => Some(t),
-            Err(err) => crate::bail_input!(
-                "--t-srs: the output geometries cannot be transformed into it ({err}); choose another CRS"
-            ),
-        }
-    };
-    let mut schema = schema.clone();
-    schema.geometry = Some((geometry_type, Some(wkt.to_string())));
-    Ok((schema, transform))
-}
-
-/// A failure to write the output, naming it, with the way out when the disk is full.
-fn explain_write_error(err: anyhow::Error, output: &str) -> anyhow::Error {
-    let text = crate::error::one_line(&err).to_ascii_lowercase();
-    if text.contains("disk is full") || text.contains("no space left") || text.contains("quota") {
-        return err.context(format!(
-            "writing output {output}: the disk is full; free space or write the output elsewhere (nothing was replaced)"
-        ));
-    }
-    err.context(format!("writing output {output}"))
-}
+pub use writer::OutputWriter;

@@ -12,11 +12,12 @@ use gdal::vector::{
 use gdal::{Dataset, DriverManager};
 
 use crate::bail_input;
+use crate::gdal_ffi::{srs, vector};
+use crate::output::layer::LayerSettings;
 use crate::output::schema::{Confidence, OutputRow, OutputSchema};
 use crate::output::shard::ShardRecord;
 use crate::output::style::StyleMode;
 use crate::output::target::{OutputTarget, Start};
-use crate::output::LayerSettings;
 
 /// Rows written through an OGR driver, in transactions of [`OgrWriter::ROWS_PER_TRANSACTION`].
 pub struct OgrWriter {
@@ -152,7 +153,7 @@ impl OgrWriter {
                 bail_input!(
                     "the {driver} output cannot have the column {name} ({}): {}; choose another format, e.g. GPKG",
                     gdal::vector::field_type_to_name(written),
-                    crate::error::last_gdal_error()
+                    crate::gdal_ffi::last_error()
                 );
             }
         }
@@ -206,22 +207,12 @@ impl OgrWriter {
             );
         }
         let transform = match (&schema.geometry, layer.spatial_ref()) {
-            (Some((_, Some(wkt))), Some(mut to)) => {
-                let mut from = SpatialRef::from_wkt(wkt)?;
-                from.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
-                to.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
-                let same = unsafe { gdal_sys::OSRIsSame(from.to_c_hsrs(), to.to_c_hsrs()) } != 0;
-                if same {
-                    None
-                } else {
-                    match CoordTransform::new(&from, &to) {
-                        Ok(t) => Some(t),
-                        Err(err) => bail_input!(
-                            "{what} is in another CRS than the features and they cannot be transformed into it ({err}); write a new output"
-                        ),
-                    }
-                }
-            }
+            (Some((_, Some(wkt))), Some(to)) => match srs::transform(&srs::traditional(wkt)?, &to) {
+                Ok(transform) => transform,
+                Err(err) => bail_input!(
+                    "{what} is in another CRS than the features and they cannot be transformed into it ({err}); write a new output"
+                ),
+            },
             (Some((_, Some(_))), None) => {
                 bail_input!("{what} has no CRS but the rows of this run have one; write a new output")
             }
@@ -252,7 +243,7 @@ impl OgrWriter {
     pub(crate) fn write(&mut self, row: &OutputRow) -> Result<()> {
         if !self.in_transaction {
             // Drivers without transactions simply write through.
-            self.in_transaction = unsafe { gdal_sys::OGR_L_StartTransaction(self.layer.c_layer()) } == 0;
+            self.in_transaction = vector::start_transaction(&self.layer);
         }
         let mut feature = Feature::new(self.layer.defn())?;
         if let (Some(wkb), Some(_)) = (&row.geometry_wkb, &self.schema.geometry) {
@@ -306,7 +297,7 @@ impl OgrWriter {
         if let Err(err) = feature.create(&self.layer) {
             return Err(anyhow!(
                 "writing an output row: {err}: {}",
-                crate::error::last_gdal_error()
+                crate::gdal_ffi::last_error()
             ));
         }
         drop(feature);
@@ -327,9 +318,8 @@ impl OgrWriter {
 
     fn commit(&mut self) -> Result<()> {
         if self.in_transaction {
-            let err = unsafe { gdal_sys::OGR_L_CommitTransaction(self.layer.c_layer()) };
-            if err != 0 {
-                return Err(anyhow!("committing output rows: {}", crate::error::last_gdal_error()));
+            if let Err(err) = vector::commit_transaction(&self.layer) {
+                return Err(anyhow!("committing output rows: {err}"));
             }
             self.in_transaction = false;
             self.rows_in_transaction = 0;
@@ -366,14 +356,7 @@ impl OgrWriter {
 
 /// The name of a layer's geometry column (empty when the driver has none).
 pub(crate) fn geometry_column(layer: &impl LayerAccess) -> String {
-    unsafe {
-        let name = gdal_sys::OGR_L_GetGeometryColumn(layer.c_layer());
-        if name.is_null() {
-            String::new()
-        } else {
-            std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
-        }
-    }
+    vector::geometry_column(layer)
 }
 
 /// Opens `target`'s temporary output for the run's layer (`settings`): a new dataset (with its
@@ -384,38 +367,17 @@ pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, settings: &Layer
     let path = target.temp_path();
     let shown = target.path.display();
     if target.start == Start::New {
-        let mut options = gdal::cpl::CslStringList::new();
-        for option in &settings.dataset_options {
-            options.add_string(option)?;
-        }
-        let handle = DriverManager::get_driver_by_name(driver)?;
-        let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
-        // A vector-only dataset: no bands, no pixel type (as `create_vector_only`, with options).
-        let created = unsafe {
-            gdal_sys::GDALCreate(
-                handle.c_driver(),
-                name.as_ptr(),
-                0,
-                0,
-                0,
-                gdal_sys::GDALDataType::GDT_Unknown,
-                options.as_ptr(),
-            )
+        return match vector::create_vector_dataset(driver, path, &settings.dataset_options) {
+            Ok(dataset) => Ok(dataset),
+            Err(err) if settings.dataset_options.is_empty() => Err(anyhow!("creating {}: {err}", path.display())),
+            Err(err) => bail_input!("cannot create the {driver} output {shown}: {err}; check --dsco for this format"),
         };
-        if created.is_null() {
-            let err = crate::error::last_gdal_error();
-            if settings.dataset_options.is_empty() {
-                return Err(anyhow!("creating {}: {err}", path.display()));
-            }
-            bail_input!("cannot create the {driver} output {shown}: {err}; check --dsco for this format");
-        }
-        return Ok(unsafe { Dataset::from_c_dataset(created) });
     }
     let update = gdal::DatasetOptions {
         open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_UPDATE,
         ..Default::default()
     };
-    let dataset = match Dataset::open_ex(path, update) {
+    let mut dataset = match Dataset::open_ex(path, update) {
         Ok(ds) => ds,
         Err(err) => {
             bail_input!("cannot open output {shown} to write into it: {err}; give a vector file GDAL can update")
@@ -423,12 +385,8 @@ pub(crate) fn open_dataset(target: &OutputTarget, driver: &str, settings: &Layer
     };
     if let Start::CopyWithNewLayer { replace: true } = target.start {
         if let Some(index) = dataset.layers().position(|l| l.name() == layer) {
-            let status = unsafe { gdal_sys::GDALDatasetDeleteLayer(dataset.c_dataset(), index as i32) };
-            if status != gdal_sys::OGRErr::OGRERR_NONE {
-                return Err(anyhow!(
-                    "replacing layer {layer} of {shown}: {}",
-                    crate::error::last_gdal_error()
-                ));
+            if let Err(err) = dataset.delete_layer(index) {
+                return Err(anyhow!("replacing layer {layer} of {shown}: {err}"));
             }
         }
     }

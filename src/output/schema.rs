@@ -50,7 +50,7 @@ pub struct OutputSchema {
     /// Geometry type and CRS (WKT) of the output, `None` for a table.
     pub geometry: Option<(OGRwkbGeometryType::Type, Option<String>)>,
     /// Class colours for the QGIS style written into GeoPackage outputs.
-    pub style: Option<crate::output::style::ClassColors>,
+    pub style: Option<crate::model::colors::ClassColors>,
     /// Names of the per-class probability columns (`--all-scores`), in class order; empty when
     /// not asked for.
     pub score_fields: Vec<String>,

@@ -7,26 +7,7 @@ use anyhow::{Context, Result};
 use gdal::vector::OGRwkbGeometryType;
 use gdal::Dataset;
 
-/// Classes to colour: name and RGB.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassColors(pub Vec<(String, [u8; 3])>);
-
-/// A distinct display colour for class `i`, for classes the `.emd` gives none.
-pub fn default_color(i: usize) -> [u8; 3] {
-    const DEFAULTS: [[u8; 3]; 10] = [
-        [31, 119, 180],
-        [255, 127, 14],
-        [44, 160, 44],
-        [214, 39, 40],
-        [148, 103, 189],
-        [140, 86, 75],
-        [227, 119, 194],
-        [127, 127, 127],
-        [188, 189, 34],
-        [23, 190, 207],
-    ];
-    DEFAULTS[i % DEFAULTS.len()]
-}
+use crate::model::colors::ClassColors;
 
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -156,24 +137,16 @@ pub fn write_gpkg_style(
             ("ui", OGRFieldType::OFTString, 30),
             ("update_time", OGRFieldType::OFTDateTime, 0),
         ];
-        for (name, ty, width) in columns {
-            let c_name = std::ffi::CString::new(name).expect("no NUL");
-            let status = unsafe {
-                let defn = gdal_sys::OGR_Fld_Create(c_name.as_ptr(), ty);
-                gdal_sys::OGR_Fld_SetWidth(defn, width);
-                if name == "useAsDefault" {
-                    gdal_sys::OGR_Fld_SetSubType(defn, gdal_sys::OGRFieldSubType::OFSTBoolean);
-                }
-                if name == "update_time" {
-                    let default = std::ffi::CString::new("CURRENT_TIMESTAMP").expect("no NUL");
-                    gdal_sys::OGR_Fld_SetDefault(defn, default.as_ptr());
-                }
-                let status = gdal_sys::OGR_L_CreateField(layer.c_layer(), defn, 1);
-                gdal_sys::OGR_Fld_Destroy(defn);
-                status
+        for (name, field_type, width) in columns {
+            let field = crate::gdal_ffi::vector::FieldSpec {
+                name,
+                field_type,
+                width,
+                boolean: name == "useAsDefault",
+                default: (name == "update_time").then_some("CURRENT_TIMESTAMP"),
             };
-            if status != gdal_sys::OGRErr::OGRERR_NONE {
-                anyhow::bail!("writing the QGIS layer style: {}", crate::error::last_gdal_error());
+            if let Err(err) = crate::gdal_ffi::vector::create_field(&layer, &field) {
+                anyhow::bail!("writing the QGIS layer style: {err}");
             }
         }
     }

@@ -209,7 +209,7 @@ impl OutputTarget {
     /// replaces a file that appeared meanwhile; otherwise the old output's companions that the
     /// new one lacks (an old `.qix` index) are removed. Fails, leaving everything as it was, if
     /// the format wrote no file where it should have.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(&mut self) -> Result<()> {
         let folder = self.format.as_ref().is_some_and(Format::writes_folder);
         let metadata = fs::symlink_metadata(&self.temp);
         if !metadata
@@ -322,7 +322,7 @@ impl OutputTarget {
     }
 
     /// Leaves the temporary output where it is, unlocked, for a later `--resume` to continue.
-    pub fn keep_for_resume(mut self) {
+    pub fn keep_for_resume(&mut self) {
         self.state = State::Kept;
     }
 

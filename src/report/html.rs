@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::input::raster::Raster;
-use crate::output::style::ClassColors;
+use crate::model::colors::ClassColors;
 use crate::report::charts;
 use crate::report::details::{crs_label, RunDetails};
 use crate::report::gallery::{GalleryEntry, THUMBNAIL_SIZE};

@@ -126,7 +126,7 @@ pub fn read_back(
             *contents.misclassified.entry(label.clone()).or_default() += 1;
         }
         if let Some(g) = feature.geometry() {
-            if !unsafe { g.c_geometry() }.is_null() {
+            if crate::gdal_ffi::vector::has_geometry(g) {
                 geometry(g, &label, misclassified);
             }
         }

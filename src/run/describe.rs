@@ -29,10 +29,10 @@ pub fn command_line() -> String {
 
 /// What the report says about the run `plan` describes.
 pub fn describe(plan: &ClassifyPlan) -> RunDetails {
-    let definition = &plan.package.definition;
+    let definition = &plan.model.package.definition;
     // As the run reads it (--bands, --nodata); band numbers are the raster's own.
-    let first = Raster::open_with(&plan.rasters[0], &plan.raster_overrides).ok();
-    let listed = plan.raster_overrides.bands.as_deref();
+    let first = Raster::open_with(&plan.inputs.rasters[0], &plan.inputs.raster_overrides).ok();
+    let listed = plan.inputs.raster_overrides.bands.as_deref();
     let bands = match first.as_ref().and_then(|r| {
         crate::chips::bands::resolve_bands(r, &definition.extract_bands)
             .ok()
@@ -67,13 +67,14 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         LabelMode::SingleLabel => ", single-label",
         LabelMode::MultiLabel => ", multi-label",
     });
-    if let Some(conversion) = &plan.package.conversion {
+    if let Some(conversion) = &plan.model.package.conversion {
         kind.push_str(&format!(
             ", {} weights converted to ONNX ({})",
             conversion.architecture, conversion.model_file
         ));
     }
     let mut inputs: Vec<InputDetails> = plan
+        .inputs
         .rasters
         .iter()
         .take(MAX_LISTED_RASTERS)
@@ -84,14 +85,14 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         })
         .collect();
     let features_crs_wkt = features_crs(plan);
-    if let Some(features) = &plan.features {
+    if let Some(features) = &plan.inputs.features {
         let mut details = InputDetails::new("features", &features.source, features_crs_wkt.as_deref());
         let query = &features.query;
         let what: Vec<String> = [
             query.layer.as_ref().map(|layer| format!("layer {layer}")),
             query.sql.as_ref().map(|sql| format!("--sql {sql}")),
             query.where_clause.as_ref().map(|filter| format!("--where {filter}")),
-            plan.extent.as_ref().map(|e| {
+            plan.inputs.extent.as_ref().map(|e| {
                 let [x0, y0, x1, y1] = e.bounds;
                 format!("--extent {x0} {y0} {x1} {y1}")
             }),
@@ -111,35 +112,35 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         command_line: command_line(),
         version: version(),
         gdal_version: gdal::version::version_info("RELEASE_NAME"),
-        onnx_runtime_version: crate::infer::runtime_version(&plan.ort_library)
-            .unwrap_or_else(|| format!("unknown ({})", plan.ort_library.display())),
+        onnx_runtime_version: crate::infer::runtime_version(&plan.model.ort_library)
+            .unwrap_or_else(|| format!("unknown ({})", plan.model.ort_library.display())),
         model: ModelDetails {
-            path: plan.package.source.display().to_string(),
+            path: plan.model.package.source.display().to_string(),
             name: definition
                 .model_name
                 .clone()
-                .unwrap_or_else(|| plan.package.model_name.clone()),
+                .unwrap_or_else(|| plan.model.package.model_name.clone()),
             kind,
             chip_size: (definition.image_width, definition.image_height),
             bands,
             classes: definition.classes.len(),
             multi_label: definition.label_mode == LabelMode::MultiLabel,
         },
-        device: match plan.device {
+        device: match plan.model.device {
             Device::Cpu => "cpu".into(),
             Device::Cuda(n) => format!("cuda:{n}"),
             Device::Auto => "auto".into(),
         },
-        test_time_augmentation: plan.model_arguments.test_time_augmentation,
+        test_time_augmentation: plan.model.arguments.test_time_augmentation,
         inputs,
-        more_rasters: plan.rasters.len().saturating_sub(MAX_LISTED_RASTERS),
+        more_rasters: plan.inputs.rasters.len().saturating_sub(MAX_LISTED_RASTERS),
         features_crs_wkt,
     }
 }
 
 /// The CRS the features are read in: `--features-crs`, else their layer's.
 fn features_crs(plan: &ClassifyPlan) -> Option<String> {
-    let features = plan.features.as_ref()?;
+    let features = plan.inputs.features.as_ref()?;
     if let Some(given) = &features.query.srs_override {
         return gdal::spatial_ref::SpatialRef::from_definition(given)
             .ok()?

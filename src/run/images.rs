@@ -21,21 +21,22 @@ use crate::run::scorer::Scorer;
 pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<RunSummary> {
     // A first pass checks every image (bands, georeferencing) without keeping it open, so that a
     // folder of many images never holds more than one batch of datasets.
-    let overrides = &plan.raster_overrides;
+    let overrides = &plan.inputs.raster_overrides;
     let mut all_georeferenced = true;
     let mut target_wkt = None;
-    let mut specs = Vec::with_capacity(plan.rasters.len());
+    let mut specs = Vec::with_capacity(plan.inputs.rasters.len());
     // The pixels of each image that are classified: all of them, or those inside --extent
     // (`None`: the image is outside it, and not classified).
-    let mut windows = Vec::with_capacity(plan.rasters.len());
+    let mut windows = Vec::with_capacity(plan.inputs.rasters.len());
     let mut extent = None;
-    for (i, name) in plan.rasters.iter().enumerate() {
+    for (i, name) in plan.inputs.rasters.iter().enumerate() {
         let raster = Raster::open_with(name, overrides)?;
         specs.push(ChipSpec::new(scorer.definition, &raster)?);
         all_georeferenced &= raster.grid.georeferenced;
         if i == 0 {
             target_wkt = raster.grid.srs_wkt.clone();
             extent = plan
+                .inputs
                 .extent
                 .as_ref()
                 .map(|e| e.with_default_crs(raster.grid.srs_wkt.as_deref()));
@@ -47,6 +48,7 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     }
     // Images outside the extent are not classified (nor written), as features outside it.
     let selected: Vec<(&String, ChipSpec, PixelWindow)> = plan
+        .inputs
         .rasters
         .iter()
         .zip(specs)
@@ -56,13 +58,13 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     if selected.is_empty() {
         bail_input!(
             "--extent does not overlap any image ({}); give an extent inside the images (in the first image's CRS unless --extent-crs says otherwise)",
-            plan.rasters.join(", ")
+            plan.inputs.rasters.join(", ")
         );
     }
     let target_wkt = target_wkt.filter(|_| all_georeferenced);
     let mut schema = OutputSchema {
         input_fields: Vec::new(),
-        label_field: plan.label_field.clone(),
+        label_field: plan.output.label_field.clone(),
         multi_label: scorer.definition.label_mode == LabelMode::MultiLabel,
         with_source_id: false,
         with_image_id: true,
@@ -70,16 +72,22 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
         style: Some(scorer.definition.class_colors()),
         score_fields: Vec::new(),
     };
-    if plan.all_scores {
+    if plan.output.all_scores {
         schema.set_score_fields(&scorer.definition.class_names());
     }
-    let mut writer = OutputWriter::create(&plan.output, &plan.format, &schema, &plan.layer, plan.style)?;
+    let mut writer = OutputWriter::create(
+        &plan.output.target,
+        &plan.output.format,
+        &schema,
+        &plan.output.layer,
+        plan.output.style,
+    )?;
     let target_srs = target_wkt.as_deref().map(SpatialRef::from_wkt).transpose()?;
 
-    let batch_size = plan.model_arguments.batch_size;
-    let per_chip = plan.package.definition.extract_bands.len()
-        * plan.package.definition.image_width
-        * plan.package.definition.image_height;
+    let batch_size = plan.model.arguments.batch_size;
+    let per_chip = plan.model.package.definition.extract_bands.len()
+        * plan.model.package.definition.image_width
+        * plan.model.package.definition.image_height;
     for (g, group) in selected.chunks(batch_size).enumerate() {
         crate::run::interrupt::check()?;
         let rasters = group
@@ -95,11 +103,11 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
                 // A damaged image is a row with a status, like a damaged tile under a feature.
                 Err(err) => {
                     crate::run::interrupt::check()?;
-                    eprintln!(
-                        "classify-objects: warning: {}; it is written with Status {}",
+                    crate::messages::warning(format_args!(
+                        "{}; it is written with Status {}",
                         crate::error::one_line(&err),
                         Problem::ReadFailed.code()
-                    );
+                    ));
                     read.push(Err(Problem::ReadFailed));
                 }
             }
@@ -126,12 +134,12 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
                 };
                 scorer.review(spec, &chips[k * per_chip..(k + 1) * per_chip], scores, object)?;
             }
-            let all_scores = (plan.all_scores && labelled.is_ok())
+            let all_scores = (plan.output.all_scores && labelled.is_ok())
                 .then(|| scores.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>());
             let (label, confidence, status) = match labelled {
                 Ok((label, confidence)) => (Some(label), Some(confidence), None),
                 Err(problem) => {
-                    if plan.strict {
+                    if plan.output.strict {
                         bail_input!(
                             "image {} cannot be classified: {}; run without --strict to write it with a Status",
                             raster.name,

@@ -28,11 +28,11 @@ pub fn install() {
                 .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                crate::input::raster::ABORT.store(true, Ordering::SeqCst);
+                crate::gdal_ffi::raster_io::abort_reads();
                 continue;
             }
             crate::output::target::remove_registered_temporaries();
-            eprintln!("classify-objects: error: {}", Interrupted::NothingWritten);
+            crate::messages::error(Interrupted::NothingWritten);
             std::process::exit(128 + SIGNAL.load(Ordering::SeqCst));
         }
     });

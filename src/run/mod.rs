@@ -1,4 +1,4 @@
-//! A classification run: its [`options`] as typed, the validated [`plan`] built from them, the features
+//! A classification run: the validated [`plan`] built from the typed flags, the features
 //! [`pipeline`] (or whole [`images`]), the model's [`scorer`], [`progress`] on stderr, and
 //! [`interrupt`] handling. [`classify`] is what `classify-objects` without a subcommand does:
 //! run the plan, commit the output, then write the summary and report (with the run details
@@ -7,7 +7,6 @@
 pub mod describe;
 pub mod images;
 pub mod interrupt;
-pub mod options;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
@@ -19,112 +18,123 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::error::{BelowMinimum, Interrupted};
+use crate::report::details::RunDetails;
 use crate::report::summary::RunSummary;
 use plan::{ClassifyPlan, SummaryTarget};
 
-/// Runs `plan` and returns what it did; the output exists only if this returns `Ok`.
-pub fn execute(plan: ClassifyPlan) -> Result<RunSummary> {
+/// Runs `plan` and commits its output; returns what it did. The output exists only if this
+/// returns `Ok`.
+pub fn execute(plan: &mut ClassifyPlan) -> Result<RunSummary> {
     crate::input::network::enable();
-    if let Some(megabytes) = plan.block_cache_mb {
-        unsafe { gdal_sys::GDALSetCacheMax64((megabytes as i64) << 20) };
+    if let Some(megabytes) = plan.inputs.block_cache_mb {
+        crate::gdal_ffi::set_block_cache_bytes(megabytes << 20);
     }
-    let environment = crate::infer::init_runtime(&plan.ort_library)?;
-    let result = match &plan.features {
-        Some(features) => pipeline::classify_features(&plan, &environment, features),
-        None => scorer::Scorer::new(&plan, &environment).and_then(|scorer| images::classify_images(&plan, scorer)),
+    let environment = crate::infer::init_runtime(&plan.model.ort_library)?;
+    let result = match &plan.inputs.features {
+        Some(features) => pipeline::classify_features(plan, &environment, features),
+        None => scorer::Scorer::new(plan, &environment).and_then(|scorer| images::classify_images(plan, scorer)),
     };
     // A signal that came during the last batch still stops the run before the output is replaced.
     let result = result.and_then(|summary| interrupt::check().map(|()| summary));
     let mut summary = match result {
         Ok(summary) => summary,
-        Err(err) => {
-            let interrupted = err.chain().find_map(|c| c.downcast_ref::<Interrupted>()).copied();
-            match interrupted {
-                Some(Interrupted::KeptForResume) => plan.output.keep_for_resume(),
-                // Finished but not committed: with --resume, the next run commits it.
-                Some(Interrupted::NothingWritten) if plan.resume && plan.features.is_some() => {
-                    plan.output.keep_for_resume();
-                    return Err(anyhow::Error::new(Interrupted::KeptForResume));
-                }
-                _ => {}
-            }
-            return Err(err);
-        }
+        Err(err) => return Err(keep_for_resume_if_interrupted(plan, err)),
     };
-    plan.output.commit()?;
-    summary.total_time = plan.started.elapsed();
-    summary.batch_size = plan.model_arguments.batch_size;
-    summary.threads = plan.threads;
-    summary.intra_op_threads = plan.intra_op_threads;
-    summary.peak_rss_bytes = progress::peak_rss_bytes();
-    summary.block_cache_bytes = unsafe { gdal_sys::GDALGetCacheMax64() }.max(0) as u64;
-    summary.network = crate::input::network::totals();
+    plan.output.target.commit()?;
+    summary.record_run(plan);
     Ok(summary)
+}
+
+/// A run stopped by a signal keeps its rows for `--resume` where it can; returns the error to
+/// report.
+fn keep_for_resume_if_interrupted(plan: &mut ClassifyPlan, err: anyhow::Error) -> anyhow::Error {
+    let interrupted = err.chain().find_map(|c| c.downcast_ref::<Interrupted>()).copied();
+    match interrupted {
+        Some(Interrupted::KeptForResume) => plan.output.target.keep_for_resume(),
+        // Finished but not committed: with --resume, the next run commits it.
+        Some(Interrupted::NothingWritten) if plan.scale_out.resume && plan.has_features() => {
+            plan.output.target.keep_for_resume();
+            return anyhow::Error::new(Interrupted::KeptForResume);
+        }
+        _ => {}
+    }
+    err
+}
+
+impl RunSummary {
+    /// Records what the plan set and what the finished run measured: total time from the plan's
+    /// start, batch size, threads, peak memory, block cache, network traffic.
+    fn record_run(&mut self, plan: &ClassifyPlan) {
+        self.total_time = plan.started.elapsed();
+        self.batch_size = plan.model.arguments.batch_size;
+        self.threads = plan.chips.threads;
+        self.intra_op_threads = plan.model.intra_op_threads;
+        self.peak_rss_bytes = progress::peak_rss_bytes();
+        self.block_cache_bytes = crate::gdal_ffi::block_cache_bytes();
+        self.network = crate::input::network::totals();
+    }
 }
 
 /// Runs `plan`, then writes what was asked about it (`--report`, `--summary-json`, the summary
 /// line and the truth comparison on stderr) and applies `--min-accuracy` (exit 3 below it).
-pub fn classify(plan: ClassifyPlan) -> Result<()> {
-    let quiet = plan.quiet;
-    let output = plan.output.path.display().to_string();
-    let summary_json = plan.summary_json.clone();
-    let min_accuracy = plan.min_accuracy;
-    let html_report = plan.report.clone().map(|path| {
-        (
-            path,
-            plan.rasters[0].clone(),
-            plan.label_field.clone(),
-            plan.package.definition.class_colors(),
-            plan.layer.name.clone(),
-            describe::describe(&plan),
-        )
-    });
-    let mut summary = execute(plan)?;
-    if let Some((path, raster, label_field, colors, layer, details)) = &html_report {
-        let started = Instant::now();
-        let inputs = crate::report::html::ReportInputs {
-            summary: &summary,
-            details,
-            output: Path::new(&output),
-            layer,
-            label_field,
-            raster,
-            colors,
-        };
-        let html = crate::report::html::render(&inputs)?;
-        write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
-        summary.report_time = Some(started.elapsed());
+pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
+    // The run details are gathered before the run, from the inputs as given.
+    let details = plan.report.html.is_some().then(|| describe::describe(&plan));
+    let mut summary = execute(&mut plan)?;
+    if let Some(details) = &details {
+        write_report(&plan, details, &mut summary)?;
     }
-    match summary_json {
-        Some(SummaryTarget::Stdout) => {
-            crate::output::print(&(serde_json::to_string_pretty(&summary.to_json(&output))? + "\n"))?
-        }
-        Some(SummaryTarget::File(path)) => {
-            let text = serde_json::to_string_pretty(&summary.to_json(&output))? + "\n";
-            write_file(&path, text.as_bytes()).with_context(|| format!("writing --summary-json {}", path.display()))?;
-        }
+    let output = plan.output.shown();
+    let json = || serde_json::to_string_pretty(&summary.to_json(&output)).map(|j| j + "\n");
+    match &plan.report.summary_json {
+        Some(SummaryTarget::Stdout) => crate::messages::print(&json()?)?,
+        Some(SummaryTarget::File(path)) => write_file(path, json()?.as_bytes())
+            .with_context(|| format!("writing --summary-json {}", path.display()))?,
         None => {}
     }
-    if !quiet {
-        eprintln!("{}", summary.line(&output));
-        if let Some(truth) = &summary.truth {
-            eprint!("{}", truth.render_text());
-        }
+    crate::messages::line(summary.line(&output));
+    if let Some(truth) = &summary.truth {
+        crate::messages::text(truth.render_text());
     }
-    let accuracy = summary.truth.as_ref().and_then(|t| t.accuracy()).unwrap_or(0.0);
-    if let Some(minimum) = min_accuracy {
-        if accuracy < minimum {
-            return Err(anyhow::Error::new(BelowMinimum(format!(
-                "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {output} was written)"
-            ))));
-        }
-    }
+    check_gate(&plan, &summary)
+}
+
+/// Writes the `--report` page of the finished run.
+fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSummary) -> Result<()> {
+    let Some(path) = &plan.report.html else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let inputs = crate::report::html::ReportInputs {
+        summary,
+        details,
+        output: &plan.output.target.path,
+        layer: &plan.output.layer.name,
+        label_field: &plan.output.label_field,
+        raster: plan.inputs.first_raster(),
+        colors: &plan.model.package.definition.class_colors(),
+    };
+    let html = crate::report::html::render(&inputs)?;
+    write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
+    summary.report_time = Some(started.elapsed());
     Ok(())
+}
+
+/// `--min-accuracy`: exit 3 below it (the output was written).
+fn check_gate(plan: &ClassifyPlan, summary: &RunSummary) -> Result<()> {
+    let accuracy = summary.truth.as_ref().and_then(|t| t.accuracy()).unwrap_or(0.0);
+    match plan.report.min_accuracy {
+        Some(minimum) if accuracy < minimum => Err(anyhow::Error::new(BelowMinimum(format!(
+            "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {} was written)",
+            plan.output.shown()
+        )))),
+        _ => Ok(()),
+    }
 }
 
 /// Writes `bytes` to `path` whole or not at all (through a temporary file beside it).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let target = crate::output::OutputTarget::for_file(path, true)?;
+    let mut target = crate::output::OutputTarget::for_file(path, true)?;
     std::fs::write(target.temp_path(), bytes)?;
     target.commit()
 }

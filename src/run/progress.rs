@@ -26,8 +26,8 @@ struct Lines {
 impl Progress {
     /// Progress of `total` objects (unknown: a spinner, or counts without a percentage): a bar on
     /// a terminal, a line every `interval` seconds (0: never) elsewhere, nothing when `quiet`.
-    pub fn new(total: Option<u64>, quiet: bool, interval: u64) -> Progress {
-        if quiet {
+    pub fn new(total: Option<u64>, interval: u64) -> Progress {
+        if crate::messages::quiet() {
             return Progress { bar: None, lines: None };
         }
         if !std::io::stderr().is_terminal() {
@@ -83,7 +83,7 @@ impl Progress {
                 }
                 _ => format!("classify-objects: progress: {done} objects, {rate:.1} objects/s"),
             };
-            eprintln!("{line}");
+            crate::messages::progress(line);
         }
     }
 

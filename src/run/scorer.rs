@@ -41,32 +41,35 @@ pub struct Scorer<'a> {
 impl<'a> Scorer<'a> {
     /// Creates the ONNX Runtime session for the plan's model, checked against its definition.
     pub fn new(plan: &'a ClassifyPlan, environment: &Environment) -> Result<Scorer<'a>> {
-        let definition = &plan.package.definition;
+        let definition = &plan.model.package.definition;
         let options = SessionOptions {
-            device: plan.device,
-            intra_op_threads: plan.intra_op_threads,
+            device: plan.model.device,
+            intra_op_threads: plan.model.intra_op_threads,
         };
         let classifier = Classifier::new(
             environment,
-            &plan.package.onnx,
-            &plan.package.model_name,
-            &definition.expected_io(),
+            &plan.model.package.onnx,
+            &plan.model.package.model_name,
+            &crate::infer::Expected::declared_by(definition),
             &options,
         )?;
-        let variants = if plan.model_arguments.test_time_augmentation {
+        let variants = if plan.model.arguments.test_time_augmentation {
             chips::tta::tta_variants(definition.image_space, definition.image_height, definition.image_width)
         } else {
             vec![0]
         };
         let mut summary = RunSummary::default();
         // The gallery ranks objects by the probability of their one label.
-        if plan.report.is_some() && plan.report_chips > 0 && definition.label_mode == LabelMode::SingleLabel {
-            summary.gallery = Some(Gallery::new(plan.report_chips, definition.classes.len()));
+        if plan.report.html.is_some()
+            && plan.report.chips_per_class > 0
+            && definition.label_mode == LabelMode::SingleLabel
+        {
+            summary.gallery = Some(Gallery::new(plan.report.chips_per_class, definition.classes.len()));
         }
         Ok(Scorer {
             classifier,
             definition,
-            arguments: &plan.model_arguments,
+            arguments: &plan.model.arguments,
             variants,
             summary,
         })

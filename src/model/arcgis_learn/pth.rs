@@ -2,12 +2,12 @@
 //! without Python and without running anything from it.
 //!
 //! Layout: a zip whose records sit under one top folder (the file stem at save time, or
-//! `archive`): `data.pkl` (the pickle, read by [`crate::model::pickle`]), `data/<key>` (raw
+//! `archive`): `data.pkl` (the pickle, read by [`crate::model::arcgis_learn::pickle`]), `data/<key>` (raw
 //! storage bytes), `byteorder` (optional, `little` when absent). Storages are STORED
 //! (uncompressed) by torch, so a tensor's values are a range of the `.pth` bytes, which the
 //! [`StateDict`] owns: nothing is copied, and each storage's CRC-32 is checked so that a damaged
 //! file cannot give wrong weights. [`StateDict::into_parts`] hands the bytes on, so that the ONNX
-//! model can be written over them ([`crate::model::encode`]).
+//! model can be written over them ([`crate::model::arcgis_learn::encode`]).
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
@@ -18,7 +18,7 @@ use bytes::Bytes;
 use zip::ZipArchive;
 
 use crate::bail_input;
-use crate::model::pickle::{self, Dtype};
+use crate::model::arcgis_learn::pickle::{self, Dtype};
 
 /// Largest `data.pkl` accepted (a ResNet-152 state_dict pickle is about 120 KiB).
 pub const MAX_PICKLE_BYTES: u64 = 16 << 20;
@@ -333,7 +333,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reads_tensors_as_slices_of_the_file() {
-        let pickle = crate::model::pickle::tests::state_dict_pickle();
+        let pickle = crate::model::arcgis_learn::pickle::tests::state_dict_pickle();
         let file = pth_zip("m", &pickle, &[("0", &two_floats())]);
         let sd = read(file, "m.pth").unwrap();
         let w = sd.get("w").unwrap();
@@ -344,7 +344,7 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_damaged_files() {
-        let pickle = crate::model::pickle::tests::state_dict_pickle();
+        let pickle = crate::model::arcgis_learn::pickle::tests::state_dict_pickle();
         let good = pth_zip("m", &pickle, &[("0", &two_floats())]);
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (good[..good.len() / 2].to_vec(), "damaged or truncated zip"),

@@ -12,10 +12,10 @@
 use anyhow::Result;
 
 use crate::bail_input;
-use crate::model::pickle::Dtype;
+use crate::model::arcgis_learn::pickle::Dtype;
 #[cfg(test)]
-use crate::model::pth::Values;
-use crate::model::pth::{StateDict, Tensor};
+use crate::model::arcgis_learn::pth::Values;
+use crate::model::arcgis_learn::pth::{StateDict, Tensor};
 
 /// The residual block type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

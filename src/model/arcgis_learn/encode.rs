@@ -17,10 +17,10 @@ use anyhow::{Context, Result};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message;
 
-use crate::infer::onnx_proto::{TensorProto, FLOAT};
-use crate::model::graph::Graph;
-use crate::model::pickle::Dtype;
-use crate::model::pth::{StateDict, Values};
+use crate::model::arcgis_learn::graph::Graph;
+use crate::model::arcgis_learn::pickle::Dtype;
+use crate::model::arcgis_learn::pth::{StateDict, Values};
+use crate::onnx_proto::{TensorProto, FLOAT};
 
 /// `ModelProto.graph`.
 const MODEL_GRAPH: u32 = 7;
@@ -52,7 +52,8 @@ pub fn encode(graph: Graph, sd: StateDict) -> Result<Vec<u8>> {
     let Graph { mut model, weights } = graph;
     let rest = model.graph.take().unwrap_or_default().encode_to_vec();
     let (tensors, buffer) = sd.into_parts();
-    let by_name: HashMap<&str, &crate::model::pth::Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let by_name: HashMap<&str, &crate::model::arcgis_learn::pth::Tensor> =
+        tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let mut pieces = Vec::with_capacity(weights.len());
     for key in &weights {
         let t = by_name

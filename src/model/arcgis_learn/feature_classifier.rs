@@ -1,7 +1,7 @@
 //! arcgis.learn FeatureClassifier packages (`.emd` + PyTorch `.pth`, as ArcGIS Pro's "Train Deep
 //! Learning Model" and `FeatureClassifier.save()` write them) converted to ONNX in memory: the
-//! package kind and backbone checked from the `.emd`, the weights read by [`crate::model::pth`],
-//! the network found by [`crate::model::resnet`], the graph written by [`crate::model::graph`].
+//! package kind and backbone checked from the `.emd`, the weights read by [`crate::model::arcgis_learn::pth`],
+//! the network found by [`crate::model::arcgis_learn::resnet`], the graph written by [`crate::model::arcgis_learn::graph`].
 //!
 //! Nothing from the package is executed. The model outputs logits; the activation (softmax for
 //! `Labeled_Tiles`/`Imagenet`, sigmoid for `MultiLabeled_Tiles`) is decided once from the
@@ -12,11 +12,11 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::bail_input;
+use crate::model::arcgis_learn::encode;
+use crate::model::arcgis_learn::graph::{self, Provenance};
+use crate::model::arcgis_learn::pth;
+use crate::model::arcgis_learn::resnet;
 use crate::model::definition::ModelDefinition;
-use crate::model::encode;
-use crate::model::graph::{self, Provenance};
-use crate::model::pth;
-use crate::model::resnet;
 
 /// Backbone names (`ModelParameters.backbone`) whose FeatureClassifier is a torchvision ResNet
 /// with the same keys and arithmetic, and the torchvision depth each must have.
@@ -64,7 +64,7 @@ impl Conversion {
     /// The one-line notice printed when a package is converted for a run.
     pub fn notice(&self) -> String {
         format!(
-            "classify-objects: converted {} (arcgis.learn FeatureClassifier, backbone {}, {:.1} M parameters, {} classes) to ONNX in {:.2} s; `classify-objects convert` writes the converted package once for later runs",
+            "converted {} (arcgis.learn FeatureClassifier, backbone {}, {:.1} M parameters, {} classes) to ONNX in {:.2} s; `classify-objects convert` writes the converted package once for later runs",
             self.source,
             self.architecture,
             self.parameters as f64 / 1e6,

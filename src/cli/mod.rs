@@ -1,15 +1,19 @@
-//! The command line as typed: subcommands and their flags, parsed by clap with no checks beyond
-//! types. The main command's flags are the run's options ([`crate::run::options`]), which
-//! [`crate::run::plan`] turns into one validated plan before any work starts.
+//! The command line as typed ("low" arguments, as ripgrep calls them): subcommands and their
+//! flags, parsed by clap into typed values ([`values`]) with no checks between flags. The main
+//! command's flags ([`classify::ClassifyArgs`]) are turned into one validated plan by the run's
+//! plan before any work starts; each subcommand's flags go to its function in `commands`.
 //!
 //! Each flag of the main command maps to a parameter of Esri's "Classify Objects Using Deep
 //! Learning" tool (named in its help).
+
+pub mod classify;
+pub mod values;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::run::options::ClassifyArgs;
+pub use classify::ClassifyArgs;
 
 /// Classify objects in rasters with Esri deep learning packages (.dlpk/.emd with an ONNX
 /// model), like ArcGIS "Classify Objects Using Deep Learning", without ArcGIS.
@@ -68,59 +72,6 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
-}
-
-/// The shell completion script for `shell`, generated from the command line's definition.
-pub fn completions(shell: clap_complete::Shell) -> String {
-    use clap::CommandFactory;
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "classify-objects", &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The manual page (roff), generated from the command line's definition: the main command with
-/// its options under their headings, and each subcommand with its own.
-pub fn man_page() -> anyhow::Result<String> {
-    use clap::CommandFactory;
-    let command = Cli::command();
-    let mut out = Vec::new();
-    clap_mangen::Man::new(command.clone()).render(&mut out)?;
-    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        // clap names commands with static strings; the page is made once per process.
-        let name: &'static str = Box::leak(format!("classify-objects-{}", sub.get_name()).into_boxed_str());
-        let sub = sub.clone().name(name).version(env!("CARGO_PKG_VERSION"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub).render(&mut page)?;
-        out.extend_from_slice(&page);
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// What `--version` prints: the versions of classify-objects (with the git commit it was built
-/// from), GDAL, PROJ and ONNX Runtime, and the ONNX Runtime library's path (or why none loads).
-pub fn version_text() -> String {
-    // "GDAL 3.6.2, released 2023/01/02"
-    let gdal = gdal::version::version_info("--version");
-    let (mut major, mut minor, mut patch) = (0, 0, 0);
-    unsafe { gdal_sys::OSRGetPROJVersion(&mut major, &mut minor, &mut patch) };
-    let ort = match crate::infer::locate_runtime(None) {
-        Ok(library) => {
-            // The file itself, symbolic links resolved.
-            let path = std::fs::canonicalize(&library).unwrap_or(library);
-            match crate::infer::runtime_version(&path) {
-                Some(version) => format!("ONNX Runtime {version} ({})", path.display()),
-                None => format!(
-                    "ONNX Runtime not loaded: {} does not load as ONNX Runtime",
-                    path.display()
-                ),
-            }
-        }
-        Err(err) => format!("ONNX Runtime not loaded: {}", crate::error::one_line(&err)),
-    };
-    format!(
-        "classify-objects {}\n{gdal}\nPROJ {major}.{minor}.{patch}\n{ort}\n",
-        crate::run::describe::version()
-    )
 }
 
 /// `compare` options.
@@ -206,28 +157,6 @@ pub struct PackArgs {
     pub ort_library: Option<PathBuf>,
 }
 
-impl From<PackArgs> for crate::model::pack::PackOptions {
-    fn from(args: PackArgs) -> Self {
-        crate::model::pack::PackOptions {
-            onnx: args.onnx,
-            classes: args.classes,
-            chip_size: args.chip_size,
-            chip_width: args.chip_width,
-            chip_height: args.chip_height,
-            bands: args.bands,
-            variable_crop: args.variable_crop,
-            blacken_around_feature: args.blacken_around_feature,
-            scale: args.scale,
-            multi_label: args.multi_label,
-            pixel_space: args.pixel_space,
-            model_name: args.model_name,
-            output: args.output,
-            overwrite: args.overwrite,
-            ort_library: args.ort_library,
-        }
-    }
-}
-
 /// `convert` options.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -242,17 +171,6 @@ pub struct ConvertArgs {
     /// ONNX Runtime library to load (default: searched, see README).
     #[arg(long, value_name = "PATH")]
     pub ort_library: Option<PathBuf>,
-}
-
-impl From<ConvertArgs> for crate::model::convert::ConvertOptions {
-    fn from(args: ConvertArgs) -> Self {
-        crate::model::convert::ConvertOptions {
-            input: args.input,
-            output: args.output,
-            overwrite: args.overwrite,
-            ort_library: args.ort_library,
-        }
-    }
 }
 
 /// `inspect` options.

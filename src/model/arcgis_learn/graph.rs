@@ -9,16 +9,16 @@
 //! activation (softmax or sigmoid) is applied by the caller, as fastai does.
 //!
 //! The graph is built without its weights: [`Graph::weights`] names the state_dict tensors that
-//! become its initializers, and [`crate::model::encode`] writes them into the ONNX bytes, over
+//! become its initializers, and [`crate::model::arcgis_learn::encode`] writes them into the ONNX bytes, over
 //! the `.pth` bytes they come from.
 
 use anyhow::{Context, Result};
 
-use crate::infer::onnx_proto::{
+use crate::model::arcgis_learn::pth::StateDict;
+use crate::model::arcgis_learn::resnet::{BlockKind, ResNet};
+use crate::onnx_proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, ValueInfoProto,
 };
-use crate::model::pth::StateDict;
-use crate::model::resnet::{BlockKind, ResNet};
 
 /// ONNX opset the graph is written for.
 pub const OPSET: i64 = 17;

@@ -1,7 +1,7 @@
 //! The options of a classification run as the user types them: parsed by clap (mounted by
-//! the command line, `cli.rs`, as the main command's flags) with no checks beyond types. Each maps to a
-//! parameter or environment of Esri's "Classify Objects Using Deep Learning" tool, named in its
-//! help. [`crate::run::plan`] validates them.
+//! the command line as the main command's flags) into typed values, with no checks between
+//! flags. Each maps to a parameter or environment of Esri's "Classify Objects Using Deep
+//! Learning" tool, named in its help. The run's plan validates them together.
 //!
 //! `--help` shows them under headings: inputs, model, output, run, scale-out, regression.
 
@@ -9,8 +9,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::values::{BandList, BlockCacheMb, CellSize, Fraction, IntraOpThreads, ModelArg, Resampling, Shard, Threads};
 use crate::infer::Device;
 use crate::input::items::ProcessingMode;
+use crate::input::raster::NoData;
+use crate::output::StyleMode;
 
 /// Options of a classification run.
 #[derive(Debug, Args)]
@@ -35,12 +38,12 @@ pub struct ClassifyArgs {
     /// (e.g. 3,2,1): the raster is read as if it had only these bands, in this order, and the
     /// model's ExtractBands index into them.
     #[arg(long, value_name = "B,B,...", help_heading = INPUTS)]
-    pub bands: Option<String>,
+    pub bands: Option<BandList>,
 
     /// NoData value of every raster band, replacing the raster's own (as gdal_translate
     /// -a_nodata); `none` ignores the raster's NoData.
     #[arg(long, value_name = "V", allow_hyphen_values = true, help_heading = INPUTS)]
-    pub nodata: Option<String>,
+    pub nodata: Option<NoData>,
 
     /// Features to classify, one object each (Esri in_features): any OGR source, or an ArcGIS
     /// feature layer URL (https://…/FeatureServer/0), read page by page. Without it each image is
@@ -94,7 +97,7 @@ pub struct ClassifyArgs {
     /// test_time_augmentation, threshold (or score_threshold), padding
     /// (no effect), explainability_map (where the .emd offers it).
     #[arg(long = "model-arg", value_name = "NAME=VALUE", help_heading = MODEL)]
-    pub model_arg: Vec<String>,
+    pub model_arg: Vec<ModelArg>,
 
     /// Model arguments in Esri's string form, e.g. "batch_size 8;test_time_augmentation true".
     #[arg(long = "model-arguments", value_name = "ARGS", help_heading = MODEL)]
@@ -163,18 +166,18 @@ pub struct ClassifyArgs {
     /// Where the QGIS style (classes in their .emd colours) goes: file (a .qml beside the
     /// output, loaded by QGIS as the layer's default style), embedded (the GeoPackage's
     /// layer_styles table) or none.
-    #[arg(long, value_enum, value_name = "WHERE", default_value_t = crate::output::StyleMode::File, help_heading = OUTPUT)]
-    pub qgis_style: crate::output::StyleMode,
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = StyleMode::File, help_heading = OUTPUT)]
+    pub qgis_style: StyleMode,
 
     /// Cut chips at this cell size, in the raster's units (Esri's Cell Size environment),
     /// resampled from the raster (through its overviews when coarser); default: the raster's own.
     #[arg(long, value_name = "SIZE", help_heading = INPUTS)]
-    pub cell_size: Option<f64>,
+    pub cell_size: Option<CellSize>,
 
     /// Resampling of chips cut at another cell size: nearest, bilinear (default), cubic,
     /// cubicspline, lanczos, average, mode.
     #[arg(long, value_name = "METHOD", default_value = "bilinear", help_heading = INPUTS)]
-    pub resampling: String,
+    pub resampling: Resampling,
 
     // ---- Run ----
     /// How several rasters are processed (Esri processing_mode).
@@ -184,11 +187,11 @@ pub struct ClassifyArgs {
     /// Chip-reading worker threads (Esri parallelProcessingFactor): a number, or a percentage of
     /// the CPUs (e.g. 50%, rounded to the nearest integer). Default: the CPUs, at most 8.
     #[arg(long, value_name = "N|P%", help_heading = RUN)]
-    pub threads: Option<String>,
+    pub threads: Option<Threads>,
 
     /// ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
     #[arg(long, value_name = "N", help_heading = RUN)]
-    pub intra_op_threads: Option<usize>,
+    pub intra_op_threads: Option<IntraOpThreads>,
 
     /// GDAL configuration option, repeatable (as GDAL's --config), e.g. --config GDAL_CACHEMAX 512.
     #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"], action = clap::ArgAction::Append, help_heading = RUN)]
@@ -207,7 +210,7 @@ pub struct ClassifyArgs {
     /// when it is set). Chips are read in raster block order, so a cache much smaller than the
     /// image still decodes each block about once.
     #[arg(long, value_name = "MB", help_heading = RUN)]
-    pub block_cache: Option<u64>,
+    pub block_cache: Option<BlockCacheMb>,
 
     /// When stderr is not a terminal (Slurm, CI logs), print a progress line every this many
     /// seconds (0: never).
@@ -229,7 +232,7 @@ pub struct ClassifyArgs {
     /// --where, --sql and --extent), so that N independent runs (a Slurm job array, a Kubernetes
     /// Indexed Job) cover every feature exactly once; `classify-objects merge` joins their outputs.
     #[arg(long, value_name = "I/N", help_heading = SCALE_OUT)]
-    pub shard: Option<String>,
+    pub shard: Option<Shard>,
 
     /// Continue a run that was killed: take over its temporary output (or the existing output)
     /// and classify only the features not in it yet.
@@ -245,7 +248,7 @@ pub struct ClassifyArgs {
     /// With --truth-field: exit with code 3 when accuracy is below this (0..1), for CI gates.
     /// The output is written all the same.
     #[arg(long, value_name = "X", help_heading = REGRESSION)]
-    pub min_accuracy: Option<f64>,
+    pub min_accuracy: Option<Fraction>,
 
     /// Write a self-contained HTML report to this file: run details, class counts and
     /// confidences, accuracy, F1, kappa and confusion matrix with --truth-field, a map preview in

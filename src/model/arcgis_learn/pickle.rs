@@ -7,7 +7,7 @@
 //! `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`, the typed
 //! `torch.*Storage` classes), maps them to plain Rust values, and stops with an error at any
 //! other name and at any opcode a state_dict does not need. Storages stay references (persistent
-//! ids): their bytes are read by [`crate::model::pth`].
+//! ids): their bytes are read by [`crate::model::arcgis_learn::pth`].
 //!
 //! Hostile input is bounded: the pickle size is capped by the caller, values are shared (never
 //! deep-copied) when the memo is read, nesting is capped at [`MAX_DEPTH`] and the number of

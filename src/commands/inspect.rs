@@ -3,41 +3,45 @@
 //! weights and converted (backbone, parameter count, class count).
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use crate::infer::{self, Classifier, Device, SessionOptions};
+use crate::cli::InspectArgs;
+use crate::infer::{self, Classifier};
+use crate::messages::print;
 use crate::model::arguments;
 use crate::model::definition::{BandSelector, ImageSpace, LabelMode};
 use crate::model::package::ModelPackage;
+
+/// Prints what the package holds, as text or JSON.
+pub fn run(args: InspectArgs) -> Result<ExitCode> {
+    let summary = summary(&args.model, args.ort_library.as_deref())?;
+    if args.json {
+        print(&(serde_json::to_string_pretty(&summary)? + "\n"))?;
+    } else {
+        print(&render_text(&summary))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Builds the summary of the package at `model` as JSON (also the source of the text form),
 /// loading ONNX Runtime from `ort_library` (or the default places).
 pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
     let package = ModelPackage::open(model)?;
-    let library = infer::locate_runtime(ort_library)?;
-    let environment = infer::init_runtime(&library)?;
+    let environment = infer::start_runtime(ort_library)?;
     let (inputs, outputs) = infer::describe_model(&environment, &package.onnx)?;
     let d = &package.definition;
-    let (check, activation) = match Classifier::new(
-        &environment,
-        &package.onnx,
-        &package.model_name,
-        &d.expected_io(),
-        &SessionOptions {
-            device: Device::Cpu,
-            intra_op_threads: 1,
-        },
-    )
-    .and_then(|classifier| {
-        let defaults = arguments::resolve(d, &[])?;
-        arguments::check_batch_memory(d, defaults.batch_size, defaults.test_time_augmentation)?;
-        Ok(classifier)
-    }) {
-        Ok(classifier) => ("ok".to_string(), Some(classifier.activation.name())),
-        Err(err) => (crate::error::one_line(&err), None),
-    };
+    let (check, activation) =
+        match Classifier::check(&environment, &package.onnx, &package.model_name, d).and_then(|classifier| {
+            let defaults = arguments::resolve(d, &[])?;
+            arguments::check_batch_memory(d, defaults.batch_size, defaults.test_time_augmentation)?;
+            Ok(classifier)
+        }) {
+            Ok(classifier) => ("ok".to_string(), Some(classifier.activation.name())),
+            Err(err) => (crate::error::one_line(&err), None),
+        };
     let converted = package.conversion.as_ref().map(|c| {
         json!({
             "from": c.model_file,

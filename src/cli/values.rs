@@ -1,0 +1,305 @@
+//! Values of flags that are more than a string or a number, parsed by clap through [`FromStr`]:
+//! a mistake is a usage error (exit 2) naming the flag, before anything is opened.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::input::raster::NoData;
+
+/// Most threads accepted by `--threads` and `--intra-op-threads`.
+pub const MAX_THREADS: usize = 1024;
+
+/// Largest `--block-cache`, in MB (1 TB).
+pub const MAX_BLOCK_CACHE_MB: u64 = 1 << 20;
+
+/// The message of a flag value that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue(pub String);
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadValue {}
+
+fn bad<T>(message: String) -> Result<T, BadValue> {
+    Err(BadValue(message))
+}
+
+/// `--shard I/N`: the shard `index` of `count` (0 <= index < count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based index.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl FromStr for Shard {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<Shard, BadValue> {
+        match text
+            .split_once('/')
+            .map(|(i, n)| (i.trim().parse::<usize>(), n.trim().parse::<usize>()))
+        {
+            Some((Ok(index), Ok(count))) if count >= 1 && index < count => Ok(Shard { index, count }),
+            _ => bad(format!(
+                "--shard \"{text}\" is not I/N with 0 <= I < N (e.g. --shard 0/4 ... --shard 3/4)"
+            )),
+        }
+    }
+}
+
+/// `--threads N` or `--threads P%` (Esri's Parallel Processing Factor), as typed: resolved
+/// against the machine's CPUs by [`Threads::resolve`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threads {
+    /// A number of threads.
+    Count(usize),
+    /// A percentage of the CPUs.
+    Percent(f64),
+}
+
+impl Threads {
+    /// The threads this asks for on a machine with `cpus` CPUs: a percentage is rounded to the
+    /// nearest integer (as Esri does), at least 1.
+    pub fn resolve(self, cpus: usize) -> usize {
+        match self {
+            Threads::Count(n) => n,
+            Threads::Percent(p) => ((p / 100.0 * cpus as f64).round() as usize).max(1),
+        }
+    }
+}
+
+impl FromStr for Threads {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<Threads, BadValue> {
+        let text = text.trim();
+        let threads = match text.strip_suffix('%') {
+            Some(percent) => match percent.trim().parse::<f64>() {
+                Ok(p) if p > 0.0 && p.is_finite() => Threads::Percent(p),
+                _ => {
+                    return bad(format!(
+                        "--threads {text} is not a percentage above 0 (e.g. --threads 50%)"
+                    ))
+                }
+            },
+            None => match text.parse::<usize>() {
+                Ok(n) => Threads::Count(n),
+                Err(_) => {
+                    return bad(format!(
+                        "--threads {text} is neither a number nor a percentage of the CPUs (e.g. 4 or 50%)"
+                    ))
+                }
+            },
+        };
+        let resolved = threads.resolve(cpus());
+        if !(1..=MAX_THREADS).contains(&resolved) {
+            return bad(format!(
+                "--threads {text} gives {resolved} threads, not between 1 and {MAX_THREADS}"
+            ));
+        }
+        Ok(threads)
+    }
+}
+
+/// The CPUs this process may use.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// `--intra-op-threads N`: between 1 and [`MAX_THREADS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntraOpThreads(pub usize);
+
+impl FromStr for IntraOpThreads {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<IntraOpThreads, BadValue> {
+        match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(IntraOpThreads(n)),
+            _ => bad(format!("--intra-op-threads {text} is not between 1 and {MAX_THREADS}")),
+        }
+    }
+}
+
+/// `--bands 3,2,1`: 1-based band numbers, as GDAL's `-b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BandList(pub Vec<usize>);
+
+impl FromStr for BandList {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<BandList, BadValue> {
+        let bands: Vec<Option<usize>> = text
+            .split(',')
+            .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b >= 1))
+            .collect();
+        if bands.is_empty() || bands.iter().any(Option::is_none) || bands.len() > crate::model::definition::MAX_BANDS {
+            return bad(format!(
+                "--bands {text} is not a list of band numbers from 1 (e.g. --bands 3,2,1, as GDAL's -b)"
+            ));
+        }
+        Ok(BandList(bands.into_iter().flatten().collect()))
+    }
+}
+
+/// `--nodata V` or `--nodata none`.
+impl FromStr for NoData {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<NoData, BadValue> {
+        if text.trim().eq_ignore_ascii_case("none") {
+            return Ok(NoData::None);
+        }
+        match text.trim().parse::<f64>() {
+            Ok(v) => Ok(NoData::Value(v)),
+            Err(_) => bad(format!(
+                "--nodata {text} is not a number; give the NoData value (e.g. --nodata 0) or none"
+            )),
+        }
+    }
+}
+
+/// `--resampling METHOD`: how chips cut at another cell size are resampled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resampling(pub gdal::raster::ResampleAlg);
+
+impl FromStr for Resampling {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<Resampling, BadValue> {
+        use gdal::raster::ResampleAlg;
+        let method = match text.to_ascii_lowercase().as_str() {
+            "nearest" | "near" => ResampleAlg::NearestNeighbour,
+            "bilinear" => ResampleAlg::Bilinear,
+            "cubic" => ResampleAlg::Cubic,
+            "cubicspline" => ResampleAlg::CubicSpline,
+            "lanczos" => ResampleAlg::Lanczos,
+            "average" => ResampleAlg::Average,
+            "mode" => ResampleAlg::Mode,
+            other => {
+                return bad(format!(
+                    "--resampling {other} is not a resampling method; use nearest, bilinear, cubic, cubicspline, lanczos, average or mode"
+                ))
+            }
+        };
+        Ok(Resampling(method))
+    }
+}
+
+/// `--block-cache MB`: between 1 and [`MAX_BLOCK_CACHE_MB`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockCacheMb(pub u64);
+
+impl FromStr for BlockCacheMb {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<BlockCacheMb, BadValue> {
+        match text.trim().parse::<u64>() {
+            Ok(mb) if (1..=MAX_BLOCK_CACHE_MB).contains(&mb) => Ok(BlockCacheMb(mb)),
+            _ => bad(format!(
+                "--block-cache {text} is not between 1 and {MAX_BLOCK_CACHE_MB} MB"
+            )),
+        }
+    }
+}
+
+/// `--cell-size SIZE`: a positive, finite size in the raster's units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellSize(pub f64);
+
+impl FromStr for CellSize {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<CellSize, BadValue> {
+        match text.trim().parse::<f64>() {
+            Ok(c) if c.is_finite() && c > 0.0 => Ok(CellSize(c)),
+            _ => bad(format!(
+                "--cell-size {text} is not a positive size in the raster's units"
+            )),
+        }
+    }
+}
+
+/// `--model-arg NAME=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelArg {
+    /// The argument's name, trimmed.
+    pub name: String,
+    /// Its value, trimmed.
+    pub value: String,
+}
+
+impl FromStr for ModelArg {
+    type Err = BadValue;
+    fn from_str(item: &str) -> Result<ModelArg, BadValue> {
+        match item.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => Ok(ModelArg {
+                name: name.trim().to_string(),
+                value: value.trim().to_string(),
+            }),
+            _ => bad(format!(
+                "--model-arg \"{item}\" is not NAME=VALUE (e.g. --model-arg batch_size=8)"
+            )),
+        }
+    }
+}
+
+/// `--min-accuracy X`: between 0 and 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl FromStr for Fraction {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<Fraction, BadValue> {
+        match text.trim().parse::<f64>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => Ok(Fraction(x)),
+            Ok(x) => bad(format!("--min-accuracy {x} is not between 0 and 1")),
+            Err(_) => bad(format!("--min-accuracy {text} is not a number between 0 and 1")),
+        }
+    }
+}
+
+/// Checks that every value of `--FLAG` (`--lco`, `--dsco`, `--oo`) is `KEY=VALUE`.
+pub fn check_pairs(flag: &str, values: &[String], example: &str) -> anyhow::Result<()> {
+    if let Some(bad) = values.iter().find(|o| !o.contains('=') || o.starts_with('=')) {
+        crate::bail_input!("--{flag} \"{bad}\" is not KEY=VALUE (e.g. --{flag} {example})");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_percentages_round_to_the_nearest_integer_as_esri_says() {
+        // Esri's examples on a 4-core machine: 50% -> 2, 66% -> 3 (2.64), 100% -> 4.
+        let on = |text: &str, cpus: usize| text.parse::<Threads>().map(|t| t.resolve(cpus));
+        assert_eq!(on("50%", 4).unwrap(), 2);
+        assert_eq!(on("66%", 4).unwrap(), 3);
+        assert_eq!(on("100%", 4).unwrap(), 4);
+        assert_eq!(on(" 1% ", 4).unwrap(), 1, "at least one");
+        assert_eq!(on("250%", 2).unwrap(), 5);
+        assert_eq!(on("7", 4).unwrap(), 7);
+        for bad in ["0%", "0", "x%", "-1", "2000", "%"] {
+            assert!(bad.parse::<Threads>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bands_and_nodata_parse_as_gdal_takes_them() {
+        assert_eq!("3,2,1".parse::<BandList>().unwrap().0, vec![3, 2, 1]);
+        assert_eq!(" 4 ".parse::<BandList>().unwrap().0, vec![4]);
+        assert!("0,1".parse::<BandList>().is_err());
+        assert!("".parse::<BandList>().is_err() && "1,,2".parse::<BandList>().is_err());
+        assert_eq!("-9999".parse::<NoData>().unwrap(), NoData::Value(-9999.0));
+        assert_eq!("None".parse::<NoData>().unwrap(), NoData::None);
+        assert!("zero".parse::<NoData>().is_err());
+    }
+
+    #[test]
+    fn shards_are_i_of_n() {
+        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
+        for bad in ["4/4", "0/0", "1", "a/b", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! One place for what the program says besides its results: error, warning and note lines on
+//! standard error (each prefixed `classify-objects:`), progress lines, GDAL's own messages routed
+//! through the same lines, `--quiet`, and standard output for what a command prints.
+//!
+//! Nothing here fails or panics when standard error or standard output is closed (`2>&-`,
+//! `| head`): the line is dropped, and the run's exit status stays the run's.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Says nothing but errors from now on (`--quiet`).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether only errors are said.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Writes one line to standard error, whatever `--quiet` says; a closed stderr drops it.
+pub fn line_always(text: impl fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Writes one line to standard error unless `--quiet`.
+pub fn line(text: impl fmt::Display) {
+    if !quiet() {
+        line_always(text);
+    }
+}
+
+/// Writes text (its own line ends included) to standard error unless `--quiet`.
+pub fn text(text: impl fmt::Display) {
+    if !quiet() {
+        let _ = write!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+/// `classify-objects: error: ...`, always.
+pub fn error(message: impl fmt::Display) {
+    line_always(format_args!("classify-objects: error: {message}"));
+}
+
+/// `classify-objects: warning: ...`, unless `--quiet`.
+pub fn warning(message: impl fmt::Display) {
+    line(format_args!("classify-objects: warning: {message}"));
+}
+
+/// `classify-objects: note: ...`, unless `--quiet`.
+pub fn note(message: impl fmt::Display) {
+    line(format_args!("classify-objects: note: {message}"));
+}
+
+/// `classify-objects: ...`: what a command did (converted, downloaded, wrote), unless `--quiet`.
+pub fn info(message: impl fmt::Display) {
+    line(format_args!("classify-objects: {message}"));
+}
+
+/// `classify-objects: progress: ...`, unless `--quiet`.
+pub fn progress(message: impl fmt::Display) {
+    line(format_args!("classify-objects: progress: {message}"));
+}
+
+/// Writes `text` to standard output. A reader that went away (`| head`) ends the output quietly,
+/// as in other command-line tools, instead of failing.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+thread_local! {
+    static GDAL_MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with GDAL's messages on this thread muted (e.g. GEOS explaining why each invalid
+/// polygon is invalid, which the `Status` field already says).
+pub fn gdal_muted<T>(f: impl FnOnce() -> T) -> T {
+    GDAL_MUTED.with(|m| m.set(true));
+    let result = f();
+    GDAL_MUTED.with(|m| m.set(false));
+    result
+}
+
+/// Most GDAL warnings printed in one run; later ones are counted, not printed.
+pub const MAX_GDAL_WARNINGS: usize = 20;
+
+/// Routes GDAL's messages: distinct warnings said once as our warnings, at most
+/// [`MAX_GDAL_WARNINGS`] (none with `--quiet`); failures reach the user through the error they
+/// cause, so they are not said twice.
+pub fn install_gdal_handler() {
+    static PRINTED: AtomicUsize = AtomicUsize::new(0);
+    gdal::config::set_error_handler(move |kind, _, message| {
+        if quiet() || kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
+            return;
+        }
+        static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        if let Ok(mut seen) = SEEN.lock() {
+            // The same warning comes once per dataset a worker opens: say it once.
+            if seen.iter().any(|m| m == message) {
+                return;
+            }
+            if seen.len() < MAX_GDAL_WARNINGS {
+                seen.push(message.to_string());
+            }
+        }
+        match PRINTED.fetch_add(1, Ordering::Relaxed) {
+            n if n < MAX_GDAL_WARNINGS => warning(format_args!("GDAL: {message}")),
+            n if n == MAX_GDAL_WARNINGS => warning("further GDAL warnings are not shown"),
+            _ => {}
+        }
+    });
+}

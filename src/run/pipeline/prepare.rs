@@ -1,0 +1,176 @@
+//! Stage 1, prepare: the images the features are placed on with their chip rules, the features
+//! source (shard, extent, truth field, reprojections), the rows an earlier run wrote (resume), and
+//! the output writer with the run's schema.
+
+use anyhow::Result;
+
+use crate::bail_input;
+use crate::chips::ChipSpec;
+use crate::input::features::FeatureSource;
+use crate::input::items::{self, Item};
+use crate::input::raster::Raster;
+use crate::model::definition::{LabelMode, ModelDefinition};
+use crate::output::resume::{written_rows, WrittenRow};
+use crate::output::target::Start;
+use crate::output::{Column, OutputSchema, OutputWriter};
+use crate::run::plan::{ClassifyPlan, FeaturesPlan};
+
+/// What the stages share, made once before any feature is read.
+pub struct Prepared {
+    /// The images features are placed on.
+    pub items: Vec<Item>,
+    /// The chip rules on each image.
+    pub specs: Vec<ChipSpec>,
+    /// The features, opened, filtered, and placed on the images.
+    pub source: FeatureSource,
+    /// Position of the truth field among the features' fields.
+    pub truth: Option<usize>,
+    /// Rows an earlier run wrote (`--resume`), in order.
+    pub written: Vec<WrittenRow>,
+    /// The output's columns.
+    pub schema: OutputSchema,
+    /// The output writer.
+    pub writer: OutputWriter,
+    /// What identifies the features' layer in a shard's fingerprint.
+    pub source_identity: String,
+}
+
+/// Prepares a run over `features`.
+pub fn prepare(plan: &ClassifyPlan, features: &FeaturesPlan) -> Result<Prepared> {
+    let items = items::for_features(&plan.inputs.rasters, plan.inputs.processing_mode)?;
+    let definition = &plan.model.package.definition;
+    let specs = chip_specs(plan, &items)?;
+    warn_outside_trained_cell_sizes(definition, plan.chips.cell_size, &items);
+    let mut source = FeatureSource::open_with(&features.source, &features.query)?;
+    source.selection.shard = plan.scale_out.shard.map(|s| (s.index, s.count));
+    // The extent's CRS is the first raster's unless given.
+    source.extent = plan
+        .inputs
+        .extent
+        .as_ref()
+        .map(|e| e.with_default_crs(items[0].grid.srs_wkt.as_deref()));
+    let truth = truth_column(plan, features, &source)?;
+    // Continuing a run: the rows it wrote are the first rows of this run's output, skipped.
+    let output = &plan.output;
+    let written = if output.target.start == Start::Resume {
+        written_rows(&output.target, &output.format, &output.layer.name, &output.label_field)?
+    } else {
+        Vec::new()
+    };
+    for item in &items {
+        source.transform_to(&item.grid, &item.name)?;
+    }
+    let source_identity = source_identity(&source);
+    let schema = schema(plan, definition, &source, items.len());
+    let writer = OutputWriter::create(&output.target, &output.format, &schema, &output.layer, output.style)?;
+    Ok(Prepared {
+        items,
+        specs,
+        source,
+        truth,
+        written,
+        schema,
+        writer,
+        source_identity,
+    })
+}
+
+/// The chip rules on each image, at `--cell-size` when given.
+fn chip_specs(plan: &ClassifyPlan, items: &[Item]) -> Result<Vec<ChipSpec>> {
+    let definition = &plan.model.package.definition;
+    items
+        .iter()
+        .map(|item| {
+            let raster = Raster::open_with(&item.name, &plan.inputs.raster_overrides)?;
+            let spec = ChipSpec::new(definition, &raster)?;
+            Ok(match plan.chips.cell_size {
+                Some(cell) => spec.at_cell_size(cell, raster.grid.cell_size(), plan.chips.resampling),
+                None => spec,
+            })
+        })
+        .collect()
+}
+
+/// The position of `--truth-field` among the features' fields.
+fn truth_column(plan: &ClassifyPlan, features: &FeaturesPlan, source: &FeatureSource) -> Result<Option<usize>> {
+    let Some(name) = &plan.report.truth_field else {
+        return Ok(None);
+    };
+    match source.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
+        Some(i) => Ok(Some(i)),
+        None => bail_input!(
+            "--truth-field {name} is not a field of {} (fields: {}); name the field holding the expected class",
+            features.source,
+            source
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The features' layer, columns, geometry type and CRS, as a shard's fingerprint takes them.
+fn source_identity(source: &FeatureSource) -> String {
+    format!(
+        "{}|{:?}|{}|{:?}",
+        source.layer_name,
+        source
+            .fields
+            .iter()
+            .map(|f| (&f.name, f.field_type))
+            .collect::<Vec<_>>(),
+        source.geometry_type,
+        source.srs_wkt
+    )
+}
+
+/// The output's columns: the features' own, then the run's.
+fn schema(plan: &ClassifyPlan, definition: &ModelDefinition, source: &FeatureSource, items: usize) -> OutputSchema {
+    let mut schema = OutputSchema {
+        input_fields: source
+            .fields
+            .iter()
+            .map(|f| Column {
+                name: f.name.clone(),
+                field_type: f.field_type,
+                width: f.width,
+                precision: f.precision,
+            })
+            .collect(),
+        label_field: plan.output.label_field.clone(),
+        multi_label: definition.label_mode == LabelMode::MultiLabel,
+        with_source_id: true,
+        with_image_id: items > 1,
+        geometry: Some((source.geometry_type, source.srs_wkt.clone())),
+        style: Some(definition.class_colors()),
+        score_fields: Vec::new(),
+    };
+    if plan.output.all_scores {
+        schema.set_score_fields(&definition.class_names());
+    }
+    schema.resolve_clashes();
+    schema
+}
+
+/// One warning line when the cell size chips are cut at is outside the `.emd`'s `MinCellSize` ..
+/// `MaxCellSize` (the model was trained at other resolutions).
+fn warn_outside_trained_cell_sizes(definition: &ModelDefinition, cell_size: Option<f64>, items: &[Item]) {
+    let effective = cell_size.unwrap_or_else(|| items[0].grid.cell_size().0);
+    let (min, max) = definition.cell_size_range;
+    let below = min.filter(|&m| effective < m * 0.999);
+    let above = max.filter(|&m| effective > m * 1.001);
+    if below.is_none() && above.is_none() {
+        return;
+    }
+    let range = match (min, max) {
+        (Some(a), Some(b)) => format!("{a} to {b}"),
+        (Some(a), None) => format!("at least {a}"),
+        (None, Some(b)) => format!("at most {b}"),
+        (None, None) => String::new(),
+    };
+    crate::messages::warning(format_args!(
+        "chips are cut at a cell size of {effective} but the model was trained for {range} (MinCellSize/MaxCellSize); results may be poor: set --cell-size within it"
+    ));
+}
