@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use classify_objects::infer::{self, Classifier, Device, SessionOptions};
-use classify_objects::model::package::ModelPackage;
+use classify_objects::ModelPackage;
+use classify_objects::{init_runtime, locate_runtime, Classifier, Device, Expected, SessionOptions};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     };
     let (batch, threads, seconds): (usize, usize, f64) = (batch.parse()?, threads.parse()?, seconds.parse()?);
     let package = ModelPackage::open(Path::new(model))?;
-    let environment = infer::init_runtime(&infer::locate_runtime(None)?)?;
+    let environment = init_runtime(&locate_runtime(None)?)?;
     let options = SessionOptions {
         device: Device::Cpu,
         intra_op_threads: threads,
@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         &environment,
         &package.onnx,
         &package.model_name,
-        &infer::Expected::declared_by(&package.definition),
+        &Expected::declared_by(&package.definition),
         &options,
     )?;
     let d = &package.definition;

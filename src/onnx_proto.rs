@@ -10,8 +10,6 @@ use bytes::Bytes;
 
 /// `TensorProto.DataType.FLOAT`.
 pub const FLOAT: i32 = 1;
-/// `TensorProto.DataType.INT64`.
-pub const INT64: i32 = 7;
 
 /// `AttributeProto.AttributeType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]

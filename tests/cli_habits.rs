@@ -44,7 +44,7 @@ fn version_names_the_build_gdal_proj_and_onnx_runtime() {
     let path = ort.rsplit_once(" (").unwrap().1.trim_end_matches(')');
     assert!(Path::new(path).is_file(), "{ort}");
     assert!(path.contains("libonnxruntime"), "{ort}");
-    let library = classify_objects::infer::locate_runtime(None).unwrap();
+    let library = classify_objects::locate_runtime(None).unwrap();
     assert_eq!(Path::new(path), std::fs::canonicalize(library).unwrap());
     // -V is the same; --version takes no other flag.
     assert_eq!(String::from_utf8(run_ok(&["-V"]).stdout).unwrap(), text);

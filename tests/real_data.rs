@@ -6,8 +6,8 @@ mod support;
 
 use std::fs;
 
-use classify_objects::error::exit_code;
-use classify_objects::model::definition::{BandSelector, ImageSpace, ModelDefinition};
+use classify_objects::exit_code;
+use classify_objects::{BandSelector, ImageSpace, ModelDefinition};
 use support::*;
 
 /// Reference rows: fid -> (label, confidence).

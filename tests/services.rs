@@ -253,8 +253,7 @@ fn an_image_server_opens_with_the_size_cell_size_crs_bands_type_and_nodata_of_th
         ..Default::default()
     });
     let url = server.service_url("RGB", "ImageServer");
-    let service =
-        classify_objects::input::source::open(&url, classify_objects::input::source::SourceKind::Raster).unwrap();
+    let service = classify_objects::open_source(&url, classify_objects::SourceKind::Raster).unwrap();
     let local = gdal::Dataset::open(&raster).unwrap();
     assert_eq!(service.raster_size(), (791, 718));
     let (a, b) = (service.geo_transform().unwrap(), local.geo_transform().unwrap());
@@ -280,8 +279,7 @@ fn an_image_server_opens_with_the_size_cell_size_crs_bands_type_and_nodata_of_th
         assert_eq!(x.iter().zip(&y).filter(|(p, q)| p != q).count(), 0, "band {b} differs");
     }
     // Opened once per process: the description was asked for once, whatever opens it again.
-    let again =
-        classify_objects::input::source::open(&url, classify_objects::input::source::SourceKind::Raster).unwrap();
+    let again = classify_objects::open_source(&url, classify_objects::SourceKind::Raster).unwrap();
     assert_eq!(again.raster_size(), (791, 718));
     assert_eq!(server.count("/ImageServer?f=json"), 1, "{:?}", server.requests());
 }
@@ -410,8 +408,7 @@ fn a_cached_map_server_opens_as_the_image_at_every_level_of_its_cache() {
         ..Default::default()
     });
     let url = server.service_url("Colors", "MapServer");
-    let service =
-        classify_objects::input::source::open(&url, classify_objects::input::source::SourceKind::Raster).unwrap();
+    let service = classify_objects::open_source(&url, classify_objects::SourceKind::Raster).unwrap();
     let local = gdal::Dataset::open(&raster).unwrap();
     assert_eq!(service.raster_size(), local.raster_size());
     assert_eq!(service.raster_count(), 3);

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = classify_objects::model::package::ModelPackage::from_dlpk_bytes("fuzz.dlpk", data);
+    let _ = classify_objects::ModelPackage::from_dlpk_bytes("fuzz.dlpk", data);
 });

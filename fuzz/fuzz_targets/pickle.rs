@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = classify_objects::model::arcgis_learn::pickle::load_state_dict(data, "fuzz.pkl");
+    let _ = classify_objects::fuzzing::load_state_dict(data, "fuzz.pkl");
 });

@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let bytes = data.to_vec();
-    if let Ok(sd) = classify_objects::model::arcgis_learn::pth::read(bytes, "fuzz.pth") {
-        let _ = classify_objects::model::arcgis_learn::resnet::detect(&sd, "fuzz.pth");
+    if let Ok(sd) = classify_objects::fuzzing::read_pth(bytes, "fuzz.pth") {
+        let _ = classify_objects::fuzzing::detect_resnet(&sd, "fuzz.pth");
     }
 });

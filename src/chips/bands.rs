@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::bail_input;
+use crate::error;
 use crate::input::raster::Raster;
 use crate::model::definition::BandSelector;
 
@@ -23,7 +24,7 @@ pub fn resolve_bands(raster: &Raster, selectors: &[BandSelector]) -> Result<Vec<
                 .find(|b| b.description.eq_ignore_ascii_case(name) || b.color_name.eq_ignore_ascii_case(name))
                 .map(|b| b.number)
                 .ok_or_else(|| {
-                    crate::error::input_error(format!(
+                    error::input_error(format!(
                         "the model reads a band named \"{name}\" but raster {} has none (bands: {}); name the bands (band descriptions) or use 0-based indices in ExtractBands",
                         raster.name,
                         raster.bands

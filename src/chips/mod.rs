@@ -34,8 +34,6 @@ use crate::input::raster::{PixelWindow, Raster, Region};
 use crate::model::definition::ModelDefinition;
 use gdal::raster::ResampleAlg;
 
-pub use normalize::{IMAGENET_MEAN, IMAGENET_STD};
-
 /// How much larger than the chip a whole image with invalid pixels is read before it is
 /// resampled to the chip (each side).
 pub const WHOLE_IMAGE_OVERSAMPLING: usize = 4;
@@ -128,20 +126,6 @@ impl ChipSpec {
         (window::fixed_window(shape.envelope, self.width, self.height), false)
     }
 
-    /// Cuts the normalised chip for `shape` into `out` (`values_per_chip()` values). `scratch` is
-    /// reused between calls for variable-size crops. Returns the raster window it was cut from.
-    pub fn cut(
-        &self,
-        raster: &Raster,
-        shape: &PixelShape,
-        out: &mut [f32],
-        scratch: &mut Vec<f32>,
-    ) -> Result<PixelWindow> {
-        let window = self.cut_pixels(raster, shape, out, scratch)?;
-        self.normalize(out);
-        Ok(window)
-    }
-
     /// Cuts the chip for `shape` into `out` as raster values, before `DataRange` and
     /// normalisation: outside, NoData, masked and blackened pixels are 0; variable crops are
     /// resampled to the chip size. Returns the raster window it was cut from.
@@ -202,22 +186,6 @@ impl ChipSpec {
             height: window.height as f64 * ky,
         };
         raster.read_region(&self.bands, region, (window.width, window.height), self.resampling, out)
-    }
-
-    /// The whole image resampled (bilinear) to the chip size, normalised: one image as one
-    /// object. Bands without invalid pixels are resampled by GDAL; the others are read (at most
-    /// [`WHOLE_IMAGE_OVERSAMPLING`] times the chip size, through overviews when the image is
-    /// larger), their NoData, masked and non-finite pixels set to 0, and resampled here, so that
-    /// resampling never smears NoData values into valid ones. Memory stays bounded whatever the
-    /// image size.
-    pub fn whole_image(&self, raster: &Raster, out: &mut [f32]) -> Result<()> {
-        let whole = PixelWindow {
-            col: 0,
-            row: 0,
-            width: raster.grid.width,
-            height: raster.grid.height,
-        };
-        self.image_window(raster, whole, out)
     }
 
     /// As [`ChipSpec::whole_image`], for the part `window` of the image (inside it): an image

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::input::raster::NoData;
+use crate::model::definition::MAX_BANDS;
 
 /// Most threads accepted by `--threads` and `--intra-op-threads`.
 pub const MAX_THREADS: usize = 1024;
@@ -135,7 +136,7 @@ impl FromStr for BandList {
             .split(',')
             .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b >= 1))
             .collect();
-        if bands.is_empty() || bands.iter().any(Option::is_none) || bands.len() > crate::model::definition::MAX_BANDS {
+        if bands.is_empty() || bands.iter().any(Option::is_none) || bands.len() > MAX_BANDS {
             return bad(format!(
                 "--bands {text} is not a list of band numbers from 1 (e.g. --bands 3,2,1, as GDAL's -b)"
             ));

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::bail_input;
 use crate::cli::ConvertArgs;
 use crate::infer::{self, Classifier};
+use crate::messages;
 use crate::model::{convert, ModelPackage};
 use crate::output::OutputTarget;
 
@@ -40,7 +41,7 @@ pub fn run(args: ConvertArgs) -> Result<ExitCode> {
     }
     drop(written);
     target.commit()?;
-    crate::messages::info(format_args!(
+    messages::info(format_args!(
         "converted {} ({}, {} parameters, {} classes) -> {}",
         conversion.source,
         conversion.architecture,

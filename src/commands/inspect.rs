@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::cli::InspectArgs;
+use crate::error;
 use crate::infer::{self, Classifier};
 use crate::messages::print;
 use crate::model::arguments;
@@ -40,7 +41,7 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
             Ok(classifier)
         }) {
             Ok(classifier) => ("ok".to_string(), Some(classifier.activation.name())),
-            Err(err) => (crate::error::one_line(&err), None),
+            Err(err) => (error::one_line(&err), None),
         };
     let converted = package.conversion.as_ref().map(|c| {
         json!({
@@ -101,23 +102,54 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
 
 /// Renders the summary as text.
 pub fn render_text(s: &Value) -> String {
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
-    let text = |v: &Value| match v {
+    let mut out = Lines(String::new());
+    out.package(s);
+    out.model(s);
+    out.chip(&s["chip"]);
+    out.classes_and_arguments(s);
+    if !s["inference_function_ignored"].is_null() {
+        out.line(
+            "inference function",
+            format!(
+                "{} (ignored: package code is never run)",
+                text(&s["inference_function_ignored"])
+            ),
+        );
+    }
+    out.line("check", text(&s["check"]));
+    out.0
+}
+
+/// A JSON value as shown: strings bare, null as `-`.
+fn text(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
-    };
-    line("package", text(&s["package"]));
-    line("definition", text(&s["definition"]));
-    let c = &s["converted"];
-    if c.is_null() {
-        line(
-            "model file",
-            format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
-        );
-    } else {
-        line(
+    }
+}
+
+/// The text form, a `key   value` line at a time.
+struct Lines(String);
+
+impl Lines {
+    fn line(&mut self, key: &str, value: String) {
+        self.0.push_str(&format!("{key:<22}{value}\n"));
+    }
+
+    /// The package, its model file, and what it was converted from.
+    fn package(&mut self, s: &Value) {
+        self.line("package", text(&s["package"]));
+        self.line("definition", text(&s["definition"]));
+        let c = &s["converted"];
+        if c.is_null() {
+            self.line(
+                "model file",
+                format!("{} ({} bytes)", text(&s["model_file"]), s["model_bytes"]),
+            );
+            return;
+        }
+        self.line(
             "model file",
             format!(
                 "{} ({} bytes of PyTorch weights; {} bytes as ONNX)",
@@ -126,9 +158,7 @@ pub fn render_text(s: &Value) -> String {
                 s["model_bytes"]
             ),
         );
-    }
-    if !c.is_null() {
-        line(
+        self.line(
             "converted from",
             format!(
                 "{} ({}), in memory in {:.2} s",
@@ -137,7 +167,7 @@ pub fn render_text(s: &Value) -> String {
                 c["seconds"].as_f64().unwrap_or(0.0)
             ),
         );
-        line(
+        self.line(
             "architecture",
             format!(
                 "{} body + fastai head, {} parameters ({} float32 values), {} input channels, {} classes",
@@ -148,65 +178,65 @@ pub fn render_text(s: &Value) -> String {
                 c["classes"]
             ),
         );
-        line("declared backbone", text(&c["declared_backbone"]));
+        self.line("declared backbone", text(&c["declared_backbone"]));
     }
-    line("model type", text(&s["model_type"]));
-    line("framework", text(&s["framework"]));
-    line("model name", text(&s["model_name"]));
-    for (kind, key) in [("input", "inputs"), ("output", "outputs")] {
-        for t in s[key].as_array().into_iter().flatten() {
-            line(
-                kind,
-                format!("{} {} {}", text(&t["name"]), text(&t["element_type"]), t["shape"]),
+
+    /// The model's kind, name, inputs and outputs.
+    fn model(&mut self, s: &Value) {
+        self.line("model type", text(&s["model_type"]));
+        self.line("framework", text(&s["framework"]));
+        self.line("model name", text(&s["model_name"]));
+        for (kind, key) in [("input", "inputs"), ("output", "outputs")] {
+            for t in s[key].as_array().into_iter().flatten() {
+                self.line(
+                    kind,
+                    format!("{} {} {}", text(&t["name"]), text(&t["element_type"]), t["shape"]),
+                );
+            }
+        }
+    }
+
+    /// The chip rules.
+    fn chip(&mut self, chip: &Value) {
+        self.line(
+            "chip",
+            format!(
+                "{} x {} pixels, {}",
+                chip["width"],
+                chip["height"],
+                text(&chip["layout"])
+            ),
+        );
+        self.line("extract bands", chip["extract_bands"].to_string());
+        self.line("crop size fixed", text(&chip["crop_size_fixed"]));
+        self.line("blacken around", text(&chip["blacken_around_feature"]));
+        self.line("image space", text(&chip["image_space"]));
+        self.line("normalization", text(&chip["normalization"]));
+        if !chip["data_range"].is_null() {
+            self.line("data range", chip["data_range"].to_string());
+        }
+    }
+
+    /// Labels, activation, classes, model arguments.
+    fn classes_and_arguments(&mut self, s: &Value) {
+        self.line("labels", text(&s["label_mode"]));
+        self.line("activation", text(&s["activation"]));
+        for (i, c) in s["classes"].as_array().into_iter().flatten().enumerate() {
+            self.line(
+                if i == 0 { "classes" } else { "" },
+                format!(
+                    "{i}: {} (value {}, color {})",
+                    text(&c["name"]),
+                    text(&c["value"]),
+                    text(&c["color"])
+                ),
+            );
+        }
+        for (i, a) in s["model_arguments"].as_array().into_iter().flatten().enumerate() {
+            self.line(
+                if i == 0 { "model arguments" } else { "" },
+                format!("{} = {} ({})", text(&a["name"]), text(&a["default"]), text(&a["help"])),
             );
         }
     }
-    let chip = &s["chip"];
-    line(
-        "chip",
-        format!(
-            "{} x {} pixels, {}",
-            chip["width"],
-            chip["height"],
-            text(&chip["layout"])
-        ),
-    );
-    line("extract bands", chip["extract_bands"].to_string());
-    line("crop size fixed", text(&chip["crop_size_fixed"]));
-    line("blacken around", text(&chip["blacken_around_feature"]));
-    line("image space", text(&chip["image_space"]));
-    line("normalization", text(&chip["normalization"]));
-    if !chip["data_range"].is_null() {
-        line("data range", chip["data_range"].to_string());
-    }
-    line("labels", text(&s["label_mode"]));
-    line("activation", text(&s["activation"]));
-    for (i, c) in s["classes"].as_array().into_iter().flatten().enumerate() {
-        line(
-            if i == 0 { "classes" } else { "" },
-            format!(
-                "{i}: {} (value {}, color {})",
-                text(&c["name"]),
-                text(&c["value"]),
-                text(&c["color"])
-            ),
-        );
-    }
-    for (i, a) in s["model_arguments"].as_array().into_iter().flatten().enumerate() {
-        line(
-            if i == 0 { "model arguments" } else { "" },
-            format!("{} = {} ({})", text(&a["name"]), text(&a["default"]), text(&a["help"])),
-        );
-    }
-    if !s["inference_function_ignored"].is_null() {
-        line(
-            "inference function",
-            format!(
-                "{} (ignored: package code is never run)",
-                text(&s["inference_function_ignored"])
-            ),
-        );
-    }
-    line("check", text(&s["check"]));
-    out
 }

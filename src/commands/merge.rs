@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::MergeArgs;
+use crate::messages;
 use crate::output::merge;
 
 /// Merges the shards and says how many rows the output has.
 pub fn run(args: MergeArgs) -> Result<ExitCode> {
     let rows = merge::merge(&args.shards, &args.output, args.overwrite)?;
-    crate::messages::info(format_args!(
+    messages::info(format_args!(
         "merged {} shard(s), {rows} row(s) -> {}",
         args.shards.len(),
         args.output.display()

@@ -15,6 +15,7 @@ pub mod version;
 
 use std::process::ExitCode;
 
+use crate::cli::values::BadValue;
 use crate::error::{exit_code, one_line, INTERRUPTED_EXIT_CODE};
 use crate::messages;
 use crate::run::interrupt;
@@ -63,10 +64,7 @@ pub fn usage_error(err: clap::Error) -> ExitCode {
 /// its tip on the same line.
 fn usage_message(err: &clap::Error) -> String {
     use std::error::Error;
-    if let Some(ours) = err
-        .source()
-        .and_then(|s| s.downcast_ref::<crate::cli::values::BadValue>())
-    {
+    if let Some(ours) = err.source().and_then(|s| s.downcast_ref::<BadValue>()) {
         return ours.to_string();
     }
     let text = err.to_string();

@@ -4,7 +4,11 @@
 
 use std::process::ExitCode;
 
+use crate::error;
+use crate::gdal_ffi;
+use crate::infer;
 use crate::messages::print;
+use crate::run::describe;
 
 /// Prints the version text.
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -16,12 +20,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
 pub fn text() -> String {
     // "GDAL 3.6.2, released 2023/01/02"
     let gdal = gdal::version::version_info("--version");
-    let (major, minor, patch) = crate::gdal_ffi::proj_version();
-    let ort = match crate::infer::locate_runtime(None) {
+    let (major, minor, patch) = gdal_ffi::proj_version();
+    let ort = match infer::locate_runtime(None) {
         Ok(library) => {
             // The file itself, symbolic links resolved.
             let path = std::fs::canonicalize(&library).unwrap_or(library);
-            match crate::infer::runtime_version(&path) {
+            match infer::runtime_version(&path) {
                 Some(version) => format!("ONNX Runtime {version} ({})", path.display()),
                 None => format!(
                     "ONNX Runtime not loaded: {} does not load as ONNX Runtime",
@@ -29,10 +33,10 @@ pub fn text() -> String {
                 ),
             }
         }
-        Err(err) => format!("ONNX Runtime not loaded: {}", crate::error::one_line(&err)),
+        Err(err) => format!("ONNX Runtime not loaded: {}", error::one_line(&err)),
     };
     format!(
         "classify-objects {}\n{gdal}\nPROJ {major}.{minor}.{patch}\n{ort}\n",
-        crate::run::describe::version()
+        describe::version()
     )
 }

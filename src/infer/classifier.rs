@@ -6,7 +6,9 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::bail_input;
+use crate::infer::activation;
 use crate::infer::activation::{activate, Activation};
+use crate::infer::device;
 use crate::infer::device::Device;
 use crate::model::definition::{LabelMode, ModelDefinition};
 
@@ -99,125 +101,18 @@ impl Classifier {
         expected: &Expected,
         options: &SessionOptions,
     ) -> Result<Classifier> {
-        let mut builder = Session::builder(environment).context("creating an ONNX Runtime session")?;
-        // ONNX Runtime's threads spin while a batch runs (light models with many small
-        // operators gain about 50 %) and sleep as soon as it returns, leaving the cores to the
-        // chip workers between batches (spinning throughout costs reading-bound runs 25 %; see
-        // bench/RESULTS.md).
-        builder = builder
-            .with_config_entry("session.force_spinning_stop", "1")
-            .map_err(ort::Error::<()>::from)?;
-        if options.intra_op_threads > 0 {
-            builder = builder
-                .with_intra_threads(options.intra_op_threads)
-                .map_err(ort::Error::<()>::from)?;
-        }
-        let (builder, execution_provider) = crate::infer::device::register(builder, options.device)?;
-        let mut builder = builder;
-        let session = match builder.commit_from_memory(onnx) {
-            Ok(session) => session,
-            Err(err) => bail_input!(
-                "model {model_name} is not a valid ONNX model ONNX Runtime can load ({err}); check that ModelFile names the exported .onnx file"
-            ),
-        };
-        let classes = expected.classes;
-        let channels = expected.channels;
-        let (width, height) = (expected.width, expected.height);
-
-        let [input] = session.inputs() else {
-            bail_input!(
-                "model {model_name} has {} inputs ({}); an object classifier takes one image tensor",
-                session.inputs().len(),
-                session
-                    .inputs()
-                    .iter()
-                    .map(|i| i.name().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        };
-        let input_name = input.name().to_string();
-        let input_type = input.dtype().clone();
-        let ValueType::Tensor { ty, shape, .. } = &input_type else {
-            bail_input!(
-                "model {model_name} input \"{input_name}\" is not a tensor; an object classifier takes an image tensor"
-            );
-        };
-        if *ty != TensorElementType::Float32 {
-            bail_input!("model {model_name} input \"{input_name}\" is {ty:?}; classify-objects feeds float32 chips (re-export the model with a float input)");
-        }
-        let dims: &[i64] = shape;
-        if dims.len() != 4 {
-            bail_input!(
-                "model {model_name} input \"{input_name}\" has shape {dims:?}; an image classifier takes [batch, channels, height, width]"
-            );
-        }
-        let channels_last = expected.channels_last;
-        let (c_dim, h_dim, w_dim) = if channels_last {
-            (dims[3], dims[1], dims[2])
-        } else {
-            (dims[1], dims[2], dims[3])
-        };
-        let fixed = |d: i64| (d > 0).then_some(d as usize);
-        if let Some(c) = fixed(c_dim) {
-            if c != channels {
-                bail_input!(
-                    "model {model_name} takes {c} input channel(s) but its .emd ExtractBands lists {channels} band(s); make ExtractBands match the model"
-                );
-            }
-        }
-        for (what, model_dim, emd_dim, key) in [
-            ("height", h_dim, height, "ImageHeight"),
-            ("width", w_dim, width, "ImageWidth"),
-        ] {
-            if let Some(d) = fixed(model_dim) {
-                if d != emd_dim {
-                    bail_input!(
-                        "model {model_name} takes chips of {what} {d} but its .emd says {key} {emd_dim}; set {key} to {d}"
-                    );
-                }
-            }
-        }
-        let Some(output) = session.outputs().first() else {
-            bail_input!("model {model_name} has no output");
-        };
-        let (output_name, output_type) = (output.name().to_string(), output.dtype().clone());
-        let ValueType::Tensor { ty, shape, .. } = &output_type else {
-            bail_input!(
-                "model {model_name} output \"{output_name}\" is not a tensor ({output_type:?}); an object classifier outputs [batch, classes] float32 scores"
-            );
-        };
-        if *ty != TensorElementType::Float32 {
-            bail_input!(
-                "model {model_name} output \"{output_name}\" is {ty:?}; classify-objects reads float32 class scores (re-export the model with a float32 output, e.g. its logits or probabilities rather than class indices)"
-            );
-        }
-        {
-            let dims: &[i64] = shape;
-            let per_chip: Vec<i64> = dims.iter().skip(1).copied().filter(|&d| d != 1).collect();
-            match per_chip.as_slice() {
-                [k] if *k > 0 && *k as usize != classes => bail_input!(
-                    "model {model_name} outputs {k} scores per chip but its .emd lists {classes} class(es); list one class per model output in Classes"
-                ),
-                [] if dims.len() > 1 && classes != 1 => bail_input!(
-                    "model {model_name} outputs one score per chip (shape {dims:?}) but its .emd lists {classes} classes; a classifier needs one score per class (re-export it with [batch, {classes}] outputs)"
-                ),
-                [_] | [] => {}
-                _ if dims.iter().skip(1).any(|&d| d < 0) => {}
-                _ => bail_input!(
-                    "model {model_name} output \"{output_name}\" has shape {dims:?}; an object classifier outputs [batch, classes]"
-                ),
-            }
-        }
+        let (session, execution_provider) = open_session(environment, onnx, model_name, options)?;
+        let (input_name, dims) = check_input(&session, model_name, expected)?;
+        check_output(&session, model_name, expected.classes)?;
         Ok(Classifier {
             session,
             input_name,
-            channels,
-            chip_size: (height, width),
-            fixed_batch: fixed(dims[0]),
-            classes,
-            channels_last,
-            activation: crate::infer::activation::for_model(onnx, expected.activation),
+            channels: expected.channels,
+            chip_size: (expected.height, expected.width),
+            fixed_batch: (dims[0] > 0).then_some(dims[0] as usize),
+            classes: expected.classes,
+            channels_last: expected.channels_last,
+            activation: activation::for_model(onnx, expected.activation),
             execution_provider,
         })
     }
@@ -292,6 +187,121 @@ fn to_channels_last(batch: &[f32], n: usize, c: usize, h: usize, w: usize) -> Ve
         }
     }
     out
+}
+
+/// The ONNX Runtime session of `onnx` with `options`, and the execution provider that runs it.
+fn open_session(
+    environment: &Environment,
+    onnx: &[u8],
+    model_name: &str,
+    options: &SessionOptions,
+) -> Result<(Session, &'static str)> {
+    let mut builder = Session::builder(environment).context("creating an ONNX Runtime session")?;
+    // ONNX Runtime's threads spin while a batch runs (light models with many small operators
+    // gain about 50 %) and sleep as soon as it returns, leaving the cores to the chip workers
+    // between batches (spinning throughout costs reading-bound runs 25 %; see bench/RESULTS.md).
+    builder = builder
+        .with_config_entry("session.force_spinning_stop", "1")
+        .map_err(ort::Error::<()>::from)?;
+    if options.intra_op_threads > 0 {
+        builder = builder
+            .with_intra_threads(options.intra_op_threads)
+            .map_err(ort::Error::<()>::from)?;
+    }
+    let (mut builder, execution_provider) = device::register(builder, options.device)?;
+    match builder.commit_from_memory(onnx) {
+        Ok(session) => Ok((session, execution_provider)),
+        Err(err) => bail_input!(
+            "model {model_name} is not a valid ONNX model ONNX Runtime can load ({err}); check that ModelFile names the exported .onnx file"
+        ),
+    }
+}
+
+/// Checks the model's one input against what the package declares; returns its name and shape.
+fn check_input(session: &Session, model_name: &str, expected: &Expected) -> Result<(String, Vec<i64>)> {
+    let [input] = session.inputs() else {
+        bail_input!(
+            "model {model_name} has {} inputs ({}); an object classifier takes one image tensor",
+            session.inputs().len(),
+            session
+                .inputs()
+                .iter()
+                .map(|i| i.name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let input_name = input.name().to_string();
+    let ValueType::Tensor { ty, shape, .. } = input.dtype() else {
+        bail_input!(
+            "model {model_name} input \"{input_name}\" is not a tensor; an object classifier takes an image tensor"
+        );
+    };
+    if *ty != TensorElementType::Float32 {
+        bail_input!("model {model_name} input \"{input_name}\" is {ty:?}; classify-objects feeds float32 chips (re-export the model with a float input)");
+    }
+    let dims: Vec<i64> = shape.to_vec();
+    if dims.len() != 4 {
+        bail_input!(
+            "model {model_name} input \"{input_name}\" has shape {dims:?}; an image classifier takes [batch, channels, height, width]"
+        );
+    }
+    let (c_dim, h_dim, w_dim) = if expected.channels_last {
+        (dims[3], dims[1], dims[2])
+    } else {
+        (dims[1], dims[2], dims[3])
+    };
+    let fixed = |d: i64| (d > 0).then_some(d as usize);
+    if let Some(c) = fixed(c_dim).filter(|&c| c != expected.channels) {
+        bail_input!(
+            "model {model_name} takes {c} input channel(s) but its .emd ExtractBands lists {} band(s); make ExtractBands match the model",
+            expected.channels
+        );
+    }
+    for (what, model_dim, emd_dim, key) in [
+        ("height", h_dim, expected.height, "ImageHeight"),
+        ("width", w_dim, expected.width, "ImageWidth"),
+    ] {
+        if let Some(d) = fixed(model_dim).filter(|&d| d != emd_dim) {
+            bail_input!(
+                "model {model_name} takes chips of {what} {d} but its .emd says {key} {emd_dim}; set {key} to {d}"
+            );
+        }
+    }
+    Ok((input_name, dims))
+}
+
+/// Checks that the model's first output is float32 scores, one per class.
+fn check_output(session: &Session, model_name: &str, classes: usize) -> Result<()> {
+    let Some(output) = session.outputs().first() else {
+        bail_input!("model {model_name} has no output");
+    };
+    let (output_name, output_type) = (output.name().to_string(), output.dtype());
+    let ValueType::Tensor { ty, shape, .. } = output_type else {
+        bail_input!(
+            "model {model_name} output \"{output_name}\" is not a tensor ({output_type:?}); an object classifier outputs [batch, classes] float32 scores"
+        );
+    };
+    if *ty != TensorElementType::Float32 {
+        bail_input!(
+            "model {model_name} output \"{output_name}\" is {ty:?}; classify-objects reads float32 class scores (re-export the model with a float32 output, e.g. its logits or probabilities rather than class indices)"
+        );
+    }
+    let dims: &[i64] = shape;
+    let per_chip: Vec<i64> = dims.iter().skip(1).copied().filter(|&d| d != 1).collect();
+    match per_chip.as_slice() {
+        [k] if *k > 0 && *k as usize != classes => bail_input!(
+            "model {model_name} outputs {k} scores per chip but its .emd lists {classes} class(es); list one class per model output in Classes"
+        ),
+        [] if dims.len() > 1 && classes != 1 => bail_input!(
+            "model {model_name} outputs one score per chip (shape {dims:?}) but its .emd lists {classes} classes; a classifier needs one score per class (re-export it with [batch, {classes}] outputs)"
+        ),
+        [_] | [] => Ok(()),
+        _ if dims.iter().skip(1).any(|&d| d < 0) => Ok(()),
+        _ => bail_input!(
+            "model {model_name} output \"{output_name}\" has shape {dims:?}; an object classifier outputs [batch, classes]"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! ONNX Runtime at run time (`scripts/setup-gpu.sh`); a failed `--device cuda` request is an
 //! error, `--device auto` falls back to CPU and says so on stderr.
 
+use crate::error;
+use crate::messages;
 use anyhow::Result;
 use ort::session::builder::SessionBuilder;
 
@@ -47,14 +49,14 @@ pub fn register(builder: SessionBuilder, device: Device) -> Result<(SessionBuild
     match device {
         Device::Cpu => Ok((builder, CPU)),
         Device::Cuda(id) => register_cuda(builder, id).map_err(|reason| {
-            crate::error::input_error(format!(
+            error::input_error(format!(
                 "--device cuda:{id} cannot be used: {reason}; use --device cpu, or --device auto to fall back to the CPU"
             ))
         }),
         Device::Auto => match register_cuda_recovering(builder, 0) {
             (builder, Ok(())) => Ok((builder, CUDA)),
             (builder, Err(reason)) => {
-                crate::messages::info(format_args!("CUDA is not available ({reason}); running on the CPU"));
+                messages::info(format_args!("CUDA is not available ({reason}); running on the CPU"));
                 Ok((builder, CPU))
             }
         },

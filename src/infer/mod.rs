@@ -10,7 +10,6 @@ pub mod classifier;
 pub mod device;
 pub mod runtime;
 
-pub use activation::Activation;
 pub use classifier::{Classifier, Expected, SessionOptions};
 pub use device::Device;
-pub use runtime::{describe_model, init_runtime, locate_runtime, runtime_version, start_runtime, TensorInfo};
+pub use runtime::{describe_model, init_runtime, locate_runtime, runtime_version, start_runtime};

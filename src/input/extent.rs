@@ -10,7 +10,9 @@ use gdal::spatial_ref::{CoordTransform, SpatialRef};
 use gdal::vector::Geometry;
 
 use crate::bail_input;
+use crate::gdal_ffi::srs;
 use crate::input::raster::{PixelWindow, RasterGrid};
+use crate::messages;
 
 /// A rectangle in a CRS.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +69,7 @@ impl Extent {
     /// The filter keeping the features (in CRS `features_wkt`) whose envelope centre is inside.
     pub fn centre_filter(&self, features_wkt: Option<&str>, features: &str) -> Result<CentreFilter> {
         let transform = match (features_wkt, self.crs_wkt.as_deref()) {
-            (Some(from), Some(to)) => crate::gdal_ffi::srs::transform_wkt(from, to)
+            (Some(from), Some(to)) => srs::transform_wkt(from, to)
                 .with_context(|| format!("taking the features {features} into the CRS of --extent"))?,
             (None, Some(_)) => bail_input!(
                 "features {features} have no coordinate reference system, so --extent cannot be placed on them; declare it with --features-crs"
@@ -84,7 +86,7 @@ impl Extent {
     /// clipped to the image; `None` when the extent does not overlap the image.
     pub fn pixel_window(&self, grid: &RasterGrid, raster: &str) -> Result<Option<PixelWindow>> {
         let bounds = match (self.crs_wkt.as_deref(), grid.srs_wkt.as_deref()) {
-            (Some(from), Some(to)) => match crate::gdal_ffi::srs::transform_wkt(from, to)? {
+            (Some(from), Some(to)) => match srs::transform_wkt(from, to)? {
                 Some(t) => t
                     .transform_bounds(&self.bounds, 21)
                     .with_context(|| format!("taking --extent into the CRS of raster {raster}"))?,
@@ -146,7 +148,7 @@ impl CentreFilter {
             [(envelope.MinY + envelope.MaxY) / 2.0],
         );
         if let Some(t) = &self.transform {
-            if crate::messages::gdal_muted(|| t.transform_coords(&mut x, &mut y, &mut [])).is_err() {
+            if messages::gdal_muted(|| t.transform_coords(&mut x, &mut y, &mut [])).is_err() {
                 return false;
             }
         }

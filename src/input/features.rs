@@ -13,10 +13,16 @@ use gdal::Dataset;
 use geo::{BoundingRect, MapCoords};
 
 use crate::bail_input;
-use crate::gdal_ffi::srs;
+use crate::error;
+use crate::gdal_ffi;
+use crate::gdal_ffi::{srs, vector};
 use crate::input::extent::Extent;
+use crate::input::http;
 use crate::input::items::Item;
 use crate::input::raster::RasterGrid;
+use crate::input::service;
+use crate::input::source::{self, SourceKind};
+use crate::messages;
 
 /// One attribute column of the input layer.
 #[derive(Debug, Clone)]
@@ -215,136 +221,30 @@ impl Selection {
 }
 
 impl FeatureSource {
-    /// Opens `name` and picks `layer` (by name) or the one layer with geometries. `srs_override`
-    /// replaces the CRS the file declares (e.g. GeoJSON whose coordinates are not WGS 84).
-    pub fn open(name: &str, layer: Option<&str>, srs_override: Option<&str>) -> Result<FeatureSource> {
-        let query = FeatureQuery {
-            layer: layer.map(str::to_string),
-            srs_override: srs_override.map(str::to_string),
-            ..FeatureQuery::default()
-        };
-        FeatureSource::open_with(name, &query)
-    }
-
     /// Opens `name` and reads it as `query` says: the result of its SQL statement, or its layer
     /// (by name, or the one layer with geometries: a source with several needs `--layer`), with
     /// its attribute filter.
     pub fn open_with(name: &str, query: &FeatureQuery) -> Result<FeatureSource> {
-        let srs_override = query.srs_override.as_deref();
-        let dataset =
-            crate::input::source::open_with(name, crate::input::source::SourceKind::Vector, &query.open_options)?;
+        let dataset = source::open_with(name, SourceKind::Vector, &query.open_options)?;
         if dataset.layer_count() == 0 {
             bail_input!(
                 "features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source"
             );
         }
-        let layer_index = match (&query.layer, &query.sql) {
-            (_, Some(_)) => 0,
-            (None, None) => {
-                let with_geometry: Vec<(usize, String)> = dataset
-                    .layers()
-                    .enumerate()
-                    .filter(|(_, l)| l.defn().geom_fields().count() > 0)
-                    .map(|(i, l)| (i, l.name()))
-                    .collect();
-                match with_geometry.as_slice() {
-                    [] => 0,
-                    [(i, _)] => *i,
-                    many => bail_input!(
-                        "features {name} have {} layers with geometries ({}); say which to classify with --layer",
-                        many.len(),
-                        many.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                }
-            }
-            (Some(wanted), None) => match dataset.layers().position(|l| &l.name() == wanted) {
-                Some(i) => i,
-                None => bail_input!(
-                    "features {name} have no layer \"{wanted}\" (layers: {}); pass one of them to --layer",
-                    dataset.layers().map(|l| l.name()).collect::<Vec<_>>().join(", ")
-                ),
-            },
-        };
-        // The layer (or SQL result) is read in a block of its own: it borrows the dataset.
-        let (fields, srs_wkt, geometry_type, count, service_count, layer_name) = {
-            let mut result_set;
-            let mut plain;
-            let layer: &mut gdal::vector::Layer<'_> = match &query.sql {
-                Some(sql) => {
-                    result_set = execute_sql(&dataset, sql, query.dialect, name)?;
-                    &mut result_set
-                }
-                None => {
-                    plain = dataset.layer(layer_index)?;
-                    &mut plain
-                }
-            };
-            if let Some(filter) = &query.where_clause {
-                set_filter(layer, filter, name)?;
-            }
-            let layer = &*layer;
-            if layer.defn().geom_fields().count() == 0 {
-                bail_input!(
-                    "features {name} (layer {}) have no geometry column, so there is nothing to place on the raster; give a layer with geometries (points, lines or polygons), or run without --features to classify whole images",
-                    layer.name()
-                );
-            }
-            let fields = layer
-                .defn()
-                .fields()
-                .map(|f| {
-                    let ty = f.field_type();
-                    let supported = matches!(
-                        ty,
-                        OGRFieldType::OFTString
-                            | OGRFieldType::OFTStringList
-                            | OGRFieldType::OFTReal
-                            | OGRFieldType::OFTRealList
-                            | OGRFieldType::OFTInteger
-                            | OGRFieldType::OFTIntegerList
-                            | OGRFieldType::OFTInteger64
-                            | OGRFieldType::OFTInteger64List
-                            | OGRFieldType::OFTDate
-                            | OGRFieldType::OFTDateTime
-                    );
-                    FieldSpec {
-                        name: f.name(),
-                        field_type: if supported { ty } else { OGRFieldType::OFTString },
-                        width: if supported { f.width() } else { 0 },
-                        precision: if supported { f.precision() } else { 0 },
-                        as_text: !supported,
-                    }
-                })
-                .collect();
-            let declared = layer.spatial_ref().and_then(|s| s.to_wkt().ok());
-            let srs_wkt = match srs_override {
-                None => declared,
-                Some(definition) => match SpatialRef::from_definition(definition) {
-                    Ok(srs) => Some(srs.to_wkt()?),
-                    Err(err) => bail_input!(
-                        "--features-crs \"{definition}\" is not a coordinate reference system GDAL knows ({err}); use e.g. EPSG:32633 or a WKT/PROJ string"
-                    ),
-                },
-            };
-            let geometry_type = layer.defn().geometry_type();
-            // A service layer's own count, asked for apart from the pages (of the whole layer: not
-            // when only some of its features are read).
-            let filtered = query.sql.is_some() || query.where_clause.is_some();
-            let service_count = crate::input::service::feature_count(name).filter(|_| !filtered);
-            let count = service_count.or_else(|| layer.try_feature_count());
-            let layer_name = layer.name();
-            (fields, srs_wkt, geometry_type, count, service_count, layer_name)
-        };
+        let layer_index = pick_layer(&dataset, name, query)?;
+        let facts = with_query_layer(&dataset, layer_index, query, name, |layer| {
+            LayerFacts::read(layer, name, query)
+        })?;
         Ok(FeatureSource {
             name: name.to_string(),
             dataset,
             layer_index,
-            layer_name,
-            fields,
-            geometry_type,
-            srs_wkt,
-            count,
-            exact_count: service_count.is_some(),
+            layer_name: facts.layer_name,
+            fields: facts.fields,
+            geometry_type: facts.geometry_type,
+            srs_wkt: facts.srs_wkt,
+            count: facts.count,
+            exact_count: facts.service_count.is_some(),
             query: query.clone(),
             extent: None,
             selection: Selection::default(),
@@ -415,140 +315,113 @@ impl FeatureSource {
             .as_ref()
             .map(|extent| extent.centre_filter(self.srs_wkt.as_deref(), &self.name))
             .transpose()?;
-        let mut result_set;
-        let mut plain;
-        let layer: &mut gdal::vector::Layer<'_> = match &self.query.sql {
-            Some(sql) => {
-                result_set = execute_sql(&self.dataset, sql, self.query.dialect, &self.name)?;
-                &mut result_set
-            }
-            None => {
-                plain = self.dataset.layer(self.layer_index)?;
-                &mut plain
-            }
-        };
-        if let Some(filter) = &self.query.where_clause {
-            set_filter(layer, filter, &self.name)?;
-        }
-        let field_count = self.fields.len();
-        let mut read = 0u64;
-        // Position among the features the filters keep: the output order and the shard rule.
-        let mut position = 0usize;
-        crate::gdal_ffi::reset_errors();
-        for feature in layer.features() {
-            read += 1;
-            // A failure while fetching this feature (a damaged file) ends the iteration early.
-            self.check_read_error(read)?;
-            checkpoint()?;
-            if let Some(filter) = &centre {
-                let geometry = feature.geometry().filter(|g| crate::gdal_ffi::vector::has_geometry(g));
-                if !filter.keeps(geometry) {
+        let placer = Placer { items, transforms };
+        let (read, kept) = with_query_layer(&self.dataset, self.layer_index, &self.query, &self.name, |layer| {
+            let mut read = 0u64;
+            // Position among the features the filters keep: the output order and the shard rule.
+            let mut position = 0usize;
+            gdal_ffi::reset_errors();
+            for feature in layer.features() {
+                read += 1;
+                // A failure while fetching this feature (a damaged file) ends the iteration early.
+                self.check_read_error(read)?;
+                checkpoint()?;
+                let geometry = feature.geometry().filter(|g| vector::has_geometry(g));
+                if centre.as_ref().is_some_and(|filter| !filter.keeps(geometry)) {
                     // A centre that could not be transformed is outside, not damage.
-                    crate::gdal_ffi::reset_errors();
+                    gdal_ffi::reset_errors();
                     continue;
                 }
-            }
-            let index = position;
-            position += 1;
-            if !self.selection.takes(index) {
-                continue;
-            }
-            let fields = (0..field_count)
-                .map(|i| {
-                    if self.fields[i].as_text {
-                        feature.field_as_string(i).map(|v| v.map(FieldValue::StringValue))
-                    } else {
-                        feature.field(i)
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("reading attributes of feature {index} of {}", self.name))?;
-            // The gdal crate hands out a geometry wrapping a null pointer for a null geometry.
-            let geometry = feature.geometry().filter(|g| crate::gdal_ffi::vector::has_geometry(g));
-            // GDAL cannot export some empty geometries (a GeoJSON polygon without rings); such
-            // a row keeps no geometry, as it has no shape to keep.
-            let geometry_wkb = match geometry {
-                Some(g) if g.is_empty() => g.wkb().ok(),
-                Some(g) => Some(
-                    g.wkb()
-                        .with_context(|| format!("reading the geometry of feature {index} of {}", self.name))?,
-                ),
-                None => None,
-            };
-            let placements: Vec<(Option<usize>, Result<PixelShape, Problem>)> = match geometry {
-                None => vec![(None, Err(Problem::NullGeometry))],
-                Some(g) if g.is_empty() => vec![(None, Err(Problem::EmptyGeometry))],
-                Some(g) => {
-                    let all: Vec<Result<PixelShape, Problem>> = items
-                        .iter()
-                        .zip(&transforms)
-                        .map(|(item, t)| place_on_raster(g, t.as_ref(), &item.grid))
-                        .collect();
-                    let on: Vec<(Option<usize>, Result<PixelShape, Problem>)> = all
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, p)| p.is_ok())
-                        .map(|(i, p)| (Some(i), p.clone()))
-                        .collect();
-                    if on.is_empty() {
-                        // Off every item: outside if it could be placed anywhere, else why not.
-                        let problem = if all.contains(&Err(Problem::OutsideRaster)) {
-                            Problem::OutsideRaster
-                        } else {
-                            all.first()
-                                .and_then(|p| p.clone().err())
-                                .unwrap_or(Problem::OutsideRaster)
-                        };
-                        vec![(None, Err(problem))]
-                    } else {
-                        on
-                    }
+                let index = position;
+                position += 1;
+                if self.selection.takes(index) {
+                    self.read_one(&feature, index, &placer, &mut sink)?;
                 }
-            };
-            let flag = match geometry {
-                Some(g) if placements[0].1.is_ok() && is_areal(g) && !crate::messages::gdal_muted(|| g.is_valid()) => {
-                    Some(Problem::InvalidGeometry)
-                }
-                _ => None,
-            };
-            // The gdal crate drops negative ids; OGR's only "no id" is -1.
-            let fid = crate::gdal_ffi::vector::feature_id(&feature);
-            let last = placements.len() - 1;
-            let (mut geometry_wkb, mut fields) = (Some(geometry_wkb), Some(fields));
-            for (k, (item, shape)) in placements.into_iter().enumerate() {
-                // The last row takes the values, the others get copies.
-                let (wkb, values) = if k == last {
-                    (
-                        geometry_wkb.take().unwrap_or_default(),
-                        fields.take().unwrap_or_default(),
-                    )
-                } else {
-                    (
-                        geometry_wkb.clone().unwrap_or_default(),
-                        fields.clone().unwrap_or_default(),
-                    )
-                };
-                sink(InputFeature {
-                    index,
-                    fid,
-                    geometry_wkb: wkb,
-                    fields: values,
-                    shape,
-                    flag,
-                    item,
-                })?;
+                // Failures placing this feature (a failed reprojection) are its status, not damage.
+                gdal_ffi::reset_errors();
             }
-            // Failures placing this feature (a failed reprojection) are its status, not damage.
-            crate::gdal_ffi::reset_errors();
-        }
+            Ok((read, position))
+        })?;
         self.check_read_error(read)?;
+        self.check_count(read)?;
+        Ok(kept as u64)
+    }
+
+    /// Reads the feature at position `index`, places it on the images, and hands `sink` one row
+    /// per image it falls on (or one with the reason it falls on none).
+    fn read_one(
+        &self,
+        feature: &gdal::vector::Feature<'_>,
+        index: usize,
+        placer: &Placer<'_>,
+        sink: &mut impl FnMut(InputFeature) -> Result<()>,
+    ) -> Result<()> {
+        let fields = (0..self.fields.len())
+            .map(|i| match self.fields[i].as_text {
+                true => feature.field_as_string(i).map(|v| v.map(FieldValue::StringValue)),
+                false => feature.field(i),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("reading attributes of feature {index} of {}", self.name))?;
+        // The gdal crate hands out a geometry wrapping a null pointer for a null geometry.
+        let geometry = feature.geometry().filter(|g| vector::has_geometry(g));
+        // GDAL cannot export some empty geometries (a GeoJSON polygon without rings); such a
+        // row keeps no geometry, as it has no shape to keep.
+        let geometry_wkb = match geometry {
+            Some(g) if g.is_empty() => g.wkb().ok(),
+            Some(g) => Some(
+                g.wkb()
+                    .with_context(|| format!("reading the geometry of feature {index} of {}", self.name))?,
+            ),
+            None => None,
+        };
+        let placements = placer.place(geometry);
+        let flag = match geometry {
+            Some(g) if placements[0].1.is_ok() && is_areal(g) && !messages::gdal_muted(|| g.is_valid()) => {
+                Some(Problem::InvalidGeometry)
+            }
+            _ => None,
+        };
+        // The gdal crate drops negative ids; OGR's only "no id" is -1.
+        let fid = vector::feature_id(feature);
+        let last = placements.len() - 1;
+        let (mut geometry_wkb, mut fields) = (Some(geometry_wkb), Some(fields));
+        for (k, (item, shape)) in placements.into_iter().enumerate() {
+            // The last row takes the values, the others get copies.
+            let (wkb, values) = if k == last {
+                (
+                    geometry_wkb.take().unwrap_or_default(),
+                    fields.take().unwrap_or_default(),
+                )
+            } else {
+                (
+                    geometry_wkb.clone().unwrap_or_default(),
+                    fields.clone().unwrap_or_default(),
+                )
+            };
+            sink(InputFeature {
+                index,
+                fid,
+                geometry_wkb: wkb,
+                fields: values,
+                shape,
+                flag,
+                item,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Fails a read of fewer features than the layer declares (a damaged file), or of another
+    /// number than a service layer declares (a page lost or repeated).
+    fn check_count(&self, read: u64) -> Result<()> {
         if let Some(count) = self
             .count
             .filter(|&c| self.exact_count && !self.filtered() && read != c)
         {
             anyhow::bail!(
                 "feature layer {} holds {count} features but {read} were read page by page (a page was lost or repeated, or the layer changed meanwhile); run again",
-                crate::input::http::redact(&self.name)
+                http::redact(&self.name)
             );
         }
         if let Some(count) = self.count.filter(|&c| !self.filtered() && read < c) {
@@ -557,20 +430,201 @@ impl FeatureSource {
                 self.name
             );
         }
-        Ok(position as u64)
+        Ok(())
     }
 
     /// An error if GDAL failed while reading the features (after `read` of them).
     fn check_read_error(&self, read: u64) -> Result<()> {
-        if crate::gdal_ffi::failed_since_reset() {
+        if gdal_ffi::failed_since_reset() {
             bail_input!(
                 "reading features of {} failed after {} feature(s): {}; the file is damaged: repair or re-export it (e.g. with ogr2ogr)",
                 self.name,
                 read.saturating_sub(1),
-                crate::gdal_ffi::last_error()
+                gdal_ffi::last_error()
             );
         }
         Ok(())
+    }
+}
+
+/// Runs `read` on the layer `query` reads from `dataset` (features `name`): the result of its
+/// SQL statement, or layer `layer_index`, with its attribute filter.
+fn with_query_layer<T>(
+    dataset: &Dataset,
+    layer_index: usize,
+    query: &FeatureQuery,
+    name: &str,
+    read: impl FnOnce(&mut gdal::vector::Layer<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut result_set;
+    let mut plain;
+    let layer: &mut gdal::vector::Layer<'_> = match &query.sql {
+        Some(sql) => {
+            result_set = execute_sql(dataset, sql, query.dialect, name)?;
+            &mut result_set
+        }
+        None => {
+            plain = dataset.layer(layer_index)?;
+            &mut plain
+        }
+    };
+    if let Some(filter) = &query.where_clause {
+        set_filter(layer, filter, name)?;
+    }
+    read(layer)
+}
+
+/// Places geometries on the images: each image with the transformation into its CRS.
+struct Placer<'a> {
+    items: &'a [Item],
+    transforms: Vec<Option<CoordTransform>>,
+}
+
+impl Placer<'_> {
+    /// Where `geometry` falls: one `(item, shape)` per image it falls on, or one `(None, why)`
+    /// when it falls on none (or has no shape).
+    fn place(&self, geometry: Option<&Geometry>) -> Vec<(Option<usize>, Result<PixelShape, Problem>)> {
+        let g = match geometry {
+            None => return vec![(None, Err(Problem::NullGeometry))],
+            Some(g) if g.is_empty() => return vec![(None, Err(Problem::EmptyGeometry))],
+            Some(g) => g,
+        };
+        let all: Vec<Result<PixelShape, Problem>> = self
+            .items
+            .iter()
+            .zip(&self.transforms)
+            .map(|(item, t)| place_on_raster(g, t.as_ref(), &item.grid))
+            .collect();
+        let on: Vec<(Option<usize>, Result<PixelShape, Problem>)> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_ok())
+            .map(|(i, p)| (Some(i), p.clone()))
+            .collect();
+        if !on.is_empty() {
+            return on;
+        }
+        // Off every item: outside if it could be placed anywhere, else why not.
+        let problem = if all.contains(&Err(Problem::OutsideRaster)) {
+            Problem::OutsideRaster
+        } else {
+            all.first()
+                .and_then(|p| p.clone().err())
+                .unwrap_or(Problem::OutsideRaster)
+        };
+        vec![(None, Err(problem))]
+    }
+}
+
+/// The layer of `dataset` (features `name`) that `query` reads: its `--layer`, or the one
+/// layer with geometries (several need `--layer`); an SQL statement's result is read instead.
+fn pick_layer(dataset: &Dataset, name: &str, query: &FeatureQuery) -> Result<usize> {
+    match (&query.layer, &query.sql) {
+        (_, Some(_)) => Ok(0),
+        (None, None) => {
+            let with_geometry: Vec<(usize, String)> = dataset
+                .layers()
+                .enumerate()
+                .filter(|(_, l)| l.defn().geom_fields().count() > 0)
+                .map(|(i, l)| (i, l.name()))
+                .collect();
+            match with_geometry.as_slice() {
+                [] => Ok(0),
+                [(i, _)] => Ok(*i),
+                many => bail_input!(
+                    "features {name} have {} layers with geometries ({}); say which to classify with --layer",
+                    many.len(),
+                    many.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+        (Some(wanted), None) => match dataset.layers().position(|l| &l.name() == wanted) {
+            Some(i) => Ok(i),
+            None => bail_input!(
+                "features {name} have no layer \"{wanted}\" (layers: {}); pass one of them to --layer",
+                dataset.layers().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+            ),
+        },
+    }
+}
+
+/// What is known of the layer read before its features are: columns, CRS, geometry type,
+/// feature count, name.
+struct LayerFacts {
+    fields: Vec<FieldSpec>,
+    srs_wkt: Option<String>,
+    geometry_type: OGRwkbGeometryType::Type,
+    count: Option<u64>,
+    service_count: Option<u64>,
+    layer_name: String,
+}
+
+impl LayerFacts {
+    /// Reads the facts of `layer` (features `name`) as `query` reads it.
+    fn read(layer: &gdal::vector::Layer<'_>, name: &str, query: &FeatureQuery) -> Result<LayerFacts> {
+        if layer.defn().geom_fields().count() == 0 {
+            bail_input!(
+                "features {name} (layer {}) have no geometry column, so there is nothing to place on the raster; give a layer with geometries (points, lines or polygons), or run without --features to classify whole images",
+                layer.name()
+            );
+        }
+        // A service layer's own count, asked for apart from the pages (of the whole layer: not
+        // when only some of its features are read).
+        let filtered = query.sql.is_some() || query.where_clause.is_some();
+        let service_count = service::feature_count(name).filter(|_| !filtered);
+        Ok(LayerFacts {
+            fields: field_specs(layer),
+            srs_wkt: features_crs(layer, query.srs_override.as_deref())?,
+            geometry_type: layer.defn().geometry_type(),
+            count: service_count.or_else(|| layer.try_feature_count()),
+            service_count,
+            layer_name: layer.name(),
+        })
+    }
+}
+
+/// The columns of `layer` as the output takes them: types OGR cannot write everywhere are read
+/// as text.
+fn field_specs(layer: &gdal::vector::Layer<'_>) -> Vec<FieldSpec> {
+    layer
+        .defn()
+        .fields()
+        .map(|f| {
+            let ty = f.field_type();
+            let supported = matches!(
+                ty,
+                OGRFieldType::OFTString
+                    | OGRFieldType::OFTStringList
+                    | OGRFieldType::OFTReal
+                    | OGRFieldType::OFTRealList
+                    | OGRFieldType::OFTInteger
+                    | OGRFieldType::OFTIntegerList
+                    | OGRFieldType::OFTInteger64
+                    | OGRFieldType::OFTInteger64List
+                    | OGRFieldType::OFTDate
+                    | OGRFieldType::OFTDateTime
+            );
+            FieldSpec {
+                name: f.name(),
+                field_type: if supported { ty } else { OGRFieldType::OFTString },
+                width: if supported { f.width() } else { 0 },
+                precision: if supported { f.precision() } else { 0 },
+                as_text: !supported,
+            }
+        })
+        .collect()
+}
+
+/// The features' CRS as WKT: `--features-crs` when given, else the layer's.
+fn features_crs(layer: &gdal::vector::Layer<'_>, srs_override: Option<&str>) -> Result<Option<String>> {
+    match srs_override {
+        None => Ok(layer.spatial_ref().and_then(|s| s.to_wkt().ok())),
+        Some(definition) => match SpatialRef::from_definition(definition) {
+            Ok(srs) => Ok(Some(srs.to_wkt()?)),
+            Err(err) => bail_input!(
+                "--features-crs \"{definition}\" is not a coordinate reference system GDAL knows ({err}); use e.g. EPSG:32633 or a WKT/PROJ string"
+            ),
+        },
     }
 }
 
@@ -581,12 +635,12 @@ fn execute_sql<'a>(
     dialect: SqlDialect,
     name: &str,
 ) -> Result<gdal::vector::sql::ResultSet<'a>> {
-    crate::gdal_ffi::reset_errors();
+    gdal_ffi::reset_errors();
     match dataset.execute_sql(sql, None, dialect.gdal()) {
         Ok(Some(result)) => Ok(result),
         Ok(None) => bail_input!(
             "--sql on features {name} gave no result layer ({}); give a SELECT statement",
-            crate::gdal_ffi::last_error()
+            gdal_ffi::last_error()
         ),
         Err(err) => {
             let reason = match err {
@@ -603,16 +657,16 @@ fn execute_sql<'a>(
 /// find a mistake in it then.
 fn set_filter(layer: &mut gdal::vector::Layer<'_>, filter: &str, name: &str) -> Result<()> {
     let refused = |reason: String| {
-        crate::error::input_error(format!(
+        error::input_error(format!(
             "--where \"{filter}\" is not a filter for features {name}: {reason}; write it as ogr2ogr -where takes it, e.g. \"id > 3\""
         ))
     };
-    crate::gdal_ffi::reset_errors();
+    gdal_ffi::reset_errors();
     if layer.set_attribute_filter(filter).is_err() {
-        return Err(refused(crate::gdal_ffi::last_error()));
+        return Err(refused(gdal_ffi::last_error()));
     }
-    if crate::gdal_ffi::vector::first_read_fails(layer) {
-        return Err(refused(crate::gdal_ffi::last_error()));
+    if vector::first_read_fails(layer) {
+        return Err(refused(gdal_ffi::last_error()));
     }
     Ok(())
 }
@@ -631,7 +685,7 @@ fn place_on_raster(
             &projected
         }
     };
-    let planar = crate::gdal_ffi::vector::planar_2d(geometry).ok_or(Problem::UnsupportedGeometry)?;
+    let planar = vector::planar_2d(geometry).ok_or(Problem::UnsupportedGeometry)?;
     let geometry = &planar;
     let flat = gdal::vector::geometry_type_flatten(geometry.geometry_type());
     let world = geometry.to_geo().map_err(|_| Problem::UnsupportedGeometry)?;

@@ -14,7 +14,10 @@ use anyhow::{Context, Result};
 use gdal::Dataset;
 
 use crate::bail_input;
+use crate::gdal_ffi::srs;
 use crate::input::raster::{Raster, RasterGrid};
+use crate::input::source;
+use crate::input::source::SourceKind;
 
 /// Image file extensions collected from folders by default.
 pub const DEFAULT_EXTENSIONS: &[&str] = &[
@@ -54,7 +57,7 @@ pub fn expand(inputs: &[String], recursive: bool, extensions: &[String]) -> Resu
     let mut images = Vec::new();
     for input in inputs {
         let path = Path::new(input);
-        if crate::input::source::is_local_path(input) && path.is_dir() {
+        if source::is_local_path(input) && path.is_dir() {
             let mut found = Vec::new();
             collect(path, recursive, &wanted, &mut found)?;
             found.sort();
@@ -130,7 +133,7 @@ fn build_mosaic(images: &[String]) -> Result<String> {
             );
         }
         let same_crs = match (raster.grid.spatial_ref(), first.grid.spatial_ref()) {
-            (Some(a), Some(b)) => a.to_wkt().ok() == b.to_wkt().ok() || crate::gdal_ffi::srs::same(&a, &b),
+            (Some(a), Some(b)) => a.to_wkt().ok() == b.to_wkt().ok() || srs::same(&a, &b),
             (None, None) => true,
             _ => false,
         };
@@ -144,7 +147,7 @@ fn build_mosaic(images: &[String]) -> Result<String> {
     }
     let datasets = images
         .iter()
-        .map(|name| crate::input::source::open(name, crate::input::source::SourceKind::Raster))
+        .map(|name| source::open(name, SourceKind::Raster))
         .collect::<Result<Vec<Dataset>>>()?;
     let name = format!("/vsimem/classify-objects-{}/mosaic.vrt", std::process::id());
     let mosaic = gdal::programs::raster::build_vrt(Some(Path::new(&name)), &datasets, None)

@@ -2,6 +2,7 @@
 //! turned on for the run and read back at its end as the number of HTTP requests and the bytes
 //! fetched, for `--summary-json`.
 
+use crate::gdal_ffi::network;
 use serde::Serialize;
 
 /// HTTP requests made and bytes downloaded through GDAL's virtual file systems.
@@ -16,12 +17,12 @@ pub struct NetworkTotals {
 /// Turns GDAL's network statistics on (before any remote file is opened) and resets them.
 pub fn enable() {
     gdal::config::set_config_option("CPL_VSIL_NETWORK_STATS_ENABLED", "YES").ok();
-    crate::gdal_ffi::network::reset();
+    network::reset();
 }
 
 /// The totals so far: every method GDAL reports, added.
 pub fn totals() -> NetworkTotals {
-    match crate::gdal_ffi::network::report_json() {
+    match network::report_json() {
         Some(text) => parse(&text),
         None => NetworkTotals::default(),
     }

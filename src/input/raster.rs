@@ -10,6 +10,8 @@ use gdal::{Dataset, Metadata};
 
 use crate::bail_input;
 use crate::gdal_ffi::raster_io::{self, Destination, ReadError, SourceWindow};
+use crate::input::source;
+use crate::input::source::SourceKind;
 
 /// A rectangle of pixels, possibly reaching outside the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,15 +123,6 @@ impl RasterGrid {
         let t = &self.geo_transform;
         (t[0] + t[1] * col + t[2] * row, t[3] + t[4] * col + t[5] * row)
     }
-
-    /// The image footprint as a closed ring of map coordinates.
-    pub fn extent_ring(&self) -> Vec<(f64, f64)> {
-        let (w, h) = (self.width as f64, self.height as f64);
-        [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h), (0.0, 0.0)]
-            .iter()
-            .map(|&(c, r)| self.pixel_to_world(c, r))
-            .collect()
-    }
 }
 
 /// What a run reads of every raster instead of what the raster says (`--bands`, `--nodata`):
@@ -223,7 +216,7 @@ impl Raster {
 
     /// Opens a GDAL raster source read-only, seen with `overrides` (`--bands`, `--nodata`).
     pub fn open_with(name: &str, overrides: &RasterOverrides) -> Result<Raster> {
-        let dataset = crate::input::source::open(name, crate::input::source::SourceKind::Raster)?;
+        let dataset = source::open(name, SourceKind::Raster)?;
         if overrides.is_empty() || dataset.raster_count() == 0 {
             return Raster::from_dataset(dataset, None, name);
         }

@@ -25,6 +25,7 @@ use url::Url;
 
 use crate::bail_input;
 use crate::input::http::{self, redact};
+use crate::messages;
 
 /// Largest service description read (real ones are a few KiB to a few hundred KiB).
 const MAX_DESCRIPTION_BYTES: u64 = 16 << 20;
@@ -198,7 +199,7 @@ fn spatial_reference(sr: Option<&Value>, shown: &str) -> Result<(String, String)
         candidates.push(wkt.to_string());
     }
     let wkt = candidates.iter().find_map(|definition| {
-        crate::messages::gdal_muted(|| gdal::spatial_ref::SpatialRef::from_definition(definition))
+        messages::gdal_muted(|| gdal::spatial_ref::SpatialRef::from_definition(definition))
             .ok()
             .and_then(|srs| srs.to_wkt().ok())
     });
@@ -351,26 +352,156 @@ fn nodata_value(info: &Value) -> Option<f64> {
 /// The description of a cached (tiled) service: the WMS TMS minidriver at the finest level,
 /// cut to the service's extent by a VRT.
 fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Resolved> {
-    let tile_info = &info["tileInfo"];
-    let (Some(cols), Some(rows)) = (
-        tile_info.get("cols").and_then(Value::as_u64).filter(|&c| c > 0),
-        tile_info.get("rows").and_then(Value::as_u64).filter(|&r| r > 0),
-    ) else {
-        bail_input!("tiled service {shown} declares no tile size (tileInfo.rows/cols)");
-    };
-    let origin = tile_info.get("origin").cloned().unwrap_or(Value::Null);
-    let (Some(ox), Some(oy)) = (number(&origin, "x"), number(&origin, "y")) else {
-        bail_input!("tiled service {shown} declares no tile origin (tileInfo.origin)");
-    };
-    let (server_sr, wkt) = spatial_reference(tile_info.get("spatialReference"), shown)?;
-    let format = tile_info
-        .get("format")
-        .and_then(Value::as_str)
-        .unwrap_or("PNG")
-        .to_ascii_uppercase();
-    if format.contains("LERC") {
-        bail_input!("tiled service {shown} stores LERC tiles, which GDAL's tile reader cannot decode; use the service's exportImage (an ImageServer) instead");
+    let scheme = TileScheme::read(&info["tileInfo"], shown)?;
+    let window = scheme.window(full_extent(info, &scheme, shown)?, shown)?;
+    let stem = service_stem(url);
+    let wms_name = memory_file(&stem, "xml", scheme.wms_xml(url, &window))?;
+    Ok(Resolved {
+        gdal_name: memory_file(&stem, "vrt", scheme.vrt_xml(&wms_name, &window))?,
+        driver: "VRT",
+        feature_count: None,
+    })
+}
+
+/// A cached service's tiling scheme at its finest level.
+struct TileScheme {
+    cols: u64,
+    rows: u64,
+    origin: (f64, f64),
+    wkid: String,
+    wkt: String,
+    bands: usize,
+    level: i64,
+    resolution: f64,
+    overviews: u32,
+}
+
+/// The part of the finest level that holds the service's extent: the first tile (on a boundary
+/// of every overview level's tiles too), its corner, and the pixel rectangle of the extent.
+struct TileWindow {
+    tile: (i64, i64),
+    corner: (f64, f64),
+    first: (f64, f64),
+    last: (f64, f64),
+}
+
+impl TileScheme {
+    /// Reads `tileInfo` of a service (shown as `shown`).
+    fn read(tile_info: &Value, shown: &str) -> Result<TileScheme> {
+        let (Some(cols), Some(rows)) = (
+            tile_info.get("cols").and_then(Value::as_u64).filter(|&c| c > 0),
+            tile_info.get("rows").and_then(Value::as_u64).filter(|&r| r > 0),
+        ) else {
+            bail_input!("tiled service {shown} declares no tile size (tileInfo.rows/cols)");
+        };
+        let origin = tile_info.get("origin").cloned().unwrap_or(Value::Null);
+        let (Some(ox), Some(oy)) = (number(&origin, "x"), number(&origin, "y")) else {
+            bail_input!("tiled service {shown} declares no tile origin (tileInfo.origin)");
+        };
+        let (wkid, wkt) = spatial_reference(tile_info.get("spatialReference"), shown)?;
+        let format = tile_info
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or("PNG")
+            .to_ascii_uppercase();
+        if format.contains("LERC") {
+            bail_input!("tiled service {shown} stores LERC tiles, which GDAL's tile reader cannot decode; use the service's exportImage (an ImageServer) instead");
+        }
+        let (level, resolution, overviews) = levels(tile_info, shown)?;
+        Ok(TileScheme {
+            cols,
+            rows,
+            origin: (ox, oy),
+            wkid,
+            wkt,
+            bands: if format.contains("PNG32") || format.contains("MIXED") {
+                4
+            } else {
+                3
+            },
+            level,
+            resolution,
+            overviews,
+        })
     }
+
+    /// The window of the finest level that holds `[xmin, ymin, xmax, ymax]`.
+    fn window(&self, [xmin, ymin, xmax, ymax]: [f64; 4], shown: &str) -> Result<TileWindow> {
+        let (ox, oy) = self.origin;
+        let resolution = self.resolution;
+        let (tile_w, tile_h) = (self.cols as f64 * resolution, self.rows as f64 * resolution);
+        let step = 1i64 << self.overviews;
+        let tx = (((xmin - ox) / tile_w + 1e-9).floor() as i64).div_euclid(step) * step;
+        let ty = (((oy - ymax) / tile_h + 1e-9).floor() as i64).div_euclid(step) * step;
+        if tx < 0 || ty < 0 || xmax <= xmin || ymax <= ymin {
+            bail_input!("tiled service {shown} has its extent outside its tiling scheme (origin {ox}, {oy})");
+        }
+        let ulx = ox + tx as f64 * tile_w;
+        let uly = oy - ty as f64 * tile_h;
+        let col0 = ((xmin - ulx) / resolution + 1e-6).floor();
+        let row0 = ((uly - ymax) / resolution + 1e-6).floor();
+        let col1 = ((xmax - ulx) / resolution - 1e-6).ceil();
+        let row1 = ((uly - ymin) / resolution - 1e-6).ceil();
+        if col1 > i32::MAX as f64 || row1 > i32::MAX as f64 || tx > i32::MAX as i64 || ty > i32::MAX as i64 {
+            bail_input!(
+                "tiled service {shown} is too large at its finest level for GDAL (more than 2^31 pixels a side)"
+            );
+        }
+        Ok(TileWindow {
+            tile: (tx, ty),
+            corner: (ulx, uly),
+            first: (col0, row0),
+            last: (col1, row1),
+        })
+    }
+
+    /// GDAL's WMS description (TMS minidriver) of the finest level from `window`'s first tile.
+    fn wms_xml(&self, url: &ServiceUrl, window: &TileWindow) -> String {
+        let params: Vec<String> = url.encoded_params().collect();
+        let query = if params.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", params.join("&"))
+        };
+        let server = format!("{}/tile/${{z}}/${{y}}/${{x}}{query}", url.base());
+        let ((tx, ty), (ulx, uly), (col1, row1)) = (window.tile, window.corner, window.last);
+        let (level, overviews, bands, cols, rows) = (self.level, self.overviews, self.bands, self.cols, self.rows);
+        format!(
+            "<GDAL_WMS>\n  <Service name=\"TMS\">\n    <ServerUrl>{}</ServerUrl>\n  </Service>\n  <DataWindow>\n    <UpperLeftX>{ulx}</UpperLeftX>\n    <UpperLeftY>{uly}</UpperLeftY>\n    <LowerRightX>{}</LowerRightX>\n    <LowerRightY>{}</LowerRightY>\n    <SizeX>{col1}</SizeX>\n    <SizeY>{row1}</SizeY>\n    <TileLevel>{level}</TileLevel>\n    <TileX>{tx}</TileX>\n    <TileY>{ty}</TileY>\n    <YOrigin>top</YOrigin>\n  </DataWindow>\n  <Projection>{}</Projection>\n  <OverviewCount>{overviews}</OverviewCount>\n  <BandsCount>{bands}</BandsCount>\n  <BlockSizeX>{cols}</BlockSizeX>\n  <BlockSizeY>{rows}</BlockSizeY>\n</GDAL_WMS>\n",
+            escape(&server),
+            ulx + col1 * self.resolution,
+            uly - row1 * self.resolution,
+            escape(&self.wkt),
+        )
+    }
+
+    /// The VRT that cuts the WMS description `wms_name` to the service's extent.
+    fn vrt_xml(&self, wms_name: &str, window: &TileWindow) -> String {
+        let ((col0, row0), (col1, row1), (ulx, uly)) = (window.first, window.last, window.corner);
+        let (width, height) = (col1 - col0, row1 - row0);
+        let colors = ["Red", "Green", "Blue", "Alpha"];
+        let band_xml: String = (1..=self.bands)
+            .map(|b| {
+                format!(
+                    "  <VRTRasterBand dataType=\"Byte\" band=\"{b}\">\n    <ColorInterp>{}</ColorInterp>\n    <SimpleSource>\n      <SourceFilename relativeToVRT=\"0\">{wms_name}</SourceFilename>\n      <SourceBand>{b}</SourceBand>\n      <SrcRect xOff=\"{col0}\" yOff=\"{row0}\" xSize=\"{width}\" ySize=\"{height}\"/>\n      <DstRect xOff=\"0\" yOff=\"0\" xSize=\"{width}\" ySize=\"{height}\"/>\n    </SimpleSource>\n  </VRTRasterBand>\n",
+                    colors[b - 1]
+                )
+            })
+            .collect();
+        format!(
+            "<VRTDataset rasterXSize=\"{width}\" rasterYSize=\"{height}\">\n  <SRS>{}</SRS>\n  <GeoTransform>{}, {}, 0, {}, 0, {}</GeoTransform>\n{band_xml}</VRTDataset>\n",
+            escape(&self.wkt),
+            ulx + col0 * self.resolution,
+            self.resolution,
+            uly - row0 * self.resolution,
+            -self.resolution,
+        )
+    }
+}
+
+/// The finest level of `tileInfo.lods` with its resolution, and how many coarser levels follow
+/// it as overviews (as long as each halves the resolution).
+fn levels(tile_info: &Value, shown: &str) -> Result<(i64, f64, u32)> {
     let mut lods: Vec<(i64, f64)> = tile_info
         .get("lods")
         .and_then(Value::as_array)
@@ -385,7 +516,6 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
     let Some(&(level, resolution)) = lods.last() else {
         bail_input!("tiled service {shown} declares no levels (tileInfo.lods)");
     };
-    // Overviews: the coarser levels, as long as each halves the resolution.
     let mut overviews = 0u32;
     while let Some(&(l, r)) = lods.iter().rev().nth(overviews as usize + 1) {
         let expected = resolution * f64::from(1u32 << (overviews + 1));
@@ -394,6 +524,11 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
         }
         overviews += 1;
     }
+    Ok((level, resolution, overviews))
+}
+
+/// The service's full extent `[xmin, ymin, xmax, ymax]`, in the tiles' CRS.
+fn full_extent(info: &Value, scheme: &TileScheme, shown: &str) -> Result<[f64; 4]> {
     let extent = info
         .get("fullExtent")
         .or_else(|| info.get("extent"))
@@ -406,76 +541,14 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
     };
     if let Some(extent_sr) = extent.get("spatialReference").filter(|s| s.is_object()) {
         let (id, extent_wkt) = spatial_reference(Some(extent_sr), shown)?;
-        if id != server_sr && extent_wkt != wkt {
+        if id != scheme.wkid && extent_wkt != scheme.wkt {
             bail_input!(
-                "tiled service {shown} has its extent in wkid {id} but its tiles in wkid {server_sr}; such services are not supported"
+                "tiled service {shown} has its extent in wkid {id} but its tiles in wkid {}; such services are not supported",
+                scheme.wkid
             );
         }
     }
-    // The first tile (at the finest level) holding the extent's corner, on a boundary of every
-    // overview level's tiles too.
-    let (tile_w, tile_h) = (cols as f64 * resolution, rows as f64 * resolution);
-    let step = 1i64 << overviews;
-    let tx = (((xmin - ox) / tile_w + 1e-9).floor() as i64).div_euclid(step) * step;
-    let ty = (((oy - ymax) / tile_h + 1e-9).floor() as i64).div_euclid(step) * step;
-    if tx < 0 || ty < 0 || xmax <= xmin || ymax <= ymin {
-        bail_input!("tiled service {shown} has its extent outside its tiling scheme (origin {ox}, {oy})");
-    }
-    let ulx = ox + tx as f64 * tile_w;
-    let uly = oy - ty as f64 * tile_h;
-    let col0 = ((xmin - ulx) / resolution + 1e-6).floor();
-    let row0 = ((uly - ymax) / resolution + 1e-6).floor();
-    let col1 = ((xmax - ulx) / resolution - 1e-6).ceil();
-    let row1 = ((uly - ymin) / resolution - 1e-6).ceil();
-    if col1 > i32::MAX as f64 || row1 > i32::MAX as f64 || tx > i32::MAX as i64 || ty > i32::MAX as i64 {
-        bail_input!("tiled service {shown} is too large at its finest level for GDAL (more than 2^31 pixels a side)");
-    }
-    let bands = if format.contains("PNG32") || format.contains("MIXED") {
-        4
-    } else {
-        3
-    };
-    let params: Vec<String> = url.encoded_params().collect();
-    let server = format!(
-        "{}/tile/${{z}}/${{y}}/${{x}}{}",
-        url.base(),
-        if params.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", params.join("&"))
-        }
-    );
-    let wms = format!(
-        "<GDAL_WMS>\n  <Service name=\"TMS\">\n    <ServerUrl>{}</ServerUrl>\n  </Service>\n  <DataWindow>\n    <UpperLeftX>{ulx}</UpperLeftX>\n    <UpperLeftY>{uly}</UpperLeftY>\n    <LowerRightX>{}</LowerRightX>\n    <LowerRightY>{}</LowerRightY>\n    <SizeX>{col1}</SizeX>\n    <SizeY>{row1}</SizeY>\n    <TileLevel>{level}</TileLevel>\n    <TileX>{tx}</TileX>\n    <TileY>{ty}</TileY>\n    <YOrigin>top</YOrigin>\n  </DataWindow>\n  <Projection>{}</Projection>\n  <OverviewCount>{overviews}</OverviewCount>\n  <BandsCount>{bands}</BandsCount>\n  <BlockSizeX>{cols}</BlockSizeX>\n  <BlockSizeY>{rows}</BlockSizeY>\n</GDAL_WMS>\n",
-        escape(&server),
-        ulx + col1 * resolution,
-        uly - row1 * resolution,
-        escape(&wkt),
-    );
-    let stem = service_stem(url);
-    let wms_name = memory_file(&stem, "xml", wms)?;
-    let (width, height) = (col1 - col0, row1 - row0);
-    let colors = ["Red", "Green", "Blue", "Alpha"];
-    let band_xml: String = (1..=bands)
-        .map(|b| {
-            format!(
-                "  <VRTRasterBand dataType=\"Byte\" band=\"{b}\">\n    <ColorInterp>{}</ColorInterp>\n    <SimpleSource>\n      <SourceFilename relativeToVRT=\"0\">{wms_name}</SourceFilename>\n      <SourceBand>{b}</SourceBand>\n      <SrcRect xOff=\"{col0}\" yOff=\"{row0}\" xSize=\"{width}\" ySize=\"{height}\"/>\n      <DstRect xOff=\"0\" yOff=\"0\" xSize=\"{width}\" ySize=\"{height}\"/>\n    </SimpleSource>\n  </VRTRasterBand>\n",
-                colors[b - 1]
-            )
-        })
-        .collect();
-    let vrt = format!(
-        "<VRTDataset rasterXSize=\"{width}\" rasterYSize=\"{height}\">\n  <SRS>{}</SRS>\n  <GeoTransform>{}, {resolution}, 0, {}, 0, {}</GeoTransform>\n{band_xml}</VRTDataset>\n",
-        escape(&wkt),
-        ulx + col0 * resolution,
-        uly - row0 * resolution,
-        -resolution,
-    );
-    Ok(Resolved {
-        gdal_name: memory_file(&stem, "vrt", vrt)?,
-        driver: "VRT",
-        feature_count: None,
-    })
+    Ok([xmin, ymin, xmax, ymax])
 }
 
 /// A feature layer: its query URL for GDAL's ESRIJSON driver, and its feature count.

@@ -7,6 +7,7 @@ use anyhow::Result;
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 
 use crate::bail_input;
+use crate::input::http;
 use crate::input::service::{self, ServiceKind, ServiceUrl};
 
 /// What kind of dataset is being opened.
@@ -57,7 +58,7 @@ pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Resul
         }
         None => (name, None),
     };
-    let shown = crate::input::http::redact(name);
+    let shown = http::redact(name);
     let name = shown.as_str();
     let options = DatasetOptions {
         open_flags: GdalOpenFlags::GDAL_OF_READONLY | flag | GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
@@ -82,7 +83,7 @@ pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Resul
 /// Refuses a service given where the other kind is wanted (a feature layer as a raster, an
 /// image or map service as features).
 fn check_service_kind(url: &ServiceUrl, name: &str, kind: SourceKind) -> Result<()> {
-    let shown = crate::input::http::redact(name);
+    let shown = http::redact(name);
     match (kind, url.kind) {
         (SourceKind::Raster, ServiceKind::FeatureLayer) => bail_input!(
             "--raster {shown} is a feature layer; give it to --features, and give --raster an ImageServer or a cached MapServer"

@@ -12,6 +12,7 @@
 use anyhow::Result;
 
 use crate::bail_input;
+use crate::messages;
 use crate::model::definition::{parse_truthy, LabelMode, ModelDefinition, MAX_BATCH_SIZE};
 
 /// Batch size when neither the `.emd` nor the arguments give one (Esri's UI default).
@@ -145,7 +146,7 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
         match key.as_str() {
             "batch_size" if definition.batch_size.is_some() => {
                 // ArcGIS does not offer the argument when the .emd fixes BatchSize; say so.
-                crate::messages::info(format_args!(
+                messages::info(format_args!(
                     "the model's .emd sets BatchSize {}, which wins over batch_size {value}",
                     args.batch_size
                 ));
@@ -167,13 +168,13 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
                 }
             }
             "explainability_map" if definition.explainability_map => match parse_truthy(value) {
-                Some(true) => crate::messages::note(
-                    "model argument explainability_map has no effect here (no Grad-CAM map is written)",
-                ),
+                Some(true) => {
+                    messages::note("model argument explainability_map has no effect here (no Grad-CAM map is written)")
+                }
                 Some(false) => {}
                 None => bail_input!("model argument explainability_map \"{value}\" is not true or false"),
             },
-            "padding" => crate::messages::note(format_args!(
+            "padding" => messages::note(format_args!(
                 "model argument padding {value} has no effect on object classification (ArcGIS ignores it too)"
             )),
             _ => bail_input!(

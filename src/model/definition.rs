@@ -11,6 +11,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 
 use crate::bail_input;
+use crate::error;
 use crate::model::colors::{default_color, ClassColors};
 
 /// Largest chip side (`ImageWidth`, `ImageHeight`) accepted, in pixels.
@@ -276,7 +277,7 @@ impl Reader<'_> {
         self.get(key)
             .map(|v| {
                 integer_of(v).ok_or_else(|| {
-                    crate::error::input_error(format!(
+                    error::input_error(format!(
                         "model definition {} has \"{key}\": {v}, expected an integer",
                         self.origin
                     ))

@@ -187,33 +187,8 @@ fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
             bail_input!("model package {shown} is not a readable zip archive ({err}); re-export or re-download it")
         }
     };
-    // Entry names normalised; names that try to leave the package (`..`, absolute) are ignored.
-    let names: Vec<(usize, String)> = (0..archive.len())
-        .filter_map(|i| {
-            let entry = archive.by_index_raw(i).ok()?;
-            if entry.is_dir() {
-                return None;
-            }
-            let name = normalize_package_path(entry.name());
-            let escapes = name.starts_with('/') || name.split('/').any(|part| part == "..");
-            (!escapes).then_some((i, name))
-        })
-        .collect();
-    let emds: Vec<&(usize, String)> = names
-        .iter()
-        .filter(|(_, name)| !name.contains('/') && name.to_ascii_lowercase().ends_with(".emd"))
-        .collect();
-    let (emd_index, emd_name) = match emds.as_slice() {
-        [one] => (one.0, one.1.clone()),
-        [] => bail_input!(
-            "model package {shown} has no .emd at its root; a .dlpk must hold exactly one model definition (.emd) next to the model"
-        ),
-        many => bail_input!(
-            "model package {shown} has {} .emd files at its root ({}); keep exactly one",
-            many.len(),
-            many.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-    };
+    let names = entry_names(&mut archive);
+    let (emd_index, emd_name) = the_emd(&names, &shown)?;
     let where_emd = format!("{shown}!{emd_name}");
     let emd_bytes = read_entry(&mut archive, emd_index, MAX_EMD_BYTES, &where_emd)?;
     let text = match String::from_utf8(emd_bytes) {
@@ -228,29 +203,7 @@ fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
     } else {
         check_onnx_name(&model_file, &where_emd)?;
     }
-    // ModelFile is relative to the .emd, which sits at the root; accept a case-insensitive match
-    // as Windows-made packages often differ in case.
-    let wanted = model_file.trim_start_matches('/');
-    let found = names
-        .iter()
-        .find(|(_, n)| n == wanted)
-        .or_else(|| names.iter().find(|(_, n)| n.eq_ignore_ascii_case(wanted)))
-        .or_else(|| {
-            // Absolute Windows paths (C:/DeepLearning/m.onnx): fall back to the file name.
-            let base = wanted.rsplit('/').next().unwrap_or(wanted);
-            (wanted.contains(':')).then(|| names.iter().find(|(_, n)| n.eq_ignore_ascii_case(base)))?
-        });
-    let Some((model_index, model_name)) = found.cloned() else {
-        let onnx_entries: Vec<&str> = names
-            .iter()
-            .map(|(_, n)| n.as_str())
-            .filter(|n| n.to_ascii_lowercase().ends_with(".onnx"))
-            .collect();
-        bail_input!(
-            "model package {shown}: \"ModelFile\": \"{model_file}\" is not in the package (ONNX files present: {}); fix ModelFile in {emd_name} or add the model",
-            if onnx_entries.is_empty() { "none".to_string() } else { onnx_entries.join(", ") }
-        );
-    };
+    let (model_index, model_name) = find_model(&names, &model_file, &shown, &emd_name)?;
     let model_shown = format!("{shown}!{model_name}");
     let bytes = read_entry(&mut archive, model_index, MAX_MODEL_BYTES, &model_shown)?;
     drop(archive);
@@ -269,6 +222,70 @@ fn read_dlpk<R: Read + Seek>(path: &Path, file: R) -> Result<ModelPackage> {
         emd_text: text,
         conversion,
     })
+}
+
+/// The package's file entries, names normalised; names that try to leave the package (`..`,
+/// absolute) are ignored.
+fn entry_names<R: Read + Seek>(archive: &mut ZipArchive<R>) -> Vec<(usize, String)> {
+    (0..archive.len())
+        .filter_map(|i| {
+            let entry = archive.by_index_raw(i).ok()?;
+            if entry.is_dir() {
+                return None;
+            }
+            let name = normalize_package_path(entry.name());
+            let escapes = name.starts_with('/') || name.split('/').any(|part| part == "..");
+            (!escapes).then_some((i, name))
+        })
+        .collect()
+}
+
+/// The one `.emd` at the package's root.
+fn the_emd(names: &[(usize, String)], shown: &str) -> Result<(usize, String)> {
+    let emds: Vec<&(usize, String)> = names
+        .iter()
+        .filter(|(_, name)| !name.contains('/') && name.to_ascii_lowercase().ends_with(".emd"))
+        .collect();
+    match emds.as_slice() {
+        [one] => Ok((one.0, one.1.clone())),
+        [] => bail_input!(
+            "model package {shown} has no .emd at its root; a .dlpk must hold exactly one model definition (.emd) next to the model"
+        ),
+        many => bail_input!(
+            "model package {shown} has {} .emd files at its root ({}); keep exactly one",
+            many.len(),
+            many.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The entry `ModelFile` names: relative to the `.emd`, which sits at the root; a
+/// case-insensitive match is accepted, as Windows-made packages often differ in case.
+fn find_model(names: &[(usize, String)], model_file: &str, shown: &str, emd_name: &str) -> Result<(usize, String)> {
+    let wanted = model_file.trim_start_matches('/');
+    let found = names
+        .iter()
+        .find(|(_, n)| n == wanted)
+        .or_else(|| names.iter().find(|(_, n)| n.eq_ignore_ascii_case(wanted)))
+        .or_else(|| {
+            // Absolute Windows paths (C:/DeepLearning/m.onnx): fall back to the file name.
+            let base = wanted.rsplit('/').next().unwrap_or(wanted);
+            (wanted.contains(':')).then(|| names.iter().find(|(_, n)| n.eq_ignore_ascii_case(base)))?
+        });
+    match found {
+        Some(found) => Ok(found.clone()),
+        None => {
+            let onnx_entries: Vec<&str> = names
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .filter(|n| n.to_ascii_lowercase().ends_with(".onnx"))
+                .collect();
+            bail_input!(
+                "model package {shown}: \"ModelFile\": \"{model_file}\" is not in the package (ONNX files present: {}); fix ModelFile in {emd_name} or add the model",
+                if onnx_entries.is_empty() { "none".to_string() } else { onnx_entries.join(", ") }
+            )
+        }
+    }
 }
 
 fn required_model_file(definition: &ModelDefinition, origin: &str) -> Result<String> {

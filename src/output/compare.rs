@@ -9,6 +9,7 @@ use anyhow::Result;
 use gdal::vector::LayerAccess;
 
 use crate::bail_input;
+use crate::output::existing;
 use crate::output::{CONFIDENCE_FIELD, IMAGE_ID_FIELD, SOURCE_ID_FIELD};
 
 /// A row's identity: source feature id and image.
@@ -58,7 +59,7 @@ pub fn compare(a: &Path, b: &Path, label_field: &str, layer: Option<&str>) -> Re
 
 fn read(path: &Path, label_field: &str, layer: Option<&str>) -> Result<BTreeMap<Key, Answer>> {
     let shown = path.display().to_string();
-    let dataset = crate::output::existing::open_output(path)?;
+    let dataset = existing::open_output(path)?;
     let names: Vec<String> = dataset.layers().map(|l| l.name()).collect();
     let index = match layer {
         Some(wanted) => match names.iter().position(|n| n == wanted) {

@@ -8,6 +8,7 @@ use anyhow::Result;
 use gdal::{DriverManager, Metadata};
 
 use crate::bail_input;
+use crate::output::shard::SIDECAR_SUFFIX;
 
 /// Output file formats.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +51,7 @@ const MAPINFO: &[Companion] = &[
     Companion::ReplacesExtension(".ind"),
     Companion::ReplacesExtension(".mid"),
 ];
-const CSV: &[Companion] = &[Companion::ReplacesExtension(crate::output::shard::SIDECAR_SUFFIX)];
+const CSV: &[Companion] = &[Companion::ReplacesExtension(SIDECAR_SUFFIX)];
 const SQLITE: &[Companion] = &[
     Companion::Appended("-journal"),
     Companion::Appended("-wal"),

@@ -18,10 +18,17 @@ use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions};
 use gdal::Dataset;
 
 use crate::bail_input;
+use crate::gdal_ffi::vector;
+use crate::output::csv;
 use crate::output::csv::parse_records;
+use crate::output::existing;
 use crate::output::format::Format;
+use crate::output::layer::LayerSettings;
+use crate::output::ogr;
 use crate::output::ogr::geometry_column;
 use crate::output::shard::ShardRecord;
+use crate::output::style;
+use crate::output::style::StylePlace;
 use crate::output::target::{OutputTarget, WritePolicy};
 
 /// One shard output, read and checked.
@@ -88,7 +95,7 @@ fn read_shard(path: &Path, csv: bool) -> Result<Shard> {
         let (records, _) = parse_records(&text);
         (ShardRecord::read_sidecar(path)?, records.len().saturating_sub(1) as u64)
     } else {
-        let dataset = crate::output::existing::open_output(path)?;
+        let dataset = existing::open_output(path)?;
         let found = dataset.layers().find_map(|layer| {
             ShardRecord::read_from(&layer, &shown)
                 .transpose()
@@ -205,7 +212,7 @@ fn merge_csv(shards: &[Shard], target: &OutputTarget) -> Result<usize> {
         fs::File::create(target.temp_path()).with_context(|| format!("creating {}", target.temp_path().display()))?,
     );
     let mut line = |cells: &[String]| -> Result<()> {
-        let text: Vec<String> = cells.iter().map(|c| crate::output::csv::csv_cell(c)).collect();
+        let text: Vec<String> = cells.iter().map(|c| csv::csv_cell(c)).collect();
         writeln!(out, "{}", text.join(","))?;
         Ok(())
     };
@@ -226,9 +233,50 @@ fn merge_csv(shards: &[Shard], target: &OutputTarget) -> Result<usize> {
 fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: &str) -> Result<usize> {
     let datasets: Vec<Dataset> = shards
         .iter()
-        .map(|s| crate::output::existing::open_output(&s.path))
+        .map(|s| existing::open_output(&s.path))
         .collect::<Result<_>>()?;
-    // Each shard's layer is the one with the record.
+    let mut layers = shard_layers(&datasets, shards)?;
+    let fields = layers[0].defn().fields().count();
+    let settings = LayerSettings {
+        name: layer_name.to_string(),
+        ..Default::default()
+    };
+    let mut dataset = ogr::open_dataset(target, driver, &settings)?;
+    let geometry_column = geometry_column(&layers[0]);
+    let out_layer = create_like(&mut dataset, &layers[0], driver, layer_name, &geometry_column)?;
+    let in_transaction = vector::start_transaction(&out_layer);
+    let mut iterators: Vec<_> = layers.iter_mut().map(|l| l.features()).collect();
+    let mut written = 0;
+    for (s, rows) in schedule(shards) {
+        for _ in 0..rows {
+            let feature = iterators[s]
+                .next()
+                .with_context(|| format!("shard {} ended early", shards[s].path.display()))?;
+            copy_feature(&feature, &out_layer, fields)?;
+            written += 1;
+        }
+    }
+    if in_transaction {
+        if let Err(err) = vector::commit_transaction(&out_layer) {
+            anyhow::bail!("committing the merged rows: {err}");
+        }
+    }
+    let record = &shards[0].record;
+    if let Some(qml) = &record.qml {
+        let place = StylePlace {
+            temp: target.temp_path(),
+            table: layer_name,
+            geometry_column: &geometry_column,
+            field: &record.label_field,
+        };
+        style::write(record.style, &mut dataset, &place, qml)?;
+    }
+    dataset.close().context("closing the merged output")?;
+    Ok(written)
+}
+
+/// Each shard's layer (the one with the record), checked to have the same columns.
+fn shard_layers<'a>(datasets: &'a [Dataset], shards: &[Shard]) -> Result<Vec<gdal::vector::Layer<'a>>> {
     let mut layers = Vec::new();
     for (dataset, shard) in datasets.iter().zip(shards) {
         let index = (0..dataset.layer_count())
@@ -251,13 +299,19 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
             shards[0].path.display()
         );
     }
-    let settings = crate::output::layer::LayerSettings {
-        name: layer_name.to_string(),
-        ..Default::default()
-    };
-    let mut dataset = crate::output::ogr::open_dataset(target, driver, &settings)?;
-    let srs = layers[0].spatial_ref();
-    let geometry_column = geometry_column(&layers[0]);
+    Ok(layers)
+}
+
+/// A layer named `layer_name` in `dataset` with the CRS, geometry type, geometry column and
+/// columns of `like`.
+fn create_like<'a>(
+    dataset: &'a mut Dataset,
+    like: &gdal::vector::Layer<'_>,
+    driver: &str,
+    layer_name: &str,
+    geometry_column: &str,
+) -> Result<gdal::vector::Layer<'a>> {
+    let srs = like.spatial_ref();
     let mut options = Vec::new();
     if !geometry_column.is_empty() && geometry_column != "geom" && driver == "GPKG" {
         options.push(format!("GEOMETRY_NAME={geometry_column}"));
@@ -266,44 +320,16 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
     let out_layer = dataset.create_layer(LayerOptions {
         name: layer_name,
         srs: srs.as_ref(),
-        ty: layers[0].defn().geometry_type(),
+        ty: like.defn().geometry_type(),
         options: (!options.is_empty()).then_some(options.as_slice()),
     })?;
-    for field in layers[0].defn().fields() {
+    for field in like.defn().fields() {
         let defn = FieldDefn::new(&field.name(), field.field_type())?;
         defn.set_width(field.width());
         defn.set_precision(field.precision());
         defn.add_to_layer(&out_layer)?;
     }
-    let in_transaction = crate::gdal_ffi::vector::start_transaction(&out_layer);
-    let mut iterators: Vec<_> = layers.iter_mut().map(|l| l.features()).collect();
-    let mut written = 0;
-    for (s, rows) in schedule(shards) {
-        for _ in 0..rows {
-            let feature = iterators[s]
-                .next()
-                .with_context(|| format!("shard {} ended early", shards[s].path.display()))?;
-            copy_feature(&feature, &out_layer, first.len())?;
-            written += 1;
-        }
-    }
-    if in_transaction {
-        if let Err(err) = crate::gdal_ffi::vector::commit_transaction(&out_layer) {
-            anyhow::bail!("committing the merged rows: {err}");
-        }
-    }
-    let record = &shards[0].record;
-    if let Some(qml) = &record.qml {
-        let place = crate::output::style::StylePlace {
-            temp: target.temp_path(),
-            table: layer_name,
-            geometry_column: &geometry_column,
-            field: &record.label_field,
-        };
-        crate::output::style::write(record.style, &mut dataset, &place, qml)?;
-    }
-    dataset.close().context("closing the merged output")?;
-    Ok(written)
+    Ok(out_layer)
 }
 
 fn copy_feature(source: &Feature, layer: &impl LayerAccess, fields: usize) -> Result<()> {
@@ -313,7 +339,7 @@ fn copy_feature(source: &Feature, layer: &impl LayerAccess, fields: usize) -> Re
             feature.set_field(i, &value)?;
         }
     }
-    if let Some(g) = source.geometry().filter(|g| crate::gdal_ffi::vector::has_geometry(g)) {
+    if let Some(g) = source.geometry().filter(|g| vector::has_geometry(g)) {
         feature.set_geometry(g.clone())?;
     }
     feature.create(layer)?;

@@ -22,7 +22,6 @@ pub mod style;
 pub mod target;
 pub mod writer;
 
-pub use existing::open_output;
 pub use format::Format;
 pub use layer::LayerSettings;
 pub use schema::{

@@ -12,11 +12,14 @@ use gdal::vector::{
 use gdal::{Dataset, DriverManager};
 
 use crate::bail_input;
+use crate::gdal_ffi;
 use crate::gdal_ffi::{srs, vector};
 use crate::output::layer::LayerSettings;
 use crate::output::schema::{Confidence, OutputRow, OutputSchema};
 use crate::output::shard::ShardRecord;
+use crate::output::style;
 use crate::output::style::StyleMode;
+use crate::output::style::StylePlace;
 use crate::output::target::{OutputTarget, Start};
 
 /// Rows written through an OGR driver, in transactions of [`OgrWriter::ROWS_PER_TRANSACTION`].
@@ -153,7 +156,7 @@ impl OgrWriter {
                 bail_input!(
                     "the {driver} output cannot have the column {name} ({}): {}; choose another format, e.g. GPKG",
                     gdal::vector::field_type_to_name(written),
-                    crate::gdal_ffi::last_error()
+                    gdal_ffi::last_error()
                 );
             }
         }
@@ -295,10 +298,7 @@ impl OgrWriter {
             feature.set_field_string(status, text)?;
         }
         if let Err(err) = feature.create(&self.layer) {
-            return Err(anyhow!(
-                "writing an output row: {err}: {}",
-                crate::gdal_ffi::last_error()
-            ));
+            return Err(anyhow!("writing an output row: {err}: {}", gdal_ffi::last_error()));
         }
         drop(feature);
         if self.in_transaction {
@@ -340,14 +340,14 @@ impl OgrWriter {
         if let (false, Some(colors), Some((geometry, _))) =
             (self.existing_layer, &self.schema.style, &self.schema.geometry)
         {
-            let qml = crate::output::style::qml(&self.schema.label_field, *geometry, colors);
-            let place = crate::output::style::StylePlace {
+            let qml = style::qml(&self.schema.label_field, *geometry, colors);
+            let place = StylePlace {
                 temp,
                 table: &table,
                 geometry_column: &geometry_column,
                 field: &self.schema.label_field,
             };
-            crate::output::style::write(style, &mut dataset, &place, &qml)?;
+            style::write(style, &mut dataset, &place, &qml)?;
         }
         dataset.close().context("closing the output")?;
         Ok(())

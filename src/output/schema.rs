@@ -1,6 +1,7 @@
 //! The columns and rows of an output: the input's attribute columns, then ours (`SourceOID`,
 //! `ImageId`, the label field, `Confidence`, `Status`).
 
+use crate::model::colors::ClassColors;
 use gdal::vector::{FieldValue, OGRFieldType, OGRwkbGeometryType};
 
 /// Name of the confidence field (Esri's).
@@ -50,7 +51,7 @@ pub struct OutputSchema {
     /// Geometry type and CRS (WKT) of the output, `None` for a table.
     pub geometry: Option<(OGRwkbGeometryType::Type, Option<String>)>,
     /// Class colours for the QGIS style written into GeoPackage outputs.
-    pub style: Option<crate::model::colors::ClassColors>,
+    pub style: Option<ClassColors>,
     /// Names of the per-class probability columns (`--all-scores`), in class order; empty when
     /// not asked for.
     pub score_fields: Vec<String>,

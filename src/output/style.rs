@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use gdal::vector::OGRwkbGeometryType;
 use gdal::Dataset;
 
+use crate::gdal_ffi::vector;
+use crate::gdal_ffi::vector::FieldSpec;
 use crate::model::colors::ClassColors;
 
 fn xml_escape(text: &str) -> String {
@@ -104,6 +106,48 @@ pub fn write(mode: StyleMode, dataset: &mut Dataset, place: &StylePlace<'_>, qml
 
 /// Writes `qml` into the GeoPackage's `layer_styles` table as the default style of `table`, the
 /// way QGIS does: the table is made through OGR (so GDAL reads it without complaint) with
+/// The GeoPackage table QGIS keeps layer styles in.
+const STYLES: &str = "layer_styles";
+
+/// Creates the `layer_styles` table with the columns QGIS gives it.
+fn create_styles_table(dataset: &mut Dataset) -> Result<()> {
+    use gdal::vector::{LayerOptions, OGRFieldType};
+    let layer = dataset
+        .create_layer(LayerOptions {
+            name: STYLES,
+            ty: OGRwkbGeometryType::wkbNone,
+            ..Default::default()
+        })
+        .context("writing the QGIS layer style")?;
+    let columns: [(&str, u32, i32); 12] = [
+        ("f_table_catalog", OGRFieldType::OFTString, 256),
+        ("f_table_schema", OGRFieldType::OFTString, 256),
+        ("f_table_name", OGRFieldType::OFTString, 256),
+        ("f_geometry_column", OGRFieldType::OFTString, 256),
+        ("styleName", OGRFieldType::OFTString, 30),
+        ("styleQML", OGRFieldType::OFTString, 0),
+        ("styleSLD", OGRFieldType::OFTString, 0),
+        ("useAsDefault", OGRFieldType::OFTInteger, 0),
+        ("description", OGRFieldType::OFTString, 0),
+        ("owner", OGRFieldType::OFTString, 30),
+        ("ui", OGRFieldType::OFTString, 30),
+        ("update_time", OGRFieldType::OFTDateTime, 0),
+    ];
+    for (name, field_type, width) in columns {
+        let field = FieldSpec {
+            name,
+            field_type,
+            width,
+            boolean: name == "useAsDefault",
+            default: (name == "update_time").then_some("CURRENT_TIMESTAMP"),
+        };
+        if let Err(err) = vector::create_field(&layer, &field) {
+            anyhow::bail!("writing the QGIS layer style: {err}");
+        }
+    }
+    Ok(())
+}
+
 /// QGIS's columns, and earlier styles of the table stop being the default.
 pub fn write_gpkg_style(
     dataset: &mut Dataset,
@@ -112,43 +156,10 @@ pub fn write_gpkg_style(
     field: &str,
     qml: &str,
 ) -> Result<()> {
-    use gdal::vector::{Feature, LayerAccess, LayerOptions, OGRFieldType};
-    const STYLES: &str = "layer_styles";
+    use gdal::vector::{Feature, LayerAccess};
     let context = || "writing the QGIS layer style".to_string();
     if dataset.layer_by_name(STYLES).is_err() {
-        let layer = dataset
-            .create_layer(LayerOptions {
-                name: STYLES,
-                ty: OGRwkbGeometryType::wkbNone,
-                ..Default::default()
-            })
-            .with_context(context)?;
-        let columns: [(&str, u32, i32); 12] = [
-            ("f_table_catalog", OGRFieldType::OFTString, 256),
-            ("f_table_schema", OGRFieldType::OFTString, 256),
-            ("f_table_name", OGRFieldType::OFTString, 256),
-            ("f_geometry_column", OGRFieldType::OFTString, 256),
-            ("styleName", OGRFieldType::OFTString, 30),
-            ("styleQML", OGRFieldType::OFTString, 0),
-            ("styleSLD", OGRFieldType::OFTString, 0),
-            ("useAsDefault", OGRFieldType::OFTInteger, 0),
-            ("description", OGRFieldType::OFTString, 0),
-            ("owner", OGRFieldType::OFTString, 30),
-            ("ui", OGRFieldType::OFTString, 30),
-            ("update_time", OGRFieldType::OFTDateTime, 0),
-        ];
-        for (name, field_type, width) in columns {
-            let field = crate::gdal_ffi::vector::FieldSpec {
-                name,
-                field_type,
-                width,
-                boolean: name == "useAsDefault",
-                default: (name == "update_time").then_some("CURRENT_TIMESTAMP"),
-            };
-            if let Err(err) = crate::gdal_ffi::vector::create_field(&layer, &field) {
-                anyhow::bail!("writing the QGIS layer style: {err}");
-            }
-        }
+        create_styles_table(dataset)?;
     }
     let sql_text = |s: &str| s.replace('\'', "''");
     dataset

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 use crate::bail_input;
+use crate::error;
 use crate::output::format::{Companion, Format, STYLE_SIDECAR};
 
 /// Longest file name most file systems take, in bytes.
@@ -281,7 +282,7 @@ impl OutputTarget {
         let members = temporary_family(&self.temp);
         let existed = fs::symlink_metadata(&self.path).is_ok();
         let taken = || {
-            crate::error::input_error(format!(
+            error::input_error(format!(
                 "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
                 self.path.display()
             ))

@@ -4,6 +4,8 @@
 
 use anyhow::{Context, Result};
 
+use crate::error;
+use crate::gdal_ffi::srs;
 use crate::output::csv::CsvWriter;
 use crate::output::format::Format;
 use crate::output::layer::LayerSettings;
@@ -123,7 +125,7 @@ fn reprojected(schema: &OutputSchema, wkt: &str) -> Result<(OutputSchema, Option
         ),
         Some((ty, Some(from))) => (*ty, from),
     };
-    let transform = match crate::gdal_ffi::srs::transform_wkt(from, wkt) {
+    let transform = match srs::transform_wkt(from, wkt) {
         Ok(transform) => transform,
         Err(err) => crate::bail_input!(
             "--t-srs: the output geometries cannot be transformed into it ({err}); choose another CRS"
@@ -136,7 +138,7 @@ fn reprojected(schema: &OutputSchema, wkt: &str) -> Result<(OutputSchema, Option
 
 /// A failure to write the output, naming it, with the way out when the disk is full.
 fn explain_write_error(err: anyhow::Error, output: &str) -> anyhow::Error {
-    let text = crate::error::one_line(&err).to_ascii_lowercase();
+    let text = error::one_line(&err).to_ascii_lowercase();
     if text.contains("disk is full") || text.contains("no space left") || text.contains("quota") {
         return err.context(format!(
             "writing output {output}: the disk is full; free space or write the output elsewhere (nothing was replaced)"

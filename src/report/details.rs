@@ -3,6 +3,8 @@
 //! settings, the inputs with their CRS, and the exact command line. Gathered from the plan by
 //! the run; the counts and timings come from the [`RunSummary`](crate::report::summary::RunSummary).
 
+use crate::error;
+use crate::input::raster::Raster;
 use gdal::spatial_ref::SpatialRef;
 
 /// Inputs listed one by one; more rasters (a folder of images) are counted.
@@ -76,12 +78,12 @@ impl InputDetails {
 
     /// A raster, opened for its CRS (a raster that cannot be opened says so).
     pub fn raster(name: &str) -> InputDetails {
-        match crate::input::raster::Raster::open(name) {
+        match Raster::open(name) {
             Ok(raster) => InputDetails::new("raster", name, raster.grid.srs_wkt.as_deref()),
             Err(err) => InputDetails {
                 role: "raster",
                 name: name.to_string(),
-                crs: format!("unknown ({})", crate::error::one_line(&err)),
+                crs: format!("unknown ({})", error::one_line(&err)),
             },
         }
     }

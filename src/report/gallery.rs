@@ -195,19 +195,15 @@ impl Gallery {
         kept.truncate(self.per_class);
     }
 
-    /// The objects kept for class `label`, worst first.
-    pub fn class(&self, label: &str) -> &[GalleryEntry] {
-        self.classes.get(label).map_or(&[], Vec::as_slice)
-    }
-
     /// Objects kept in all.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.classes.values().map(Vec::len).sum()
     }
 
-    /// Whether no object was kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// The objects kept for class `label`, worst first.
+    pub fn class(&self, label: &str) -> &[GalleryEntry] {
+        self.classes.get(label).map_or(&[], Vec::as_slice)
     }
 }
 

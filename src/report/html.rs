@@ -22,11 +22,13 @@ use crate::input::raster::Raster;
 use crate::model::colors::ClassColors;
 use crate::report::charts;
 use crate::report::details::{crs_label, RunDetails};
+use crate::report::gallery::MAX_CHIPS;
 use crate::report::gallery::{GalleryEntry, THUMBNAIL_SIZE};
 use crate::report::map::{MapCanvas, MISCLASSIFIED_COLOR};
 use crate::report::picture::{self, Stretches};
 use crate::report::read_back::{self, OutputContents};
 use crate::report::summary::RunSummary;
+use crate::report::truth::ClassScores;
 use crate::report::truth::Confusion;
 
 /// Most bytes of gallery pictures (as `data:` URIs) on one page; thumbnails past it are listed
@@ -337,7 +339,7 @@ fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>
                 ", at most " (THUMBNAIL_SIZE) " pixels a side)."
                 @if g.per_class < g.requested {
                     " (" (g.requested) " per class were asked: the gallery shows at most "
-                    (crate::report::gallery::MAX_CHIPS) " objects in all.)"
+                    (MAX_CHIPS) " objects in all.)"
                 }
                 @if left_out > 0 {
                     " " (left_out) " chips are listed without their picture: the page keeps its gallery pictures under "
@@ -392,7 +394,7 @@ fn chip(shown: &Shown<'_>) -> Markup {
 
 fn classes_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Markup {
     let s = inputs.summary;
-    let scores: BTreeMap<String, crate::report::truth::ClassScores> = s
+    let scores: BTreeMap<String, ClassScores> = s
         .truth
         .as_ref()
         .map(|t| t.per_class().into_iter().map(|c| (c.class.clone(), c)).collect())

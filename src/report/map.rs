@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use tiny_skia::{Color, FillRule, Paint, Path, PathBuilder, Pixmap, PixmapPaint, Stroke, Transform};
 
 use crate::input::raster::{Raster, RasterGrid};
+use crate::input::source;
+use crate::input::source::SourceKind;
 use crate::report::picture::Stretches;
 
 /// Longest side of the map preview, pixels.
@@ -69,7 +71,7 @@ impl MapCanvas {
             ((grid.width as f64 / scale).round() as usize).max(1),
             ((grid.height as f64 / scale).round() as usize).max(1),
         );
-        let dataset = crate::input::source::open(name, crate::input::source::SourceKind::Raster)?;
+        let dataset = source::open(name, SourceKind::Raster)?;
         let mut pixmap = Pixmap::new(w as u32, h as u32).ok_or_else(|| anyhow::anyhow!("empty map preview"))?;
         let pixels = pixmap.data_mut();
         for channel in 0..3 {

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::gdal_ffi::vector;
+use crate::output::CONFIDENCE_FIELD;
 use anyhow::Result;
 use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{Geometry, LayerAccess};
@@ -99,10 +101,7 @@ pub fn read_back(
     let mut layer = output_layer(&dataset, layer)?;
     let defn = layer.defn();
     let label_index = defn.field_index(label_field).ok();
-    let confidence_index = defn
-        .field_index(crate::output::CONFIDENCE_FIELD)
-        .ok()
-        .filter(|_| !multi_label);
+    let confidence_index = defn.field_index(CONFIDENCE_FIELD).ok().filter(|_| !multi_label);
     let truth_index = truth_column.and_then(|name| defn.field_index(name).ok());
     let mut contents = OutputContents {
         crs_wkt: layer.spatial_ref().and_then(|s| s.to_wkt().ok()),
@@ -126,7 +125,7 @@ pub fn read_back(
             *contents.misclassified.entry(label.clone()).or_default() += 1;
         }
         if let Some(g) = feature.geometry() {
-            if crate::gdal_ffi::vector::has_geometry(g) {
+            if vector::has_geometry(g) {
                 geometry(g, &label, misclassified);
             }
         }

@@ -1,6 +1,10 @@
 //! What a run did: counts, labels, problems, timings, memory; printed as the summary line and
 //! written by `--summary-json`.
 
+use crate::input::features::Problem;
+use crate::input::network::NetworkTotals;
+use crate::report::gallery::Gallery;
+use crate::report::truth::Confusion;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,7 +22,7 @@ pub struct RunSummary {
     /// Classified objects per label.
     pub labels: BTreeMap<String, usize>,
     /// Labels against the `--truth-field`, when given.
-    pub truth: Option<crate::report::truth::Confusion>,
+    pub truth: Option<Confusion>,
     /// The ONNX Runtime execution provider that ran the model.
     pub execution_provider: &'static str,
     /// Time spent in the model (including test-time augmentation).
@@ -42,11 +46,11 @@ pub struct RunSummary {
     /// Size of GDAL's block cache for decoded raster blocks, bytes.
     pub block_cache_bytes: u64,
     /// HTTP requests and bytes fetched for remote rasters.
-    pub network: crate::input::network::NetworkTotals,
+    pub network: NetworkTotals,
     /// Time spent writing the `--report` page, when one was asked for.
     pub report_time: Option<Duration>,
     /// With `--report`: per class, the objects most worth checking, with their chips.
-    pub gallery: Option<crate::report::gallery::Gallery>,
+    pub gallery: Option<Gallery>,
     /// With `--truth-field`: the name of the truth field in the output (renamed when it clashes
     /// with a field the output adds).
     pub truth_column: Option<String>,
@@ -152,7 +156,7 @@ impl RunSummary {
 
 /// The status codes a run writes, as static strings (an unknown one counts as `other`).
 fn static_code(status: &str) -> &'static str {
-    crate::input::features::Problem::ALL
+    Problem::ALL
         .iter()
         .map(|p| p.code())
         .find(|c| *c == status)

@@ -13,6 +13,10 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::error::Interrupted;
+use crate::error::INTERRUPTED_EXIT_CODE;
+use crate::gdal_ffi::raster_io;
+use crate::messages;
+use crate::output::target;
 
 /// The first signal received, 0 before any.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -28,11 +32,11 @@ pub fn install() {
                 .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                crate::gdal_ffi::raster_io::abort_reads();
+                raster_io::abort_reads();
                 continue;
             }
-            crate::output::target::remove_registered_temporaries();
-            crate::messages::error(Interrupted::NothingWritten);
+            target::remove_registered_temporaries();
+            messages::error(Interrupted::NothingWritten);
             std::process::exit(128 + SIGNAL.load(Ordering::SeqCst));
         }
     });
@@ -50,7 +54,7 @@ pub fn check() -> anyhow::Result<()> {
 /// The process exit code after the signal received: 128 + its number (130 for SIGINT).
 pub fn exit_code() -> i32 {
     match SIGNAL.load(Ordering::SeqCst) {
-        0 => crate::error::INTERRUPTED_EXIT_CODE,
+        0 => INTERRUPTED_EXIT_CODE,
         signal => 128 + signal,
     }
 }

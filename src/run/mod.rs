@@ -18,18 +18,25 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::error::{BelowMinimum, Interrupted};
+use crate::gdal_ffi;
+use crate::infer;
+use crate::input::network;
+use crate::messages;
+use crate::output::OutputTarget;
 use crate::report::details::RunDetails;
+use crate::report::html;
+use crate::report::html::ReportInputs;
 use crate::report::summary::RunSummary;
 use plan::{ClassifyPlan, SummaryTarget};
 
 /// Runs `plan` and commits its output; returns what it did. The output exists only if this
 /// returns `Ok`.
 pub fn execute(plan: &mut ClassifyPlan) -> Result<RunSummary> {
-    crate::input::network::enable();
+    network::enable();
     if let Some(megabytes) = plan.inputs.block_cache_mb {
-        crate::gdal_ffi::set_block_cache_bytes(megabytes << 20);
+        gdal_ffi::set_block_cache_bytes(megabytes << 20);
     }
-    let environment = crate::infer::init_runtime(&plan.model.ort_library)?;
+    let environment = infer::init_runtime(&plan.model.ort_library)?;
     let result = match &plan.inputs.features {
         Some(features) => pipeline::classify_features(plan, &environment, features),
         None => scorer::Scorer::new(plan, &environment).and_then(|scorer| images::classify_images(plan, scorer)),
@@ -70,8 +77,8 @@ impl RunSummary {
         self.threads = plan.chips.threads;
         self.intra_op_threads = plan.model.intra_op_threads;
         self.peak_rss_bytes = progress::peak_rss_bytes();
-        self.block_cache_bytes = crate::gdal_ffi::block_cache_bytes();
-        self.network = crate::input::network::totals();
+        self.block_cache_bytes = gdal_ffi::block_cache_bytes();
+        self.network = network::totals();
     }
 }
 
@@ -87,14 +94,14 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     let output = plan.output.shown();
     let json = || serde_json::to_string_pretty(&summary.to_json(&output)).map(|j| j + "\n");
     match &plan.report.summary_json {
-        Some(SummaryTarget::Stdout) => crate::messages::print(&json()?)?,
+        Some(SummaryTarget::Stdout) => messages::print(&json()?)?,
         Some(SummaryTarget::File(path)) => write_file(path, json()?.as_bytes())
             .with_context(|| format!("writing --summary-json {}", path.display()))?,
         None => {}
     }
-    crate::messages::line(summary.line(&output));
+    messages::line(summary.line(&output));
     if let Some(truth) = &summary.truth {
-        crate::messages::text(truth.render_text());
+        messages::text(truth.render_text());
     }
     check_gate(&plan, &summary)
 }
@@ -105,7 +112,7 @@ fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSumm
         return Ok(());
     };
     let started = Instant::now();
-    let inputs = crate::report::html::ReportInputs {
+    let inputs = ReportInputs {
         summary,
         details,
         output: &plan.output.target.path,
@@ -114,7 +121,7 @@ fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSumm
         raster: plan.inputs.first_raster(),
         colors: &plan.model.package.definition.class_colors(),
     };
-    let html = crate::report::html::render(&inputs)?;
+    let html = html::render(&inputs)?;
     write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
     summary.report_time = Some(started.elapsed());
     Ok(())
@@ -134,7 +141,7 @@ fn check_gate(plan: &ClassifyPlan, summary: &RunSummary) -> Result<()> {
 
 /// Writes `bytes` to `path` whole or not at all (through a temporary file beside it).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut target = crate::output::OutputTarget::for_file(path, true)?;
+    let mut target = OutputTarget::for_file(path, true)?;
     std::fs::write(target.temp_path(), bytes)?;
     target.commit()
 }

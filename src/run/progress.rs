@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::messages;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Progress of a run in objects.
@@ -27,7 +28,7 @@ impl Progress {
     /// Progress of `total` objects (unknown: a spinner, or counts without a percentage): a bar on
     /// a terminal, a line every `interval` seconds (0: never) elsewhere, nothing when `quiet`.
     pub fn new(total: Option<u64>, interval: u64) -> Progress {
-        if crate::messages::quiet() {
+        if messages::quiet() {
             return Progress { bar: None, lines: None };
         }
         if !std::io::stderr().is_terminal() {
@@ -83,7 +84,7 @@ impl Progress {
                 }
                 _ => format!("classify-objects: progress: {done} objects, {rate:.1} objects/s"),
             };
-            crate::messages::progress(line);
+            messages::progress(line);
         }
     }
 

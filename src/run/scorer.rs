@@ -8,6 +8,7 @@ use anyhow::Result;
 use ort::environment::Environment;
 
 use crate::chips::{self, ChipSpec};
+use crate::infer::Expected;
 use crate::infer::{Classifier, SessionOptions};
 use crate::input::features::Problem;
 use crate::model::arguments::ModelArguments;
@@ -50,7 +51,7 @@ impl<'a> Scorer<'a> {
             environment,
             &plan.model.package.onnx,
             &plan.model.package.model_name,
-            &crate::infer::Expected::declared_by(definition),
+            &Expected::declared_by(definition),
             &options,
         )?;
         let variants = if plan.model.arguments.test_time_augmentation {

@@ -19,6 +19,7 @@ use prost::Message;
 
 use crate::model::arcgis_learn::graph::Graph;
 use crate::model::arcgis_learn::pickle::Dtype;
+use crate::model::arcgis_learn::pth::Tensor;
 use crate::model::arcgis_learn::pth::{StateDict, Values};
 use crate::onnx_proto::{TensorProto, FLOAT};
 
@@ -52,8 +53,7 @@ pub fn encode(graph: Graph, sd: StateDict) -> Result<Vec<u8>> {
     let Graph { mut model, weights } = graph;
     let rest = model.graph.take().unwrap_or_default().encode_to_vec();
     let (tensors, buffer) = sd.into_parts();
-    let by_name: HashMap<&str, &crate::model::arcgis_learn::pth::Tensor> =
-        tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let by_name: HashMap<&str, &Tensor> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let mut pieces = Vec::with_capacity(weights.len());
     for key in &weights {
         let t = by_name

@@ -15,7 +15,7 @@
 use anyhow::{Context, Result};
 
 use crate::model::arcgis_learn::pth::StateDict;
-use crate::model::arcgis_learn::resnet::{BlockKind, ResNet};
+use crate::model::arcgis_learn::resnet::{Block, BlockKind, ResNet};
 use crate::onnx_proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, ValueInfoProto,
 };
@@ -120,6 +120,72 @@ impl Builder<'_> {
         self.node("Relu", vec![x], vec![], None)
     }
 
+    /// Conv 7x7/2, BatchNorm, ReLU, MaxPool 3x3/2.
+    fn resnet_stem(&mut self) -> Result<String> {
+        let x = self.conv(INPUT.to_string(), "0.0.weight", 7, 2, 3)?;
+        let x = self.batch_norm(x, "0.1")?;
+        let x = self.relu(x);
+        Ok(self.node(
+            "MaxPool",
+            vec![x],
+            vec![
+                AttributeProto::ints("kernel_shape", &[3, 3]),
+                AttributeProto::ints("strides", &[2, 2]),
+                AttributeProto::ints("pads", &[1, 1, 1, 1]),
+            ],
+            None,
+        ))
+    }
+
+    /// A residual block on `input`: the block's branch, plus the input (downsampled when the
+    /// block changes shape), then ReLU.
+    fn residual_block(&mut self, input: String, block: &Block, kind: BlockKind) -> Result<String> {
+        let p = &block.prefix;
+        let s = block.stride as i64;
+        let y = match kind {
+            BlockKind::Basic => {
+                let y = self.conv(input.clone(), &format!("{p}.conv1.weight"), 3, s, 1)?;
+                let y = self.batch_norm(y, &format!("{p}.bn1"))?;
+                let y = self.relu(y);
+                let y = self.conv(y, &format!("{p}.conv2.weight"), 3, 1, 1)?;
+                self.batch_norm(y, &format!("{p}.bn2"))?
+            }
+            BlockKind::Bottleneck => {
+                let y = self.conv(input.clone(), &format!("{p}.conv1.weight"), 1, 1, 0)?;
+                let y = self.batch_norm(y, &format!("{p}.bn1"))?;
+                let y = self.relu(y);
+                let y = self.conv(y, &format!("{p}.conv2.weight"), 3, s, 1)?;
+                let y = self.batch_norm(y, &format!("{p}.bn2"))?;
+                let y = self.relu(y);
+                let y = self.conv(y, &format!("{p}.conv3.weight"), 1, 1, 0)?;
+                self.batch_norm(y, &format!("{p}.bn3"))?
+            }
+        };
+        let shortcut = if block.downsample {
+            let d = self.conv(input, &format!("{p}.downsample.0.weight"), 1, s, 0)?;
+            self.batch_norm(d, &format!("{p}.downsample.1"))?
+        } else {
+            input
+        };
+        let sum = self.node("Add", vec![y, shortcut], vec![], None);
+        Ok(self.relu(sum))
+    }
+
+    /// The fastai head on the body's output `x`: concat pooling (max first), flatten, BN,
+    /// Linear, ReLU, BN, Linear into the graph's output.
+    fn fastai_head(&mut self, x: String) -> Result<()> {
+        let max = self.node("GlobalMaxPool", vec![x.clone()], vec![], None);
+        let avg = self.node("GlobalAveragePool", vec![x], vec![], None);
+        let cat = self.node("Concat", vec![max, avg], vec![AttributeProto::int("axis", 1)], None);
+        let flat = self.node("Flatten", vec![cat], vec![AttributeProto::int("axis", 1)], None);
+        let h = self.batch_norm(flat, "1.2")?;
+        let h = self.gemm(h, "1.4", None)?;
+        let h = self.relu(h);
+        let h = self.batch_norm(h, "1.6")?;
+        self.gemm(h, "1.8", Some(OUTPUT))?;
+        Ok(())
+    }
+
     fn gemm(&mut self, x: String, prefix: &str, out: Option<&str>) -> Result<String> {
         let inputs = vec![
             x,
@@ -138,64 +204,11 @@ pub fn build(net: &ResNet, sd: &StateDict, height: usize, width: usize, provenan
         weights: Vec::new(),
         next: 0,
     };
-    // Stem.
-    let x = b.conv(INPUT.to_string(), "0.0.weight", 7, 2, 3)?;
-    let x = b.batch_norm(x, "0.1")?;
-    let x = b.relu(x);
-    let mut x = b.node(
-        "MaxPool",
-        vec![x],
-        vec![
-            AttributeProto::ints("kernel_shape", &[3, 3]),
-            AttributeProto::ints("strides", &[2, 2]),
-            AttributeProto::ints("pads", &[1, 1, 1, 1]),
-        ],
-        None,
-    );
-    // Residual blocks.
+    let mut x = b.resnet_stem()?;
     for block in &net.blocks {
-        let p = &block.prefix;
-        let s = block.stride as i64;
-        let input = x.clone();
-        let y = match net.kind {
-            BlockKind::Basic => {
-                let y = b.conv(input.clone(), &format!("{p}.conv1.weight"), 3, s, 1)?;
-                let y = b.batch_norm(y, &format!("{p}.bn1"))?;
-                let y = b.relu(y);
-                let y = b.conv(y, &format!("{p}.conv2.weight"), 3, 1, 1)?;
-                b.batch_norm(y, &format!("{p}.bn2"))?
-            }
-            BlockKind::Bottleneck => {
-                let y = b.conv(input.clone(), &format!("{p}.conv1.weight"), 1, 1, 0)?;
-                let y = b.batch_norm(y, &format!("{p}.bn1"))?;
-                let y = b.relu(y);
-                let y = b.conv(y, &format!("{p}.conv2.weight"), 3, s, 1)?;
-                let y = b.batch_norm(y, &format!("{p}.bn2"))?;
-                let y = b.relu(y);
-                let y = b.conv(y, &format!("{p}.conv3.weight"), 1, 1, 0)?;
-                b.batch_norm(y, &format!("{p}.bn3"))?
-            }
-        };
-        let shortcut = if block.downsample {
-            let d = b.conv(input, &format!("{p}.downsample.0.weight"), 1, s, 0)?;
-            b.batch_norm(d, &format!("{p}.downsample.1"))?
-        } else {
-            input
-        };
-        let sum = b.node("Add", vec![y, shortcut], vec![], None);
-        x = b.relu(sum);
+        x = b.residual_block(x, block, net.kind)?;
     }
-    // fastai head: concat pooling (max first), flatten, BN, Linear, ReLU, BN, Linear.
-    let max = b.node("GlobalMaxPool", vec![x.clone()], vec![], None);
-    let avg = b.node("GlobalAveragePool", vec![x], vec![], None);
-    let cat = b.node("Concat", vec![max, avg], vec![AttributeProto::int("axis", 1)], None);
-    let flat = b.node("Flatten", vec![cat], vec![AttributeProto::int("axis", 1)], None);
-    let h = b.batch_norm(flat, "1.2")?;
-    let h = b.gemm(h, "1.4", None)?;
-    let h = b.relu(h);
-    let h = b.batch_norm(h, "1.6")?;
-    b.gemm(h, "1.8", Some(OUTPUT))?;
-
+    b.fastai_head(x)?;
     let graph = GraphProto {
         node: b.nodes,
         name: Some(format!("feature_classifier_{}", net.name())),

@@ -11,5 +11,3 @@ pub mod graph;
 pub mod pickle;
 pub mod pth;
 pub mod resnet;
-
-pub use feature_classifier::{convert, is_pth, Conversion};

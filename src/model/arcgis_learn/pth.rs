@@ -128,58 +128,78 @@ fn read_tensors(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor)>> {
         }
     };
     let names: Vec<String> = archive.file_names().map(String::from).collect();
+    let top = pickle_folder(&names, origin)?;
+    let pickle_bytes = read_record(&mut archive, &format!("{top}data.pkl"), MAX_PICKLE_BYTES, origin)?;
+    let big_endian = names.iter().any(|n| *n == format!("{top}byteorder"))
+        && big_endian(
+            &read_record(&mut archive, &format!("{top}byteorder"), 16, origin)?,
+            origin,
+        )?;
+    let refs = pickle::load_state_dict(&pickle_bytes, &format!("{origin}!{top}data.pkl"))?;
+    drop(pickle_bytes);
+    let mut reader = Storages {
+        bytes,
+        archive,
+        top,
+        origin,
+        big_endian,
+        loaded: HashMap::new(),
+    };
+    refs.into_iter()
+        .map(|(name, r)| {
+            let tensor = reader.tensor(&name, &r)?;
+            Ok((name, tensor))
+        })
+        .collect()
+}
+
+/// The folder holding the one `data.pkl` (`archive/`, or the name the file was saved under).
+fn pickle_folder(names: &[String], origin: &str) -> Result<String> {
     let pickles: Vec<&String> = names
         .iter()
         .filter(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
         .collect();
-    let top = match pickles.as_slice() {
-        [one] => one.trim_end_matches("data.pkl").to_string(),
+    match pickles.as_slice() {
+        [one] => Ok(one.trim_end_matches("data.pkl").to_string()),
         [] => bail_input!("{origin} has no <folder>/data.pkl; it is not a .pth written by torch.save (torch >= 1.6)"),
         many => bail_input!(
             "{origin} has {} data.pkl records; a .pth written by torch.save has one",
             many.len()
         ),
-    };
-    let pickle_bytes = read_record(&mut archive, &format!("{top}data.pkl"), MAX_PICKLE_BYTES, origin)?;
-    let big_endian = match names.iter().any(|n| *n == format!("{top}byteorder")) {
-        false => false,
-        true => match read_record(&mut archive, &format!("{top}byteorder"), 16, origin)?.as_slice() {
-            b"little" => false,
-            b"big" => true,
-            other => bail_input!(
-                "{origin}: byteorder is {:?}, expected little or big; the file is damaged",
-                String::from_utf8_lossy(other)
-            ),
-        },
-    };
-    let refs = pickle::load_state_dict(&pickle_bytes, &format!("{origin}!{top}data.pkl"))?;
-    drop(pickle_bytes);
+    }
+}
 
-    let mut storages: HashMap<String, Values> = HashMap::new();
-    let mut tensors = Vec::with_capacity(refs.len());
-    for (name, r) in refs {
+/// Whether the `byteorder` record says big-endian.
+fn big_endian(record: &[u8], origin: &str) -> Result<bool> {
+    match record {
+        b"little" => Ok(false),
+        b"big" => Ok(true),
+        other => bail_input!(
+            "{origin}: byteorder is {:?}, expected little or big; the file is damaged",
+            String::from_utf8_lossy(other)
+        ),
+    }
+}
+
+/// The storages of a `.pth`, each read once however many tensors view it.
+struct Storages<'a> {
+    bytes: &'a [u8],
+    archive: ZipArchive<Cursor<&'a [u8]>>,
+    top: String,
+    origin: &'a str,
+    big_endian: bool,
+    loaded: HashMap<String, Values>,
+}
+
+impl Storages<'_> {
+    /// The tensor `name` that the pickle describes as `r`: a checked view of its storage.
+    fn tensor(&mut self, name: &str, r: &pickle::TensorRef) -> Result<Tensor> {
+        let origin = self.origin;
         let storage = &r.storage;
-        let record = format!("{top}data/{}", storage.key);
+        let record = format!("{}data/{}", self.top, storage.key);
         let item = storage.dtype.size() as u64;
-        if !storages.contains_key(&storage.key) {
-            let expected = storage.numel.saturating_mul(item);
-            let data = storage_bytes(bytes, &mut archive, &record, expected, origin)?;
-            let len = match &data {
-                Values::InBuffer(range) => range.len(),
-                Values::Owned(owned) => owned.len(),
-            };
-            if Some(len as u64) != storage.numel.checked_mul(item) {
-                bail_input!(
-                    "{origin}: storage {record} holds {} bytes but the pickle declares {} {} values; the file is damaged",
-                    len,
-                    storage.numel,
-                    storage.dtype.name()
-                );
-            }
-            storages.insert(storage.key.clone(), data);
-        }
-        let data = &storages[&storage.key];
-        let shown = short(&name);
+        let data = self.storage(storage, &record)?;
+        let shown = short(name);
         let numel = r.size.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
         let Some(numel) = numel else {
             bail_input!(
@@ -211,26 +231,52 @@ fn read_tensors(bytes: &[u8], origin: &str) -> Result<Vec<(String, Tensor)>> {
             Values::InBuffer(storage) => Values::InBuffer(storage.start + range.start..storage.start + range.end),
             Values::Owned(owned) => Values::Owned(owned.slice(range)),
         };
-        if big_endian && item > 1 {
-            let mut swapped = match &values {
-                Values::InBuffer(range) => bytes[range.clone()].to_vec(),
-                Values::Owned(owned) => owned.to_vec(),
-            };
-            for chunk in swapped.chunks_exact_mut(item as usize) {
-                chunk.reverse();
-            }
-            values = Values::Owned(Bytes::from(swapped));
+        if self.big_endian && item > 1 {
+            values = Values::Owned(swapped(&values, self.bytes, item as usize));
         }
-        tensors.push((
-            name,
-            Tensor {
-                dtype: storage.dtype,
-                shape: r.size.iter().map(|&d| d as usize).collect(),
-                values,
-            },
-        ));
+        Ok(Tensor {
+            dtype: storage.dtype,
+            shape: r.size.iter().map(|&d| d as usize).collect(),
+            values,
+        })
     }
-    Ok(tensors)
+
+    /// The bytes of `storage` (record `record`), read and checked the first time.
+    fn storage(&mut self, storage: &pickle::StorageRef, record: &str) -> Result<Values> {
+        if let Some(data) = self.loaded.get(&storage.key) {
+            return Ok(data.clone());
+        }
+        let item = storage.dtype.size() as u64;
+        let expected = storage.numel.saturating_mul(item);
+        let data = storage_bytes(self.bytes, &mut self.archive, record, expected, self.origin)?;
+        let len = match &data {
+            Values::InBuffer(range) => range.len(),
+            Values::Owned(owned) => owned.len(),
+        };
+        if Some(len as u64) != storage.numel.checked_mul(item) {
+            bail_input!(
+                "{}: storage {record} holds {} bytes but the pickle declares {} {} values; the file is damaged",
+                self.origin,
+                len,
+                storage.numel,
+                storage.dtype.name()
+            );
+        }
+        self.loaded.insert(storage.key.clone(), data.clone());
+        Ok(data)
+    }
+}
+
+/// `values` with the bytes of each `item`-byte value reversed (big-endian to little-endian).
+fn swapped(values: &Values, bytes: &[u8], item: usize) -> Bytes {
+    let mut swapped = match values {
+        Values::InBuffer(range) => bytes[range.clone()].to_vec(),
+        Values::Owned(owned) => owned.to_vec(),
+    };
+    for chunk in swapped.chunks_exact_mut(item) {
+        chunk.reverse();
+    }
+    Bytes::from(swapped)
 }
 
 fn short(text: &str) -> String {

@@ -172,95 +172,14 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
             "{origin} does not hold a ResNet body (no 0.0.weight / 0.4.0.conv1.weight; first key {example:?}); only FeatureClassifier models with a ResNet backbone are converted"
         );
     }
-    // Stem: Conv 7x7/2, BatchNorm, ReLU, MaxPool 3x3/2.
-    let stem = match w.shape("0.0.weight") {
-        Some([out, inp, 7, 7]) => (*out, *inp),
-        other => bail_input!(
-            "{origin}: 0.0.weight has shape {other:?}, not the [64, bands, 7, 7] of a ResNet's first convolution; the backbone is not a torchvision ResNet"
-        ),
-    };
-    let (stem_width, in_channels) = stem;
-    w.conv("0.0.weight", stem_width, in_channels, 7)?;
-    w.batch_norm("0.1", stem_width)?;
-
+    let (stem_width, in_channels) = stem(&mut w)?;
     let kind = if sd.contains("0.4.0.conv3.weight") {
         BlockKind::Bottleneck
     } else {
         BlockKind::Basic
     };
-    let mut channels = stem_width;
-    let mut layers = [0usize; 4];
-    let mut blocks = Vec::new();
-    for (l, count) in layers.iter_mut().enumerate() {
-        let mut b = 0;
-        while sd.contains(&format!("0.{}.{b}.conv1.weight", 4 + l)) {
-            let prefix = format!("0.{}.{b}", 4 + l);
-            let stride = if l > 0 && b == 0 { 2 } else { 1 };
-            let planes = w.width(&format!("{prefix}.conv1.weight"))?;
-            let out = match kind {
-                BlockKind::Basic => {
-                    w.conv(&format!("{prefix}.conv1.weight"), planes, channels, 3)?;
-                    w.batch_norm(&format!("{prefix}.bn1"), planes)?;
-                    w.conv(&format!("{prefix}.conv2.weight"), planes, planes, 3)?;
-                    w.batch_norm(&format!("{prefix}.bn2"), planes)?;
-                    planes
-                }
-                BlockKind::Bottleneck => {
-                    let out = w.width(&format!("{prefix}.conv3.weight"))?;
-                    w.conv(&format!("{prefix}.conv1.weight"), planes, channels, 1)?;
-                    w.batch_norm(&format!("{prefix}.bn1"), planes)?;
-                    w.conv(&format!("{prefix}.conv2.weight"), planes, planes, 3)?;
-                    w.batch_norm(&format!("{prefix}.bn2"), planes)?;
-                    w.conv(&format!("{prefix}.conv3.weight"), out, planes, 1)?;
-                    w.batch_norm(&format!("{prefix}.bn3"), out)?;
-                    out
-                }
-            };
-            let downsample = sd.contains(&format!("{prefix}.downsample.0.weight"));
-            if downsample {
-                w.conv(&format!("{prefix}.downsample.0.weight"), out, channels, 1)?;
-                w.batch_norm(&format!("{prefix}.downsample.1"), out)?;
-            } else if stride != 1 || out != channels {
-                bail_input!(
-                    "{origin}: block {prefix} changes shape ({channels} -> {out} channels, stride {stride}) but has no downsample; the weights are not a torchvision ResNet"
-                );
-            }
-            blocks.push(Block {
-                prefix,
-                layer: l,
-                stride,
-                downsample,
-            });
-            channels = out;
-            b += 1;
-        }
-        if b == 0 {
-            bail_input!(
-                "{origin} has no block in layer{} (0.{}.0.*); the weights are not a torchvision ResNet",
-                l + 1,
-                4 + l
-            );
-        }
-        *count = b;
-    }
-
-    // Head: AdaptiveConcatPool2d, Flatten, BatchNorm1d, Dropout, Linear, ReLU, BatchNorm1d,
-    // Dropout, Linear.
-    let pooled = 2 * channels;
-    if !sd.contains("1.2.weight") || !sd.contains("1.8.weight") {
-        bail_input!(
-            "{origin} has no fastai head (1.2.* BatchNorm1d ... 1.8.* Linear); only FeatureClassifier models (fastai cnn_learner) are converted"
-        );
-    }
-    w.batch_norm("1.2", pooled)?;
-    let hidden = w.width("1.4.weight")?;
-    w.param("1.4.weight", &[hidden, pooled])?;
-    w.param("1.4.bias", &[hidden])?;
-    w.batch_norm("1.6", hidden)?;
-    let classes = w.width("1.8.weight")?;
-    w.param("1.8.weight", &[classes, hidden])?;
-    w.param("1.8.bias", &[classes])?;
-
+    let (layers, blocks, channels) = body(&mut w, kind, stem_width)?;
+    let (hidden, classes) = fastai_head(&mut w, channels)?;
     let unknown: Vec<&str> = sd.names().filter(|n| !w.used.contains(n)).collect();
     if let Some(first) = unknown.first() {
         bail_input!(
@@ -285,17 +204,7 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
             .map(|(_, t)| t.numel())
             .sum(),
     };
-    let expansion = match kind {
-        BlockKind::Basic => 1,
-        BlockKind::Bottleneck => 4,
-    };
-    let standard_widths = stem_width == 64
-        && net.blocks.iter().all(|b| {
-            let planes = sd.get(&format!("{}.conv1.weight", b.prefix)).map(|t| t.shape[0]);
-            planes == Some(64 << b.layer) && sd.get(&format!("{}.conv2.weight", b.prefix)).map(|t| t.shape[0]) == planes
-        })
-        && channels == 512 * expansion;
-    if net.name() == "resnet" || !standard_widths {
+    if net.name() == "resnet" || !standard_widths(sd, &net, stem_width) {
         bail_input!(
             "{origin} holds a ResNet with {:?} blocks {:?} and non-standard widths or depth; only {} are converted",
             kind,
@@ -304,6 +213,127 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
         );
     }
     Ok(net)
+}
+
+/// The stem: Conv 7x7/2, BatchNorm, ReLU, MaxPool 3x3/2; returns its width and the input
+/// channels.
+fn stem(w: &mut Walker<'_>) -> Result<(usize, usize)> {
+    let (stem_width, in_channels) = match w.shape("0.0.weight") {
+        Some([out, inp, 7, 7]) => (*out, *inp),
+        other => bail_input!(
+            "{}: 0.0.weight has shape {other:?}, not the [64, bands, 7, 7] of a ResNet's first convolution; the backbone is not a torchvision ResNet",
+            w.origin
+        ),
+    };
+    w.conv("0.0.weight", stem_width, in_channels, 7)?;
+    w.batch_norm("0.1", stem_width)?;
+    Ok((stem_width, in_channels))
+}
+
+/// The four layers of residual blocks (`0.4` to `0.7`): blocks per layer, the blocks, and the
+/// body's output channels.
+fn body(w: &mut Walker<'_>, kind: BlockKind, stem_width: usize) -> Result<([usize; 4], Vec<Block>, usize)> {
+    let mut channels = stem_width;
+    let mut layers = [0usize; 4];
+    let mut blocks = Vec::new();
+    for (l, count) in layers.iter_mut().enumerate() {
+        let mut b = 0;
+        while w.sd.contains(&format!("0.{}.{b}.conv1.weight", 4 + l)) {
+            let prefix = format!("0.{}.{b}", 4 + l);
+            let stride = if l > 0 && b == 0 { 2 } else { 1 };
+            let (out, downsample) = block(w, kind, &prefix, channels, stride)?;
+            blocks.push(Block {
+                prefix,
+                layer: l,
+                stride,
+                downsample,
+            });
+            channels = out;
+            b += 1;
+        }
+        if b == 0 {
+            bail_input!(
+                "{} has no block in layer{} (0.{}.0.*); the weights are not a torchvision ResNet",
+                w.origin,
+                l + 1,
+                4 + l
+            );
+        }
+        *count = b;
+    }
+    Ok((layers, blocks, channels))
+}
+
+/// One residual block at `prefix` taking `channels`: its output channels, and whether it has a
+/// downsample branch.
+fn block(w: &mut Walker<'_>, kind: BlockKind, prefix: &str, channels: usize, stride: usize) -> Result<(usize, bool)> {
+    let planes = w.width(&format!("{prefix}.conv1.weight"))?;
+    let out = match kind {
+        BlockKind::Basic => {
+            w.conv(&format!("{prefix}.conv1.weight"), planes, channels, 3)?;
+            w.batch_norm(&format!("{prefix}.bn1"), planes)?;
+            w.conv(&format!("{prefix}.conv2.weight"), planes, planes, 3)?;
+            w.batch_norm(&format!("{prefix}.bn2"), planes)?;
+            planes
+        }
+        BlockKind::Bottleneck => {
+            let out = w.width(&format!("{prefix}.conv3.weight"))?;
+            w.conv(&format!("{prefix}.conv1.weight"), planes, channels, 1)?;
+            w.batch_norm(&format!("{prefix}.bn1"), planes)?;
+            w.conv(&format!("{prefix}.conv2.weight"), planes, planes, 3)?;
+            w.batch_norm(&format!("{prefix}.bn2"), planes)?;
+            w.conv(&format!("{prefix}.conv3.weight"), out, planes, 1)?;
+            w.batch_norm(&format!("{prefix}.bn3"), out)?;
+            out
+        }
+    };
+    let downsample = w.sd.contains(&format!("{prefix}.downsample.0.weight"));
+    if downsample {
+        w.conv(&format!("{prefix}.downsample.0.weight"), out, channels, 1)?;
+        w.batch_norm(&format!("{prefix}.downsample.1"), out)?;
+    } else if stride != 1 || out != channels {
+        bail_input!(
+            "{}: block {prefix} changes shape ({channels} -> {out} channels, stride {stride}) but has no downsample; the weights are not a torchvision ResNet",
+            w.origin
+        );
+    }
+    Ok((out, downsample))
+}
+
+/// The fastai head on `channels` body channels: AdaptiveConcatPool2d, Flatten, BatchNorm1d,
+/// Dropout, Linear, ReLU, BatchNorm1d, Dropout, Linear; returns its hidden width and classes.
+fn fastai_head(w: &mut Walker<'_>, channels: usize) -> Result<(usize, usize)> {
+    let pooled = 2 * channels;
+    if !w.sd.contains("1.2.weight") || !w.sd.contains("1.8.weight") {
+        bail_input!(
+            "{} has no fastai head (1.2.* BatchNorm1d ... 1.8.* Linear); only FeatureClassifier models (fastai cnn_learner) are converted",
+            w.origin
+        );
+    }
+    w.batch_norm("1.2", pooled)?;
+    let hidden = w.width("1.4.weight")?;
+    w.param("1.4.weight", &[hidden, pooled])?;
+    w.param("1.4.bias", &[hidden])?;
+    w.batch_norm("1.6", hidden)?;
+    let classes = w.width("1.8.weight")?;
+    w.param("1.8.weight", &[classes, hidden])?;
+    w.param("1.8.bias", &[classes])?;
+    Ok((hidden, classes))
+}
+
+/// Whether the widths are torchvision's (64, 128, 256, 512 planes, expanded 4x in bottlenecks).
+fn standard_widths(sd: &StateDict, net: &ResNet, stem_width: usize) -> bool {
+    let expansion = match net.kind {
+        BlockKind::Basic => 1,
+        BlockKind::Bottleneck => 4,
+    };
+    let width = |key: String| sd.get(&key).map(|t| t.shape[0]);
+    stem_width == 64
+        && net.blocks.iter().all(|b| {
+            let planes = width(format!("{}.conv1.weight", b.prefix));
+            planes == Some(64 << b.layer) && width(format!("{}.conv2.weight", b.prefix)) == planes
+        })
+        && net.body_channels == 512 * expansion
 }
 
 /// The backbone names converted, for messages.

@@ -9,9 +9,12 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::read::FeatureBatch;
 use crate::chips::{self, ChipSpec};
+use crate::error;
+use crate::gdal_ffi::raster_io;
 use crate::input::features::{InputFeature, Problem};
 use crate::input::items::Item;
 use crate::input::raster::{Raster, RasterOverrides};
+use crate::messages;
 
 /// A batch with its chips cut: chips of the classifiable features, in batch order.
 pub struct ChippedBatch {
@@ -145,16 +148,16 @@ const MAX_READ_FAILURE_REPORTS: usize = 10;
 fn report_read_failure(index: usize, err: &anyhow::Error) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static REPORTED: AtomicUsize = AtomicUsize::new(0);
-    if crate::gdal_ffi::raster_io::reads_aborted() {
+    if raster_io::reads_aborted() {
         // Stopped by a signal, not damaged: the run ends without writing this batch.
         return;
     }
     match REPORTED.fetch_add(1, Ordering::Relaxed) {
-        n if n < MAX_READ_FAILURE_REPORTS => crate::messages::warning(format_args!(
+        n if n < MAX_READ_FAILURE_REPORTS => messages::warning(format_args!(
             "feature {index}: {}; it is written with Status read_failed",
-            crate::error::one_line(err)
+            error::one_line(err)
         )),
-        MAX_READ_FAILURE_REPORTS => crate::messages::warning("further read failures are counted, not shown"),
+        MAX_READ_FAILURE_REPORTS => messages::warning("further read failures are counted, not shown"),
         _ => {}
     }
 }

@@ -7,6 +7,7 @@ use crate::bail_input;
 use crate::input::features::{srs_label, Problem};
 use crate::input::items::Item;
 use crate::output::shard::{Fingerprint, ShardRecord};
+use crate::output::style;
 use crate::output::OutputSchema;
 use crate::report::summary::RunSummary;
 use crate::run::plan::{ClassifyPlan, FeaturesPlan};
@@ -81,7 +82,7 @@ pub fn shard_record(
         qml: schema
             .geometry
             .as_ref()
-            .map(|(ty, _)| crate::output::style::qml(&schema.label_field, *ty, &definition.class_colors())),
+            .map(|(ty, _)| style::qml(&schema.label_field, *ty, &definition.class_colors())),
     })
 }
 

@@ -22,9 +22,14 @@ use anyhow::{anyhow, Result};
 use crossbeam_channel::bounded;
 use ort::environment::Environment;
 
+use crate::chips::ChipSpec;
 use crate::error::Interrupted;
+use crate::input::features::FeatureSource;
+use crate::input::items::Item;
+use crate::output::resume::WrittenRow;
 use crate::output::OutputWriter;
 use crate::report::summary::RunSummary;
+use crate::report::truth::Confusion;
 use crate::run::plan::chips::PIPELINE_CHIP_BUDGET;
 use crate::run::plan::{ClassifyPlan, FeaturesPlan};
 use crate::run::progress::Progress;
@@ -94,8 +99,8 @@ struct Stages<'a> {
     plan: &'a ClassifyPlan,
     environment: &'a Environment,
     features: &'a FeaturesPlan,
-    items: &'a [crate::input::items::Item],
-    specs: &'a [crate::chips::ChipSpec],
+    items: &'a [Item],
+    specs: &'a [ChipSpec],
     truth: Option<usize>,
     progress: &'a Progress,
 }
@@ -105,8 +110,8 @@ impl Stages<'_> {
     /// the summary and what the reader did.
     fn run(
         &self,
-        source: crate::input::features::FeatureSource,
-        written: &[crate::output::resume::WrittenRow],
+        source: FeatureSource,
+        written: &[WrittenRow],
         writer: &mut OutputWriter,
     ) -> Result<(RunSummary, ReaderReport)> {
         let plan = self.plan;
@@ -173,7 +178,7 @@ impl Stages<'_> {
         let plan = self.plan;
         let mut scorer = Scorer::new(plan, self.environment)?;
         if self.truth.is_some() {
-            scorer.summary.truth = Some(crate::report::truth::Confusion::default());
+            scorer.summary.truth = Some(Confusion::default());
         }
         let ctx = ScoreContext {
             items: self.items,

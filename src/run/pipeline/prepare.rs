@@ -9,6 +9,7 @@ use crate::chips::ChipSpec;
 use crate::input::features::FeatureSource;
 use crate::input::items::{self, Item};
 use crate::input::raster::Raster;
+use crate::messages;
 use crate::model::definition::{LabelMode, ModelDefinition};
 use crate::output::resume::{written_rows, WrittenRow};
 use crate::output::target::Start;
@@ -170,7 +171,7 @@ fn warn_outside_trained_cell_sizes(definition: &ModelDefinition, cell_size: Opti
         (None, Some(b)) => format!("at most {b}"),
         (None, None) => String::new(),
     };
-    crate::messages::warning(format_args!(
+    messages::warning(format_args!(
         "chips are cut at a cell size of {effective} but the model was trained for {range} (MinCellSize/MaxCellSize); results may be poor: set --cell-size within it"
     ));
 }

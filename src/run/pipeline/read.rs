@@ -15,8 +15,10 @@ use crate::bail_input;
 use crate::chips::ChipSpec;
 use crate::input::features::{FeatureSource, InputFeature};
 use crate::input::items::Item;
+use crate::output;
 use crate::output::resume::WrittenRow;
 use crate::report::summary::RunSummary;
+use crate::run::interrupt;
 use crate::run::progress::Progress;
 
 /// Features read before their chips are cut, at most: a window is sorted by raster block so that
@@ -101,20 +103,18 @@ pub fn read_features(ctx: ReadContext<'_>) -> Result<ReaderReport> {
         pending_bytes: 0,
         size: ctx.window_size,
     };
-    let total = ctx
-        .source
-        .for_each(ctx.items, &crate::run::interrupt::check, |feature| {
-            row_counts.count(feature.index);
-            if let Some(row) = ctx.written.get(skipped) {
-                skipped += 1;
-                let expected = ctx.truth.and_then(|i| feature.fields.get(i).cloned().flatten());
-                let expected = expected.as_ref().map(crate::output::field_text);
-                resumed.count_written(row.label.as_deref(), row.status.as_deref(), expected.as_deref());
-                ctx.progress.advance(1);
-                return Ok(());
-            }
-            windows.push(feature)
-        })?;
+    let total = ctx.source.for_each(ctx.items, &interrupt::check, |feature| {
+        row_counts.count(feature.index);
+        if let Some(row) = ctx.written.get(skipped) {
+            skipped += 1;
+            let expected = ctx.truth.and_then(|i| feature.fields.get(i).cloned().flatten());
+            let expected = expected.as_ref().map(output::field_text);
+            resumed.count_written(row.label.as_deref(), row.status.as_deref(), expected.as_deref());
+            ctx.progress.advance(1);
+            return Ok(());
+        }
+        windows.push(feature)
+    })?;
     windows.flush()?;
     if skipped < ctx.written.len() {
         bail_input!(

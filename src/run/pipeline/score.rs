@@ -17,7 +17,9 @@ use super::write::{write_window, WriteContext};
 use crate::chips::ChipSpec;
 use crate::input::features::InputFeature;
 use crate::input::items::Item;
+use crate::output;
 use crate::output::OutputWriter;
+use crate::run::interrupt;
 use crate::run::progress::Progress;
 use crate::run::scorer::{Reviewed, Scorer};
 
@@ -53,7 +55,7 @@ pub fn score_and_write(
     let (mut first_batch, mut rows_written) = (None, 0usize);
     for item in chips.iter() {
         let batch = item?;
-        crate::run::interrupt::check()?;
+        interrupt::check()?;
         let first_batch = *first_batch.get_or_insert_with(Instant::now);
         scorer.summary.chip_time += batch.cut_time;
         let window = windows
@@ -152,7 +154,7 @@ fn offer_to_gallery(
         .truth
         .and_then(|i| feature.fields.get(i))
         .and_then(Option::as_ref)
-        .map(crate::output::field_text);
+        .map(output::field_text);
     let object = Reviewed {
         position: feature.index,
         source_id: feature.fid,

@@ -9,6 +9,7 @@ use super::window::{Done, Window};
 use crate::bail_input;
 use crate::input::features::Problem;
 use crate::input::items::Item;
+use crate::output;
 use crate::output::{OutputRow, OutputWriter};
 use crate::run::scorer::Scorer;
 
@@ -60,7 +61,7 @@ fn write_row(ctx: &WriteContext<'_>, scorer: &mut Scorer<'_>, writer: &mut Outpu
         .truth
         .and_then(|i| feature.fields.get(i))
         .and_then(Option::as_ref)
-        .map(crate::output::field_text);
+        .map(output::field_text);
     let (label, confidence) = labelled.map_or((None, None), |(l, c)| (Some(l), Some(c)));
     if let (Some(expected), Some(predicted), Some(confusion)) = (&expected, &label, scorer.summary.truth.as_mut()) {
         confusion.record(expected, predicted);

@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::cli::ClassifyArgs;
 use crate::infer::{self, Device};
 use crate::input::{download, http};
+use crate::messages;
 use crate::model::arguments::{self, ModelArguments};
 use crate::model::package::{ModelPackage, MAX_MODEL_BYTES};
 
@@ -39,7 +40,7 @@ impl ModelPlan {
     pub fn from_args(args: &ClassifyArgs, model: &Path) -> Result<ModelPlan> {
         let (package, local_file) = open_package(model, args.cache_dir.as_deref())?;
         if let Some(conversion) = &package.conversion {
-            crate::messages::info(conversion.notice());
+            messages::info(conversion.notice());
         }
         let mut pairs = Vec::new();
         if let Some(text) = &args.model_arguments {
@@ -97,7 +98,7 @@ fn fetch_model(model: PathBuf, cache_dir: Option<&Path>) -> Result<(PathBuf, Opt
     let shown = http::redact(&url);
     let check = |path: &Path| ModelPackage::open_dlpk_as(path, &shown).map(drop);
     let notice = |path: &Path| {
-        crate::messages::info(format_args!("downloading model {shown} into {}", path.display()));
+        messages::info(format_args!("downloading model {shown} into {}", path.display()));
     };
     let path = download::cached(&url, &dir, "dlpk", MAX_DOWNLOAD_BYTES, &check, &notice)?;
     Ok((path, Some(shown)))
