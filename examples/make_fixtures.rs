@@ -14,7 +14,7 @@
 //! The output is deterministic: running it again gives the same files (the GeoPackage differs
 //! only in its internal last-change timestamp).
 
-#[path = "../tests/support/onnx.rs"]
+#[path = "../tests/it/support/onnx.rs"]
 mod onnx;
 
 use std::fs;
@@ -26,7 +26,7 @@ use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::{Feature, FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
 use gdal::DriverManager;
 
-#[path = "../tests/support/palette.rs"]
+#[path = "../tests/it/support/palette.rs"]
 mod palette;
 use palette::PALETTE;
 

@@ -11,7 +11,7 @@
 //! * `MODEL.onnx`: a near-free 224 x 224 classifier (global average pooling, one matrix product:
 //!   the test suite's colour model), so that reading and decoding chips is the work measured.
 
-#[path = "../tests/support/onnx.rs"]
+#[path = "../tests/it/support/onnx.rs"]
 mod onnx;
 #[path = "common/points.rs"]
 mod points;

@@ -8,6 +8,8 @@
 //! Needs root (the daemons run as root and munge). `CLASSIFY_OBJECTS_NO_SLURM=1` skips it where
 //! no Slurm can run; nothing else does.
 
+#[path = "it/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::fs;

@@ -1,0 +1,234 @@
+//! Output formats and layers: GeoPackage layers added or replaced, Shapefile names, appends
+//! reprojected, outputs that read back without warnings.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+fn output_formats_layer_names_creation_options_and_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (raster, model, features) = (
+        fixture("synthetic/colors.tif"),
+        fixture("synthetic/colors.dlpk"),
+        fixture("synthetic/objects.gpkg"),
+    );
+    let base = |out: &Path, extra: &[&str]| {
+        let mut args = classify_args(&raster, &model, Some(&features), out, extra);
+        args.extend(["--layer".to_string(), "polygons".to_string()]);
+        args
+    };
+    let go = |args: Vec<String>| {
+        run_owned_ok(&args);
+    };
+    // By extension and by --format: every row, with labels.
+    for (name, extra) in [
+        ("a.geojson", vec![]),
+        ("b.fgb", vec![]),
+        ("c.shp", vec![]),
+        ("d.json", vec!["--format", "GeoJSON", "--lco", "RFC7946=YES"]),
+        ("e.tab", vec!["--format", "MapInfo File"]),
+    ] {
+        let out = d.join(name);
+        go(base(&out, &extra));
+        let rows = read_rows(&out, None);
+        assert_eq!(rows.len(), 16, "{name}");
+        assert!(rows.iter().all(|r| r.text("ClassLabel") == r.text("truth")), "{name}");
+    }
+    // The Shapefile moved as a whole family, with nothing temporary left.
+    let names = files_in(d);
+    for ext in ["shp", "shx", "dbf", "prj"] {
+        assert!(names.contains(&format!("c.{ext}")), "{names:?}");
+    }
+    // So did MapInfo's .tab with its .dat, .map and .id.
+    for ext in ["tab", "dat", "map", "id"] {
+        assert!(names.contains(&format!("e.{ext}")), "{names:?}");
+    }
+    assert!(
+        !names.iter().any(|n| n.contains("partial") || n.contains(".lock")),
+        "{names:?}"
+    );
+    // Overwriting a Shapefile replaces its whole family: a stale spatial index does not survive.
+    fs::write(d.join("c.qix"), b"stale index of an older c.shp").unwrap();
+    go(base(&d.join("c.shp"), &["--overwrite"]));
+    assert!(!d.join("c.qix").exists(), "{:?}", files_in(d));
+    assert_eq!(read_rows(&d.join("c.shp"), None).len(), 16);
+
+    // RFC 7946 output is in WGS 84 whatever the input CRS.
+    let text = fs::read_to_string(d.join("d.json")).unwrap();
+    assert!(
+        text.contains("\"coordinates\": [ [ [ 15."),
+        "{}",
+        &text[..300.min(text.len())]
+    );
+
+    // Layer name, then append twice: 16 + 16 rows in one layer.
+    let out = d.join("runs.gpkg");
+    go(base(&out, &["--layer-name", "classified_objects"]));
+    go(base(&out, &["--layer-name", "classified_objects", "--append"]));
+    let rows = read_rows(&out, Some("classified_objects"));
+    assert_eq!(rows.len(), 32);
+    assert_eq!(rows[16].text("name"), rows[0].text("name"));
+
+    // Appending a different schema is refused and leaves the output untouched.
+    let before = fs::read(&out).unwrap();
+    let args = base(
+        &out,
+        &[
+            "--layer-name",
+            "classified_objects",
+            "--append",
+            "--class-label-field",
+            "Other",
+        ],
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = run_err(&refs, 2);
+    assert!(
+        line.contains("Other is missing") && line.contains("runs.gpkg"),
+        "{line}"
+    );
+    assert_eq!(fs::read(&out).unwrap(), before);
+
+    // CSV append checks the header too.
+    let csv = d.join("table.csv");
+    go(base(&csv, &[]));
+    go(base(&csv, &["--append"]));
+    assert_eq!(read_csv(&csv).len(), 33);
+}
+
+// 6. A multi-layer GeoPackage keeps its other layers; an input is never the output.
+#[test]
+fn geopackage_layers_are_added_or_replaced_and_inputs_are_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tif, dlpk, objects) = colors();
+    let out = d.join("project.gpkg");
+    ogr2ogr(&[
+        "-nln",
+        "survey",
+        out.to_str().unwrap(),
+        objects.to_str().unwrap(),
+        "polygons",
+    ]);
+    // A run adds its layer (named after the file) and keeps "survey".
+    run_owned_ok(&args(&tif, &dlpk, Some(&objects), &out, &[]));
+    let ds = gdal::Dataset::open(&out).unwrap();
+    let mut names: Vec<String> = ds.layers().map(|l| gdal::vector::LayerAccess::name(&l)).collect();
+    names.sort();
+    assert_eq!(names, vec!["project", "survey"]);
+    drop(ds);
+    assert_eq!(read_rows(&out, Some("project")).len(), 16);
+    // The same layer again needs --overwrite, which replaces that layer only.
+    let line = err(&args(&tif, &dlpk, Some(&objects), &out, &[]), 2);
+    assert!(line.contains("layer project") && line.contains("--overwrite"), "{line}");
+    run_owned_ok(&args(
+        &tif,
+        &dlpk,
+        Some(&objects),
+        &out,
+        &["--overwrite", "--model-arg", "batch_size=3"],
+    ));
+    assert_eq!(read_rows(&out, Some("project")).len(), 16);
+    assert!(!read_rows(&out, Some("survey")).is_empty());
+    // Another layer name adds a layer.
+    run_owned_ok(&args(&tif, &dlpk, Some(&objects), &out, &["--layer-name", "second"]));
+    assert_eq!(read_rows(&out, Some("second")).len(), 16);
+
+    // The features file, the raster or the package as the output: refused, input untouched.
+    let features = d.join("in.gpkg");
+    fs::copy(&objects, &features).unwrap();
+    let before = fs::read(&features).unwrap();
+    let line = err(&args(&tif, &dlpk, Some(&features), &features, &["--overwrite"]), 2);
+    assert!(line.contains("features") && line.contains("destroy"), "{line}");
+    assert_eq!(fs::read(&features).unwrap(), before);
+    let link = d.join("same.gpkg");
+    fs::hard_link(&features, &link).unwrap();
+    let line = err(&args(&tif, &dlpk, Some(&features), &link, &["--overwrite"]), 2);
+    assert!(line.contains("features"), "{line}");
+    assert_eq!(fs::read(&features).unwrap(), before);
+}
+
+// 10. --append with features in another CRS: geometries go in the layer's CRS.
+#[test]
+fn append_reprojects_into_the_layer_crs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("runs.gpkg");
+    run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &[]));
+    let wgs84 = d.join("foot_4326.gpkg");
+    ogr2ogr(&[
+        "-t_srs",
+        "EPSG:4326",
+        wgs84.to_str().unwrap(),
+        footprints().to_str().unwrap(),
+    ]);
+    run_owned_ok(&args(&real_raster(), &real_model(), Some(&wgs84), &out, &["--append"]));
+    let rows = read_rows(&out, None);
+    assert_eq!(rows.len(), 18);
+    let ds = gdal::Dataset::open(&out).unwrap();
+    let layer = ds.layer(0).unwrap();
+    let srs = gdal::vector::LayerAccess::spatial_ref(&layer).unwrap();
+    assert_eq!(srs.auth_code().unwrap(), 32618);
+    let geometry = |r: &Row| gdal::vector::Geometry::from_wkt(r.wkt.as_ref().unwrap()).unwrap();
+    for (a, b) in rows[..9].iter().zip(&rows[9..]) {
+        let (ea, eb) = (geometry(a).envelope(), geometry(b).envelope());
+        assert!(eb.MinX > 100_000.0, "appended rows are in metres, not degrees");
+        assert!((ea.MinX - eb.MinX).abs() < 1.0 && (ea.MaxY - eb.MaxY).abs() < 1.0);
+        assert_eq!(a.text("ClassLabel"), b.text("ClassLabel"));
+    }
+}
+
+// 14 and 15. Long names in Shapefiles are mapped by position; reserved names are refused.
+#[test]
+fn shapefile_long_field_names_and_reserved_label_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("long.shp");
+    let extra = ["--class-label-field", "PredictedClassName"];
+    run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &extra));
+    let mut more = extra.to_vec();
+    more.push("--append");
+    run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &more));
+    let rows = read_rows(&out, None);
+    assert_eq!(rows.len(), 18);
+    assert!(
+        rows.iter().all(|r| r.text("PredictedC").is_some()),
+        "{:?}",
+        rows[0].fields.keys()
+    );
+    for name in ["Status", "fid", "geom", "SOURCEOID", "Confidence"] {
+        let line = err(
+            &args(
+                &real_raster(),
+                &real_model(),
+                Some(&footprints()),
+                &d.join("r.gpkg"),
+                &["--class-label-field", name],
+            ),
+            2,
+        );
+        assert!(line.contains("--class-label-field") && line.contains(name), "{line}");
+    }
+    assert!(!d.join("r.gpkg").exists());
+}
+
+// 21. An output reads back without GDAL warnings.
+#[test]
+fn outputs_read_back_without_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clean.gpkg");
+    run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &[]));
+    let info = Command::new("ogrinfo")
+        .args(["-ro", "-al", "-so"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(info.status.success());
+    assert_eq!(String::from_utf8_lossy(&info.stderr), "");
+    let qml = fs::read_to_string(dir.path().join("clean.qml")).unwrap();
+    assert!(qml.starts_with("<!DOCTYPE qgis"), "{qml}");
+}

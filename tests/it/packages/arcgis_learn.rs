@@ -1,0 +1,454 @@
+//! arcgis.learn FeatureClassifier packages (PyTorch weights) run as they are and through `convert`,
+//! against Esri's own numbers; hostile weights are refused.
+
+use std::fs;
+use std::path::Path;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::support::torch::os_system_pickle;
+use crate::support::torch::pth_zip;
+use crate::support::torch::resnet_stem;
+use crate::support::torch::state_dict_pickle;
+use crate::support::*;
+
+const RESNET34: &str = "fc_resnet34_labeled_tiles";
+
+const RESNET50: &str = "fc_resnet50_multilabeled_tiles";
+
+fn package(name: &str) -> PathBuf {
+    shared(&format!("{name}/{name}.dlpk"))
+}
+
+fn reference(name: &str) -> Value {
+    serde_json::from_str(&fs::read_to_string(shared(&format!("{name}/reference.json"))).unwrap()).unwrap()
+}
+
+/// Runs `model` on the reference chips and reads back label and scores per chip.
+fn classify(dir: &Path, model: &Path, reference: &Value, tag: &str, extra: &[&str]) -> (Vec<Scored>, String, String) {
+    let out = dir.join(format!("{tag}.csv"));
+    let output = run_owned_ok(&classify_args(
+        &fixture("real/RGB.byte.tif"),
+        model,
+        Some(&chip_points(dir, reference)),
+        &out,
+        extra,
+    ));
+    let rows = read_csv(&out);
+    let header = &rows[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (label, confidence) = (col("ClassLabel"), col("Confidence"));
+    let scored = rows[1..]
+        .iter()
+        .map(|r| Scored {
+            label: r[label].clone(),
+            scores: r[confidence].split(';').map(|v| v.parse().unwrap()).collect(),
+        })
+        .collect();
+    (
+        scored,
+        fs::read_to_string(&out).unwrap(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Largest |our score - Esri's| over the chips, asserting identical labels on the way.
+fn compare(name: &str, reference: &Value, rows: &[Scored], tta: bool, labels_key: Option<&str>) -> f64 {
+    let multi = reference["metadata_mode"] == "MultiLabeled_Tiles";
+    let chips = reference["chips"].as_array().unwrap();
+    assert_eq!(rows.len(), chips.len());
+    let mut worst = 0.0f64;
+    for (i, (row, chip)) in rows.iter().zip(chips).enumerate() {
+        let probs: Vec<f64> = chip[if tta { "tta_probabilities" } else { "probabilities" }]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let key = match (labels_key, multi, tta) {
+            (Some(k), _, _) => k.to_string(),
+            (None, true, false) => "labels".into(),
+            (None, true, true) => "tta_labels".into(),
+            (None, false, false) => "label".into(),
+            (None, false, true) => "tta_label".into(),
+        };
+        assert_eq!(row.label, chip[&key].as_str().unwrap(), "{name} chip {i} ({key})");
+        if multi {
+            assert_eq!(row.scores.len(), probs.len());
+            for (a, b) in row.scores.iter().zip(&probs) {
+                worst = worst.max((a - b).abs());
+            }
+        } else {
+            let top = probs.iter().copied().fold(f64::MIN, f64::max);
+            worst = worst.max((row.scores[0] - top).abs());
+        }
+    }
+    assert!(worst <= TOLERANCE, "{name} (tta {tta}): max |Δ| {worst} > {TOLERANCE}");
+    worst
+}
+
+const TOLERANCE: f64 = 1e-4;
+
+/// One output row: label and the scores written.
+struct Scored {
+    label: String,
+    scores: Vec<f64>,
+}
+
+/// Points whose 224 x 224 window (centre rule: start at floor(cx - 112)) is exactly each
+/// reference chip's window of RGB.byte.tif: the pixel centre (col + 112.5, row + 112.5).
+fn chip_points(dir: &Path, reference: &Value) -> PathBuf {
+    let ds = gdal::Dataset::open(fixture("real/RGB.byte.tif")).unwrap();
+    let gt = ds.geo_transform().unwrap();
+    let features: Vec<String> = reference["chips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, chip)| {
+            let w = &chip["window_col_row_width_height"];
+            let (col, row) = (w[0].as_f64().unwrap() + 112.5, w[1].as_f64().unwrap() + 112.5);
+            let (x, y) = (gt[0] + col * gt[1] + row * gt[2], gt[3] + col * gt[4] + row * gt[5]);
+            format!(
+                r#"{{"type":"Feature","properties":{{"chip":{i}}},"geometry":{{"type":"Point","coordinates":[{x},{y}]}}}}"#
+            )
+        })
+        .collect();
+    let path = dir.join("chips.geojson");
+    fs::write(
+        &path,
+        format!(
+            r#"{{"type":"FeatureCollection","crs":{{"type":"name","properties":{{"name":"urn:ogc:def:crs:EPSG::32618"}}}},"features":[{}]}}"#,
+            features.join(",")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn shared(path: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/arcgis_learn")
+        .join(path);
+    assert!(
+        p.exists(),
+        "{} is missing: the arcgis.learn test data lives in ../shared beside the clone",
+        p.display()
+    );
+    p
+}
+
+/// A package with the real resnet34 `.emd` (edited by `replace`) and the given `.pth` bytes.
+fn pth_package(dir: &Path, file: &str, replace: &[(&str, &str)], pth: &[u8]) -> PathBuf {
+    let mut emd = fs::read_to_string(shared(&format!("{RESNET34}/{RESNET34}.emd"))).unwrap();
+    for (from, to) in replace {
+        assert!(emd.contains(from), "the emd has no {from}");
+        emd = emd.replace(from, to);
+    }
+    let path = dir.join(file);
+    write_zip(
+        &path,
+        &[("model.emd", emd.as_bytes()), ("fc_resnet34_labeled_tiles.pth", pth)],
+    );
+    path
+}
+
+#[test]
+fn arcgis_learn_packages_run_as_they_are_with_esri_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, backbone) in [(RESNET34, "resnet34"), (RESNET50, "resnet50")] {
+        let reference = reference(name);
+        for tta in [false, true] {
+            let arg = format!("test_time_augmentation={tta}");
+            let tag = format!("{name}_{tta}");
+            let (rows, _, stderr) = classify(dir.path(), &package(name), &reference, &tag, &["--model-arg", &arg]);
+            let worst = compare(name, &reference, &rows, tta, None);
+            eprintln!("{name} tta={tta}: max |Δ| vs Esri {worst:.2e}");
+            let notice: Vec<&str> = stderr.lines().filter(|l| l.contains("converted")).collect();
+            assert_eq!(notice.len(), 1, "one conversion notice: {stderr}");
+            assert!(notice[0].contains(&format!("backbone {backbone}")), "{}", notice[0]);
+        }
+    }
+}
+
+#[test]
+fn multi_label_threshold_under_both_argument_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference(RESNET50);
+    for (tta, key) in [(false, "labels_threshold_0.3"), (true, "tta_labels_threshold_0.3")] {
+        for arg in ["threshold=0.3", "score_threshold=0.3"] {
+            let tag = format!("t_{tta}_{}", arg.len());
+            let tta_arg = format!("test_time_augmentation={tta}");
+            let (rows, _, _) = classify(
+                dir.path(),
+                &package(RESNET50),
+                &reference,
+                &tag,
+                &["--model-arg", arg, "--model-arg", &tta_arg],
+            );
+            compare(RESNET50, &reference, &rows, tta, Some(key));
+        }
+    }
+    // The labels really depend on the threshold here (chip 1 has none at 0.5).
+    assert_ne!(
+        reference["chips"][1]["labels"],
+        reference["chips"][1]["labels_threshold_0.3"]
+    );
+}
+
+#[test]
+fn converted_packages_give_the_same_numbers_and_keep_the_emd() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in [RESNET34, RESNET50] {
+        let reference = reference(name);
+        let converted = d.join(format!("{name}_onnx.dlpk"));
+        let output = run_ok(&[
+            "convert",
+            package(name).to_str().unwrap(),
+            "-o",
+            converted.to_str().unwrap(),
+        ]);
+        assert!(String::from_utf8_lossy(&output.stderr).contains("converted"));
+        // Written once: a second convert needs --overwrite.
+        let line = run_err(
+            &[
+                "convert",
+                package(name).to_str().unwrap(),
+                "-o",
+                converted.to_str().unwrap(),
+            ],
+            2,
+        );
+        assert!(line.contains("already exists"), "{line}");
+
+        // The .emd: every key kept with its value, ModelFile now the .onnx, plus ConvertedFrom.
+        let original: serde_json::Map<String, Value> =
+            serde_json::from_str(&fs::read_to_string(shared(&format!("{name}/{name}.emd"))).unwrap()).unwrap();
+        let mut zip = zip::ZipArchive::new(fs::File::open(&converted).unwrap()).unwrap();
+        let names: Vec<String> = zip.file_names().map(String::from).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&format!("{name}.onnx")) && names.contains(&format!("{name}.emd")));
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(&format!("{name}.emd")).unwrap(), &mut text).unwrap();
+        let emd: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = emd.keys().filter(|k| *k != "ConvertedFrom").collect();
+        assert_eq!(keys, original.keys().collect::<Vec<_>>(), "key order kept");
+        for (k, v) in &original {
+            if k == "ModelFile" {
+                assert_eq!(emd[k], format!("{name}.onnx"));
+            } else {
+                assert_eq!(&emd[k], v, "{k} kept");
+            }
+        }
+        assert_eq!(emd["ConvertedFrom"]["ModelFile"], format!("{name}.pth"));
+
+        // Same numbers as the in-memory conversion, and no conversion any more.
+        for tta in [false, true] {
+            let arg = format!("test_time_augmentation={tta}");
+            let (rows, csv, stderr) = classify(
+                d,
+                &converted,
+                &reference,
+                &format!("conv_{name}_{tta}"),
+                &["--model-arg", &arg],
+            );
+            let worst = compare(name, &reference, &rows, tta, None);
+            eprintln!("{name} converted, tta={tta}: max |Δ| vs Esri {worst:.2e}");
+            assert!(!stderr.contains("converted"), "{stderr}");
+            let (_, direct, _) = classify(
+                d,
+                &package(name),
+                &reference,
+                &format!("direct_{name}_{tta}"),
+                &["--model-arg", &arg],
+            );
+            assert_eq!(csv, direct, "converted and in-memory runs write the same rows");
+        }
+    }
+    // An ONNX package has nothing to convert.
+    let line = run_err(
+        &[
+            "convert",
+            fixture("synthetic/colors.dlpk").to_str().unwrap(),
+            "-o",
+            d.join("x.dlpk").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(line.contains("nothing to convert"), "{line}");
+    assert!(!d.join("x.dlpk").exists());
+}
+
+#[test]
+fn inspect_shows_the_emd_and_the_architecture_found_in_the_weights() {
+    for (name, backbone, float_values, classes, activation) in [
+        (RESNET34, "resnet34", 21_834_692, 4, "softmax"),
+        (RESNET50, "resnet50", 25_678_787, 3, "sigmoid"),
+    ] {
+        let out = run_ok(&["inspect", package(name).to_str().unwrap(), "--json"]);
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(s["check"], "ok");
+        assert_eq!(s["converted"]["backbone"], backbone);
+        assert_eq!(s["converted"]["declared_backbone"], backbone);
+        // The float32 value counts arcgis.learn reported for these models (BN statistics included).
+        assert_eq!(s["converted"]["float32_values"], float_values);
+        assert_eq!(s["converted"]["classes"], classes);
+        assert_eq!(s["activation"], activation);
+        assert_eq!(s["chip"]["width"], 224);
+        assert_eq!(s["classes"].as_array().unwrap().len(), classes);
+        assert_eq!(s["outputs"][0]["shape"], serde_json::json!([-1, classes]));
+        let text = String::from_utf8(run_ok(&["inspect", package(name).to_str().unwrap()]).stdout).unwrap();
+        assert!(text.contains(&format!("{backbone} body + fastai head")), "{text}");
+    }
+    // A bare .emd next to its .pth (the package unzipped) works the same.
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip = zip::ZipArchive::new(fs::File::open(package(RESNET34)).unwrap()).unwrap();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let mut file = fs::File::create(dir.path().join(entry.name())).unwrap();
+        std::io::copy(&mut entry, &mut file).unwrap();
+    }
+    let emd = dir.path().join(format!("{RESNET34}.emd"));
+    let out = run_ok(&["inspect", emd.to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["check"].as_str(), s["converted"]["backbone"].as_str()),
+        (Some("ok"), Some("resnet34"))
+    );
+
+    // Class order is the .emd's array order, never re-sorted ("Built-up" < "Vegetation" < ... < "bare_soil").
+    let out = run_ok(&["inspect", package(RESNET34).to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = s["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Built-up", "Vegetation", "Water", "bare_soil"]);
+}
+
+#[test]
+fn the_chips_cut_are_the_reference_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reference = reference(RESNET34);
+    let chips = d.join("chips");
+    classify(
+        d,
+        &package(RESNET34),
+        &reference,
+        "dump",
+        &["--dump-chips", chips.to_str().unwrap()],
+    );
+    for i in 0..6 {
+        let npy = fs::read(shared(&format!("chips/chip_{i}.npy"))).unwrap();
+        let header = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+        let pixels = &npy[10 + header..];
+        assert_eq!(pixels.len(), 3 * 224 * 224);
+        let (w, h, planes) = read_chip(&chips.join(format!("chip_{i:06}.tif")));
+        assert_eq!((w, h), (224, 224));
+        for (c, plane) in planes.iter().enumerate() {
+            let expected = &pixels[c * w * h..(c + 1) * w * h];
+            assert!(
+                plane.iter().zip(expected).all(|(a, b)| *a == *b as f32),
+                "chip {i} band {c} differs from Esri's window"
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_and_damaged_weights_are_refused_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stem = resnet_stem("FloatStorage");
+    let good_prefix = pth_zip("m", &state_dict_pickle(&stem), &stem);
+    let double = resnet_stem("DoubleStorage");
+    // (name, .pth bytes, edits of the .emd, what the error line must say)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "os_system",
+            pth_zip("m", &os_system_pickle(), &[]),
+            vec![],
+            vec!["os.system", "never uses"],
+        ),
+        (
+            "truncated",
+            good_prefix[..good_prefix.len() * 2 / 3].to_vec(),
+            vec![],
+            vec!["truncated"],
+        ),
+        (
+            "wrong_dtype",
+            pth_zip("m", &state_dict_pickle(&double), &double),
+            vec![],
+            vec!["0.0.weight", "float64"],
+        ),
+        ("missing_key", good_prefix.clone(), vec![], vec!["0.4.0.bn1.weight"]),
+        ("legacy", vec![0x80, 2, b'}', b'.'], vec![], vec!["legacy format"]),
+        (
+            "other_backbone",
+            good_prefix.clone(),
+            vec![("\"backbone\": \"resnet34\"", "\"backbone\": \"mobilenet_v2\"")],
+            vec!["mobilenet_v2", "resnet18, resnet34, resnet50, resnet101, resnet152"],
+        ),
+        (
+            "timm_d_variant",
+            good_prefix.clone(),
+            vec![("\"backbone\": \"resnet34\"", "\"backbone\": \"timm:resnet101d\"")],
+            vec!["timm:resnet101d", "supported"],
+        ),
+        (
+            "other_model_type",
+            good_prefix.clone(),
+            vec![("\"_FeatureClassifier\"", "\"_MaskRCNN\"")],
+            vec!["_MaskRCNN", "export this model to ONNX"],
+        ),
+        (
+            "multispectral",
+            good_prefix.clone(),
+            vec![("\"IsMultispectral\": false", "\"IsMultispectral\": true")],
+            vec!["multispectral"],
+        ),
+    ];
+    let _ = fs::remove_file("/tmp/classify-objects-pwned");
+    for (tag, pth, replace, needles) in cases {
+        let pkg = pth_package(d, &format!("{tag}.dlpk"), &replace, &pth);
+        let out = d.join(format!("{tag}.gpkg"));
+        let line = run_err(
+            &[
+                "-r",
+                fixture("real/RGB.byte.tif").to_str().unwrap(),
+                "-m",
+                pkg.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            2,
+        );
+        for needle in needles {
+            assert!(line.contains(needle), "{tag}: {line} should mention {needle}");
+        }
+        assert!(!out.exists(), "{tag}: no output");
+        // inspect and convert refuse it the same way.
+        run_err(&["inspect", pkg.to_str().unwrap()], 2);
+        run_err(
+            &[
+                "convert",
+                pkg.to_str().unwrap(),
+                "-o",
+                d.join(format!("{tag}_c.dlpk")).to_str().unwrap(),
+            ],
+            2,
+        );
+        assert!(!d.join(format!("{tag}_c.dlpk")).exists());
+    }
+    assert!(
+        !Path::new("/tmp/classify-objects-pwned").exists(),
+        "nothing from the pickle ran"
+    );
+}

@@ -1,0 +1,6 @@
+//! Model packages: arcgis.learn weights, definitions, `inspect`/`pack`, hostile packages.
+
+mod arcgis_learn;
+mod commands;
+mod definitions;
+mod hostile;

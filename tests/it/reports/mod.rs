@@ -1,0 +1,4 @@
+//! Reports, comparisons and quality gates.
+
+mod compare;
+mod report;

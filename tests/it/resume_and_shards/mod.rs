@@ -1,0 +1,4 @@
+//! Scale-out: shards, merge and resume.
+
+mod resume;
+mod shards;
