@@ -1,11 +1,15 @@
 # The two commands of the README:
 #   make demo   installs what is missing (GDAL, ONNX Runtime), builds, and classifies the bundled fixtures
 #   make test   installs what is missing (also chromium, for the report test), then formatting, lints, tests
+#   make install   the program, ONNX Runtime, completions and manual page under PREFIX (DESTDIR honoured)
+#   make dist      a relocatable dist/classify-objects-VERSION-linux-ARCH.tar.gz
 CARGO ?= cargo
 BIN := target/release/classify-objects
 DEMO := demo-output
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: setup build demo test lint bench bench-large fixtures clean
+.PHONY: setup build demo test lint bench bench-large fixtures clean install uninstall dist
 
 setup:
 	@scripts/setup.sh
@@ -43,9 +47,18 @@ bench: build
 bench-large: build
 	bench/large.sh
 
+install: build
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BIN="$(BIN)" scripts/install.sh
+
+uninstall:
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh --uninstall
+
+dist: build
+	BIN="$(BIN)" scripts/dist.sh
+
 fixtures:
 	$(CARGO) run --example make_fixtures
 
 clean:
-	rm -rf $(DEMO)
+	rm -rf $(DEMO) dist
 	$(CARGO) clean

@@ -2,7 +2,8 @@
 # Installs what classify-objects needs to build and run, and nothing else:
 #   * GDAL development files (Debian: libgdal-dev gdal-bin pkg-config), if `pkg-config gdal` fails;
 #   * the ONNX Runtime shared library, taken from the PyPI `onnxruntime` wheel, into
-#     .onnxruntime/lib/ inside the project (the program looks there, see README "ONNX Runtime library").
+#     .onnxruntime/lib/ inside the project (the program looks there, see README "ONNX Runtime library"),
+#     with its licence and third-party notices in .onnxruntime/licenses/ (shipped by make install/dist).
 # Safe to run repeatedly: every step is skipped when its result is already present.
 # Environment: ORT_VERSION (default 1.32.0), ORT_WHEEL (use a wheel already downloaded),
 #              CLASSIFY_OBJECTS_GPU=1 (also fetch onnxruntime-gpu + CUDA wheels, see scripts/setup-gpu.sh).
@@ -34,7 +35,8 @@ install_gdal() {
 
 install_onnxruntime() {
     local lib="$ort_dir/libonnxruntime.so.$ort_version"
-    if [ -f "$lib" ]; then
+    local licenses="$here/.onnxruntime/licenses"
+    if [ -f "$lib" ] && [ -f "$licenses/ThirdPartyNotices.txt" ]; then
         log "ONNX Runtime $ort_version already in $ort_dir"
         return
     fi
@@ -53,16 +55,17 @@ install_onnxruntime() {
             "onnxruntime==$ort_version" -d "$tmp"
         wheel=$(ls "$tmp"/onnxruntime-*.whl)
     fi
-    mkdir -p "$ort_dir"
-    "$python" - "$wheel" "$ort_dir" <<'PY'
+    mkdir -p "$ort_dir" "$licenses"
+    "$python" - "$wheel" "$ort_dir" "$licenses" <<'PY'
 import sys, zipfile, os
-wheel, dest = sys.argv[1], sys.argv[2]
+wheel, dest, licenses = sys.argv[1], sys.argv[2], sys.argv[3]
 with zipfile.ZipFile(wheel) as z:
     names = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime")]
     if not names:
         sys.exit(f"no libonnxruntime in {wheel}")
-    for n in names:
-        target = os.path.join(dest, os.path.basename(n))
+    texts = [n for n in z.namelist() if n in ("onnxruntime/LICENSE", "onnxruntime/ThirdPartyNotices.txt")]
+    for n in names + texts:
+        target = os.path.join(licenses if n in texts else dest, os.path.basename(n))
         with z.open(n) as src, open(target + ".part", "wb") as out:
             out.write(src.read())
         os.replace(target + ".part", target)

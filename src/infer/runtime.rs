@@ -31,6 +31,8 @@ pub fn runtime_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     {
         places.push(dir.clone());
         places.push(dir.join("lib"));
+        // Where `make install` and the dist tarball put it: PREFIX/lib/classify-objects.
+        places.push(dir.join("../lib/classify-objects"));
         places.push(dir.join("../lib"));
     }
     // The project-local folder that scripts/setup.sh fills (for builds run from the checkout).
