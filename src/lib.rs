@@ -23,6 +23,7 @@ pub(crate) mod onnx_proto;
 pub(crate) mod output;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod stop;
 
 pub use error::exit_code;
 pub use infer::{init_runtime, locate_runtime, Classifier, Device, Expected, SessionOptions};

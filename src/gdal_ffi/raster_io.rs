@@ -3,27 +3,18 @@
 //! arguments), each stoppable by a signal; and the in-memory VRT `gdal_translate` would make.
 
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use gdal::raster::ResampleAlg;
 use gdal::Dataset;
 
-/// Set when the run must stop: long reads (a whole image) are abandoned at GDAL's next progress
-/// report.
-static ABORT: AtomicBool = AtomicBool::new(false);
-
-/// Abandons the reads in progress, and every later one (the run is stopping).
-pub fn abort_reads() {
-    ABORT.store(true, Ordering::SeqCst);
-}
-
-/// Whether reads were abandoned ([`abort_reads`]).
+/// Whether reads are abandoned: the run is stopping ([`crate::stop`]), and long reads (a whole
+/// image) end at GDAL's next progress report.
 pub fn reads_aborted() -> bool {
-    ABORT.load(Ordering::SeqCst)
+    crate::stop::requested()
 }
 
-/// GDAL's progress callback for reads: stops them once [`abort_reads`] was called.
+/// GDAL's progress callback for reads: stops them once the run is stopping.
 extern "C" fn keep_reading(_: f64, _: *const c_char, _: *mut c_void) -> c_int {
     c_int::from(!reads_aborted())
 }
@@ -142,7 +133,7 @@ pub fn read_band_resampled_f32(
 /// Why a read failed.
 #[derive(Debug)]
 pub enum ReadError {
-    /// The run is stopping ([`abort_reads`]).
+    /// The run is stopping.
     Stopped,
     /// GDAL's message.
     Gdal(String),

@@ -33,6 +33,10 @@ pub enum Companion {
 /// default style.
 pub const STYLE_SIDECAR: Companion = Companion::ReplacesExtension(".qml");
 
+/// Companions that are metadata a user or another program keeps beside the data (ArcGIS's
+/// `.shp.xml`, QGIS's `.qmd`): an output that replaces the data without writing them keeps them.
+pub const KEPT_METADATA: &[&str] = &[".shp.xml", ".qmd"];
+
 const SHAPEFILE: &[Companion] = &[
     Companion::ReplacesExtension(".shx"),
     Companion::ReplacesExtension(".dbf"),

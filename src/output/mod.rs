@@ -13,6 +13,7 @@ pub mod csv;
 pub mod existing;
 pub mod format;
 pub mod layer;
+pub mod lock;
 pub mod merge;
 pub mod ogr;
 pub mod resume;

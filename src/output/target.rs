@@ -27,7 +27,9 @@ use anyhow::{Context, Result};
 
 use crate::bail_input;
 use crate::error;
-use crate::output::format::{Companion, Format, STYLE_SIDECAR};
+use crate::output::existing::check_replaceable;
+use crate::output::format::{Companion, Format, KEPT_METADATA, STYLE_SIDECAR};
+use crate::output::lock::OutputLock;
 
 /// Longest file name most file systems take, in bytes.
 const MAX_NAME_BYTES: usize = 255;
@@ -99,6 +101,8 @@ pub struct OutputTarget {
     lock_path: PathBuf,
     _lock: File,
     state: State,
+    /// The output's lock (released after the run's own, when the target is dropped).
+    _output_lock: OutputLock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +152,12 @@ impl OutputTarget {
         }
         let (stem, ext) = split_name(path);
         let prefix = temporary_prefix(&stem, &ext);
+        // One writer at a time: what exists is read only once the run owns the output.
+        let output_lock = OutputLock::take(&dir, &prefix, path)?;
+        let exists = fs::symlink_metadata(path).is_ok();
+        if let Some(format) = format.filter(|_| exists) {
+            check_replaceable(path, format)?;
+        }
         let run_id = new_run_id();
         let temp = dir.join(format!(".{prefix}.partial-{run_id}{ext}"));
         let lock_path = dir.join(format!(".{prefix}.lock-{run_id}"));
@@ -161,11 +171,11 @@ impl OutputTarget {
             lock_path,
             _lock: lock,
             state: State::Writing,
+            _output_lock: output_lock,
         };
         register_temporary(&target.temp);
         let adopted = policy.resume && target.adopt_stale(&dir, &prefix, &ext)?;
         remove_stale(&dir, &prefix, &ext, &run_id);
-        let exists = path.exists();
         target.start = if adopted {
             Start::Resume
         } else if !exists {
@@ -257,7 +267,7 @@ impl OutputTarget {
         } else {
             let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
             for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
-                if !new.contains(&&suffix) {
+                if !new.contains(&&suffix) && !KEPT_METADATA.contains(&suffix.as_str()) {
                     fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
                 }
             }

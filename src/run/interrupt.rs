@@ -7,19 +7,14 @@
 //! caught: the temporary file stays, and the next run to the same output removes or resumes it;
 //! the output itself is never touched.)
 
-use std::sync::atomic::{AtomicI32, Ordering};
-
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::error::Interrupted;
 use crate::error::INTERRUPTED_EXIT_CODE;
-use crate::gdal_ffi::raster_io;
 use crate::messages;
 use crate::output::target;
-
-/// The first signal received, 0 before any.
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+use crate::stop;
 
 /// Installs the signal handling (once per process).
 pub fn install() {
@@ -28,23 +23,19 @@ pub fn install() {
     };
     std::thread::spawn(move || {
         for signal in signals.forever() {
-            if SIGNAL
-                .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-            {
-                raster_io::abort_reads();
+            if stop::request(signal) {
                 continue;
             }
             target::remove_registered_temporaries();
             messages::error(Interrupted::NothingWritten);
-            std::process::exit(128 + SIGNAL.load(Ordering::SeqCst));
+            std::process::exit(128 + stop::signal());
         }
     });
 }
 
 /// `Err(Interrupted)` once a signal arrived.
 pub fn check() -> anyhow::Result<()> {
-    if SIGNAL.load(Ordering::SeqCst) != 0 {
+    if stop::requested() {
         Err(anyhow::Error::new(Interrupted::NothingWritten))
     } else {
         Ok(())
@@ -53,7 +44,7 @@ pub fn check() -> anyhow::Result<()> {
 
 /// The process exit code after the signal received: 128 + its number (130 for SIGINT).
 pub fn exit_code() -> i32 {
-    match SIGNAL.load(Ordering::SeqCst) {
+    match stop::signal() {
         0 => INTERRUPTED_EXIT_CODE,
         signal => 128 + signal,
     }

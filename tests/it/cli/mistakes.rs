@@ -267,7 +267,7 @@ fn bad_arguments_and_outputs() {
 
     // An existing output is kept, byte for byte, unless --overwrite.
     let existing = d.join("existing.gpkg");
-    fs::write(&existing, b"previous result").unwrap();
+    let previous = previous_output(&existing);
     let line = fails(
         d,
         &[
@@ -284,7 +284,7 @@ fn bad_arguments_and_outputs() {
         ],
     );
     assert_mentions(&line, &["existing.gpkg", "--overwrite"]);
-    assert_eq!(fs::read(&existing).unwrap(), b"previous result");
+    assert_eq!(fs::read(&existing).unwrap(), previous);
     run_ok(&[
         "-r",
         &arg(colors_tif()),

@@ -47,7 +47,7 @@ fn a_signal_stops_a_whole_image_run() {
         .unwrap();
     }
     let out = d.join("labels.csv");
-    fs::write(&out, b"previous").unwrap();
+    let previous = previous_output(&out);
     let mut child = spawn(&args(
         &images,
         &real_model(),
@@ -71,7 +71,7 @@ fn a_signal_stops_a_whole_image_run() {
     assert!(status.success());
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(143));
-    assert_eq!(fs::read(&out).unwrap(), b"previous");
+    assert_eq!(fs::read(&out).unwrap(), previous);
     assert_eq!(files_in(d), vec!["images", "labels.csv"]);
 }
 
@@ -81,7 +81,7 @@ fn a_signal_stops_the_run_and_keeps_the_previous_output() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let out = d.join("result.gpkg");
-        fs::write(&out, b"previous result").unwrap();
+        let previous = previous_output(&out);
         let child = slow_run(&out);
         wait_for_temporary(d);
         let status = Command::new("kill")
@@ -95,7 +95,7 @@ fn a_signal_stops_the_run_and_keeps_the_previous_output() {
         assert!(stderr.contains("interrupted"), "{stderr}");
         assert_eq!(
             fs::read(&out).unwrap(),
-            b"previous result",
+            previous,
             "SIG{signal} left the previous output"
         );
         assert_eq!(files_in(d), vec!["result.gpkg"], "no temporary file after SIG{signal}");
@@ -107,12 +107,12 @@ fn a_killed_run_never_corrupts_the_output_and_its_leftovers_are_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("result.gpkg");
-    fs::write(&out, b"previous result").unwrap();
+    let previous = previous_output(&out);
     let mut child = slow_run(&out);
     wait_for_temporary(d);
     child.kill().unwrap(); // SIGKILL: nothing can be cleaned up by the process itself
     child.wait().unwrap();
-    assert_eq!(fs::read(&out).unwrap(), b"previous result");
+    assert_eq!(fs::read(&out).unwrap(), previous);
     // The next run to the same output removes the dead run's temporary file.
     run_owned_ok(&classify_args(
         &fixture("synthetic/colors.tif"),

@@ -1,5 +1,6 @@
 //! What is written, and that it is never half-written.
 
+mod concurrent_runs;
 mod formats;
 mod interruption;
 mod options;

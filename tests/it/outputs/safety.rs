@@ -25,7 +25,7 @@ fn outputs_that_would_not_be_written_are_refused() {
     assert!(files_in(d).is_empty(), "{:?}", files_in(d));
 
     let out = d.join("x.gpkg");
-    fs::write(&out, b"previous").unwrap();
+    let previous = previous_output(&out);
     let line = err(
         &args(
             &real_raster(),
@@ -49,7 +49,7 @@ fn outputs_that_would_not_be_written_are_refused() {
         2,
     );
     assert!(line.contains(".shp"), "{line}");
-    assert_eq!(fs::read(&out).unwrap(), b"previous");
+    assert_eq!(fs::read(&out).unwrap(), previous);
     assert_eq!(files_in(d), vec!["x.gpkg"]);
 }
 
@@ -60,7 +60,7 @@ fn overwrite_leaves_files_that_only_look_related() {
     let d = dir.path();
     for (out, extra) in [("result.gpkg", vec![]), ("result.csv", vec![])] {
         let out = d.join(out);
-        fs::write(&out, b"previous").unwrap();
+        previous_output(&out);
         let keep = [
             format!("{}-backup", out.display()),
             format!("{}-notes.txt", out.display()),
@@ -77,31 +77,13 @@ fn overwrite_leaves_files_that_only_look_related() {
     }
 }
 
-// 9. Two runs writing the same new output: the later one does not replace the other's.
-#[test]
-fn a_run_never_replaces_an_output_that_appeared_while_it_ran() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let out = d.join("shared.gpkg");
-    let slow = spawn(&slow_args(&bench_points(), &out, &[]));
-    wait_for_temporary(d);
-    run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &[]));
-    let fast = fs::read(&out).unwrap();
-    let output = slow.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("created by another process"), "{stderr}");
-    assert_eq!(fs::read(&out).unwrap(), fast, "the first result is kept");
-    assert_eq!(read_rows(&out, None).len(), 9);
-}
-
 // 11. --summary-json and --report are checked before anything is written; `-` is stdout.
 #[test]
 fn summary_and_report_paths_are_checked_first() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("out.gpkg");
-    fs::write(&out, b"previous").unwrap();
+    let previous = previous_output(&out);
     for flag in ["--summary-json", "--report"] {
         let bad = d.join("missing/summary.json");
         let line = err(
@@ -115,7 +97,7 @@ fn summary_and_report_paths_are_checked_first() {
             2,
         );
         assert!(line.contains(flag) && line.contains("does not exist"), "{line}");
-        assert_eq!(fs::read(&out).unwrap(), b"previous");
+        assert_eq!(fs::read(&out).unwrap(), previous);
     }
     let output = run_owned_ok(&args(
         &real_raster(),
@@ -204,7 +186,7 @@ fn a_failure_after_the_output_was_started_leaves_the_previous_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let existing = d.join("result.gpkg");
-    fs::write(&existing, b"previous result").unwrap();
+    let previous = previous_output(&existing);
     let gray = d.join("gray.tif");
     write_tiff_u8(&gray, 40, 40, &[vec![100; 1600]], true, None);
     let line = fails(
@@ -224,5 +206,70 @@ fn a_failure_after_the_output_was_started_leaves_the_previous_output() {
         ],
     );
     assert_mentions(&line, &["gray.tif", "band index 1", "1 band(s)"]);
-    assert_eq!(fs::read(&existing).unwrap(), b"previous result");
+    assert_eq!(fs::read(&existing).unwrap(), previous);
+}
+
+// #24.2: --overwrite replaces only what the program recognises as an output of the format it
+// writes; an ordinary folder named like a File Geodatabase, or a file of another format, is
+// refused and left untouched.
+#[test]
+fn overwrite_replaces_only_outputs_of_the_format_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let folder = d.join("photos.gdb");
+    fs::create_dir(&folder).unwrap();
+    fs::write(folder.join("holiday.jpg"), b"my photo").unwrap();
+    let line = err(&polygons(&folder, &["--overwrite"]), 2);
+    assert!(
+        line.contains("photos.gdb") && line.contains("not a OpenFileGDB dataset"),
+        "{line}"
+    );
+    assert_eq!(fs::read(folder.join("holiday.jpg")).unwrap(), b"my photo");
+    assert_eq!(files_in(&folder), vec!["holiday.jpg"]);
+    // A GeoJSON file where a GeoPackage is asked for, and a GeoPackage written as GeoJSON.
+    let geojson = d.join("other.gpkg");
+    fs::write(&geojson, br#"{"type":"FeatureCollection","features":[]}"#).unwrap();
+    let line = err(&polygons(&geojson, &["--overwrite"]), 2);
+    assert!(line.contains("not a GPKG dataset"), "{line}");
+    assert_eq!(
+        fs::read(&geojson).unwrap(),
+        br#"{"type":"FeatureCollection","features":[]}"#
+    );
+    let gpkg = d.join("mine.geojson");
+    previous_output(&d.join("mine.gpkg"));
+    fs::rename(d.join("mine.gpkg"), &gpkg).unwrap();
+    let before = fs::read(&gpkg).unwrap();
+    let line = err(&polygons(&gpkg, &["--overwrite"]), 2);
+    assert!(line.contains("not a GeoJSON dataset"), "{line}");
+    assert_eq!(fs::read(&gpkg).unwrap(), before);
+    // An output of the format is replaced; an empty file too (nothing to lose).
+    let empty = d.join("empty.gpkg");
+    fs::write(&empty, b"").unwrap();
+    run_owned_ok(&polygons(&empty, &["--overwrite"]));
+    assert_eq!(read_rows(&empty, None).len(), 16);
+    run_owned_ok(&polygons(&empty, &["--overwrite"]));
+    assert_eq!(read_rows(&empty, None).len(), 16);
+}
+
+// #24.14: --overwrite of a Shapefile keeps the metadata sidecars it does not rewrite (ArcGIS's
+// .shp.xml, QGIS's .qmd) and removes the data ones (.cpg, indexes) that would describe old data.
+#[test]
+fn overwriting_a_shapefile_keeps_its_metadata_sidecars() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("result.shp");
+    run_owned_ok(&polygons(&out, &[]));
+    for (sidecar, text) in [
+        ("result.shp.xml", "<metadata/>"),
+        ("result.qmd", "<qgis/>"),
+        ("result.cpg", "UTF-8"),
+        ("result.qix", "index"),
+    ] {
+        fs::write(d.join(sidecar), text).unwrap();
+    }
+    run_owned_ok(&polygons(&out, &["--overwrite"]));
+    assert_eq!(fs::read_to_string(d.join("result.shp.xml")).unwrap(), "<metadata/>");
+    assert_eq!(fs::read_to_string(d.join("result.qmd")).unwrap(), "<qgis/>");
+    assert!(!d.join("result.cpg").exists() && !d.join("result.qix").exists());
+    assert_eq!(read_rows(&out, None).len(), 16);
 }

@@ -128,3 +128,19 @@ pub fn swapped_package(dir: &Path) -> std::path::PathBuf {
         &fs::read(fixture("synthetic/colors.onnx")).unwrap(),
     )
 }
+
+/// A previous output at `path` as a run leaves one (a GeoPackage with one layer named after it,
+/// or a CSV table), for tests that check it is kept or replaced; returns its bytes.
+pub fn previous_output(path: &Path) -> Vec<u8> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("gpkg") => {
+            // One layer named after the file, as a run names it.
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            let (out, input) = (path.to_str().unwrap(), objects());
+            ogr2ogr(&["-f", "GPKG", out, input.to_str().unwrap(), "polygons", "-nln", stem]);
+        }
+        Some("csv") => fs::write(path, b"ClassLabel,Confidence\nred,0.9\n").unwrap(),
+        other => panic!("no previous output of kind {other:?}"),
+    }
+    fs::read(path).unwrap()
+}

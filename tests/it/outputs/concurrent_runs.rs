@@ -1,0 +1,57 @@
+//! Runs that write the same output at the same time take turns: the output's lock makes a second
+//! writer wait for the first (saying who holds it), so concurrent appends keep every row, and a
+//! second new output never replaces the first.
+
+use std::fs;
+
+use crate::support::*;
+
+#[test]
+fn concurrent_appends_to_one_geopackage_keep_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("shared.gpkg");
+    run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &[]));
+    assert_eq!(read_rows(&out, None).len(), 9);
+    // Two appends at once, each slow enough to overlap the other.
+    let first = spawn(&slow_args(&footprints(), &out, &["--append"]));
+    wait_for_temporary(d);
+    let second = spawn(&slow_args(&footprints(), &out, &["--append"]));
+    let (first_pid, first) = (first.id(), first.wait_with_output().unwrap());
+    let second = second.wait_with_output().unwrap();
+    for output in [&first, &second] {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let waited = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        waited.contains("is being written by another run") && waited.contains(&format!("pid {first_pid} on ")),
+        "the second run says whom it waits for: {waited}"
+    );
+    assert_eq!(read_rows(&out, None).len(), 27, "no run's rows are lost");
+    assert_eq!(
+        files_in(d),
+        vec!["shared.gpkg", "shared.qml"],
+        "no lock or temporary left"
+    );
+}
+
+#[test]
+fn a_second_run_to_the_same_output_waits_and_never_replaces_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("shared.gpkg");
+    let first = spawn(&slow_args(&footprints(), &out, &[]));
+    wait_for_temporary(d);
+    let second = run_owned(&args(&real_raster(), &real_model(), Some(&bench_points()), &out, &[]));
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let kept = fs::read(&out).unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("waiting for it to finish") && stderr.contains("already has a layer shared"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(&out).unwrap(), kept, "the first result is kept");
+    assert_eq!(read_rows(&out, None).len(), 9);
+}
