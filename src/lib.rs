@@ -13,6 +13,7 @@
 pub(crate) mod chips;
 pub mod cli;
 pub mod commands;
+pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod gdal_ffi;
 pub(crate) mod infer;

@@ -178,3 +178,24 @@ pub fn translate_to_vrt(source: &Dataset, args: &[String]) -> Result<Dataset> {
     // SAFETY: GDAL returned a new dataset handle that nothing else owns.
     Ok(unsafe { Dataset::from_c_dataset(handle) })
 }
+
+/// The files a dataset is made of (the image, its `.aux.xml`, overviews, a VRT's sources), as
+/// GDAL lists them; empty for datasets that have none (in memory, remote).
+pub fn file_list(dataset: &Dataset) -> Vec<String> {
+    // SAFETY: the dataset handle is valid while borrowed; the returned NULL-terminated list of
+    // NUL-terminated strings is owned by the caller, copied, and freed with CSLDestroy.
+    unsafe {
+        let list = gdal_sys::GDALGetFileList(dataset.c_dataset());
+        if list.is_null() {
+            return Vec::new();
+        }
+        let mut files = Vec::new();
+        let mut i = 0;
+        while !(*list.add(i)).is_null() {
+            files.push(std::ffi::CStr::from_ptr(*list.add(i)).to_string_lossy().into_owned());
+            i += 1;
+        }
+        gdal_sys::CSLDestroy(list);
+        files
+    }
+}

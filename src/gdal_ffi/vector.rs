@@ -104,6 +104,17 @@ pub fn commit_transaction(layer: &impl LayerAccess) -> Result<(), String> {
     }
 }
 
+/// Writes what the layer (and its dataset, for metadata) holds to disk now.
+pub fn sync_to_disk(layer: &impl LayerAccess) -> Result<(), String> {
+    // SAFETY: the layer handle is valid while borrowed.
+    let status = unsafe { gdal_sys::OGR_L_SyncToDisk(layer.c_layer()) };
+    if status == gdal_sys::OGRErr::OGRERR_NONE {
+        Ok(())
+    } else {
+        Err(super::last_error())
+    }
+}
+
 /// The name of a layer's geometry column (empty when the driver has none).
 pub fn geometry_column(layer: &impl LayerAccess) -> String {
     // SAFETY: the layer handle is valid while borrowed; the name is owned by the layer and

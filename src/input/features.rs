@@ -13,6 +13,7 @@ use gdal::Dataset;
 use geo::{BoundingRect, MapCoords};
 
 use crate::bail_input;
+use crate::digest::Fingerprint;
 use crate::error;
 use crate::gdal_ffi;
 use crate::gdal_ffi::{srs, vector};
@@ -196,6 +197,9 @@ pub struct FeatureSource {
     pub extent: Option<Extent>,
     /// Which features to read: a shard, and ids to skip (resumed runs).
     pub selection: Selection,
+    /// When set, a fingerprint of every feature the filters keep (id, geometry, attributes),
+    /// added to as they are read: what identifies the features of a run by their content.
+    pub content: Option<Fingerprint>,
 }
 
 /// A subset of the features: positions `p` with `p % count == index` (`--shard index/count`).
@@ -248,6 +252,7 @@ impl FeatureSource {
             query: query.clone(),
             extent: None,
             selection: Selection::default(),
+            content: None,
         })
     }
 
@@ -301,7 +306,7 @@ impl FeatureSource {
     /// interrupted run stops there). Stops at the first error `sink` or `checkpoint` returns.
     /// Returns how many features the filters keep (all of them, not only this shard's).
     pub fn for_each(
-        &self,
+        &mut self,
         items: &[Item],
         checkpoint: &dyn Fn() -> Result<()>,
         mut sink: impl FnMut(InputFeature) -> Result<()>,
@@ -316,7 +321,9 @@ impl FeatureSource {
             .map(|extent| extent.centre_filter(self.srs_wkt.as_deref(), &self.name))
             .transpose()?;
         let placer = Placer { items, transforms };
-        let (read, kept) = with_query_layer(&self.dataset, self.layer_index, &self.query, &self.name, |layer| {
+        let mut content = self.content.take();
+        let this = &*self;
+        let read_all = with_query_layer(&this.dataset, this.layer_index, &this.query, &this.name, |layer| {
             let mut read = 0u64;
             // Position among the features the filters keep: the output order and the shard rule.
             let mut position = 0usize;
@@ -324,7 +331,7 @@ impl FeatureSource {
             for feature in layer.features() {
                 read += 1;
                 // A failure while fetching this feature (a damaged file) ends the iteration early.
-                self.check_read_error(read)?;
+                this.check_read_error(read)?;
                 checkpoint()?;
                 let geometry = feature.geometry().filter(|g| vector::has_geometry(g));
                 if centre.as_ref().is_some_and(|filter| !filter.keeps(geometry)) {
@@ -334,14 +341,19 @@ impl FeatureSource {
                 }
                 let index = position;
                 position += 1;
-                if self.selection.takes(index) {
-                    self.read_one(&feature, index, &placer, &mut sink)?;
+                if let Some(content) = content.as_mut() {
+                    add_content(content, &feature, this.fields.len());
+                }
+                if this.selection.takes(index) {
+                    this.read_one(&feature, index, &placer, &mut sink)?;
                 }
                 // Failures placing this feature (a failed reprojection) are its status, not damage.
                 gdal_ffi::reset_errors();
             }
             Ok((read, position))
-        })?;
+        });
+        self.content = content;
+        let (read, kept) = read_all?;
         self.check_read_error(read)?;
         self.check_count(read)?;
         Ok(kept as u64)
@@ -472,6 +484,22 @@ fn with_query_layer<T>(
         set_filter(layer, filter, name)?;
     }
     read(layer)
+}
+
+/// Adds a kept feature's id, geometry and attribute values to the features' content
+/// fingerprint.
+fn add_content(content: &mut Fingerprint, feature: &gdal::vector::Feature<'_>, fields: usize) {
+    content.add(&vector::feature_id(feature).unwrap_or(-1).to_le_bytes());
+    let wkb = feature
+        .geometry()
+        .filter(|g| vector::has_geometry(g))
+        .and_then(|g| g.wkb().ok())
+        .unwrap_or_default();
+    content.add(&wkb);
+    for i in 0..fields {
+        let value = feature.field_as_string(i).ok().flatten().unwrap_or_default();
+        content.add(value.as_bytes());
+    }
 }
 
 /// Places geometries on the images: each image with the transformation into its CRS.

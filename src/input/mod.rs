@@ -8,6 +8,7 @@ pub mod download;
 pub mod extent;
 pub mod features;
 pub mod http;
+pub mod identity;
 pub mod items;
 pub mod network;
 pub mod raster;

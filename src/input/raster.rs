@@ -199,6 +199,14 @@ pub struct Raster {
     pub bands: Vec<BandInfo>,
 }
 
+impl Raster {
+    /// The files the raster is read from (the image, its side files, a VRT's sources), as GDAL
+    /// lists them; empty for a remote or in-memory source.
+    pub fn files(&self) -> Vec<String> {
+        raster_io::file_list(self._source.as_ref().unwrap_or(&self.dataset))
+    }
+}
+
 impl std::fmt::Debug for Raster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Raster")

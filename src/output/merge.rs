@@ -127,18 +127,8 @@ fn read_shard(path: &Path, csv: bool) -> Result<Shard> {
 
 /// Checks that the shards are every shard of one run, each once, in order.
 fn check_complete_run(shards: &[Shard]) -> Result<()> {
-    let first = &shards[0];
-    let n = first.record.count;
-    for shard in shards {
-        let r = &shard.record;
-        if r.count != n || r.fingerprint != first.record.fingerprint || r.features != first.record.features {
-            bail_input!(
-                "shard {} comes from another run than {} (other features, rasters, model or options, or another N); merge the shards of one run",
-                shard.path.display(),
-                first.path.display()
-            );
-        }
-    }
+    check_one_run(shards)?;
+    let n = shards[0].record.count;
     for (position, shard) in shards.iter().enumerate() {
         let index = shard.record.index;
         if let Some(other) = shards[..position].iter().find(|s| s.record.index == index) {
@@ -188,6 +178,70 @@ fn check_complete_run(shards: &[Shard]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks that every shard comes from the same run (the same N, inputs, options and features):
+/// the run most shards come from is taken as the job's, and the others are named.
+fn check_one_run(shards: &[Shard]) -> Result<()> {
+    let key = |s: &Shard| {
+        let r = &s.record;
+        (r.count, r.fingerprint.clone(), r.features, r.features_content.clone())
+    };
+    let mut tally: Vec<(_, usize)> = Vec::new();
+    for shard in shards {
+        match tally.iter_mut().find(|(k, _)| *k == key(shard)) {
+            Some((_, n)) => *n += 1,
+            None => tally.push((key(shard), 1)),
+        }
+    }
+    // The most common run; on a tie, the one that comes first.
+    let Some((majority, count)) = tally.iter().fold(None, |best: Option<&(_, usize)>, t| match best {
+        Some(b) if b.1 >= t.1 => Some(b),
+        _ => Some(t),
+    }) else {
+        return Ok(());
+    };
+    let odd: Vec<&Shard> = shards.iter().filter(|s| key(s) != *majority).collect();
+    let Some(first_odd) = odd.first() else {
+        return Ok(());
+    };
+    let like = shards
+        .iter()
+        .find(|s| key(s) == *majority)
+        .expect("a shard of the majority");
+    bail_input!(
+        "{} come{} from another run than the other {count} shard(s) (like {}): {}; merge the shards of one run, rerunning the odd ones with that run's inputs and options (and --overwrite)",
+        odd.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", "),
+        if odd.len() == 1 { "s" } else { "" },
+        like.path.display(),
+        what_differs(&like.record, &first_odd.record)
+    )
+}
+
+/// What differs between two shard records, in words.
+fn what_differs(a: &ShardRecord, b: &ShardRecord) -> String {
+    if a.count != b.count {
+        return format!("another N ({} shards, not {})", b.count, a.count);
+    }
+    if let (Some(pa), Some(pb)) = (&a.parts, &b.parts) {
+        let names: Vec<&str> = pa
+            .iter()
+            .filter(|(k, v)| pb.get(*k) != Some(v))
+            .map(|(k, _)| match k.as_str() {
+                "model" => "another model",
+                "rasters" => "other rasters",
+                "features" => "other features",
+                _ => "other options",
+            })
+            .collect();
+        if !names.is_empty() {
+            return names.join(" and ");
+        }
+    }
+    if a.features != b.features || a.features_content != b.features_content {
+        return "other features (another count or content after the filters)".into();
+    }
+    "other features, rasters, model or options".into()
 }
 
 /// The order rows are taken in: for each input position, (shard, how many rows).

@@ -310,6 +310,14 @@ impl OgrWriter {
         Ok(())
     }
 
+    /// Records the run in the layer's metadata now (made durable at once), so that a run killed
+    /// before it finishes leaves the record for `--resume` to check.
+    pub(crate) fn record(&mut self, record: &ShardRecord) -> Result<()> {
+        self.commit()?;
+        record.write_into(&mut self.layer)?;
+        vector::sync_to_disk(&self.layer).map_err(|err| anyhow!("recording the run in the output: {err}"))
+    }
+
     /// Commits the rows written so far. The pipeline checkpoints after each window (about two
     /// seconds of work), which bounds what a killed run loses and `--resume` redoes.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {

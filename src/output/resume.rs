@@ -10,7 +10,8 @@ use gdal::Dataset;
 use crate::bail_input;
 use crate::output::csv::truncate_to_complete_records;
 use crate::output::format::Format;
-use crate::output::schema::STATUS_FIELD;
+use crate::output::schema::{IMAGE_ID_FIELD, SOURCE_ID_FIELD, STATUS_FIELD};
+use crate::output::shard::ShardRecord;
 use crate::output::target::OutputTarget;
 
 /// One row already written.
@@ -20,6 +21,10 @@ pub struct WrittenRow {
     pub label: Option<String>,
     /// Its status (`None` when empty).
     pub status: Option<String>,
+    /// The feature it is (`SourceOID`), when the output has the column.
+    pub source_id: Option<Option<i64>>,
+    /// The image it was classified on (`ImageId`), when the output has the column.
+    pub image_id: Option<Option<String>>,
 }
 
 /// The rows the temporary output of `target` already holds in layer `layer` (or its only layer),
@@ -34,6 +39,7 @@ pub fn written_rows(target: &OutputTarget, format: &Format, layer: &str, label_f
             return Ok(Vec::new());
         };
         let column = |name: &str| header.iter().position(|h| h == name);
+        let (source, image) = (column(SOURCE_ID_FIELD), column(IMAGE_ID_FIELD));
         let (Some(label), Some(status)) = (column(label_field), column(STATUS_FIELD)) else {
             bail_input!(
                 "output {shown} has no {label_field} or {STATUS_FIELD} column to resume from; resume a run of classify-objects with the same options"
@@ -44,6 +50,8 @@ pub fn written_rows(target: &OutputTarget, format: &Format, layer: &str, label_f
             .map(|r| WrittenRow {
                 label: text(r.get(label).cloned()),
                 status: text(r.get(status).cloned()),
+                source_id: source.map(|c| r.get(c).and_then(|v| v.parse().ok())),
+                image_id: image.map(|c| text(r.get(c).cloned())),
             })
             .collect());
     }
@@ -60,6 +68,7 @@ pub fn written_rows(target: &OutputTarget, format: &Format, layer: &str, label_f
         Err(_) => bail_input!("output {shown} has no layer {layer} to resume; pass the run's --layer-name"),
     };
     let index = |name: &str| layer.defn().field_index(name).ok();
+    let (source, image) = (index(SOURCE_ID_FIELD), index(IMAGE_ID_FIELD));
     let (Some(label), Some(status)) = (index(label_field), index(STATUS_FIELD)) else {
         bail_input!(
             "output {shown} has no {label_field} or {STATUS_FIELD} column to resume from; resume a run of classify-objects with the same options"
@@ -70,7 +79,32 @@ pub fn written_rows(target: &OutputTarget, format: &Format, layer: &str, label_f
         rows.push(WrittenRow {
             label: text(feature.field_as_string(label)?),
             status: text(feature.field_as_string(status)?),
+            source_id: source.map(|c| feature.field_as_integer64(c).ok().flatten()),
+            image_id: image.map(|c| feature.field_as_string(c).ok().flatten().filter(|s| !s.is_empty())),
         });
     }
     Ok(rows)
+}
+
+/// The record of the run that wrote the output `target` continues (layer `layer`), if it left
+/// one: written at the start of every `--shard` or `--resume` run.
+pub fn written_record(target: &OutputTarget, format: &Format, layer: &str) -> Result<Option<ShardRecord>> {
+    let shown = target.path.display().to_string();
+    if *format == Format::Csv {
+        return ShardRecord::read_sidecar(target.temp_path());
+    }
+    let dataset = Dataset::open_ex(
+        target.temp_path(),
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR | gdal::GdalOpenFlags::GDAL_OF_READONLY,
+            ..Default::default()
+        },
+    )
+    .with_context(|| format!("reading {shown} to resume it"))?;
+    let layer = match dataset.layer_by_name(layer) {
+        Ok(layer) => layer,
+        Err(_) if dataset.layer_count() == 1 => dataset.layer(0)?,
+        Err(_) => return Ok(None),
+    };
+    ShardRecord::read_from(&layer, &shown)
 }

@@ -7,12 +7,14 @@
 //! A GeoPackage keeps the record as layer metadata (GDAL's `gpkg_metadata` tables, not a layer);
 //! a CSV table in a `<name>.shard.json` file beside it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gdal::Metadata;
 use serde::{Deserialize, Serialize};
 
+use crate::bail_input;
 use crate::output::style::StyleMode;
 
 /// Metadata domain of the record in a GeoPackage layer.
@@ -46,6 +48,13 @@ pub struct ShardRecord {
     pub style: StyleMode,
     /// The style itself.
     pub qml: Option<String>,
+    /// The fingerprint's parts (model, rasters, features, options), to say what differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<BTreeMap<String, String>>,
+    /// A fingerprint of the features' content as read after the filters (every shard reads all
+    /// of them), once the run has read them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features_content: Option<String>,
 }
 
 impl ShardRecord {
@@ -65,9 +74,39 @@ impl ShardRecord {
     pub fn read_from(layer: &impl Metadata, shown: &str) -> Result<Option<ShardRecord>> {
         match layer.metadata_item(METADATA_KEY, METADATA_DOMAIN) {
             None => Ok(None),
-            Some(text) => Ok(Some(
-                serde_json::from_str(&text).with_context(|| format!("reading the shard record of {shown}"))?,
-            )),
+            Some(text) => Ok(Some(ShardRecord::parse(&text, shown)?)),
+        }
+    }
+
+    /// Parses and checks a record; `shown` names where it is kept.
+    fn parse(text: &str, shown: &str) -> Result<ShardRecord> {
+        let record: ShardRecord = match serde_json::from_str(text) {
+            Ok(record) => record,
+            Err(err) => bail_input!(
+                "the shard record of {shown} is damaged ({err}); rerun the shard that wrote it (with --overwrite)"
+            ),
+        };
+        record.check(shown)?;
+        Ok(record)
+    }
+
+    /// Refuses a record that cannot be true (a hand-edited or damaged one).
+    fn check(&self, shown: &str) -> Result<()> {
+        let problem = if self.count == 0 {
+            Some("0 shards".to_string())
+        } else if self.index >= self.count {
+            Some(format!("shard {} of {}", self.index, self.count))
+        } else if let Some(counts) = &self.row_counts {
+            let rows: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+            (rows != self.rows).then(|| format!("{} rows but rows per feature adding up to {rows}", self.rows))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => bail_input!(
+                "the shard record of {shown} says {problem}, which cannot be; the record was damaged or edited: rerun that shard (with --overwrite)"
+            ),
+            None => Ok(()),
         }
     }
 
@@ -77,9 +116,7 @@ impl ShardRecord {
         match std::fs::read_to_string(&path) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
-            Ok(text) => Ok(Some(
-                serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?,
-            )),
+            Ok(text) => Ok(Some(ShardRecord::parse(&text, &path.display().to_string())?)),
         }
     }
 }
@@ -90,47 +127,12 @@ pub fn sidecar(table: &Path) -> PathBuf {
     table.with_file_name(format!("{stem}{SIDECAR_SUFFIX}"))
 }
 
-/// A stable 64-bit fingerprint (FNV-1a) of some bytes, as 16 hex digits; stable across builds and
-/// machines, unlike the standard library's hasher.
-#[derive(Debug, Clone)]
-pub struct Fingerprint(u64);
-
-impl Default for Fingerprint {
-    fn default() -> Self {
-        Fingerprint(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fingerprint {
-    /// Adds `bytes`, with their length (so that ("ab", "c") and ("a", "bc") differ).
-    pub fn add(&mut self, bytes: &[u8]) -> &mut Self {
-        for &b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-        self
-    }
-
-    /// The fingerprint as 16 hex digits.
-    pub fn hex(&self) -> String {
-        format!("{:016x}", self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn fingerprints_are_fnv1a_and_length_delimited() {
-        let mut a = Fingerprint::default();
-        a.add(b"ab").add(b"c");
-        let mut b = Fingerprint::default();
-        b.add(b"a").add(b"bc");
-        assert_ne!(a.hex(), b.hex());
-        let mut c = Fingerprint::default();
-        c.add(b"ab").add(b"c");
-        assert_eq!(a.hex(), c.hex());
+    fn sidecars_replace_the_extension() {
         assert_eq!(
             sidecar(Path::new("r/shard_001.csv")),
             Path::new("r/shard_001.shard.json")
@@ -150,7 +152,22 @@ mod tests {
             label_field: "ClassLabel".into(),
             style: StyleMode::File,
             qml: Some("<qgis/>".into()),
+            parts: None,
+            features_content: None,
         };
         assert_eq!(serde_json::from_str::<ShardRecord>(&record.to_json()).unwrap(), record);
+        assert_eq!(ShardRecord::parse(&record.to_json(), "r").unwrap(), record);
+        for (edit, says) in [("\"count\":4", "0 shards"), ("\"index\":1", "shard 7 of 4")] {
+            let edited = record.to_json().replace(
+                edit,
+                if says == "0 shards" {
+                    "\"count\":0"
+                } else {
+                    "\"index\":7"
+                },
+            );
+            let err = ShardRecord::parse(&edited, "r").unwrap_err();
+            assert!(crate::error::one_line(&err).contains(says), "{err}");
+        }
     }
 }

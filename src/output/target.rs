@@ -243,7 +243,7 @@ impl OutputTarget {
         let existed = fs::symlink_metadata(&self.path).is_ok();
         if self.start == Start::New && existed && !self.overwrite {
             bail_input!(
-                "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
+                "output {} was created by another process while this run was writing it (another program, or a run not taking turns on it); nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
                 self.path.display()
             );
         }
@@ -252,7 +252,7 @@ impl OutputTarget {
             match fs::hard_link(&self.temp, &self.path) {
                 Ok(()) => fs::remove_file(&self.temp).with_context(|| format!("removing {}", self.temp.display()))?,
                 Err(err) if err.kind() == ErrorKind::AlreadyExists => bail_input!(
-                    "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
+                    "output {} was created by another process while this run was writing it (another program, or a run not taking turns on it); nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
                     self.path.display()
                 ),
                 // File systems without hard links: a plain rename (the check above stands).
@@ -293,7 +293,7 @@ impl OutputTarget {
         let existed = fs::symlink_metadata(&self.path).is_ok();
         let taken = || {
             error::input_error(format!(
-                "output {} was created by another process while this run was writing it; nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
+                "output {} was created by another process while this run was writing it (another program, or a run not taking turns on it); nothing was replaced: rerun with --overwrite to replace it, or write elsewhere",
                 self.path.display()
             ))
         };

@@ -99,6 +99,17 @@ impl OutputWriter {
         done.map_err(|err| explain_write_error(err, &self.shown))
     }
 
+    /// Records the run in the output now, before any row (a killed run leaves it for `--resume`
+    /// to check); [`OutputWriter::finish`] writes the final record.
+    pub fn record_run(&mut self, record: &shard::ShardRecord) -> Result<()> {
+        let done = match &mut self.kind {
+            Kind::Ogr(w) => w.record(record),
+            Kind::Csv(_) => std::fs::write(shard::sidecar(&self.temp), record.to_json())
+                .with_context(|| format!("writing the run's record beside {}", self.shown)),
+        };
+        done.map_err(|err| explain_write_error(err, &self.shown))
+    }
+
     /// Flushes and closes the file (with its style, and the record of a shard run).
     pub fn finish(self, shard: Option<&shard::ShardRecord>) -> Result<()> {
         let done = match self.kind {

@@ -5,6 +5,7 @@
 //! [`describe`] gathers) and apply the quality gate.
 
 pub mod describe;
+pub mod fingerprint;
 pub mod images;
 pub mod interrupt;
 pub mod pipeline;

@@ -6,10 +6,12 @@ use anyhow::Result;
 use crate::bail_input;
 use crate::input::features::{srs_label, Problem};
 use crate::input::items::Item;
-use crate::output::shard::{Fingerprint, ShardRecord};
+use crate::output::shard::ShardRecord;
 use crate::output::style;
 use crate::output::OutputSchema;
 use crate::report::summary::RunSummary;
+use crate::run::fingerprint::RunIdentity;
+use crate::run::pipeline::prepare::{self, RecordCounts};
 use crate::run::plan::{ClassifyPlan, FeaturesPlan};
 
 /// What the run read, for the checks and the shard's record.
@@ -18,12 +20,14 @@ pub struct Read<'a> {
     pub items: &'a [Item],
     /// The features' CRS as read.
     pub features_srs: Option<String>,
-    /// What identifies the features' layer.
-    pub source_identity: &'a str,
+    /// What identifies the run, when it records itself.
+    pub identity: Option<&'a RunIdentity>,
     /// Features in the whole input.
     pub features: u64,
-    /// Rows per selected feature (shard runs).
+    /// Rows per selected feature (runs that record themselves).
     pub row_counts: Option<Vec<u32>>,
+    /// The features' content fingerprint (runs that record themselves).
+    pub features_content: Option<String>,
 }
 
 /// Fails a run whose features could not be read from the raster at all, or of which none falls
@@ -60,61 +64,27 @@ pub fn check_outcome(summary: &RunSummary, features: &FeaturesPlan, read: &Read<
     Ok(())
 }
 
-/// The record a `--shard` run leaves in its output for `merge`.
-pub fn shard_record(
+/// The record a run that records itself (`--shard`, `--resume`) leaves in its output, for
+/// `merge` and for a later `--resume`.
+pub fn run_record(
     plan: &ClassifyPlan,
     summary: &RunSummary,
     schema: &OutputSchema,
     read: Read<'_>,
 ) -> Option<ShardRecord> {
-    let shard = plan.scale_out.shard?;
+    let identity = read.identity?;
     let definition = &plan.model.package.definition;
-    Some(ShardRecord {
-        index: shard.index,
-        count: shard.count,
+    let counts = RecordCounts {
         features: read.features,
         rows: summary.objects as u64,
         row_counts: read.row_counts.filter(|counts| counts.iter().any(|&n| n != 1)),
-        fingerprint: fingerprint(plan, read.source_identity),
-        layer: plan.output.layer.given.then(|| plan.output.layer.name.clone()),
-        label_field: plan.output.label_field.clone(),
-        style: plan.output.style,
-        qml: schema
-            .geometry
-            .as_ref()
-            .map(|(ty, _)| style::qml(&schema.label_field, *ty, &definition.class_colors())),
-    })
-}
-
-/// The fingerprint of a shard run: the features (layer, columns, count), the rasters (names and
-/// grids), the model (its definition and bytes) and the options that shape the output; equal
-/// for every shard of one run, whatever machine it ran on.
-fn fingerprint(plan: &ClassifyPlan, features: &str) -> String {
-    let mut print = Fingerprint::default();
-    print.add(features.as_bytes());
-    for raster in &plan.inputs.rasters {
-        print.add(raster.as_bytes());
-    }
-    print.add(format!("{:?}", plan.model.package.definition).as_bytes());
-    print.add(&plan.model.package.onnx);
-    print.add(
-        format!(
-            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}",
-            plan.output.label_field,
-            plan.inputs.processing_mode,
-            plan.model.arguments.test_time_augmentation,
-            plan.model.arguments.threshold,
-            plan.inputs.features.as_ref().map(|f| &f.query),
-            plan.inputs.extent,
-            plan.inputs.raster_overrides,
-            plan.output.layer.target_srs,
-            plan.output.all_scores,
-            plan.chips.cell_size,
-            plan.chips.resampling as u32,
-        )
-        .as_bytes(),
-    );
-    print.hex()
+        features_content: read.features_content,
+    };
+    let qml = schema
+        .geometry
+        .as_ref()
+        .map(|(ty, _)| style::qml(&schema.label_field, *ty, &definition.class_colors()));
+    Some(prepare::run_record(plan, identity, counts, qml))
 }
 
 fn crs_name(wkt: Option<&str>) -> String {

@@ -55,7 +55,7 @@ pub fn classify_features(
         written,
         schema,
         mut writer,
-        source_identity,
+        identity,
     } = prepare::prepare(plan, features)?;
     let features_srs = source.srs_wkt.clone();
     let total = source.expected_count().map(|n| source.selection.size(n));
@@ -84,12 +84,13 @@ pub fn classify_features(
     let read = finish::Read {
         items: &items,
         features_srs,
-        source_identity: &source_identity,
+        identity: identity.as_ref(),
         features: report.features,
         row_counts: report.row_counts,
+        features_content: report.features_content,
     };
     finish::check_outcome(&summary, features, &read)?;
-    let record = finish::shard_record(plan, &summary, &schema, read);
+    let record = finish::run_record(plan, &summary, &schema, read);
     writer.finish(record.as_ref())?;
     Ok(summary)
 }
@@ -138,7 +139,7 @@ impl Stages<'_> {
                 queues: worker_txs,
                 written,
                 truth: self.truth,
-                shard: plan.scale_out.shard.is_some(),
+                record: prepare::records_itself(plan),
                 window_size,
                 progress: self.progress,
             };

@@ -11,9 +11,11 @@ use crate::input::items::{self, Item};
 use crate::input::raster::Raster;
 use crate::messages;
 use crate::model::definition::{LabelMode, ModelDefinition};
-use crate::output::resume::{written_rows, WrittenRow};
+use crate::output::resume::{written_record, written_rows, WrittenRow};
+use crate::output::shard::ShardRecord;
 use crate::output::target::Start;
 use crate::output::{Column, OutputSchema, OutputWriter};
+use crate::run::fingerprint::RunIdentity;
 use crate::run::plan::{ClassifyPlan, FeaturesPlan};
 
 /// What the stages share, made once before any feature is read.
@@ -32,8 +34,8 @@ pub struct Prepared {
     pub schema: OutputSchema,
     /// The output writer.
     pub writer: OutputWriter,
-    /// What identifies the features' layer in a shard's fingerprint.
-    pub source_identity: String,
+    /// What identifies the run, when it records itself (`--shard`, `--resume`).
+    pub identity: Option<RunIdentity>,
 }
 
 /// Prepares a run over `features`.
@@ -61,9 +63,22 @@ pub fn prepare(plan: &ClassifyPlan, features: &FeaturesPlan) -> Result<Prepared>
     for item in &items {
         source.transform_to(&item.grid, &item.name)?;
     }
-    let source_identity = source_identity(&source);
+    let identity = records_itself(plan)
+        .then(|| RunIdentity::of(plan, &source_identity(&source)))
+        .transpose()?;
+    if let Some(identity) = &identity {
+        source.content = Some(Default::default());
+        if output.target.start == Start::Resume {
+            if let Some(recorded) = written_record(&output.target, &output.format, &output.layer.name)? {
+                check_same_run(plan, identity, &recorded)?;
+            }
+        }
+    }
     let schema = schema(plan, definition, &source, items.len());
-    let writer = OutputWriter::create(&output.target, &output.format, &schema, &output.layer, output.style)?;
+    let mut writer = OutputWriter::create(&output.target, &output.format, &schema, &output.layer, output.style)?;
+    if let Some(identity) = &identity {
+        writer.record_run(&run_record(plan, identity, RecordCounts::default(), None))?;
+    }
     Ok(Prepared {
         items,
         specs,
@@ -72,8 +87,88 @@ pub fn prepare(plan: &ClassifyPlan, features: &FeaturesPlan) -> Result<Prepared>
         written,
         schema,
         writer,
-        source_identity,
+        identity,
     })
+}
+
+/// Whether the run records itself in its output (a shard to merge, or a run to resume).
+pub fn records_itself(plan: &ClassifyPlan) -> bool {
+    plan.scale_out.shard.is_some() || plan.scale_out.resume
+}
+
+/// The shard `(index, count)` of the run; a run without `--shard` is shard 0 of 1.
+fn shard_of(plan: &ClassifyPlan) -> (usize, usize) {
+    plan.scale_out.shard.map_or((0, 1), |s| (s.index, s.count))
+}
+
+/// What a finished run counted, for its record.
+#[derive(Debug, Default)]
+pub struct RecordCounts {
+    /// Features in the whole input (after the filters).
+    pub features: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Rows per feature, when some feature has other than one.
+    pub row_counts: Option<Vec<u32>>,
+    /// The features' content fingerprint.
+    pub features_content: Option<String>,
+}
+
+/// The record of the run `identity` identifies, with `counts` (zero at its start) and its
+/// QGIS style.
+pub fn run_record(
+    plan: &ClassifyPlan,
+    identity: &RunIdentity,
+    counts: RecordCounts,
+    qml: Option<String>,
+) -> ShardRecord {
+    let (index, count) = shard_of(plan);
+    ShardRecord {
+        index,
+        count,
+        features: counts.features,
+        rows: counts.rows,
+        row_counts: counts.row_counts,
+        fingerprint: identity.fingerprint(),
+        layer: plan.output.layer.given.then(|| plan.output.layer.name.clone()),
+        label_field: plan.output.label_field.clone(),
+        style: plan.output.style,
+        qml,
+        parts: Some(identity.parts.clone()),
+        features_content: counts.features_content,
+    }
+}
+
+/// Refuses to continue an output another run wrote: another shard of the job, or other inputs
+/// or options.
+fn check_same_run(plan: &ClassifyPlan, identity: &RunIdentity, recorded: &ShardRecord) -> Result<()> {
+    let shown = plan.output.shown();
+    let (index, count) = shard_of(plan);
+    if (recorded.index, recorded.count) != (index, count) {
+        let this = match plan.scale_out.shard {
+            Some(_) => format!("shard {index}/{count}"),
+            None => "a run without --shard".to_string(),
+        };
+        bail_input!(
+            "output {shown} was written by shard {}/{} of a run, but this run is {this}: rerun that task with --shard {}/{} (N is the job's shard count, not the tasks run now), or pass --overwrite to start over",
+            recorded.index,
+            recorded.count,
+            recorded.index,
+            recorded.count
+        );
+    }
+    let differences = recorded
+        .parts
+        .as_ref()
+        .map(|parts| identity.differences(parts))
+        .unwrap_or_default();
+    if !differences.is_empty() {
+        bail_input!(
+            "output {shown} was written by a run with {}: --resume continues only the run that wrote it (same inputs and options); pass --overwrite to start over",
+            differences.join(" and ")
+        );
+    }
+    Ok(())
 }
 
 /// The chip rules on each image, at `--cell-size` when given.

@@ -64,8 +64,8 @@ pub struct ReadContext<'a> {
     pub written: &'a [WrittenRow],
     /// Position of the truth field, to count the skipped rows' truth.
     pub truth: Option<usize>,
-    /// Whether the run is a shard (rows per feature are then recorded).
-    pub shard: bool,
+    /// Whether the run records itself (rows per feature are then counted).
+    pub record: bool,
     /// Features in the next window, set by the scoring stage from the run's speed.
     pub window_size: &'a AtomicUsize,
     /// Progress on stderr.
@@ -80,18 +80,20 @@ pub struct ReaderReport {
     pub resumed: RunSummary,
     /// Features in the whole input.
     pub features: u64,
-    /// Rows per selected feature (shard runs).
+    /// Rows per selected feature (runs that record themselves).
     pub row_counts: Option<Vec<u32>>,
+    /// The features' content fingerprint, when the run records itself.
+    pub features_content: Option<String>,
 }
 
 /// Reads every feature into windows for the chip workers.
-pub fn read_features(ctx: ReadContext<'_>) -> Result<ReaderReport> {
+pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
     // Busy time: the whole loop less the time spent waiting for room in the queues.
     let started = Instant::now();
     // Rows an earlier run wrote: counted here, not classified again.
     let mut resumed = RunSummary::default();
     let mut skipped = 0;
-    let mut row_counts = RowCounts::new(ctx.shard);
+    let mut row_counts = RowCounts::new(ctx.record);
     let mut windows = WindowDispatch {
         batch_size: ctx.batch_size,
         queues: &ctx.queues,
@@ -103,9 +105,11 @@ pub fn read_features(ctx: ReadContext<'_>) -> Result<ReaderReport> {
         pending_bytes: 0,
         size: ctx.window_size,
     };
-    let total = ctx.source.for_each(ctx.items, &interrupt::check, |feature| {
+    let (items, written) = (ctx.items, ctx.written);
+    let total = ctx.source.for_each(items, &interrupt::check, |feature| {
         row_counts.count(feature.index);
-        if let Some(row) = ctx.written.get(skipped) {
+        if let Some(row) = written.get(skipped) {
+            check_resumed_row(row, &feature, items, skipped)?;
             skipped += 1;
             let expected = ctx.truth.and_then(|i| feature.fields.get(i).cloned().flatten());
             let expected = expected.as_ref().map(output::field_text);
@@ -127,7 +131,36 @@ pub fn read_features(ctx: ReadContext<'_>) -> Result<ReaderReport> {
         resumed,
         features: total,
         row_counts: row_counts.counts,
+        features_content: ctx.source.content.as_ref().map(|c| c.hex()),
     })
+}
+
+/// Refuses to continue an output whose committed row `n` is not the row this run writes first
+/// at that position: the same feature (`SourceOID`) on the same image (`ImageId`). Rows
+/// deleted, reordered or written from other features would otherwise leave duplicates and
+/// gaps.
+fn check_resumed_row(row: &WrittenRow, feature: &InputFeature, items: &[Item], n: usize) -> Result<()> {
+    let image = feature.item.filter(|_| items.len() > 1).map(|i| items[i].name.clone());
+    let mismatch = match (&row.source_id, &row.image_id) {
+        (Some(id), _) if *id != feature.fid => Some(format!(
+            "SourceOID {} where this run's feature is {}",
+            id.map_or("empty".into(), |i| i.to_string()),
+            feature.fid.map_or("without an id".into(), |i| i.to_string())
+        )),
+        (_, Some(written)) if written.is_some() && *written != image => Some(format!(
+            "image {} where this run's is {}",
+            written.as_deref().unwrap_or("-"),
+            image.as_deref().unwrap_or("-")
+        )),
+        _ => None,
+    };
+    match mismatch {
+        Some(what) => bail_input!(
+            "the output being resumed holds at row {} {what}: its rows are not the first rows this run writes (rows deleted or reordered, or other features or options); resume only the run that wrote it, or pass --overwrite to start over",
+            n + 1
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Rows per selected feature, for a shard's record: consecutive rows of one feature share its

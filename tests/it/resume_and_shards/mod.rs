@@ -1,4 +1,5 @@
 //! Scale-out: shards, merge and resume.
 
+mod checks;
 mod resume;
 mod shards;
