@@ -177,6 +177,8 @@ impl OutputTarget {
         let adopted = policy.resume && target.adopt_stale(&dir, &prefix, &ext)?;
         remove_stale(&dir, &prefix, &ext, &run_id);
         target.start = if adopted {
+            // A dead run's rows: whatever becomes of this run, they stay for a later --resume.
+            target.state = State::Kept;
             Start::Resume
         } else if !exists {
             Start::New
@@ -332,7 +334,8 @@ impl OutputTarget {
         fs::remove_dir_all(&aside).with_context(|| format!("removing the old output, now {}", aside.display()))
     }
 
-    /// Leaves the temporary output where it is, unlocked, for a later `--resume` to continue.
+    /// Leaves the temporary output where it is, unlocked, for a later `--resume` to continue
+    /// (also the state from the start of a run that took over a dead run's temporary output).
     pub fn keep_for_resume(&mut self) {
         self.state = State::Kept;
     }

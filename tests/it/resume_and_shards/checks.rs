@@ -211,3 +211,32 @@ fn damaged_or_edited_shard_records_are_refused_without_a_crash() {
         assert!(line.contains("s1.shard.json") && line.contains(says), "{edit}: {line}");
     }
 }
+
+#[test]
+fn a_killed_runs_output_is_resumed_only_by_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("killed.gpkg");
+    let mut child = spawn(&slow_args(&bench_points(), &out, &["--resume", "--shard", "1/3"]));
+    wait_for_rows(d, 1);
+    child.kill().unwrap(); // SIGKILL: only what was committed (and recorded at the start) is left
+    child.wait().unwrap();
+    // Another model over the killed run's rows (the colour model reads 32 x 32 chips).
+    let line = err(
+        &classify_args(
+            &real_raster(),
+            &colors_dlpk(),
+            Some(&bench_points()),
+            &out,
+            &["--resume", "--shard", "1/3"],
+        ),
+        2,
+    );
+    assert!(line.contains("another model"), "{line}");
+    let line = err(&slow_args(&bench_points(), &out, &["--resume", "--shard", "1/2"]), 2);
+    assert!(line.contains("shard 1/3"), "{line}");
+    assert!(
+        !out.exists() && partial_rows(d) > 0,
+        "the killed run's rows are still there to resume"
+    );
+}
