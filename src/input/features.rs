@@ -666,10 +666,11 @@ fn execute_sql<'a>(
     gdal_ffi::reset_errors();
     match dataset.execute_sql(sql, None, dialect.gdal()) {
         Ok(Some(result)) => Ok(result),
-        Ok(None) => bail_input!(
-            "--sql on features {name} gave no result layer ({}); give a SELECT statement",
-            gdal_ffi::last_error()
-        ),
+        Ok(None) => {
+            let reason = gdal_ffi::last_error();
+            let reason = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+            bail_input!("--sql on features {name} gave no result layer{reason}; give a SELECT statement")
+        }
         Err(err) => {
             let reason = match err {
                 gdal::errors::GdalError::CplError { msg, .. } => msg,

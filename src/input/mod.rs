@@ -1,7 +1,7 @@
 //! The inputs: GDAL/OGR sources opened with clear errors ([`source`]), ArcGIS REST services
 //! turned into what GDAL opens ([`service`]), rasters and their pixel windows ([`raster`]), the
 //! images a run reads and how several are combined ([`items`]), the features to classify, placed
-//! on the images in pixel coordinates ([`features`]), the processing extent ([`extent`]), and remote files: HTTP through GDAL
+//! on the images in pixel coordinates ([`features`]), the processing extent ([`extent`]), what `--sql` and `--where` may say ([`sql`]), and remote files: HTTP through GDAL
 //! ([`http`]) and packages downloaded once into a cache ([`download`]).
 
 pub mod download;
@@ -14,3 +14,4 @@ pub mod network;
 pub mod raster;
 pub mod service;
 pub mod source;
+pub mod sql;

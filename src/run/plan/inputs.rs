@@ -9,6 +9,7 @@ use crate::cli::ClassifyArgs;
 use crate::input::extent::Extent;
 use crate::input::features::{FeatureQuery, SqlDialect};
 use crate::input::items::{self, ProcessingMode};
+use crate::input::sql;
 use crate::input::raster::RasterOverrides;
 
 /// GDAL's block cache when neither `--block-cache` nor GDAL_CACHEMAX sets it, in MB.
@@ -74,6 +75,15 @@ pub fn check_features_flags(args: &ClassifyArgs) -> Result<FeatureFlagsChecked> 
         if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
             bail_input!("{flag} is empty; give an expression or leave {flag} out");
         }
+    }
+    let refusals = [
+        ("--sql", args.sql.as_deref().and_then(sql::refusal_of_statement)),
+        ("--where", args.where_clause.as_deref().and_then(sql::refusal_of_filter)),
+    ];
+    if let Some((flag, why)) = refusals.into_iter().find_map(|(flag, why)| Some((flag, why?))) {
+        bail_input!(
+            "{flag} {why}; only statements that read are run (SELECT or WITH, one statement): quote a column named like an SQL keyword (\"update\"), and make copies with ogr2ogr"
+        );
     }
     Ok(FeatureFlagsChecked { dialect })
 }

@@ -256,6 +256,64 @@ fn where_and_sql_classify_exactly_the_selected_rows() {
 }
 
 #[test]
+fn sql_that_writes_is_refused_before_the_features_are_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let copy = d.join("copy.gpkg");
+    let exported = d.join("exported.geojson");
+    let missing = d.join("no-such-features.gpkg");
+    for (features, flag, text, needle) in [
+        (objects(), "--sql", format!("VACUUM INTO '{}'", copy.display()), "starts with VACUUM"),
+        (
+            objects(),
+            "--sql",
+            format!("SELECT * FROM points; VACUUM INTO '{}'", copy.display()),
+            "more than one statement",
+        ),
+        (
+            objects(),
+            "--sql",
+            "WITH p AS (SELECT * FROM points) DELETE FROM points".to_string(),
+            "holds DELETE",
+        ),
+        (
+            objects(),
+            "--sql",
+            format!("SELECT *, ExportGeoJSON2('points', 'geom', '{}') FROM points", exported.display()),
+            "calls ExportGeoJSON2()",
+        ),
+        (
+            objects(),
+            "--where",
+            format!("1=1) ; VACUUM INTO '{}' --", copy.display()),
+            "holds a ';'",
+        ),
+        // Checked before the features are opened: not "not found".
+        (missing.clone(), "--sql", format!("VACUUM INTO '{}'", copy.display()), "starts with VACUUM"),
+    ] {
+        let out = d.join("out.gpkg");
+        let mut args = classify_args(&colors_tif(), &colors_dlpk(), Some(&features), &out, &[flag, &text]);
+        if flag == "--where" {
+            args.extend(["--layer".to_string(), "points".to_string()]);
+        }
+        let line = run_err(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
+        assert!(line.contains(flag) && line.contains(needle), "{text}: {line}");
+        assert!(line.contains("only statements that read"), "{line}");
+        assert!(!copy.exists() && !exported.exists() && !out.exists(), "{text}");
+    }
+    // A column named like a keyword is read when quoted.
+    let out = d.join("quoted.gpkg");
+    run_owned_ok(&classify_args(
+        &colors_tif(),
+        &colors_dlpk(),
+        Some(&objects()),
+        &out,
+        &["--sql", "SELECT \"name\" AS \"update\", * FROM points WHERE truth = 'red' -- not an UPDATE"],
+    ));
+    assert_eq!(read_rows(&out, None).len(), 3);
+}
+
+#[test]
 fn open_options_read_points_from_a_csv_table() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
