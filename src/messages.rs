@@ -75,6 +75,37 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `text` in double quotes, with `"`, `\` and control characters escaped, so that it stays on
+/// one line and its ends show.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A file or layer name as said in a line: as it is, or [`quoted`] when it holds whitespace,
+/// quotes or control characters (which would break the line or hide the name's ends).
+pub fn name(text: &str) -> String {
+    let plain = !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'');
+    if plain {
+        text.to_string()
+    } else {
+        quoted(text)
+    }
+}
+
 thread_local! {
     static GDAL_MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -116,4 +147,17 @@ pub fn install_gdal_handler() {
             _ => {}
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_break_a_line_are_quoted() {
+        assert_eq!(name("out/x.gpkg"), "out/x.gpkg");
+        assert_eq!(name("a b.gpkg"), "\"a b.gpkg\"");
+        assert_eq!(name("a\nb.gpkg"), "\"a\\nb.gpkg\"");
+        assert_eq!(quoted("say \"hi\"\t\u{7}"), "\"say \\\"hi\\\"\\t\\u{7}\"");
+    }
 }

@@ -1,6 +1,7 @@
 //! What a run did: counts, labels, problems, timings, memory; printed as the summary line and
 //! written by `--summary-json`.
 
+use crate::messages;
 use crate::input::features::Problem;
 use crate::input::network::NetworkTotals;
 use crate::report::gallery::Gallery;
@@ -106,7 +107,7 @@ impl RunSummary {
             self.total_time.as_secs_f64(),
             self.inference_time.as_secs_f64(),
             self.execution_provider,
-            output
+            messages::name(output)
         );
         if self.resumed > 0 {
             line.push_str(&format!(" ({} continued from an earlier run)", self.resumed));

@@ -6,6 +6,7 @@ use anyhow::Result;
 use crate::bail_input;
 use crate::input::features::{srs_label, Problem};
 use crate::input::items::Item;
+use crate::messages;
 use crate::output::shard::ShardRecord;
 use crate::output::style;
 use crate::output::OutputSchema;
@@ -61,6 +62,33 @@ pub fn check_outcome(summary: &RunSummary, features: &FeaturesPlan, read: &Read<
             crs_name(read.items[0].grid.srs_wkt.as_deref())
         );
     }
+    Ok(())
+}
+
+/// Says on stderr that the features' selection is empty (the output has no rows); with
+/// `--strict` that is an error, before the output is committed (an existing one is kept).
+pub fn check_selection(plan: &ClassifyPlan, features: &FeaturesPlan, read: &Read<'_>) -> Result<()> {
+    if read.features > 0 {
+        return Ok(());
+    }
+    let query = &features.query;
+    let flags: Vec<String> = [
+        query.where_clause.as_ref().map(|w| format!("--where {}", messages::quoted(w))),
+        query.sql.as_ref().map(|s| format!("--sql {}", messages::quoted(s))),
+        plan.inputs.extent.as_ref().map(|_| "--extent".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let what = if flags.is_empty() {
+        format!("features {} hold no feature", features.source)
+    } else {
+        format!("{} selected no feature of {}", flags.join(" and "), features.source)
+    };
+    if plan.output.strict {
+        bail_input!("{what}; with --strict an empty selection is an error and the output is left as it was: widen the selection");
+    }
+    messages::warning(format_args!("{what}: the output has no rows"));
     Ok(())
 }
 

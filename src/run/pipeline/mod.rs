@@ -89,6 +89,7 @@ pub fn classify_features(
         row_counts: report.row_counts,
         features_content: report.features_content,
     };
+    finish::check_selection(plan, features, &read)?;
     finish::check_outcome(&summary, features, &read)?;
     let record = finish::run_record(plan, &summary, &schema, read);
     writer.finish(record.as_ref())?;

@@ -256,6 +256,37 @@ fn where_and_sql_classify_exactly_the_selected_rows() {
 }
 
 #[test]
+fn an_empty_selection_is_said_and_strict_keeps_the_previous_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.gpkg");
+    run_owned_ok(&polygons(&out, &[]));
+    assert_eq!(read_rows(&out, None).len(), 16);
+    let far_away = ["--extent", "0", "0", "10", "10", "--extent-crs", "EPSG:4326"];
+    let selections: [&[&str]; 3] = [&["--where", "id > 1000"], &far_away, &["--sql", "SELECT * FROM polygons WHERE id < 0"]];
+    for selection in selections {
+        let mut extra = vec!["--overwrite", "--strict"];
+        extra.extend_from_slice(selection);
+        let args = match selection[0] {
+            // --sql and --layer exclude each other.
+            "--sql" => classify_args(&colors_tif(), &colors_dlpk(), Some(&objects()), &out, &extra),
+            _ => polygons(&out, &extra),
+        };
+        let line = run_err(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
+        assert_mentions(&line, &[selection[0], "selected no feature", "--strict", "left as it was"]);
+        assert_eq!(read_rows(&out, None).len(), 16, "{selection:?}: the previous output is kept");
+    }
+    // Without --strict: a warning, and an output without rows.
+    let quiet_out = dir.path().join("empty.gpkg");
+    let done = run_owned_ok(&polygons(&quiet_out, &["--where", "id > 1000"]));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        stderr.contains("warning: --where \"id > 1000\" selected no feature") && stderr.contains("the output has no rows"),
+        "{stderr}"
+    );
+    assert_eq!(read_rows(&quiet_out, None).len(), 0);
+}
+
+#[test]
 fn sql_that_writes_is_refused_before_the_features_are_opened() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
