@@ -8,7 +8,7 @@ use crate::bail_input;
 use crate::chips::ChipSpec;
 use crate::input::features::FeatureSource;
 use crate::input::items::{self, Item};
-use crate::input::raster::Raster;
+use crate::input::raster::{Raster, RasterGrid};
 use crate::messages;
 use crate::model::definition::{LabelMode, ModelDefinition};
 use crate::output::resume::{written_record, written_rows, WrittenRow};
@@ -180,11 +180,51 @@ fn chip_specs(plan: &ClassifyPlan, items: &[Item]) -> Result<Vec<ChipSpec>> {
             let raster = Raster::open_with(&item.name, &plan.inputs.raster_overrides)?;
             let spec = ChipSpec::new(definition, &raster)?;
             Ok(match plan.chips.cell_size {
-                Some(cell) => spec.at_cell_size(cell, raster.grid.cell_size(), plan.chips.resampling),
+                Some(cell) => {
+                    check_cell_size(cell, &raster.grid, &spec, &item.name)?;
+                    spec.at_cell_size(cell, raster.grid.cell_size(), plan.chips.resampling)
+                }
                 None => spec,
             })
         })
         .collect()
+}
+
+/// Refuses a `--cell-size` whose chips would cover more than the whole raster `name` (and more
+/// than a chip at its own cell size), or less than a thousandth of its pixel: every chip would
+/// be the same.
+fn check_cell_size(cell: f64, grid: &RasterGrid, spec: &ChipSpec, name: &str) -> Result<()> {
+    let native = grid.cell_size();
+    let smallest = native.0.min(native.1) / 1000.0;
+    let whole_raster = (grid.width as f64 * native.0 / spec.width as f64).max(grid.height as f64 * native.1 / spec.height as f64);
+    let largest = whole_raster.max(native.0.max(native.1));
+    if !(smallest..=largest).contains(&cell) {
+        bail_input!(
+            "--cell-size {} does not fit raster {name}: give a size from {} (a thousandth of its pixel) to {} (a {}x{} chip covering the whole raster), in the raster's units",
+            short_number(cell),
+            short_number(smallest),
+            short_number(largest),
+            spec.width,
+            spec.height
+        );
+    }
+    Ok(())
+}
+
+/// `x` with about six significant digits.
+fn short_number(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e9).contains(&x.abs()) {
+        let text = format!("{x:.5e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}");
+    }
+    let text = format!("{x:.*}", (5 - x.abs().log10().floor() as i64).clamp(0, 12) as usize);
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 /// The position of `--truth-field` among the features' fields.

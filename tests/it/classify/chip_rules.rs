@@ -417,6 +417,26 @@ fn cell_size_cuts_chips_at_that_resolution() {
 }
 
 #[test]
+fn cell_sizes_whose_chips_cover_more_than_the_raster_or_less_than_a_pixel_are_refused() {
+    // colors.tif: 256 x 256 pixels of 2 m, chips 32 x 32: from 0.002 to 16 (256 * 2 / 32).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.gpkg");
+    for cell in ["1e300", "1e-300", "16.001", "0.00199"] {
+        let line = run_err(
+            &polygons(&out, &["--cell-size", cell]).iter().map(String::as_str).collect::<Vec<_>>(),
+            2,
+        );
+        assert_mentions(&line, &["--cell-size", "colors.tif", "from 0.002", "to 16 ", "32x32 chip"]);
+        assert!(!out.exists());
+    }
+    // The ends of the range are accepted.
+    for cell in ["16", "0.002"] {
+        run_owned_ok(&polygons(&out, &["--cell-size", cell, "--overwrite"]));
+        assert_eq!(read_rows(&out, None).len(), 16);
+    }
+}
+
+#[test]
 fn coarser_cell_sizes_read_the_overviews() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
