@@ -98,7 +98,10 @@ pub fn quoted(text: &str) -> String {
 /// A file or layer name as said in a line: as it is, or [`quoted`] when it holds whitespace,
 /// quotes or control characters (which would break the line or hide the name's ends).
 pub fn name(text: &str) -> String {
-    let plain = !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'');
+    let plain = !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'');
     if plain {
         text.to_string()
     } else {

@@ -668,7 +668,11 @@ fn execute_sql<'a>(
         Ok(Some(result)) => Ok(result),
         Ok(None) => {
             let reason = gdal_ffi::last_error();
-            let reason = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+            let reason = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            };
             bail_input!("--sql on features {name} gave no result layer{reason}; give a SELECT statement")
         }
         Err(err) => {

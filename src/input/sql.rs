@@ -115,7 +115,10 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
             '"' => skip_quoted(&chars, i, '"').ok_or("has a quoted name that is not closed")?,
             '`' => skip_quoted(&chars, i, '`').ok_or("has a quoted name that is not closed")?,
             '[' => skip_quoted(&chars, i, ']').ok_or("has a [name] that is not closed")?,
-            '-' if next == Some('-') => chars[i..].iter().position(|&c| c == '\n').map_or(chars.len(), |p| i + p),
+            '-' if next == Some('-') => chars[i..]
+                .iter()
+                .position(|&c| c == '\n')
+                .map_or(chars.len(), |p| i + p),
             '/' if next == Some('*') => skip_block_comment(&chars, i).ok_or("has a /* comment that is not closed")?,
             ';' => {
                 tokens.push(Token::Semicolon);
@@ -188,7 +191,10 @@ mod tests {
             ("SELECT 1; VACUUM INTO 'x'", "more than one statement"),
             ("WITH x AS (SELECT 1) DELETE FROM t", "holds DELETE"),
             ("WITH x AS (SELECT 1) REPLACE INTO t VALUES (1)", "holds REPLACE"),
-            ("SELECT ExportGeoJSON2('t', 'geom', '/tmp/x.json') FROM t", "calls ExportGeoJSON2()"),
+            (
+                "SELECT ExportGeoJSON2('t', 'geom', '/tmp/x.json') FROM t",
+                "calls ExportGeoJSON2()",
+            ),
             ("SELECT BlobToFile(x'00', '/tmp/x') FROM t", "calls BlobToFile()"),
             ("SELECT * FROM t WHERE name = 'unclosed", "not closed"),
             ("SELECT * FROM t /* open", "not closed"),

@@ -14,6 +14,7 @@ use gdal::{Dataset, DriverManager};
 use crate::bail_input;
 use crate::gdal_ffi;
 use crate::gdal_ffi::{srs, vector};
+use crate::messages;
 use crate::output::layer::LayerSettings;
 use crate::output::schema::{Confidence, OutputRow, OutputSchema};
 use crate::output::shard::ShardRecord;
@@ -35,6 +36,8 @@ pub struct OgrWriter {
     /// Field index of each input field, then of our own fields, in the output layer.
     input_index: Vec<usize>,
     own_index: Vec<usize>,
+    /// Whether the layer takes geometries (a spreadsheet's does not).
+    write_geometry: bool,
 }
 
 impl OgrWriter {
@@ -77,16 +80,15 @@ impl OgrWriter {
                     .position(|l| l.name() == settings.name)
                     .unwrap_or(dataset.layer_count() - 1);
                 let layer = dataset.into_layer(index)?;
-                let fields = layer.defn().fields().count();
-                let wanted = schema.input_fields.len() + schema.own_fields().len();
-                if fields != wanted {
-                    bail_input!(
-                        "the {driver} driver made {fields} columns for the {wanted} this run writes; check --lco for this format"
-                    );
+                let indices = new_layer_indices(&layer, schema, driver)?;
+                let mut writer = OgrWriter::with_indices(layer, schema, indices, None);
+                if schema.geometry.is_some() && writer.layer.defn().geom_fields().count() == 0 {
+                    messages::warning(format_args!(
+                        "the {driver} format keeps no geometry: the rows are written without it (SourceOID joins them to the features); write GPKG to keep it"
+                    ));
+                    writer.write_geometry = false;
                 }
-                // Columns by position: drivers may launder names (a Shapefile keeps 10 characters).
-                let indices: Vec<usize> = (0..wanted).collect();
-                Ok(OgrWriter::with_indices(layer, schema, indices, None))
+                Ok(writer)
             }
         }
     }
@@ -240,6 +242,7 @@ impl OgrWriter {
             input_index: indices,
             own_index,
             transform,
+            write_geometry: true,
         }
     }
 
@@ -249,7 +252,7 @@ impl OgrWriter {
             self.in_transaction = vector::start_transaction(&self.layer);
         }
         let mut feature = Feature::new(self.layer.defn())?;
-        if let (Some(wkb), Some(_)) = (&row.geometry_wkb, &self.schema.geometry) {
+        if let (Some(wkb), Some(_), true) = (&row.geometry_wkb, &self.schema.geometry, self.write_geometry) {
             let mut geometry = Geometry::from_wkb(wkb)?;
             if let Some(transform) = &self.transform {
                 geometry = geometry
@@ -360,6 +363,45 @@ impl OgrWriter {
         dataset.close().context("closing the output")?;
         Ok(())
     }
+}
+
+/// Where each of the schema's columns went in the layer this run made: by position when the
+/// driver made exactly them (it may launder names: a Shapefile keeps 10 characters), by name when
+/// it adds columns of its own (KML's `Name` and `Description`).
+fn new_layer_indices(layer: &OwnedLayer, schema: &OutputSchema, driver: &str) -> Result<Vec<usize>> {
+    let made: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    let wanted: Vec<String> = schema
+        .input_fields
+        .iter()
+        .map(|f| f.name.clone())
+        .chain(schema.own_fields().into_iter().map(|(name, _)| name))
+        .collect();
+    if made.len() == wanted.len() {
+        return Ok((0..wanted.len()).collect());
+    }
+    // The driver's own columns come first: the latest column of a name is the one this run made.
+    let by_name = |name: &String| {
+        made.iter()
+            .rposition(|m| m == name)
+            .or_else(|| made.iter().rposition(|m| m.eq_ignore_ascii_case(name)))
+    };
+    let indices: Option<Vec<usize>> = wanted.iter().map(by_name).collect();
+    match indices {
+        Some(indices) if distinct(&indices) => Ok(indices),
+        _ => bail_input!(
+            "the {driver} driver made {} columns ({}) for the {} this run writes ({}); check --lco for this format, or write GPKG",
+            made.len(),
+            made.join(", "),
+            wanted.len(),
+            wanted.join(", ")
+        ),
+    }
+}
+
+fn distinct(indices: &[usize]) -> bool {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[0] != w[1])
 }
 
 /// The name of a layer's geometry column (empty when the driver has none).

@@ -1,9 +1,9 @@
 //! What a run did: counts, labels, problems, timings, memory; printed as the summary line and
 //! written by `--summary-json`.
 
-use crate::messages;
 use crate::input::features::Problem;
 use crate::input::network::NetworkTotals;
+use crate::messages;
 use crate::report::gallery::Gallery;
 use crate::report::truth::Confusion;
 use std::collections::BTreeMap;

@@ -73,7 +73,10 @@ pub fn check_selection(plan: &ClassifyPlan, features: &FeaturesPlan, read: &Read
     }
     let query = &features.query;
     let flags: Vec<String> = [
-        query.where_clause.as_ref().map(|w| format!("--where {}", messages::quoted(w))),
+        query
+            .where_clause
+            .as_ref()
+            .map(|w| format!("--where {}", messages::quoted(w))),
         query.sql.as_ref().map(|s| format!("--sql {}", messages::quoted(s))),
         plan.inputs.extent.as_ref().map(|_| "--extent".to_string()),
     ]

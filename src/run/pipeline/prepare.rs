@@ -196,7 +196,8 @@ fn chip_specs(plan: &ClassifyPlan, items: &[Item]) -> Result<Vec<ChipSpec>> {
 fn check_cell_size(cell: f64, grid: &RasterGrid, spec: &ChipSpec, name: &str) -> Result<()> {
     let native = grid.cell_size();
     let smallest = native.0.min(native.1) / 1000.0;
-    let whole_raster = (grid.width as f64 * native.0 / spec.width as f64).max(grid.height as f64 * native.1 / spec.height as f64);
+    let whole_raster =
+        (grid.width as f64 * native.0 / spec.width as f64).max(grid.height as f64 * native.1 / spec.height as f64);
     let largest = whole_raster.max(native.0.max(native.1));
     if !(smallest..=largest).contains(&cell) {
         bail_input!(

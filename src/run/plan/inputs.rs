@@ -9,8 +9,8 @@ use crate::cli::ClassifyArgs;
 use crate::input::extent::Extent;
 use crate::input::features::{FeatureQuery, SqlDialect};
 use crate::input::items::{self, ProcessingMode};
-use crate::input::sql;
 use crate::input::raster::RasterOverrides;
+use crate::input::sql;
 
 /// GDAL's block cache when neither `--block-cache` nor GDAL_CACHEMAX sets it, in MB.
 pub const DEFAULT_BLOCK_CACHE_MB: u64 = 256;

@@ -423,10 +423,16 @@ fn cell_sizes_whose_chips_cover_more_than_the_raster_or_less_than_a_pixel_are_re
     let out = dir.path().join("out.gpkg");
     for cell in ["1e300", "1e-300", "16.001", "0.00199"] {
         let line = run_err(
-            &polygons(&out, &["--cell-size", cell]).iter().map(String::as_str).collect::<Vec<_>>(),
+            &polygons(&out, &["--cell-size", cell])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
             2,
         );
-        assert_mentions(&line, &["--cell-size", "colors.tif", "from 0.002", "to 16 ", "32x32 chip"]);
+        assert_mentions(
+            &line,
+            &["--cell-size", "colors.tif", "from 0.002", "to 16 ", "32x32 chip"],
+        );
         assert!(!out.exists());
     }
     // The ends of the range are accepted.

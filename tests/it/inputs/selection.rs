@@ -262,7 +262,11 @@ fn an_empty_selection_is_said_and_strict_keeps_the_previous_output() {
     run_owned_ok(&polygons(&out, &[]));
     assert_eq!(read_rows(&out, None).len(), 16);
     let far_away = ["--extent", "0", "0", "10", "10", "--extent-crs", "EPSG:4326"];
-    let selections: [&[&str]; 3] = [&["--where", "id > 1000"], &far_away, &["--sql", "SELECT * FROM polygons WHERE id < 0"]];
+    let selections: [&[&str]; 3] = [
+        &["--where", "id > 1000"],
+        &far_away,
+        &["--sql", "SELECT * FROM polygons WHERE id < 0"],
+    ];
     for selection in selections {
         let mut extra = vec!["--overwrite", "--strict"];
         extra.extend_from_slice(selection);
@@ -272,15 +276,23 @@ fn an_empty_selection_is_said_and_strict_keeps_the_previous_output() {
             _ => polygons(&out, &extra),
         };
         let line = run_err(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
-        assert_mentions(&line, &[selection[0], "selected no feature", "--strict", "left as it was"]);
-        assert_eq!(read_rows(&out, None).len(), 16, "{selection:?}: the previous output is kept");
+        assert_mentions(
+            &line,
+            &[selection[0], "selected no feature", "--strict", "left as it was"],
+        );
+        assert_eq!(
+            read_rows(&out, None).len(),
+            16,
+            "{selection:?}: the previous output is kept"
+        );
     }
     // Without --strict: a warning, and an output without rows.
     let quiet_out = dir.path().join("empty.gpkg");
     let done = run_owned_ok(&polygons(&quiet_out, &["--where", "id > 1000"]));
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(
-        stderr.contains("warning: --where \"id > 1000\" selected no feature") && stderr.contains("the output has no rows"),
+        stderr.contains("warning: --where \"id > 1000\" selected no feature")
+            && stderr.contains("the output has no rows"),
         "{stderr}"
     );
     assert_eq!(read_rows(&quiet_out, None).len(), 0);
@@ -294,7 +306,12 @@ fn sql_that_writes_is_refused_before_the_features_are_opened() {
     let exported = d.join("exported.geojson");
     let missing = d.join("no-such-features.gpkg");
     for (features, flag, text, needle) in [
-        (objects(), "--sql", format!("VACUUM INTO '{}'", copy.display()), "starts with VACUUM"),
+        (
+            objects(),
+            "--sql",
+            format!("VACUUM INTO '{}'", copy.display()),
+            "starts with VACUUM",
+        ),
         (
             objects(),
             "--sql",
@@ -310,7 +327,10 @@ fn sql_that_writes_is_refused_before_the_features_are_opened() {
         (
             objects(),
             "--sql",
-            format!("SELECT *, ExportGeoJSON2('points', 'geom', '{}') FROM points", exported.display()),
+            format!(
+                "SELECT *, ExportGeoJSON2('points', 'geom', '{}') FROM points",
+                exported.display()
+            ),
             "calls ExportGeoJSON2()",
         ),
         (
@@ -320,7 +340,12 @@ fn sql_that_writes_is_refused_before_the_features_are_opened() {
             "holds a ';'",
         ),
         // Checked before the features are opened: not "not found".
-        (missing.clone(), "--sql", format!("VACUUM INTO '{}'", copy.display()), "starts with VACUUM"),
+        (
+            missing.clone(),
+            "--sql",
+            format!("VACUUM INTO '{}'", copy.display()),
+            "starts with VACUUM",
+        ),
     ] {
         let out = d.join("out.gpkg");
         let mut args = classify_args(&colors_tif(), &colors_dlpk(), Some(&features), &out, &[flag, &text]);
@@ -339,7 +364,10 @@ fn sql_that_writes_is_refused_before_the_features_are_opened() {
         &colors_dlpk(),
         Some(&objects()),
         &out,
-        &["--sql", "SELECT \"name\" AS \"update\", * FROM points WHERE truth = 'red' -- not an UPDATE"],
+        &[
+            "--sql",
+            "SELECT \"name\" AS \"update\", * FROM points WHERE truth = 'red' -- not an UPDATE",
+        ],
     ));
     assert_eq!(read_rows(&out, None).len(), 3);
 }

@@ -100,6 +100,37 @@ fn output_formats_layer_names_creation_options_and_append() {
     assert_eq!(read_csv(&csv).len(), 33);
 }
 
+#[test]
+fn formats_that_add_columns_or_keep_no_geometry_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // KML adds Name and Description (and more) to the columns this run makes; a spreadsheet
+    // keeps no geometry.
+    for (name, format, geometry) in [
+        ("a.kml", "KML", true),
+        ("b.kml", "LIBKML", true),
+        ("c.xlsx", "XLSX", false),
+        ("d.ods", "ODS", false),
+    ] {
+        let out = d.join(name);
+        let done = run_owned_ok(&polygons(&out, &["--format", format]));
+        let rows = read_rows(&out, None);
+        assert_eq!(rows.len(), 16, "{format}");
+        assert!(
+            rows.iter()
+                .all(|r| r.text("ClassLabel").is_some() && r.text("ClassLabel") == r.text("truth")),
+            "{format}"
+        );
+        assert!(
+            rows.iter().all(|r| r.number("Confidence").is_some_and(|c| c > 0.5)),
+            "{format}"
+        );
+        assert_eq!(rows.iter().all(|r| r.wkt.is_some()), geometry, "{format}");
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(stderr.contains("keeps no geometry"), !geometry, "{format}: {stderr}");
+    }
+}
+
 // 6. A multi-layer GeoPackage keeps its other layers; an input is never the output.
 #[test]
 fn geopackage_layers_are_added_or_replaced_and_inputs_are_never_overwritten() {

@@ -134,7 +134,7 @@ pub fn read_rows(path: &Path, layer: Option<&str>) -> Vec<Row> {
             fields: names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (n.clone(), f.field(i).expect("field value")))
+                .map(|(i, n)| (n.clone(), f.field(i).ok().flatten())) // KML's unset timestamps do not read as dates
                 .collect(),
             wkt: f.geometry().and_then(|g| g.wkt().ok()),
             wkb: f.geometry().and_then(|g| g.wkb().ok()),
