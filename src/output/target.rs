@@ -133,6 +133,7 @@ impl OutputTarget {
 
     fn prepare_any(path: &Path, format: Option<&Format>, policy: WritePolicy, layer: &str) -> Result<OutputTarget> {
         let folder = format.is_some_and(Format::writes_folder);
+        check_name(path, folder, "output")?;
         if path.is_dir() && !folder {
             bail_input!(
                 "output {} is a folder; give a file name such as result.gpkg",
@@ -397,6 +398,36 @@ impl Drop for OutputTarget {
         unregister_temporary(&self.temp);
         let _ = fs::remove_file(&self.lock_path);
     }
+}
+
+/// Refuses an output path that could only fail at the final rename, after the whole run: one
+/// that ends with `/` (a folder) for a format written as a file, one without a file name, and a
+/// name longer than a file system takes ([`MAX_NAME_BYTES`]). `what` names the path in messages.
+pub(crate) fn check_name(path: &Path, folder: bool, what: &str) -> Result<()> {
+    let shown = path.display();
+    let text = path.as_os_str().to_string_lossy();
+    if !folder && (text.ends_with('/') || text.ends_with("/.")) {
+        let name = text
+            .trim_end_matches(['/', '.'])
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        bail_input!(
+            "{what} {shown} ends with '/', so it names a folder; give a file name such as {name} (without the '/')"
+        );
+    }
+    let Some(name) = path.file_name() else {
+        bail_input!("{what} {shown} has no file name; give one such as result.gpkg");
+    };
+    let bytes = name.as_encoded_bytes().len();
+    if bytes > MAX_NAME_BYTES {
+        bail_input!(
+            "{what} file name {}... is {bytes} bytes long, more than the {MAX_NAME_BYTES} a file system takes; give a shorter name",
+            name.to_string_lossy().chars().take(40).collect::<String>()
+        );
+    }
+    Ok(())
 }
 
 /// The folder of `path` (`.` for a bare name).

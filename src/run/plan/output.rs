@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::bail_input;
 use crate::cli::values::check_pairs;
 use crate::cli::ClassifyArgs;
-use crate::output::{self, Format, LayerSettings, OutputTarget, StyleMode, WritePolicy};
+use crate::output::{self, target, Format, LayerSettings, OutputTarget, StyleMode, WritePolicy};
 
 /// Field names the output uses for itself, which the label field cannot take.
 pub const RESERVED_FIELDS: &[&str] = &[
@@ -73,10 +73,13 @@ impl OutputChoice {
     /// Checks the output flags of `args` for the output `path`.
     pub fn from_args(args: &ClassifyArgs, path: &Path) -> Result<OutputChoice> {
         let label_field = label_field(&args.class_label_field)?;
+        // The name first (a name without one has no format either), then as the format writes it.
+        target::check_name(path, true, "output")?;
         let format = match &args.format {
             Some(name) => Format::named(name)?,
             None => Format::for_path(path)?,
         };
+        target::check_name(path, format.writes_folder(), "output")?;
         check_pairs("lco", &args.lco, "SPATIAL_INDEX=NO")?;
         check_pairs("dsco", &args.dsco, "VERSION=1.2")?;
         let target_srs = args.t_srs.as_deref().map(crs_wkt).transpose()?;

@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::bail_input;
 use crate::cli::ClassifyArgs;
+use crate::output::target;
 use crate::report::gallery::{DEFAULT_CHIPS_PER_CLASS, MAX_CHIPS_PER_CLASS};
 
 /// Where `--summary-json` goes.
@@ -84,8 +85,9 @@ impl ReportPlan {
 }
 
 /// Checks that a file written after the run (`--summary-json`, `--report`) can be written: its
-/// folder exists, it is not a folder, and it is not the output.
+/// name is a file's, its folder exists, it is not a folder, and it is not the output.
 fn check_side_output(path: &Path, flag: &str, output: &Path) -> Result<PathBuf> {
+    target::check_name(path, false, flag)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

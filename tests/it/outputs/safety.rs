@@ -51,6 +51,27 @@ fn outputs_that_would_not_be_written_are_refused() {
     assert!(line.contains(".shp"), "{line}");
     assert_eq!(fs::read(&out).unwrap(), previous);
     assert_eq!(files_in(d), vec!["x.gpkg"]);
+
+    // A name ending with '/' names a folder: refused before the run, not at its final rename.
+    for (flag, path) in [("-o", "z.gpkg/"), ("-o", "z.gpkg/."), ("--report", "r.html/")] {
+        let target = format!("{}/{path}", d.display());
+        let mut extra = vec!["--overwrite"];
+        if flag != "-o" {
+            extra.extend([flag, target.as_str()]);
+        }
+        let output = if flag == "-o" {
+            std::path::PathBuf::from(&target)
+        } else {
+            out.clone()
+        };
+        let line = err(
+            &args(&real_raster(), &real_model(), Some(&footprints()), &output, &extra),
+            2,
+        );
+        let name = if flag == "-o" { "output" } else { flag };
+        assert_mentions(&line, &[name, "ends with '/'", "without the '/'"]);
+        assert_eq!(files_in(d), vec!["x.gpkg"], "{path}");
+    }
 }
 
 // 5. --overwrite removes only the output's own files.
@@ -115,7 +136,7 @@ fn summary_and_report_paths_are_checked_first() {
 fn output_names_at_the_length_limit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for length in [228, 250] {
+    for length in [228, 255] {
         let name = format!("{}.gpkg", "n".repeat(length - 5));
         assert_eq!(name.len(), length);
         let out = d.join(&name);
@@ -129,6 +150,11 @@ fn output_names_at_the_length_limit() {
         assert_eq!(read_rows(&out, None).len(), 9);
         fs::remove_file(&out).unwrap();
     }
+    assert!(files_in(d).is_empty(), "{:?}", files_in(d));
+    // One byte more than file systems take: refused before the run, naming the limit.
+    let out = d.join(format!("{}.gpkg", "n".repeat(256 - 5)));
+    let line = err(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &[]), 2);
+    assert_mentions(&line, &["256 bytes long", "255"]);
     assert!(files_in(d).is_empty(), "{:?}", files_in(d));
 }
 
