@@ -55,6 +55,15 @@ pub fn classify_images(plan: &ClassifyPlan, mut scorer: Scorer<'_>) -> Result<Ru
     for (g, group) in survey.selected.chunks(batch_size).enumerate() {
         batch.classify(&mut scorer, &mut writer, g * batch_size, group)?;
     }
+    let summary = &scorer.summary;
+    let unread = summary.problems.get(Problem::ReadFailed.code()).copied().unwrap_or(0);
+    if summary.objects > 0 && unread == summary.objects {
+        // As a run with features whose pixels could not be read at all: exit 1, nothing written.
+        anyhow::bail!(
+            "none of the {unread} image(s) could be read ({}; see the warnings above); check that the images are complete and reachable",
+            survey.selected.iter().map(|(name, _, _)| name.as_str()).take(5).collect::<Vec<_>>().join(", ")
+        );
+    }
     writer.finish(None)?;
     scorer.summary.execution_provider = scorer.classifier.execution_provider;
     Ok(scorer.summary)

@@ -81,6 +81,34 @@ fn features_on_an_unreadable_part_of_the_raster_get_read_failed() {
 }
 
 #[test]
+fn a_raster_whose_pixels_cannot_be_read_at_all_fails_with_or_without_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cog = d.join("cut.tif");
+    let status = Command::new("gdal_translate")
+        .args(["-q", "-of", "COG", "-co", "BLOCKSIZE=128", "-co", "COMPRESS=NONE"])
+        .args(["-co", "OVERVIEWS=NONE"])
+        .arg(colors_tif())
+        .arg(&cog)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The header is kept, every tile cut.
+    let bytes = fs::read(&cog).unwrap();
+    fs::write(&cog, &bytes[..bytes.len() / 5]).unwrap();
+    for (out, features) in [(d.join("images.csv"), None), (d.join("features.gpkg"), Some(objects()))] {
+        let previous = previous_output(&out);
+        let mut extra = vec!["--overwrite"];
+        if features.is_some() {
+            extra.extend(["--layer", "polygons"]);
+        }
+        let line = err(&args(&cog, &colors_dlpk(), features.as_deref(), &out, &extra), 1);
+        assert_mentions(&line, &["none of the", "could be read", "cut.tif"]);
+        assert_eq!(fs::read(&out).unwrap(), previous, "{}", out.display());
+    }
+}
+
+#[test]
 fn missing_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
