@@ -11,6 +11,7 @@ use crate::cli::ConvertArgs;
 use crate::infer::{self, Classifier};
 use crate::messages;
 use crate::model::{convert, ModelPackage};
+use crate::output::target::refuse_input_as_output;
 use crate::output::OutputTarget;
 
 /// Converts the package, writes it, and says what was converted.
@@ -22,6 +23,7 @@ pub fn run(args: ConvertArgs) -> Result<ExitCode> {
             output.display()
         );
     }
+    refuse_input_as_output(output, &[("model", args.input.as_path())])?;
     let mut target = OutputTarget::for_file(output, args.overwrite)?;
     let package = ModelPackage::open(&args.input)?;
     let Some(conversion) = package.conversion.clone() else {

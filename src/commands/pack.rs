@@ -13,12 +13,14 @@ use crate::infer::{self, Classifier};
 use crate::messages;
 use crate::model::pack::{self, Declared, PackOptions};
 use crate::model::{ModelDefinition, ModelPackage};
+use crate::output::target::refuse_input_as_output;
 use crate::output::OutputTarget;
 
 /// Writes the package and says where.
 pub fn run(args: PackArgs) -> Result<ExitCode> {
     let (overwrite, ort_library) = (args.overwrite, args.ort_library.clone());
     let options = options(args);
+    refuse_input_as_output(&options.output, &[("--onnx model", options.onnx.as_path())])?;
     let onnx = match fs::read(&options.onnx) {
         Ok(bytes) => bytes,
         Err(err) => bail_input!("cannot read --onnx {}: {err}", options.onnx.display()),

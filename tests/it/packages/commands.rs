@@ -2,6 +2,7 @@
 
 use std::fs;
 
+use crate::support::seeded::SeededPackage;
 use crate::support::*;
 
 #[test]
@@ -195,4 +196,49 @@ fn pack_refuses_what_does_not_fit_the_model() {
         "{line}"
     );
     assert_eq!(files_in(d), Vec::<String>::new(), "nothing written on failure");
+}
+
+#[test]
+fn convert_and_pack_never_write_over_their_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let package = SeededPackage::load("fc_resnet18_seeded").write_dlpk(d);
+    let alias = d.join("alias.dlpk");
+    fs::hard_link(&package, &alias).unwrap();
+    let before = fs::read(&package).unwrap();
+    for output in [&package, &alias] {
+        let line = run_err(
+            &[
+                "convert",
+                package.to_str().unwrap(),
+                "-o",
+                output.to_str().unwrap(),
+                "--overwrite",
+            ],
+            2,
+        );
+        assert_mentions(&line, &["is the model", "choose another output name"]);
+        assert_eq!(fs::read(&package).unwrap(), before);
+    }
+    // pack: an ONNX file named .dlpk given as both --onnx and -o.
+    let onnx = d.join("model.dlpk");
+    fs::copy(fixture("synthetic/colors.onnx"), &onnx).unwrap();
+    let line = run_err(
+        &[
+            "pack",
+            "--onnx",
+            onnx.to_str().unwrap(),
+            "--classes",
+            "red,green,blue,yellow,white,dark",
+            "-o",
+            onnx.to_str().unwrap(),
+            "--overwrite",
+        ],
+        2,
+    );
+    assert_mentions(&line, &["is the --onnx model", "choose another output name"]);
+    assert_eq!(
+        fs::read(&onnx).unwrap(),
+        fs::read(fixture("synthetic/colors.onnx")).unwrap()
+    );
 }
