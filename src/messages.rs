@@ -109,6 +109,20 @@ pub fn name(text: &str) -> String {
     }
 }
 
+/// Most characters of a value echoed in a message.
+const MAX_SHOWN_CHARS: usize = 60;
+
+/// A flag's value as echoed in a message: whole when short, else its start and its length, so
+/// that a mistaken 10 KB list does not fill the terminal.
+pub fn shown(text: &str) -> String {
+    let chars = text.chars().count();
+    if chars <= MAX_SHOWN_CHARS {
+        return text.to_string();
+    }
+    let start: String = text.chars().take(MAX_SHOWN_CHARS - 20).collect();
+    format!("{start}... ({chars} characters)")
+}
+
 thread_local! {
     static GDAL_MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

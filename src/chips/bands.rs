@@ -15,8 +15,9 @@ pub fn resolve_bands(raster: &Raster, selectors: &[BandSelector]) -> Result<Vec<
         .map(|selector| match selector {
             BandSelector::Index(i) if *i < count => Ok(i + 1),
             BandSelector::Index(i) => bail_input!(
-                "the model reads band index {i} (0-based \"ExtractBands\") but raster {} has {count} band(s); give a raster with the model's bands or build a VRT that selects them (gdalbuildvrt -b)",
-                raster.name
+                "the model reads band index {i} (0-based \"ExtractBands\") but raster {} has {count} band(s); {}",
+                raster.name,
+                fewer_bands_hint(count, selectors)
             ),
             BandSelector::Name(name) => raster
                 .bands
@@ -36,4 +37,26 @@ pub fn resolve_bands(raster: &Raster, selectors: &[BandSelector]) -> Result<Vec<
                 }),
         })
         .collect()
+}
+
+/// What to do with a raster of `count` bands for a model that reads more: repeat a grey image's
+/// band, or choose bands with `--bands` (which makes the raster the model reads).
+fn fewer_bands_hint(count: usize, selectors: &[BandSelector]) -> String {
+    let needed = selectors
+        .iter()
+        .filter_map(|s| match s {
+            BandSelector::Index(i) => Some(i + 1),
+            BandSelector::Name(_) => None,
+        })
+        .max()
+        .unwrap_or(selectors.len());
+    let example = (0..needed)
+        .map(|k| (k % count.max(1) + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if count == 1 {
+        format!("for a one-band (grey) image repeat its band with --bands {example}, or give a raster with the model's bands")
+    } else {
+        format!("choose the raster's bands for the model's {needed} with --bands (e.g. --bands {example}), or give a raster with the model's bands")
+    }
 }

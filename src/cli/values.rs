@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::input::raster::NoData;
+use crate::messages::shown;
 use crate::model::definition::MAX_BANDS;
 
 /// Most threads accepted by `--threads` and `--intra-op-threads`.
@@ -47,7 +48,8 @@ impl FromStr for Shard {
         {
             Some((Ok(index), Ok(count))) if count >= 1 && index < count => Ok(Shard { index, count }),
             _ => bad(format!(
-                "--shard \"{text}\" is not I/N with 0 <= I < N (e.g. --shard 0/4 ... --shard 3/4)"
+                "--shard \"{}\" is not I/N with 0 <= I < N (e.g. --shard 0/4 ... --shard 3/4)",
+                shown(text)
             )),
         }
     }
@@ -83,7 +85,8 @@ impl FromStr for Threads {
                 Ok(p) if p > 0.0 && p.is_finite() => Threads::Percent(p),
                 _ => {
                     return bad(format!(
-                        "--threads {text} is not a percentage above 0 (e.g. --threads 50%)"
+                        "--threads {} is not a percentage above 0 (e.g. --threads 50%)",
+                        shown(text)
                     ))
                 }
             },
@@ -91,7 +94,8 @@ impl FromStr for Threads {
                 Ok(n) => Threads::Count(n),
                 Err(_) => {
                     return bad(format!(
-                        "--threads {text} is neither a number nor a percentage of the CPUs (e.g. 4 or 50%)"
+                        "--threads {} is neither a number nor a percentage of the CPUs (e.g. 4 or 50%)",
+                        shown(text)
                     ))
                 }
             },
@@ -99,7 +103,8 @@ impl FromStr for Threads {
         let resolved = threads.resolve(cpus());
         if !(1..=MAX_THREADS).contains(&resolved) {
             return bad(format!(
-                "--threads {text} gives {resolved} threads, not between 1 and {MAX_THREADS}"
+                "--threads {} gives {resolved} threads, not between 1 and {MAX_THREADS}",
+                shown(text)
             ));
         }
         Ok(threads)
@@ -120,7 +125,10 @@ impl FromStr for IntraOpThreads {
     fn from_str(text: &str) -> Result<IntraOpThreads, BadValue> {
         match text.trim().parse::<usize>() {
             Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(IntraOpThreads(n)),
-            _ => bad(format!("--intra-op-threads {text} is not between 1 and {MAX_THREADS}")),
+            _ => bad(format!(
+                "--intra-op-threads {} is not between 1 and {MAX_THREADS}",
+                shown(text)
+            )),
         }
     }
 }
@@ -136,9 +144,17 @@ impl FromStr for BandList {
             .split(',')
             .map(|b| b.trim().parse::<usize>().ok().filter(|&b| b >= 1))
             .collect();
-        if bands.is_empty() || bands.iter().any(Option::is_none) || bands.len() > MAX_BANDS {
+        if bands.len() > MAX_BANDS {
             return bad(format!(
-                "--bands {text} is not a list of band numbers from 1 (e.g. --bands 3,2,1, as GDAL's -b)"
+                "--bands {} lists {} bands, more than the {MAX_BANDS} a chip takes",
+                shown(text),
+                bands.len()
+            ));
+        }
+        if bands.is_empty() || bands.iter().any(Option::is_none) {
+            return bad(format!(
+                "--bands {} is not a list of band numbers from 1 (e.g. --bands 3,2,1, as GDAL's -b)",
+                shown(text)
             ));
         }
         Ok(BandList(bands.into_iter().flatten().collect()))
@@ -155,7 +171,8 @@ impl FromStr for NoData {
         match text.trim().parse::<f64>() {
             Ok(v) => Ok(NoData::Value(v)),
             Err(_) => bad(format!(
-                "--nodata {text} is not a number; give the NoData value (e.g. --nodata 0) or none"
+                "--nodata {} is not a number; give the NoData value (e.g. --nodata 0) or none",
+                shown(text)
             )),
         }
     }
@@ -197,7 +214,8 @@ impl FromStr for BlockCacheMb {
         match text.trim().parse::<u64>() {
             Ok(mb) if (1..=MAX_BLOCK_CACHE_MB).contains(&mb) => Ok(BlockCacheMb(mb)),
             _ => bad(format!(
-                "--block-cache {text} is not between 1 and {MAX_BLOCK_CACHE_MB} MB"
+                "--block-cache {} is not between 1 and {MAX_BLOCK_CACHE_MB} MB",
+                shown(text)
             )),
         }
     }
@@ -213,7 +231,8 @@ impl FromStr for CellSize {
         match text.trim().parse::<f64>() {
             Ok(c) if c.is_finite() && c > 0.0 => Ok(CellSize(c)),
             _ => bad(format!(
-                "--cell-size {text} is not a positive size in the raster's units"
+                "--cell-size {} is not a positive size in the raster's units",
+                shown(text)
             )),
         }
     }
@@ -253,7 +272,10 @@ impl FromStr for Fraction {
         match text.trim().parse::<f64>() {
             Ok(x) if (0.0..=1.0).contains(&x) => Ok(Fraction(x)),
             Ok(x) => bad(format!("--min-accuracy {x} is not between 0 and 1")),
-            Err(_) => bad(format!("--min-accuracy {text} is not a number between 0 and 1")),
+            Err(_) => bad(format!(
+                "--min-accuracy {} is not a number between 0 and 1",
+                shown(text)
+            )),
         }
     }
 }

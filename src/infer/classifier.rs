@@ -177,6 +177,11 @@ impl Classifier {
     }
 }
 
+/// An element type as ONNX tools name it (`int64`, `float32`, `uint8`).
+fn element_name(ty: TensorElementType) -> String {
+    format!("{ty:?}").to_lowercase()
+}
+
 fn to_channels_last(batch: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
     let mut out = vec![0.0; batch.len()];
     for b in 0..n {
@@ -238,7 +243,7 @@ fn check_input(session: &Session, model_name: &str, expected: &Expected) -> Resu
         );
     };
     if *ty != TensorElementType::Float32 {
-        bail_input!("model {model_name} input \"{input_name}\" is {ty:?}; classify-objects feeds float32 chips (re-export the model with a float input)");
+        bail_input!("model {model_name} input \"{input_name}\" has element type {}; classify-objects feeds float32 chips (re-export the model with a float input)", element_name(*ty));
     }
     let dims: Vec<i64> = shape.to_vec();
     if dims.len() != 4 {
@@ -279,12 +284,13 @@ fn check_output(session: &Session, model_name: &str, classes: usize) -> Result<(
     let (output_name, output_type) = (output.name().to_string(), output.dtype());
     let ValueType::Tensor { ty, shape, .. } = output_type else {
         bail_input!(
-            "model {model_name} output \"{output_name}\" is not a tensor ({output_type:?}); an object classifier outputs [batch, classes] float32 scores"
+            "model {model_name} output \"{output_name}\" is not a tensor but {output_type}; an object classifier outputs [batch, classes] float32 scores"
         );
     };
     if *ty != TensorElementType::Float32 {
         bail_input!(
-            "model {model_name} output \"{output_name}\" is {ty:?}; classify-objects reads float32 class scores (re-export the model with a float32 output, e.g. its logits or probabilities rather than class indices)"
+            "model {model_name} output \"{output_name}\" has element type {}; classify-objects reads float32 class scores (re-export the model with a float32 output, e.g. its logits or probabilities rather than class indices)",
+            element_name(*ty)
         );
     }
     let dims: &[i64] = shape;

@@ -14,8 +14,14 @@ use ort::session::builder::SessionBuilder;
 pub enum Device {
     /// ONNX Runtime's CPU execution provider.
     Cpu,
-    /// CUDA execution provider on the given GPU; failure to start it is an error.
-    Cuda(i32),
+    /// CUDA execution provider on GPU `id`; failure to start it is an error. `spelled` is the
+    /// name given (`cuda`, `gpu`), empty for `cuda:N`, so that messages echo what was typed.
+    Cuda {
+        /// The GPU's index.
+        id: i32,
+        /// The name given for GPU 0 (`cuda`, `gpu`), empty for `cuda:N`.
+        spelled: &'static str,
+    },
     /// CUDA on GPU 0 when it starts, CPU otherwise (said on stderr).
     Auto,
 }
@@ -27,13 +33,26 @@ impl std::str::FromStr for Device {
         match text.as_str() {
             "cpu" => Ok(Device::Cpu),
             "auto" => Ok(Device::Auto),
-            "cuda" | "gpu" => Ok(Device::Cuda(0)),
+            "cuda" => Ok(Device::Cuda { id: 0, spelled: "cuda" }),
+            "gpu" => Ok(Device::Cuda { id: 0, spelled: "gpu" }),
             _ => text
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse::<i32>().ok())
                 .filter(|n| *n >= 0)
-                .map(Device::Cuda)
+                .map(|id| Device::Cuda { id, spelled: "" })
                 .ok_or_else(|| format!("unknown device \"{text}\"; use cpu, cuda, cuda:N or auto")),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    /// The device as given to `--device`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Auto => f.write_str("auto"),
+            Device::Cuda { id, spelled: "" } => write!(f, "cuda:{id}"),
+            Device::Cuda { spelled, .. } => f.write_str(spelled),
         }
     }
 }
@@ -48,9 +67,9 @@ pub const CUDA: &str = "CUDAExecutionProvider";
 pub fn register(builder: SessionBuilder, device: Device) -> Result<(SessionBuilder, &'static str)> {
     match device {
         Device::Cpu => Ok((builder, CPU)),
-        Device::Cuda(id) => register_cuda(builder, id).map_err(|reason| {
+        Device::Cuda { id, .. } => register_cuda(builder, id).map_err(|reason| {
             error::input_error(format!(
-                "--device cuda:{id} cannot be used: {reason}; use --device cpu, or --device auto to fall back to the CPU"
+                "--device {device} cannot be used: {reason}; use --device cpu, or --device auto to fall back to the CPU"
             ))
         }),
         Device::Auto => match register_cuda_recovering(builder, 0) {
@@ -108,8 +127,12 @@ mod tests {
     #[test]
     fn device_names_parse() {
         assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
-        assert_eq!("CUDA:1".parse::<Device>(), Ok(Device::Cuda(1)));
-        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert_eq!("CUDA:1".parse::<Device>(), Ok(Device::Cuda { id: 1, spelled: "" }));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda { id: 0, spelled: "cuda" }));
+        assert_eq!("GPU".parse::<Device>(), Ok(Device::Cuda { id: 0, spelled: "gpu" }));
+        for name in ["cpu", "auto", "cuda", "gpu", "cuda:3"] {
+            assert_eq!(name.parse::<Device>().unwrap().to_string(), name);
+        }
         assert!("tpu".parse::<Device>().is_err());
     }
 }

@@ -12,6 +12,7 @@ use crate::bail_input;
 use crate::gdal_ffi::raster_io::{self, Destination, ReadError, SourceWindow};
 use crate::input::source;
 use crate::input::source::SourceKind;
+use crate::messages;
 
 /// A rectangle of pixels, possibly reaching outside the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +162,7 @@ impl RasterOverrides {
             if let Some(bad) = bands.iter().find(|&&b| b == 0 || b > count) {
                 bail_input!(
                     "--bands {} names band {bad} but raster {name} has {count} band(s) (numbered from 1); give bands 1 to {count}",
-                    bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")
+                    messages::shown(&bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(","))
                 );
             }
             for band in bands {

@@ -177,6 +177,9 @@ pub fn resolve(definition: &ModelDefinition, pairs: &[(String, String)]) -> Resu
             "padding" => messages::note(format_args!(
                 "model argument padding {value} has no effect on object classification (ArcGIS ignores it too)"
             )),
+            "device" | "gpu" | "gpu_id" | "processor_type" | "processortype" => bail_input!(
+                "\"{name}\" is not a model argument here: choose where inference runs with --device (cpu, cuda, cuda:N or auto), as ArcGIS's processor type environment"
+            ),
             _ => bail_input!(
                 "unknown model argument \"{name}\"; this model accepts: {}",
                 accepted

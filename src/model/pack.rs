@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use crate::bail_input;
+use crate::messages;
 use crate::model::colors::default_color;
 use crate::model::definition::MAX_CHIP_SIDE;
 
@@ -70,7 +71,7 @@ impl Declared {
             Ok(bands) => bands,
             Err(_) => bail_input!(
                 "--bands \"{}\" is not a list of 0-based band indices such as 0,1,2",
-                options.bands
+                messages::shown(&options.bands)
             ),
         };
         Ok(Declared { classes, bands })

@@ -65,6 +65,17 @@ impl ModelPackage {
             .read(&mut magic)
             .with_context(|| format!("reading model {shown}"))?;
         file.rewind()?;
+        // A model alone has no chip rules nor classes: say how to give them.
+        if has_extension(path, "onnx") || (n >= 1 && magic[0] == 0x08 && !has_extension(path, "emd")) {
+            bail_input!(
+                "model {shown} is a bare ONNX model without its .emd (chip size, bands, classes); make a package with `classify-objects pack --onnx {shown} --classes NAME,NAME,... -o model.dlpk` and pass that"
+            );
+        }
+        if has_extension(path, "pth") || has_extension(path, "pt") {
+            bail_input!(
+                "model {shown} holds PyTorch weights alone; give the .dlpk arcgis.learn saved (or the .emd beside the weights), which says the backbone, chip rules and classes"
+            );
+        }
         if n >= 2 && &magic[..2] == b"PK" {
             read_dlpk(path, file)
         } else if has_extension(path, "dlpk") {

@@ -200,6 +200,12 @@ impl OutputTarget {
             Start::CopyWithNewLayer { replace }
         } else if policy.overwrite {
             Start::New
+        } else if format.is_none() {
+            // A package or a report: replaced whole or not at all.
+            bail_input!(
+                "output {} already exists; pass --overwrite to replace it, or choose another name",
+                path.display()
+            );
         } else {
             bail_input!(
                 "output {} already exists; pass --overwrite to replace it, --append to add to it, or choose another name",

@@ -55,7 +55,7 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         },
         device: match plan.model.device {
             Device::Cpu => "cpu".into(),
-            Device::Cuda(n) => format!("cuda:{n}"),
+            Device::Cuda { id, .. } => format!("cuda:{id}"),
             Device::Auto => "auto".into(),
         },
         test_time_augmentation: plan.model.arguments.test_time_augmentation,

@@ -143,7 +143,10 @@ fn user_mistakes_are_clear_one_line_errors() {
     let (tif, _, objects) = colors();
     let int64 = write_package(d, "argmax.dlpk", &colors_emd(&[]), &onnx::argmax_classifier(32, 32));
     let line = err(&args(&tif, &int64, Some(&objects), &d.join("a.gpkg"), &[]), 2);
-    assert!(line.contains("Int64") && line.contains("float32"), "{line}");
+    assert!(
+        line.contains("element type int64") && line.contains("float32"),
+        "{line}"
+    );
     let single = onnx::dense_classifier(3, 32, 32, vec![0.001; 3 * 32 * 32], vec![0.0]);
     let one = write_package(d, "one.dlpk", &colors_emd(&[]), &single);
     let line = err(&args(&tif, &one, Some(&objects), &d.join("b.gpkg"), &[]), 2);
@@ -300,4 +303,88 @@ fn bad_arguments_and_outputs() {
     ]);
     assert_eq!(read_rows(&existing, None).len(), 16);
     assert_eq!(files_in(d), vec!["existing.gpkg", "existing.qml"]);
+}
+
+#[test]
+fn hints_name_the_programs_own_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tif, model) = (arg(colors_tif()), arg(colors_dlpk()));
+    // A one-band image for a three-band model: repeat its band, which then works.
+    let grey = d.join("grey.tif");
+    let status = std::process::Command::new("gdal_translate")
+        .args(["-q", "-b", "1", &tif, grey.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = fails(d, &["-r", &arg(grey.clone()), "-m", &model]);
+    assert_mentions(&line, &["grey.tif has 1 band(s)", "--bands 1,1,1"]);
+    run_ok(&[
+        "-r",
+        &arg(grey.clone()),
+        "-m",
+        &model,
+        "--bands",
+        "1,1,1",
+        "-o",
+        &arg(d.join("grey.csv")),
+    ]);
+    fs::remove_file(d.join("grey.csv")).unwrap();
+    // A bare ONNX model: make a package with pack.
+    let line = fails(d, &["-r", &tif, "-m", &arg(fixture("synthetic/colors.onnx"))]);
+    assert_mentions(&line, &["bare ONNX model", "classify-objects pack --onnx"]);
+    // The device is a flag, not a model argument.
+    let line = fails(d, &["-r", &tif, "-m", &model, "--model-arg", "device=cuda"]);
+    assert_mentions(&line, &["\"device\" is not a model argument", "--device"]);
+    // --device echoed as typed (this build has no CUDA, or no GPU here).
+    let out = run(&[
+        "-r",
+        &tif,
+        "-m",
+        &model,
+        "--device",
+        "gpu",
+        "-o",
+        &arg(d.join("gpu.csv")),
+    ]);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--device gpu") && !stderr.contains("cuda:0"),
+            "{stderr}"
+        );
+    }
+    let _ = fs::remove_file(d.join("gpu.csv"));
+    // A 10 KB --bands list is not echoed whole.
+    let long = vec!["1"; 5000].join(",");
+    let line = fails(d, &["-r", &tif, "-m", &model, "--bands", &long]);
+    assert!(
+        line.len() < 400 && line.contains("5000 bands"),
+        "{} bytes: {}",
+        line.len(),
+        &line[..200]
+    );
+    // A package that exists: replaced with --overwrite only (no --append there).
+    let package = d.join("p.dlpk");
+    fs::copy(colors_dlpk(), &package).unwrap();
+    let line = run_err(
+        &[
+            "pack",
+            "--onnx",
+            &arg(fixture("synthetic/colors.onnx")),
+            "--classes",
+            "a,b,c,d,e,f",
+            "-o",
+            &arg(package.clone()),
+        ],
+        2,
+    );
+    assert_mentions(&line, &["already exists", "--overwrite"]);
+    assert!(!line.contains("--append"), "{line}");
+    // An output name with a newline stays on the summary line, quoted.
+    let odd = d.join("two\nlines.csv");
+    let done = run_ok(&["-r", &tif, "-m", &model, "-o", &arg(odd.clone())]);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    let summary = stderr.lines().find(|l| l.contains("object(s)")).unwrap_or_default();
+    assert!(summary.ends_with("two\\nlines.csv\""), "{stderr}");
 }
