@@ -190,14 +190,24 @@ impl<'a> Recipe<'a> {
         );
         fs::create_dir_all(dir.join("results")).unwrap();
         fs::create_dir_all(dir.join("logs")).unwrap();
-        fs::write(dir.join("classify.sbatch"), classify).unwrap();
+        fs::write(dir.join("classify.sbatch"), &classify).unwrap();
         fs::write(dir.join("merge.sbatch"), merge).unwrap();
         let binary = Path::new(env!("CARGO_BIN_EXE_classify-objects"))
             .parent()
             .unwrap()
             .to_path_buf();
         let path = format!("{}:{}", binary.display(), std::env::var("PATH").unwrap_or_default());
+        // N goes with the array, as the document submits another shard count.
+        let shards = overrides
+            .iter()
+            .find_map(|o| o.strip_prefix("--array=0-"))
+            .map(|last| last.parse::<usize>().unwrap() + 1)
+            .expect("the test gives --array=0-K");
+        assert!(
+            classify.contains("shards=${SHARDS:-16}") && classify.contains("--shard \"$SLURM_ARRAY_TASK_ID/$shards\"")
+        );
         let env = vec![
+            ("SHARDS", shards.to_string()),
             ("PATH", path),
             ("RASTER", inputs.raster.display().to_string()),
             ("MODEL", inputs.model.display().to_string()),
