@@ -26,10 +26,10 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
-    /// Takes the lock `.<prefix>.lock` in `dir` of the output `shown`, waiting while another run
-    /// holds it.
-    pub fn take(dir: &Path, prefix: &str, shown: &Path) -> Result<OutputLock> {
-        let path = dir.join(format!(".{prefix}.lock"));
+    /// Takes the lock `.<name>.lock` in `dir` of the output `shown` (`name` its file name,
+    /// shortened when long), waiting while another run holds it.
+    pub fn take(dir: &Path, name: &str, shown: &Path) -> Result<OutputLock> {
+        let path = dir.join(format!(".{name}.lock"));
         let mut said = false;
         loop {
             let mut file = open(&path)?;

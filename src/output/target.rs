@@ -154,7 +154,8 @@ impl OutputTarget {
         let (stem, ext) = split_name(path);
         let prefix = temporary_prefix(&stem, &ext);
         // One writer at a time: what exists is read only once the run owns the output.
-        let output_lock = OutputLock::take(&dir, &prefix, path)?;
+        // By the whole name: x.gpkg and its --summary-json x.json are different outputs.
+        let output_lock = OutputLock::take(&dir, &format!("{prefix}{ext}"), path)?;
         let exists = fs::symlink_metadata(path).is_ok();
         if let Some(format) = format.filter(|_| exists) {
             check_replaceable(path, format)?;

@@ -55,3 +55,32 @@ fn a_second_run_to_the_same_output_waits_and_never_replaces_the_first() {
     assert_eq!(fs::read(&out).unwrap(), kept, "the first result is kept");
     assert_eq!(read_rows(&out, None).len(), 9);
 }
+
+#[test]
+fn side_outputs_named_like_the_output_have_locks_of_their_own() {
+    // A Slurm task writes shard_000.gpkg with --summary-json shard_000.json: one run, three
+    // outputs of one stem, none waiting for another.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("shard_000.gpkg");
+    let (json, html) = (d.join("shard_000.json"), d.join("shard_000.html"));
+    let mut extra = vec!["--summary-json", json.to_str().unwrap(), "--report", html.to_str().unwrap()];
+    extra.push("--resume");
+    let mut child = spawn(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &extra));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the run waited for itself: {:?}", child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(status.success() && !stderr.contains("waiting"), "{stderr}");
+    assert_eq!(read_rows(&out, None).len(), 9);
+    assert!(json.exists() && html.exists());
+}
+
