@@ -23,6 +23,7 @@ use crate::input::items::Item;
 use crate::input::raster::RasterGrid;
 use crate::input::service;
 use crate::input::source::{self, SourceKind};
+use crate::input::validity;
 use crate::messages;
 
 /// One attribute column of the input layer.
@@ -389,9 +390,7 @@ impl FeatureSource {
         };
         let placements = placer.place(geometry);
         let flag = match geometry {
-            Some(g) if placements[0].1.is_ok() && is_areal(g) && !messages::gdal_muted(|| g.is_valid()) => {
-                Some(Problem::InvalidGeometry)
-            }
+            Some(g) if placements[0].1.is_ok() && is_areal(g) && !is_valid_polygon(g) => Some(Problem::InvalidGeometry),
             _ => None,
         };
         // The gdal crate drops negative ids; OGR's only "no id" is -1.
@@ -744,6 +743,26 @@ fn place_on_raster(
             OGRwkbGeometryType::wkbPolygon | OGRwkbGeometryType::wkbMultiPolygon
         ),
     })
+}
+
+/// Whether a polygon is valid: by GEOS up to [`validity::GEOS_VERTICES`] vertices (every OGC
+/// rule), by [`validity::is_valid`] beyond (GEOS can take minutes on a finely jagged outline).
+fn is_valid_polygon(geometry: &Geometry) -> bool {
+    if vertex_count(geometry) <= validity::GEOS_VERTICES {
+        return messages::gdal_muted(|| geometry.is_valid());
+    }
+    match geometry.to_geo() {
+        Ok(shape) => validity::is_valid(&shape),
+        Err(_) => messages::gdal_muted(|| geometry.is_valid()),
+    }
+}
+
+/// The vertices of a geometry, its parts and rings included.
+fn vertex_count(geometry: &Geometry) -> usize {
+    match geometry.geometry_count() {
+        0 => geometry.point_count(),
+        parts => (0..parts).map(|i| vertex_count(&geometry.get_geometry(i))).sum(),
+    }
 }
 
 fn is_areal(geometry: &Geometry) -> bool {

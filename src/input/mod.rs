@@ -15,3 +15,4 @@ pub mod raster;
 pub mod service;
 pub mod source;
 pub mod sql;
+pub mod validity;

@@ -194,3 +194,46 @@ fn problem_features_are_written_with_a_status_and_counted() {
     );
     assert!(!strict_out.exists());
 }
+
+#[test]
+fn polygons_of_many_vertices_are_checked_for_validity_at_once() {
+    // Jagged outlines of 100,000 vertices in the middle of colors.tif (GEOS's own check takes
+    // about 20 s on each): one simple, one crossing itself (two far vertices swapped).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let n = 100_000;
+    let mut state = 7u64;
+    let mut jag = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut outline: Vec<(f64, f64)> = (0..n)
+        .map(|k| {
+            let angle = k as f64 / n as f64 * std::f64::consts::TAU;
+            let r = 40.0 * (0.7 + 0.3 * jag());
+            (128.0 + r * angle.cos(), 128.0 + r * angle.sin())
+        })
+        .collect();
+    let wkt = |points: &[(f64, f64)]| {
+        let mut text: Vec<String> = points.iter().map(|(x, y)| format!("{x} {y}")).collect();
+        text.push(text[0].clone());
+        format!("POLYGON (({}))", text.join(","))
+    };
+    let simple = wkt(&outline);
+    outline.swap(10, n / 2);
+    let crossing = wkt(&outline);
+    let features = d.join("jagged.geojson");
+    write_pixel_features(&features, &[&simple, &crossing]);
+    let out = d.join("out.gpkg");
+    run_owned_ok(&classify_args(
+        &colors_tif(),
+        &colors_dlpk(),
+        Some(&features),
+        &out,
+        &[],
+    ));
+    let statuses: Vec<Option<String>> = read_rows(&out, None).iter().map(|r| r.text("Status")).collect();
+    assert_eq!(statuses, vec![None, Some("invalid_geometry".to_string())]);
+}

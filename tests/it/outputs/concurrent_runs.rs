@@ -64,7 +64,12 @@ fn side_outputs_named_like_the_output_have_locks_of_their_own() {
     let d = dir.path();
     let out = d.join("shard_000.gpkg");
     let (json, html) = (d.join("shard_000.json"), d.join("shard_000.html"));
-    let mut extra = vec!["--summary-json", json.to_str().unwrap(), "--report", html.to_str().unwrap()];
+    let mut extra = vec![
+        "--summary-json",
+        json.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ];
     extra.push("--resume");
     let mut child = spawn(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &extra));
     let started = std::time::Instant::now();
@@ -83,4 +88,3 @@ fn side_outputs_named_like_the_output_have_locks_of_their_own() {
     assert_eq!(read_rows(&out, None).len(), 9);
     assert!(json.exists() && html.exists());
 }
-
