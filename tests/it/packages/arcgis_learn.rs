@@ -27,9 +27,17 @@ const RESNET18: &str = "fc_resnet18_seeded";
 /// A multi-label ResNet-50 FeatureClassifier (MultiLabeled_Tiles, PIXEL_SPACE, three classes).
 const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
-/// Every seeded package committed (the EfficientNet one is not converted yet: only its `.pth`
-/// is checked).
-const ALL: [&str; 3] = [RESNET18, RESNET50, "fc_efficientnet_b0_seeded"];
+/// The seeded package of each other backbone family converted natively: (package, family,
+/// architecture found in the weights, `.emd` backbone).
+const FAMILIES: [(&str, &str, &str, &str); 1] =
+    [("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2")];
+
+/// Every seeded package committed.
+fn all() -> Vec<&'static str> {
+    let mut all = vec![RESNET18, RESNET50, "fc_efficientnet_b0_seeded"];
+    all.extend(FAMILIES.iter().map(|f| f.0));
+    all
+}
 
 /// The seeded package `name`, written once per test process (it is regenerated each time: the
 /// generator is what is tested).
@@ -171,7 +179,7 @@ fn pth_package(dir: &Path, file: &str, replace: &[(&str, &str)], pth: &[u8]) -> 
 
 #[test]
 fn seeded_packages_hold_exactly_what_torch_wrote() {
-    for name in ALL {
+    for name in all() {
         let package = SeededPackage::load(name);
         let f = &package.fingerprint;
         let pkl = package.data_pkl();
@@ -228,6 +236,98 @@ fn arcgis_learn_packages_run_as_they_are_with_esri_numbers() {
             assert!(notice[0].contains(&format!("backbone {backbone}")), "{}", notice[0]);
         }
     }
+}
+
+/// Runs the seeded package of a family as it is and converted, plain and with TTA, against
+/// Esri's numbers, and checks what `inspect` says of it.
+fn family_matches_esri(name: &str) {
+    let &(_, family, architecture, declared) = FAMILIES.iter().find(|f| f.0 == name).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reference = reference(name);
+    assert_varied(name, &reference);
+    let converted = d.join(format!("{name}_onnx.dlpk"));
+    run_ok(&[
+        "convert",
+        package(name).to_str().unwrap(),
+        "-o",
+        converted.to_str().unwrap(),
+    ]);
+    for tta in [false, true] {
+        let arg = format!("test_time_augmentation={tta}");
+        for (how, model) in [("as it is", package(name)), ("converted", converted.clone())] {
+            let tag = format!("{}_{tta}", how.len());
+            let (rows, _, stderr) = classify(d, &model, &reference, &tag, &["--model-arg", &arg]);
+            let worst = compare(name, &reference, &rows, tta, None);
+            eprintln!("{name} {how}, tta={tta}: max |Δ| vs Esri {worst:.2e}");
+            assert_eq!(stderr.contains("converted"), how == "as it is", "{stderr}");
+        }
+    }
+    let out = run_ok(&["inspect", package(name).to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["check"], "ok");
+    assert_eq!(s["converted"]["family"], family);
+    assert_eq!(s["converted"]["backbone"], architecture);
+    assert_eq!(s["converted"]["declared_backbone"], declared);
+    let float_values = SeededPackage::load(name).layout["float32_values"].clone();
+    assert_eq!(
+        s["converted"]["float32_values"], float_values,
+        "every float32 value once"
+    );
+    let text = String::from_utf8(run_ok(&["inspect", package(name).to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains(family) && text.contains(architecture), "{text}");
+    // The weights decide: an .emd naming another converted backbone is refused, whatever it says.
+    for other in ["resnet34", "timm:efficientnet_b3", "timm:vit_base_patch16_224"] {
+        let edited = with_backbone(d, name, other);
+        let line = run_err(&["inspect", edited.to_str().unwrap()], 2);
+        assert!(
+            line.contains(&format!(
+                "holds a {architecture} but its .emd says backbone \"{other}\""
+            )),
+            "{line}"
+        );
+    }
+}
+
+/// The seeded package `name` with its `.emd` declaring `backbone`.
+fn with_backbone(dir: &Path, name: &str, backbone: &str) -> PathBuf {
+    let package = SeededPackage::load(name);
+    let declared = package.layout["backbone"].as_str().unwrap();
+    let from = format!("\"backbone\": \"{declared}\"");
+    assert!(package.emd.contains(&from), "{name}: the emd has no {from}");
+    let emd = package.emd.replace(&from, &format!("\"backbone\": \"{backbone}\""));
+    let path = dir.join(format!("{name}_as_{}.dlpk", backbone.replace(':', "_")));
+    write_zip(
+        &path,
+        &[
+            (&format!("{name}.emd"), emd.as_bytes()),
+            (&format!("{name}.pth"), &package.pth()),
+        ],
+    );
+    path
+}
+
+/// The references must tell chips apart, or matching them proves little: more than one label
+/// and a spread of confidences, plain and with TTA.
+fn assert_varied(name: &str, reference: &Value) {
+    let chips = reference["chips"].as_array().unwrap();
+    for (label, confidence) in [("label", "confidence"), ("tta_label", "tta_confidence")] {
+        let labels: std::collections::BTreeSet<&str> = chips.iter().map(|c| c[label].as_str().unwrap()).collect();
+        let values: Vec<f64> = chips
+            .iter()
+            .map(|c| c[confidence].as_str().unwrap().parse().unwrap())
+            .collect();
+        let spread = values.iter().copied().fold(f64::MIN, f64::max) - values.iter().copied().fold(f64::MAX, f64::min);
+        assert!(
+            labels.len() > 1 && spread > 0.02,
+            "{name}: {label} {labels:?}, spread {spread}"
+        );
+    }
+}
+
+#[test]
+fn mobilenet_v2_matches_esri() {
+    family_matches_esri("fc_mobilenet_v2_seeded");
 }
 
 #[test]
@@ -446,14 +546,28 @@ fn hostile_and_damaged_weights_are_refused_with_one_line() {
         (
             "other_backbone",
             good_prefix.clone(),
-            vec![("\"backbone\": \"resnet18\"", "\"backbone\": \"mobilenet_v2\"")],
-            vec!["mobilenet_v2", "resnet18, resnet34, resnet50, resnet101, resnet152"],
+            vec![(
+                "\"backbone\": \"resnet18\"",
+                "\"backbone\": \"timm:swin_tiny_patch4_window7_224\"",
+            )],
+            vec![
+                "timm:swin_tiny_patch4_window7_224",
+                "python export_onnx.py",
+                "other_backbone.dlpk -o model_onnx.dlpk",
+                "share/classify-objects/ when installed)",
+            ],
+        ),
+        (
+            "convnext",
+            good_prefix.clone(),
+            vec![("\"backbone\": \"resnet18\"", "\"backbone\": \"timm:convnext_tiny\"")],
+            vec!["timm:convnext_tiny", "arcgis.learn's FeatureClassifier itself rejects"],
         ),
         (
             "timm_d_variant",
             good_prefix.clone(),
             vec![("\"backbone\": \"resnet18\"", "\"backbone\": \"timm:resnet101d\"")],
-            vec!["timm:resnet101d", "supported"],
+            vec!["timm:resnet101d", "not converted", "export_onnx.py"],
         ),
         (
             "other_model_type",
