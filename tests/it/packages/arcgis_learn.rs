@@ -29,12 +29,19 @@ const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
 /// The seeded package of each other backbone family converted natively: (package, family,
 /// architecture found in the weights, `.emd` backbone).
-const FAMILIES: [(&str, &str, &str, &str); 1] =
-    [("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2")];
+const FAMILIES: [(&str, &str, &str, &str); 2] = [
+    ("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2"),
+    (
+        "fc_efficientnet_b0_seeded",
+        "EfficientNet",
+        "efficientnet_b0",
+        "timm:efficientnet_b0",
+    ),
+];
 
 /// Every seeded package committed.
 fn all() -> Vec<&'static str> {
-    let mut all = vec![RESNET18, RESNET50, "fc_efficientnet_b0_seeded"];
+    let mut all = vec![RESNET18, RESNET50];
     all.extend(FAMILIES.iter().map(|f| f.0));
     all
 }
@@ -328,6 +335,29 @@ fn assert_varied(name: &str, reference: &Value) {
 #[test]
 fn mobilenet_v2_matches_esri() {
     family_matches_esri("fc_mobilenet_v2_seeded");
+}
+
+#[test]
+fn efficientnet_matches_esri() {
+    family_matches_esri("fc_efficientnet_b0_seeded");
+    // Without the .emd's backbone name the weights could be timm's tf_efficientnet_b0 (same
+    // shapes, TensorFlow padding, BN epsilon 1e-3): refused rather than guessed.
+    let dir = tempfile::tempdir().unwrap();
+    let package = SeededPackage::load("fc_efficientnet_b0_seeded");
+    let emd = package
+        .emd
+        .replace("\"backbone\": \"timm:efficientnet_b0\"", "\"unused\": 0");
+    assert_ne!(emd, package.emd);
+    let path = dir.path().join("nameless.dlpk");
+    write_zip(
+        &path,
+        &[
+            ("m.emd", emd.as_bytes()),
+            ("fc_efficientnet_b0_seeded.pth", &package.pth()),
+        ],
+    );
+    let line = run_err(&["inspect", path.to_str().unwrap()], 2);
+    assert!(line.contains("names no backbone") && line.contains("tf_"), "{line}");
 }
 
 #[test]
