@@ -29,13 +29,19 @@ const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
 /// The seeded package of each other backbone family converted natively: (package, family,
 /// architecture found in the weights, `.emd` backbone).
-const FAMILIES: [(&str, &str, &str, &str); 2] = [
+const FAMILIES: [(&str, &str, &str, &str); 3] = [
     ("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2"),
     (
         "fc_efficientnet_b0_seeded",
         "EfficientNet",
         "efficientnet_b0",
         "timm:efficientnet_b0",
+    ),
+    (
+        "fc_mobilenetv3_large_seeded",
+        "MobileNetV3",
+        "mobilenetv3_large_100",
+        "timm:mobilenetv3_large_100",
     ),
 ];
 
@@ -358,6 +364,11 @@ fn efficientnet_matches_esri() {
     );
     let line = run_err(&["inspect", path.to_str().unwrap()], 2);
     assert!(line.contains("names no backbone") && line.contains("tf_"), "{line}");
+}
+
+#[test]
+fn mobilenetv3_matches_esri() {
+    family_matches_esri("fc_mobilenetv3_large_seeded");
 }
 
 #[test]
