@@ -38,6 +38,9 @@ PRESETS = {
     "fc_efficientnet_b0_seeded": {"backbone": "timm:efficientnet_b0", "mode": "single", "seed": 2021,
                                   "gain": 6.75},
     "fc_mobilenet_v2_seeded": {"backbone": "mobilenet_v2", "mode": "single", "seed": 2058, "gain": 4.0},
+    "fc_mobilenetv3_large_seeded": {"backbone": "timm:mobilenetv3_large_100", "mode": "single", "seed": 2035,
+                                    "gain": 4.0},
+    "fc_densenet121_seeded": {"backbone": "timm:densenet121", "mode": "single", "seed": 2022, "gain": 4.0},
 }
 DEFAULT_WINDOWS = "546,0 567,95 231,114 483,152 210,171 147,152"
 

@@ -29,7 +29,7 @@ const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
 /// The seeded package of each other backbone family converted natively: (package, family,
 /// architecture found in the weights, `.emd` backbone).
-const FAMILIES: [(&str, &str, &str, &str); 3] = [
+const FAMILIES: [(&str, &str, &str, &str); 4] = [
     ("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2"),
     (
         "fc_efficientnet_b0_seeded",
@@ -43,6 +43,7 @@ const FAMILIES: [(&str, &str, &str, &str); 3] = [
         "mobilenetv3_large_100",
         "timm:mobilenetv3_large_100",
     ),
+    ("fc_densenet121_seeded", "DenseNet", "densenet121", "timm:densenet121"),
 ];
 
 /// Every seeded package committed.
@@ -369,6 +370,11 @@ fn efficientnet_matches_esri() {
 #[test]
 fn mobilenetv3_matches_esri() {
     family_matches_esri("fc_mobilenetv3_large_seeded");
+}
+
+#[test]
+fn densenet_matches_esri() {
+    family_matches_esri("fc_densenet121_seeded");
 }
 
 #[test]
