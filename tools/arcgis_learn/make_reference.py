@@ -41,6 +41,7 @@ PRESETS = {
     "fc_mobilenetv3_large_seeded": {"backbone": "timm:mobilenetv3_large_100", "mode": "single", "seed": 2035,
                                     "gain": 4.0},
     "fc_densenet121_seeded": {"backbone": "timm:densenet121", "mode": "single", "seed": 2022, "gain": 4.0},
+    "fc_vgg11_bn_seeded": {"backbone": "timm:vgg11_bn", "mode": "single", "seed": 2025, "gain": 4.0},
 }
 DEFAULT_WINDOWS = "546,0 567,95 231,114 483,152 210,171 147,152"
 

@@ -29,7 +29,7 @@ const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
 /// The seeded package of each other backbone family converted natively: (package, family,
 /// architecture found in the weights, `.emd` backbone).
-const FAMILIES: [(&str, &str, &str, &str); 4] = [
+const FAMILIES: [(&str, &str, &str, &str); 5] = [
     ("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2"),
     (
         "fc_efficientnet_b0_seeded",
@@ -44,6 +44,7 @@ const FAMILIES: [(&str, &str, &str, &str); 4] = [
         "timm:mobilenetv3_large_100",
     ),
     ("fc_densenet121_seeded", "DenseNet", "densenet121", "timm:densenet121"),
+    ("fc_vgg11_bn_seeded", "VGG", "vgg11_bn", "timm:vgg11_bn"),
 ];
 
 /// Every seeded package committed.
@@ -375,6 +376,11 @@ fn mobilenetv3_matches_esri() {
 #[test]
 fn densenet_matches_esri() {
     family_matches_esri("fc_densenet121_seeded");
+}
+
+#[test]
+fn vgg_matches_esri() {
+    family_matches_esri("fc_vgg11_bn_seeded");
 }
 
 #[test]
