@@ -42,6 +42,7 @@ PRESETS = {
                                     "gain": 4.0},
     "fc_densenet121_seeded": {"backbone": "timm:densenet121", "mode": "single", "seed": 2022, "gain": 4.0},
     "fc_vgg11_bn_seeded": {"backbone": "timm:vgg11_bn", "mode": "single", "seed": 2025, "gain": 4.0},
+    "fc_deit_tiny_seeded": {"backbone": "timm:deit_tiny", "mode": "single", "seed": 2024, "gain": 3.0},
 }
 DEFAULT_WINDOWS = "546,0 567,95 231,114 483,152 210,171 147,152"
 

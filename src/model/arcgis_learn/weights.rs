@@ -209,3 +209,42 @@ pub fn fastai_head(w: &mut Walker<'_>, channels: usize) -> Result<(usize, usize)
     w.linear("1.8", classes, hidden)?;
     Ok((hidden, classes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::arcgis_learn::pth::Values;
+
+    fn floats(values: &[f32]) -> Tensor {
+        Tensor {
+            dtype: Dtype::F32,
+            shape: vec![values.len()],
+            values: Values::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
+        }
+    }
+
+    #[test]
+    fn aliases_must_hold_the_same_values_and_count_once() {
+        let sd = StateDict::from_parts(
+            vec![
+                ("0.norm.weight".into(), floats(&[1.0, 2.0])),
+                ("1.norm.weight".into(), floats(&[1.0, 2.0])),
+                ("1.other.weight".into(), floats(&[1.0, 2.5])),
+            ],
+            Vec::new(),
+        );
+        let mut w = Walker::new(&sd, "v.pth", "a test network");
+        w.param("0.norm.weight", &[2]).unwrap();
+        w.alias("1.norm.weight", "0.norm.weight").unwrap();
+        let err = w.alias("1.other.weight", "0.norm.weight").unwrap_err().to_string();
+        assert!(err.contains("hold different values"), "{err}");
+        let err = w.finish(3, 2).unwrap_err().to_string();
+        assert!(err.contains("1.other.weight") && err.contains("a test network"), "{err}");
+        let mut w = Walker::new(&sd, "v.pth", "a test network");
+        w.param("0.norm.weight", &[2]).unwrap();
+        w.alias("1.norm.weight", "0.norm.weight").unwrap();
+        w.param("1.other.weight", &[2]).unwrap();
+        let counts = w.finish(3, 2).unwrap();
+        assert_eq!((counts.parameters, counts.float_values), (4, 4), "the alias once");
+    }
+}

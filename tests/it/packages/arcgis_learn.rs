@@ -29,7 +29,7 @@ const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
 /// The seeded package of each other backbone family converted natively: (package, family,
 /// architecture found in the weights, `.emd` backbone).
-const FAMILIES: [(&str, &str, &str, &str); 5] = [
+const FAMILIES: [(&str, &str, &str, &str); 6] = [
     ("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2"),
     (
         "fc_efficientnet_b0_seeded",
@@ -45,6 +45,12 @@ const FAMILIES: [(&str, &str, &str, &str); 5] = [
     ),
     ("fc_densenet121_seeded", "DenseNet", "densenet121", "timm:densenet121"),
     ("fc_vgg11_bn_seeded", "VGG", "vgg11_bn", "timm:vgg11_bn"),
+    (
+        "fc_deit_tiny_seeded",
+        "ViT",
+        "vit_tiny_patch16",
+        "timm:deit_tiny_patch16_224",
+    ),
 ];
 
 /// Every seeded package committed.
@@ -293,7 +299,7 @@ fn family_matches_esri(name: &str) {
     assert!(text.contains(family) && text.contains(architecture), "{text}");
     // The weights decide: an .emd naming another converted backbone is refused, whatever it says.
     for other in ["resnet34", "timm:efficientnet_b3", "timm:vit_base_patch16_224"] {
-        let edited = with_backbone(d, name, other);
+        let edited = with_backbone(d, name, declared, other);
         let line = run_err(&["inspect", edited.to_str().unwrap()], 2);
         assert!(
             line.contains(&format!(
@@ -304,10 +310,9 @@ fn family_matches_esri(name: &str) {
     }
 }
 
-/// The seeded package `name` with its `.emd` declaring `backbone`.
-fn with_backbone(dir: &Path, name: &str, backbone: &str) -> PathBuf {
+/// The seeded package `name` with its `.emd` declaring `backbone` instead of `declared`.
+fn with_backbone(dir: &Path, name: &str, declared: &str, backbone: &str) -> PathBuf {
     let package = SeededPackage::load(name);
-    let declared = package.layout["backbone"].as_str().unwrap();
     let from = format!("\"backbone\": \"{declared}\"");
     assert!(package.emd.contains(&from), "{name}: the emd has no {from}");
     let emd = package.emd.replace(&from, &format!("\"backbone\": \"{backbone}\""));
@@ -381,6 +386,29 @@ fn densenet_matches_esri() {
 #[test]
 fn vgg_matches_esri() {
     family_matches_esri("fc_vgg11_bn_seeded");
+}
+
+#[test]
+fn vit_matches_esri() {
+    family_matches_esri("fc_deit_tiny_seeded");
+    // timm builds the ViT for the chip size (its position table has one row per patch): an .emd
+    // with another chip size is refused, not run on a table of the wrong size.
+    let dir = tempfile::tempdir().unwrap();
+    let package = SeededPackage::load("fc_deit_tiny_seeded");
+    let emd = package
+        .emd
+        .replace("\"ImageHeight\": 224", "\"ImageHeight\": 256")
+        .replace("\"ImageWidth\": 224", "\"ImageWidth\": 256");
+    let path = dir.path().join("chip256.dlpk");
+    write_zip(
+        &path,
+        &[("m.emd", emd.as_bytes()), ("fc_deit_tiny_seeded.pth", &package.pth())],
+    );
+    let line = run_err(&["inspect", path.to_str().unwrap()], 2);
+    assert!(
+        line.contains("built for 224 x 224 chips") && line.contains("ImageHeight 256"),
+        "{line}"
+    );
 }
 
 #[test]
