@@ -239,7 +239,10 @@ mod tests {
         let err = w.alias("1.other.weight", "0.norm.weight").unwrap_err().to_string();
         assert!(err.contains("hold different values"), "{err}");
         let err = w.finish(3, 2).unwrap_err().to_string();
-        assert!(err.contains("1.other.weight") && err.contains("a test network"), "{err}");
+        assert!(
+            err.contains("1.other.weight") && err.contains("a test network"),
+            "{err}"
+        );
         let mut w = Walker::new(&sd, "v.pth", "a test network");
         w.param("0.norm.weight", &[2]).unwrap();
         w.alias("1.norm.weight", "0.norm.weight").unwrap();

@@ -411,6 +411,52 @@ fn vit_matches_esri() {
     );
 }
 
+/// A backbone that is not converted natively (timm's TensorFlow-padded MobileNetV3-Small) made
+/// runnable with `tools/export_onnx.py`: the committed package is what that script wrote from a
+/// seeded arcgis.learn package (`tools/arcgis_learn/check_export.py --keep`), and
+/// `reference.json` is Esri's inference on that package.
+#[test]
+fn a_package_exported_with_export_onnx_py_gives_esri_numbers() {
+    let name = "fc_tf_mobilenetv3_small_minimal_export";
+    let folder = fixture(&format!("arcgis_learn/{name}"));
+    let exported = folder.join(format!("{name}.dlpk"));
+    let reference: Value = serde_json::from_str(&fs::read_to_string(folder.join("reference.json")).unwrap()).unwrap();
+    assert_eq!(reference["backbone"], "timm:tf_mobilenetv3_small_minimal_100");
+    assert_varied(name, &reference);
+    let dir = tempfile::tempdir().unwrap();
+    for tta in [false, true] {
+        let arg = format!("test_time_augmentation={tta}");
+        let (rows, _, stderr) = classify(
+            dir.path(),
+            &exported,
+            &reference,
+            &format!("x{tta}"),
+            &["--model-arg", &arg],
+        );
+        let worst = compare(name, &reference, &rows, tta, None);
+        eprintln!("{name}, tta={tta}: max |Δ| vs Esri {worst:.2e}");
+        assert!(
+            !stderr.contains("converted"),
+            "an ONNX package: nothing to convert: {stderr}"
+        );
+    }
+    // The .emd carried over, pointing at the .onnx, with the record of where it came from.
+    let mut zip = zip::ZipArchive::new(fs::File::open(&exported).unwrap()).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(&format!("{name}.emd")).unwrap(), &mut text).unwrap();
+    let emd: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(emd["ModelFile"], format!("{name}.onnx"));
+    assert_eq!(emd["ConvertedFrom"]["ModelFile"], format!("{name}.pth"));
+    assert_eq!(emd["ConvertedFrom"]["Outputs"], "logits");
+    let out = run_ok(&["inspect", exported.to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["check"].as_str(), s["activation"].as_str()),
+        (Some("ok"), Some("softmax"))
+    );
+    assert_eq!(s["inputs"][0]["shape"], serde_json::json!([-1, 3, 224, 224]));
+}
+
 #[test]
 fn multi_label_threshold_under_both_argument_names() {
     let dir = tempfile::tempdir().unwrap();
