@@ -17,16 +17,9 @@ use anyhow::Result;
 use crate::bail_input;
 use crate::model::arcgis_learn::encode;
 use crate::model::arcgis_learn::graph::Provenance;
-use crate::model::arcgis_learn::network::{self, FAMILIES};
+use crate::model::arcgis_learn::network::{self, export_advice, package_of, FAMILIES};
 use crate::model::arcgis_learn::pth;
 use crate::model::definition::ModelDefinition;
-
-/// How to make an ONNX package of a FeatureClassifier this tool does not convert, for messages.
-pub fn export_advice(package: &str) -> String {
-    format!(
-        "in the Python that trained it (ArcGIS Pro's) run: python export_onnx.py {package} -o model_onnx.dlpk (export_onnx.py: tools/ in the sources, share/classify-objects/ when installed)"
-    )
-}
 
 /// What a conversion found and did.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,11 +105,6 @@ pub fn check_definition(definition: &ModelDefinition, model_file: &str, origin: 
     Ok(())
 }
 
-/// The package (or `.emd`) an origin `package.dlpk!model.emd` names.
-fn package_of(origin: &str) -> &str {
-    origin.split_once('!').map_or(origin, |(package, _)| package)
-}
-
 /// Converts the FeatureClassifier weights `pth` (the bytes of `model_file`) that `definition`
 /// describes into an ONNX model; `source` names the weights in messages. The ONNX model is
 /// written over the `.pth` bytes ([`encode`]): the weights are held once.
@@ -132,6 +120,7 @@ pub fn convert(
     let net = network::detect(&sd, source)?;
     check_declared(definition, &net, source)?;
     let counts = net.counts();
+    check_size(&net.name(), counts.float_values, source)?;
     if counts.classes != definition.classes.len() {
         bail_input!(
             "{source} has {} outputs but its .emd lists {} classes; list one class per model output in Classes (in the order arcgis.learn wrote them)",
@@ -173,6 +162,21 @@ pub fn convert(
     Ok((onnx, conversion))
 }
 
+/// Largest ONNX model: protobuf refuses messages of 2 GiB or more.
+pub const MAX_ONNX_BYTES: usize = (2 << 30) - 1;
+
+/// An ONNX model holds its weights in one protobuf message, so a network whose float32 values
+/// take 2 GiB or more (ViT-Huge: 632 M parameters) cannot be one.
+fn check_size(name: &str, float_values: usize, source: &str) -> Result<()> {
+    if float_values.saturating_mul(4) >= MAX_ONNX_BYTES {
+        bail_input!(
+            "{source} holds a {name} with {:.1} GB of float32 weights, more than the 2 GB one ONNX model can hold (protobuf's limit), so it cannot be run; retrain with a smaller backbone",
+            float_values as f64 * 4.0 / 1e9
+        );
+    }
+    Ok(())
+}
+
 /// The `.emd`'s backbone must name the network the weights hold (the weights decide the graph;
 /// a name that disagrees means the package was edited or mixed up).
 fn check_declared(definition: &ModelDefinition, net: &network::Network, source: &str) -> Result<()> {
@@ -190,4 +194,30 @@ fn check_declared(definition: &ModelDefinition, net: &network::Network, source: 
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_beyond_what_one_onnx_model_holds_are_refused() {
+        // ViT-Huge/14 at 224 px: 632 M float32 values (2.5 GB).
+        let err = check_size("vit_huge_patch14", 632_199_172, "h.pth").unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(
+            err.to_string().contains("2.5 GB") && err.to_string().contains("2 GB"),
+            "{err}"
+        );
+        // ViT-Large/16: 304 M (1.2 GB) fits.
+        check_size("vit_large_patch16", 304_330_756, "l.pth").unwrap();
+    }
+
+    #[test]
+    fn unsupported_backbones_get_the_export_command() {
+        assert_eq!(package_of("/a/b.dlpk!m.emd"), "/a/b.dlpk");
+        assert_eq!(package_of("/a/b.dlpk!sub/m.pth"), "/a/b.dlpk");
+        assert_eq!(package_of("/a/m.emd"), "/a/m.emd");
+        assert!(export_advice("/a/b.dlpk").contains("python export_onnx.py /a/b.dlpk -o model_onnx.dlpk"));
+    }
 }

@@ -44,6 +44,10 @@ pub const SUPPORTED_BACKBONES: &[(&str, &str)] = &[
     ("timm:vgg13_bn", "vgg13_bn"),
     ("timm:vgg16_bn", "vgg16_bn"),
     ("timm:vgg19_bn", "vgg19_bn"),
+    ("timm:vgg11", "vgg11"),
+    ("timm:vgg13", "vgg13"),
+    ("timm:vgg16", "vgg16"),
+    ("timm:vgg19", "vgg19"),
     ("timm:deit_tiny_patch16_224", "vit_tiny_patch16"),
     ("timm:deit_small_patch16_224", "vit_small_patch16"),
     ("timm:deit_base_patch16_224", "vit_base_patch16"),
@@ -68,7 +72,19 @@ pub const SUPPORTED_BACKBONES: &[(&str, &str)] = &[
 ];
 
 /// The families converted, for messages.
-pub const FAMILIES: &str = "ResNet, MobileNetV2, EfficientNet-B0..B3, MobileNetV3-Large, DenseNet, VGG-BN, ViT/DeiT";
+pub const FAMILIES: &str = "ResNet, MobileNetV2, EfficientNet-B0..B3, MobileNetV3-Large, DenseNet, VGG, ViT/DeiT";
+
+/// How to make an ONNX package of a FeatureClassifier this tool does not convert, for messages.
+pub fn export_advice(package: &str) -> String {
+    format!(
+        "in the Python that trained it (ArcGIS Pro's) run: python export_onnx.py {package} -o model_onnx.dlpk (export_onnx.py: tools/ in the sources, share/classify-objects/ when installed)"
+    )
+}
+
+/// The package (or `.emd`) an origin `package.dlpk!model.emd` names.
+pub fn package_of(origin: &str) -> &str {
+    origin.split_once('!').map_or(origin, |(package, _)| package)
+}
 
 /// The architecture the weights must hold for the backbone name `declared` (case ignored).
 pub fn architecture_for(declared: &str) -> Option<&'static str> {
@@ -117,8 +133,9 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<Network> {
         } else {
             let first = sd.names().next().unwrap_or("-");
             bail_input!(
-            "{origin} holds no network classify-objects converts (first key {first:?}); converted FeatureClassifier backbones: {FAMILIES}"
-        );
+                "{origin} holds no network classify-objects converts (first key {first:?}); {}",
+                export_advice(package_of(origin))
+            );
         },
     )
 }
