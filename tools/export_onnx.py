@@ -59,30 +59,30 @@ def unpack(package, work):
     return os.path.join(work, emds[0])
 
 
-def read_definition(emd_path):
+def read_definition(emd_path, shown):
+    """The .emd as JSON, checked to be a FeatureClassifier with PyTorch weights; `shown` names it."""
     try:
         with open(emd_path, encoding="utf-8-sig") as f:
             emd = json.load(f)
     except (OSError, ValueError) as err:
-        fail(f"{emd_path} cannot be read as JSON ({err})")
+        fail(f"{shown} cannot be read as JSON ({err})")
     if emd.get("ModelConfiguration") not in ("_FeatureClassifier", "FeatureClassifier"):
-        fail(f"{emd_path} is a {emd.get('ModelConfiguration')!r} model, not an arcgis.learn FeatureClassifier")
+        fail(f"{shown} is a {emd.get('ModelConfiguration')!r} model, not an arcgis.learn FeatureClassifier")
     if not str(emd.get("ModelFile", "")).lower().endswith(".pth"):
-        fail(f"{emd_path} names ModelFile {emd.get('ModelFile')!r}, not PyTorch weights: nothing to export")
+        fail(f"{shown} names ModelFile {emd.get('ModelFile')!r}, not PyTorch weights: nothing to export")
     return emd
 
 
 def load_network(emd_path):
-    """Esri's FeatureClassifier for the package, and its network in eval mode on the CPU."""
+    """The network of Esri's FeatureClassifier for the package, in eval mode on the CPU."""
     import torch
     from arcgis.learn import FeatureClassifier
 
     classifier = FeatureClassifier.from_model(emd_path)
-    model = classifier.learn.model.to(torch.device("cpu")).float().eval()
-    return classifier, model
+    return classifier.learn.model.to(torch.device("cpu")).float().eval()
 
 
-def example_input(emd, model):
+def example_input(emd):
     """A batch of two random chips of the package's size and band count."""
     import torch
 
@@ -178,9 +178,10 @@ def main():
     work = tempfile.mkdtemp(prefix="export_onnx_")
     try:
         emd_path = unpack(a.package, work)
-        emd = read_definition(emd_path)
-        classifier, model = load_network(emd_path)
-        x = example_input(emd, model)
+        shown = emd_path if emd_path == a.package else f"{a.package}!{os.path.relpath(emd_path, work)}"
+        emd = read_definition(emd_path, shown)
+        model = load_network(emd_path)
+        x = example_input(emd)
         stem = os.path.splitext(os.path.basename(emd["ModelFile"]))[0]
         onnx_name = stem + ".onnx"
         onnx_path = os.path.join(work, onnx_name)
@@ -189,10 +190,12 @@ def main():
             check(model, x, onnx_path, len(emd.get("Classes", [])))
         backbone = (emd.get("ModelParameters") or {}).get("backbone", "")
         parameters = sum(p.numel() for p in model.parameters())
-        emd_name = os.path.basename(emd_path)
+        folder = os.path.relpath(os.path.dirname(emd_path), work) if emd_path.startswith(work) else ""
+        inside = (lambda n: n) if folder in ("", ".") else (lambda n: f"{folder}/{n}")
+        emd_name = inside(os.path.basename(emd_path))
         text = converted_definition(emd, onnx_name, backbone, parameters)
-        skip = {emd_name, emd["ModelFile"], onnx_name}
-        write_package(a.output, text, emd_name, onnx_path, onnx_name, a.package, skip)
+        skip = {emd_name, inside(emd["ModelFile"]), inside(onnx_name)}
+        write_package(a.output, text, emd_name, onnx_path, inside(onnx_name), a.package, skip)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {a.output}: {backbone or 'FeatureClassifier'} as ONNX ({onnx_name}, opset {OPSET}, logits); "
