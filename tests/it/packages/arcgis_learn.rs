@@ -69,11 +69,27 @@ fn package(name: &str) -> PathBuf {
     if let Some(path) = written.get(name) {
         return path.clone();
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("seeded-{}", std::process::id()));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if written.is_empty() {
+        remove_stale_packages(tmp);
+    }
+    let dir = tmp.join(format!("seeded-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let path = SeededPackage::load(name).write_dlpk(&dir);
     written.insert(name.to_string(), path.clone());
     path
+}
+
+/// Removes the packages earlier test processes wrote (`seeded-<pid>` of processes no longer
+/// running), so that the ~300 MB a run writes do not pile up.
+fn remove_stale_packages(tmp: &Path) {
+    for entry in fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("seeded-").and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn reference(name: &str) -> Value {
