@@ -8,6 +8,8 @@
 #   share/bash-completion/completions/classify-objects, share/zsh/site-functions/_classify-objects,
 #   share/fish/vendor_completions.d/classify-objects.fish   shell completions
 #   share/man/man1/classify-objects.1                 the manual page
+#   share/classify-objects/export_onnx.py             makes an ONNX package of an arcgis.learn
+#                                                     FeatureClassifier not converted natively
 #   share/doc/classify-objects/                       LICENSE, third-party licences, MANIFEST
 #
 # Environment: PREFIX (default /usr/local), DESTDIR (staging root, default none), BIN (the built
@@ -35,7 +37,7 @@ uninstall() {
     done < "$manifest"
     rm -f -- "$manifest"
     # The folders only classify-objects uses, once empty.
-    find "$doc" "$root/lib/classify-objects" -depth -type d -empty -delete 2>/dev/null || true
+    find "$doc" "$root/lib/classify-objects" "$root/share/classify-objects" -depth -type d -empty -delete 2>/dev/null || true
     log "removed classify-objects from $root"
 }
 
@@ -53,7 +55,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib/classify-objects" "$stage/share/man/man1" \
     "$stage/share/bash-completion/completions" "$stage/share/zsh/site-functions" \
-    "$stage/share/fish/vendor_completions.d" "$stage/share/doc/classify-objects"
+    "$stage/share/fish/vendor_completions.d" "$stage/share/doc/classify-objects" \
+    "$stage/share/classify-objects"
 cp "$BIN" "$stage/bin/classify-objects"
 chmod 755 "$stage/bin/classify-objects"
 cp "$ort_lib" "$stage/lib/classify-objects/"
@@ -66,6 +69,7 @@ done
 "$BIN" completions fish > "$stage/share/fish/vendor_completions.d/classify-objects.fish"
 "$BIN" man > "$stage/share/man/man1/classify-objects.1"
 cp "$here/LICENSE" "$stage/share/doc/classify-objects/LICENSE"
+cp "$here/tools/export_onnx.py" "$stage/share/classify-objects/export_onnx.py"
 python3 "$here/scripts/third_party.py" "$stage/share/doc/classify-objects/third-party"
 (cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort) > "$stage/share/doc/classify-objects/MANIFEST"
 

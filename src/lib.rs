@@ -34,8 +34,8 @@ pub use model::ModelPackage;
 
 /// Entry points for the fuzz targets: the parsers that read untrusted bytes.
 pub mod fuzzing {
+    pub use crate::model::arcgis_learn::network::detect as detect_network;
     pub use crate::model::arcgis_learn::pickle::load_state_dict;
     pub use crate::model::arcgis_learn::pth::read as read_pth;
-    pub use crate::model::arcgis_learn::resnet::detect as detect_resnet;
     pub use crate::model::arguments::{parse_esri_string, resolve as resolve_arguments};
 }

@@ -149,6 +149,7 @@ fn installed_and_extracted_programs_work_without_the_clone() {
         "share/zsh/site-functions/_classify-objects",
         "share/fish/vendor_completions.d/classify-objects.fish",
         "share/man/man1/classify-objects.1",
+        "share/classify-objects/export_onnx.py",
         "share/doc/classify-objects/LICENSE",
         "share/doc/classify-objects/third-party/onnxruntime/ThirdPartyNotices.txt",
         "share/doc/classify-objects/third-party/rust-crates.md",

@@ -7,6 +7,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let bytes = data.to_vec();
     if let Ok(sd) = classify_objects::fuzzing::read_pth(bytes, "fuzz.pth") {
-        let _ = classify_objects::fuzzing::detect_resnet(&sd, "fuzz.pth");
+        let _ = classify_objects::fuzzing::detect_network(&sd, "fuzz.pth");
     }
 });

@@ -47,7 +47,9 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
         json!({
             "from": c.model_file,
             "format": "PyTorch state_dict (arcgis.learn FeatureClassifier)",
+            "family": c.family,
             "backbone": c.architecture,
+            "structure": c.description,
             "declared_backbone": c.declared_backbone,
             "parameters": c.parameters,
             "float32_values": c.float_values,
@@ -170,8 +172,9 @@ impl Lines {
         self.line(
             "architecture",
             format!(
-                "{} body + fastai head, {} parameters ({} float32 values), {} input channels, {} classes",
-                text(&c["backbone"]),
+                "{} ({}), {} parameters ({} float32 values), {} input channels, {} classes",
+                text(&c["structure"]),
+                text(&c["family"]),
                 c["parameters"],
                 c["float32_values"],
                 c["input_channels"],

@@ -122,7 +122,9 @@ mod tests {
         let conversion = Conversion {
             source: "p.dlpk!fc.pth".into(),
             model_file: "fc.pth".into(),
+            family: "ResNet".into(),
             architecture: "resnet34".into(),
+            description: "resnet34 body + fastai head".into(),
             declared_backbone: Some("resnet34".into()),
             classes: 1,
             in_channels: 3,

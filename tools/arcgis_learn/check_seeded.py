@@ -10,7 +10,6 @@ Needs numpy only. Exit status 1 on any difference.
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -23,11 +22,7 @@ import seeded_weights as sw  # noqa: E402
 
 
 def expand(layout):
-    return {"archive_name": layout["archive_name"],
-            "tensors": [{"key": k, "dtype": d, "shape": s, "stride": pw.contiguous_stride(s),
-                         "storage_key": str(i), "storage_offset": 0,
-                         "numel": math.prod(s), "location": "cpu"}
-                        for i, (k, d, s) in enumerate(layout["tensors"])],
+    return {"archive_name": layout["archive_name"], "tensors": pw.expand_tensors(layout["tensors"]),
             "metadata": layout["metadata"]}
 
 
@@ -39,7 +34,7 @@ def check(folder, write_dir=None):
     full = expand(layout)
     problems = []
     storages = [sw.tensor_bytes(layout["seed"], t["key"], t["dtype"], t["shape"], layout["gain"])
-                for t in full["tensors"]]
+                for t in pw.storage_owners(full["tensors"])]
     pkl = pw.data_pkl(full)
     recs = pw.records_for(full, storages, pkl)
     sid = pw.serialization_id([n for n, _ in recs], [zlib.crc32(d) & 0xFFFFFFFF for _, d in recs])

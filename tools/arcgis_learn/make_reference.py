@@ -37,6 +37,12 @@ PRESETS = {
     "fc_resnet50_multilabel_seeded": {"backbone": "resnet50", "mode": "multi", "seed": 2035, "gain": 3.0},
     "fc_efficientnet_b0_seeded": {"backbone": "timm:efficientnet_b0", "mode": "single", "seed": 2021,
                                   "gain": 6.75},
+    "fc_mobilenet_v2_seeded": {"backbone": "mobilenet_v2", "mode": "single", "seed": 2058, "gain": 4.0},
+    "fc_mobilenetv3_large_seeded": {"backbone": "timm:mobilenetv3_large_100", "mode": "single", "seed": 2035,
+                                    "gain": 4.0},
+    "fc_densenet121_seeded": {"backbone": "timm:densenet121", "mode": "single", "seed": 2022, "gain": 4.0},
+    "fc_vgg11_bn_seeded": {"backbone": "timm:vgg11_bn", "mode": "single", "seed": 2025, "gain": 4.0},
+    "fc_deit_tiny_seeded": {"backbone": "timm:deit_tiny", "mode": "single", "seed": 2024, "gain": 3.0},
 }
 DEFAULT_WINDOWS = "546,0 567,95 231,114 483,152 210,171 147,152"
 
@@ -254,10 +260,12 @@ def main():
     dtypes = {torch.float32: "float32", torch.int64: "int64"}
     current = model.state_dict()
     seeded = {}
+    owner_of_storage = {}  # a module registered twice: its second name's tensors share the first's storage
     for k, v in current.items():
         if v.dtype not in dtypes:
             sys.exit(f"{k}: dtype {v.dtype} is outside the seeded-weights spec")
-        seeded[k] = torch.from_numpy(sw.tensor_values(cfg["seed"], k, dtypes[v.dtype], tuple(v.shape),
+        owner = owner_of_storage.setdefault(v.untyped_storage().data_ptr(), k)
+        seeded[k] = torch.from_numpy(sw.tensor_values(cfg["seed"], owner, dtypes[v.dtype], tuple(v.shape),
                                                       cfg["gain"]).copy())
     model.load_state_dict(seeded, strict=True)
     for k, v in model.state_dict().items():
@@ -285,10 +293,10 @@ def main():
     t = time.time()
     raw = open(pth_path, "rb").read()
     layout, pkl, zpth, entries = pw.layout_from_pth(raw)
-    storages = [zpth.read(f"{layout['archive_name']}/data/{tt['storage_key']}") for tt in layout["tensors"]]
-    expected = [sw.tensor_bytes(cfg["seed"], tt["key"], tt["dtype"], tt["shape"], cfg["gain"])
-                for tt in layout["tensors"]]
-    bad = [tt["key"] for tt, s, e in zip(layout["tensors"], storages, expected) if s != e]
+    owners = pw.storage_owners(layout["tensors"])
+    storages = [zpth.read(f"{layout['archive_name']}/data/{tt['storage_key']}") for tt in owners]
+    expected = [sw.tensor_bytes(cfg["seed"], tt["key"], tt["dtype"], tt["shape"], cfg["gain"]) for tt in owners]
+    bad = [tt["key"] for tt, s, e in zip(owners, storages, expected) if s != e]
     assert not bad, f"storages differ from the seeded spec: {bad[:5]}"
     rebuilt_pkl = pw.data_pkl(layout)
     rebuilt = pw.pth_bytes(layout, expected)
@@ -336,7 +344,10 @@ def main():
         "gain": cfg["gain"],
         "archive_name": layout["archive_name"],
         "pickle_protocol": layout["pickle_protocol"],
-        "conventions": {"storage_key": "index of the tensor in this list, as a decimal string",
+        "conventions": {"storage_key": "storages are numbered \"0\", \"1\", ... in order of first use: a new one "
+                                       "per tensor, unless the tensor has a 4th element, the key of an earlier "
+                                       "storage it views whole (a module saved under two names); a storage's "
+                                       "values are seeded by the key of its first tensor",
                         "storage_offset": 0, "stride": "contiguous (row-major)", "location": "cpu",
                         "requires_grad": False, "backward_hooks": "empty OrderedDict",
                         "storage_class": {"float32": "FloatStorage", "int64": "LongStorage"}},
@@ -344,15 +355,12 @@ def main():
                     "byteorder": "little", "data/<k>": "storage bytes, little-endian", "version": "3\n",
                     ".data/serialization_id": "computed, see README"},
         "tensor_count": len(layout["tensors"]),
-        "float32_values": sum(tt["numel"] for tt in layout["tensors"] if tt["dtype"] == "float32"),
-        "tensors": [[tt["key"], tt["dtype"], tt["shape"]] for tt in layout["tensors"]],
+        "float32_values": sum(tt["numel"] for tt in owners if tt["dtype"] == "float32"),
+        "tensors": pw.compact_tensors(layout["tensors"]),
         "metadata": layout["metadata"],
     }
     # the compact form must expand to what was read from the pickle
-    expanded = [{"key": k, "dtype": d, "shape": s, "stride": pw.contiguous_stride(s), "storage_key": str(i),
-                 "storage_offset": 0, "numel": int(np.prod(s)) if s else 1, "location": "cpu"}
-                for i, (k, d, s) in enumerate(layout_doc["tensors"])]
-    assert expanded == layout["tensors"]
+    assert pw.expand_tensors(layout_doc["tensors"]) == layout["tensors"]
     dump_json(layout_doc, os.path.join(out, "layout.json"))
 
     fingerprint = {

@@ -6,12 +6,13 @@ from observation of files torch wrote (and from torch's documented record names)
 checks it against every package it makes, and check_seeded.py uses it to rebuild the packages.
 
     layout   (the dict in fixtures/arcgis_learn/<name>/layout.json, see layout_from_pth)
-    storages (list of bytes, storage key order = state_dict order)
+    storages (list of bytes, one per storage, in storage key order = order of first use)
     -> data_pkl(layout)                       the pickle, protocol 2
     -> pth_bytes(archive_name, layout, storages)  the whole zip, including .data/serialization_id
 
-Only what a plain state_dict needs is covered: OrderedDict of tensors, one storage per tensor,
-storage_offset 0, contiguous strides, requires_grad False, location 'cpu', dtypes float32/int64,
+Only what a plain state_dict needs is covered: OrderedDict of tensors, one storage per tensor
+except where a module is registered twice (then the second name's tensor views the first one's
+storage whole: the same storage key, written once), storage_offset 0, contiguous strides, requires_grad False, location 'cpu', dtypes float32/int64,
 a `_metadata` OrderedDict of module path -> {'version': n}, and a zip below 4 GiB.
 """
 import bisect
@@ -140,7 +141,8 @@ def data_pkl(layout):
         p.out += b"("  # MARK: persistent id ('storage', <class>, key, location, numel)
         p.string("storage", shared="storage")
         p.global_("torch", STORAGE_CLASS[t["dtype"]])
-        p.string(t["storage_key"])
+        # torch's id_map hands back the same key string for a storage seen before: BINGET
+        p.string(t["storage_key"], shared="storage_key:" + t["storage_key"])
         p.string(t["location"], shared="location:" + t["location"])
         p.int_(t["numel"])
         p.out += b"t"
@@ -313,7 +315,9 @@ def records_for(layout, storages, pkl=None):
     recs = [("data.pkl", data_pkl(layout) if pkl is None else pkl),
             (".format_version", FORMAT_VERSION), (".storage_alignment", STORAGE_ALIGNMENT),
             ("byteorder", BYTEORDER)]
-    recs += [(f"data/{t['storage_key']}", s) for t, s in zip(layout["tensors"], storages)]
+    owners = storage_owners(layout["tensors"])
+    assert len(owners) == len(storages), (len(owners), len(storages))
+    recs += [(f"data/{t['storage_key']}", s) for t, s in zip(owners, storages)]
     recs.append(("version", VERSION))
     return recs
 
@@ -323,6 +327,62 @@ def pth_bytes(layout, storages, pkl=None):
     sid = serialization_id([n for n, _ in recs], [zlib.crc32(d) & 0xFFFFFFFF for _, d in recs])
     recs.append((".data/serialization_id", sid.encode("ascii")))
     return zip_records(layout["archive_name"], recs)
+
+
+# ---- storages and layout.json's compact tensor list ------------------------------------------
+
+def check_storage_keys(tensors):
+    """torch numbers storages "0", "1", ... in order of first use; a tensor naming an earlier
+    storage must view all of it (same dtype and size: a module registered under two names)."""
+    seen = {}
+    for t in tensors:
+        k = t["storage_key"]
+        if k in seen:
+            first = seen[k]
+            assert (first["dtype"], first["numel"], t["storage_offset"]) == (t["dtype"], t["numel"], 0), t["key"]
+        else:
+            assert k == str(len(seen)), (t["key"], k, len(seen))
+            seen[k] = t
+
+
+def storage_owners(tensors):
+    """The first tensor of each storage, in storage key order: its key seeds the storage's values
+    and its bytes are the record data/<k>."""
+    owners = {}
+    for t in tensors:
+        owners.setdefault(t["storage_key"], t)
+    return list(owners.values())
+
+
+def compact_tensors(tensors):
+    """layout.json's form: [key, dtype, shape], plus the storage key as a 4th element when the
+    tensor shares a storage first used by an earlier tensor."""
+    out, seen = [], set()
+    for t in tensors:
+        row = [t["key"], t["dtype"], t["shape"]]
+        if t["storage_key"] in seen:
+            row.append(t["storage_key"])
+        seen.add(t["storage_key"])
+        out.append(row)
+    return out
+
+
+def expand_tensors(compact):
+    """The inverse of compact_tensors: every field a tensor of layout_from_pth has."""
+    tensors, fresh = [], 0
+    for row in compact:
+        k, d, s = row[:3]
+        if len(row) > 3:
+            key = row[3]
+        else:
+            key, fresh = str(fresh), fresh + 1
+        numel = 1
+        for n in s:
+            numel *= n
+        tensors.append({"key": k, "dtype": d, "shape": s, "stride": contiguous_stride(s), "storage_key": key,
+                        "storage_offset": 0, "numel": numel, "location": "cpu"})
+    check_storage_keys(tensors)
+    return tensors
 
 
 # ---- reading (for layout.json / fingerprint.json) --------------------------------------------
@@ -393,7 +453,7 @@ def layout_from_pth(raw):
         tensors.append({"key": k, "dtype": dtype, "shape": t.size, "stride": t.stride,
                         "storage_key": st["key"], "storage_offset": t.offset, "numel": numel,
                         "location": st["location"]})
-    assert [t["storage_key"] for t in tensors] == [str(i) for i in range(len(tensors))]
+    check_storage_keys(tensors)
     meta = getattr(sd, "_metadata")
     assert type(meta) is collections.OrderedDict
     metadata = []

@@ -27,9 +27,38 @@ const RESNET18: &str = "fc_resnet18_seeded";
 /// A multi-label ResNet-50 FeatureClassifier (MultiLabeled_Tiles, PIXEL_SPACE, three classes).
 const RESNET50: &str = "fc_resnet50_multilabel_seeded";
 
-/// Every seeded package committed (the EfficientNet one is not converted yet: only its `.pth`
-/// is checked).
-const ALL: [&str; 3] = [RESNET18, RESNET50, "fc_efficientnet_b0_seeded"];
+/// The seeded package of each other backbone family converted natively: (package, family,
+/// architecture found in the weights, `.emd` backbone).
+const FAMILIES: [(&str, &str, &str, &str); 6] = [
+    ("fc_mobilenet_v2_seeded", "MobileNetV2", "mobilenet_v2", "mobilenet_v2"),
+    (
+        "fc_efficientnet_b0_seeded",
+        "EfficientNet",
+        "efficientnet_b0",
+        "timm:efficientnet_b0",
+    ),
+    (
+        "fc_mobilenetv3_large_seeded",
+        "MobileNetV3",
+        "mobilenetv3_large_100",
+        "timm:mobilenetv3_large_100",
+    ),
+    ("fc_densenet121_seeded", "DenseNet", "densenet121", "timm:densenet121"),
+    ("fc_vgg11_bn_seeded", "VGG", "vgg11_bn", "timm:vgg11_bn"),
+    (
+        "fc_deit_tiny_seeded",
+        "ViT",
+        "vit_tiny_patch16",
+        "timm:deit_tiny_patch16_224",
+    ),
+];
+
+/// Every seeded package committed.
+fn all() -> Vec<&'static str> {
+    let mut all = vec![RESNET18, RESNET50];
+    all.extend(FAMILIES.iter().map(|f| f.0));
+    all
+}
 
 /// The seeded package `name`, written once per test process (it is regenerated each time: the
 /// generator is what is tested).
@@ -40,11 +69,27 @@ fn package(name: &str) -> PathBuf {
     if let Some(path) = written.get(name) {
         return path.clone();
     }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("seeded-{}", std::process::id()));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if written.is_empty() {
+        remove_stale_packages(tmp);
+    }
+    let dir = tmp.join(format!("seeded-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let path = SeededPackage::load(name).write_dlpk(&dir);
     written.insert(name.to_string(), path.clone());
     path
+}
+
+/// Removes the packages earlier test processes wrote (`seeded-<pid>` of processes no longer
+/// running), so that the ~300 MB a run writes do not pile up.
+fn remove_stale_packages(tmp: &Path) {
+    for entry in fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("seeded-").and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn reference(name: &str) -> Value {
@@ -171,7 +216,7 @@ fn pth_package(dir: &Path, file: &str, replace: &[(&str, &str)], pth: &[u8]) -> 
 
 #[test]
 fn seeded_packages_hold_exactly_what_torch_wrote() {
-    for name in ALL {
+    for name in all() {
         let package = SeededPackage::load(name);
         let f = &package.fingerprint;
         let pkl = package.data_pkl();
@@ -228,6 +273,204 @@ fn arcgis_learn_packages_run_as_they_are_with_esri_numbers() {
             assert!(notice[0].contains(&format!("backbone {backbone}")), "{}", notice[0]);
         }
     }
+}
+
+/// Runs the seeded package of a family as it is and converted, plain and with TTA, against
+/// Esri's numbers, and checks what `inspect` says of it.
+fn family_matches_esri(name: &str) {
+    let &(_, family, architecture, declared) = FAMILIES.iter().find(|f| f.0 == name).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reference = reference(name);
+    assert_varied(name, &reference);
+    let converted = d.join(format!("{name}_onnx.dlpk"));
+    run_ok(&[
+        "convert",
+        package(name).to_str().unwrap(),
+        "-o",
+        converted.to_str().unwrap(),
+    ]);
+    for tta in [false, true] {
+        let arg = format!("test_time_augmentation={tta}");
+        for (how, model) in [("as it is", package(name)), ("converted", converted.clone())] {
+            let tag = format!("{}_{tta}", how.len());
+            let (rows, _, stderr) = classify(d, &model, &reference, &tag, &["--model-arg", &arg]);
+            let worst = compare(name, &reference, &rows, tta, None);
+            eprintln!("{name} {how}, tta={tta}: max |Δ| vs Esri {worst:.2e}");
+            assert_eq!(stderr.contains("converted"), how == "as it is", "{stderr}");
+        }
+    }
+    let out = run_ok(&["inspect", package(name).to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["check"], "ok");
+    assert_eq!(s["converted"]["family"], family);
+    assert_eq!(s["converted"]["backbone"], architecture);
+    assert_eq!(s["converted"]["declared_backbone"], declared);
+    let float_values = SeededPackage::load(name).layout["float32_values"].clone();
+    assert_eq!(
+        s["converted"]["float32_values"], float_values,
+        "every float32 value once"
+    );
+    let text = String::from_utf8(run_ok(&["inspect", package(name).to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains(family) && text.contains(architecture), "{text}");
+    // The weights decide: an .emd naming another converted backbone is refused, whatever it says.
+    for other in ["resnet34", "timm:efficientnet_b3", "timm:vit_base_patch16_224"] {
+        let edited = with_backbone(d, name, declared, other);
+        let line = run_err(&["inspect", edited.to_str().unwrap()], 2);
+        assert!(
+            line.contains(&format!(
+                "holds a {architecture} but its .emd says backbone \"{other}\""
+            )),
+            "{line}"
+        );
+    }
+}
+
+/// The seeded package `name` with its `.emd` declaring `backbone` instead of `declared`.
+fn with_backbone(dir: &Path, name: &str, declared: &str, backbone: &str) -> PathBuf {
+    let package = SeededPackage::load(name);
+    let from = format!("\"backbone\": \"{declared}\"");
+    assert!(package.emd.contains(&from), "{name}: the emd has no {from}");
+    let emd = package.emd.replace(&from, &format!("\"backbone\": \"{backbone}\""));
+    let path = dir.join(format!("{name}_as_{}.dlpk", backbone.replace(':', "_")));
+    write_zip(
+        &path,
+        &[
+            (&format!("{name}.emd"), emd.as_bytes()),
+            (&format!("{name}.pth"), &package.pth()),
+        ],
+    );
+    path
+}
+
+/// The references must tell chips apart, or matching them proves little: more than one label
+/// and a spread of confidences, plain and with TTA.
+fn assert_varied(name: &str, reference: &Value) {
+    let chips = reference["chips"].as_array().unwrap();
+    for (label, confidence) in [("label", "confidence"), ("tta_label", "tta_confidence")] {
+        let labels: std::collections::BTreeSet<&str> = chips.iter().map(|c| c[label].as_str().unwrap()).collect();
+        let values: Vec<f64> = chips
+            .iter()
+            .map(|c| c[confidence].as_str().unwrap().parse().unwrap())
+            .collect();
+        let spread = values.iter().copied().fold(f64::MIN, f64::max) - values.iter().copied().fold(f64::MAX, f64::min);
+        assert!(
+            labels.len() > 1 && spread > 0.02,
+            "{name}: {label} {labels:?}, spread {spread}"
+        );
+    }
+}
+
+#[test]
+fn mobilenet_v2_matches_esri() {
+    family_matches_esri("fc_mobilenet_v2_seeded");
+}
+
+#[test]
+fn efficientnet_matches_esri() {
+    family_matches_esri("fc_efficientnet_b0_seeded");
+    // Without the .emd's backbone name the weights could be timm's tf_efficientnet_b0 (same
+    // shapes, TensorFlow padding, BN epsilon 1e-3): refused rather than guessed.
+    let dir = tempfile::tempdir().unwrap();
+    let package = SeededPackage::load("fc_efficientnet_b0_seeded");
+    let emd = package
+        .emd
+        .replace("\"backbone\": \"timm:efficientnet_b0\"", "\"unused\": 0");
+    assert_ne!(emd, package.emd);
+    let path = dir.path().join("nameless.dlpk");
+    write_zip(
+        &path,
+        &[
+            ("m.emd", emd.as_bytes()),
+            ("fc_efficientnet_b0_seeded.pth", &package.pth()),
+        ],
+    );
+    let line = run_err(&["inspect", path.to_str().unwrap()], 2);
+    assert!(line.contains("names no backbone") && line.contains("tf_"), "{line}");
+}
+
+#[test]
+fn mobilenetv3_matches_esri() {
+    family_matches_esri("fc_mobilenetv3_large_seeded");
+}
+
+#[test]
+fn densenet_matches_esri() {
+    family_matches_esri("fc_densenet121_seeded");
+}
+
+#[test]
+fn vgg_matches_esri() {
+    family_matches_esri("fc_vgg11_bn_seeded");
+}
+
+#[test]
+fn vit_matches_esri() {
+    family_matches_esri("fc_deit_tiny_seeded");
+    // timm builds the ViT for the chip size (its position table has one row per patch): an .emd
+    // with another chip size is refused, not run on a table of the wrong size.
+    let dir = tempfile::tempdir().unwrap();
+    let package = SeededPackage::load("fc_deit_tiny_seeded");
+    let emd = package
+        .emd
+        .replace("\"ImageHeight\": 224", "\"ImageHeight\": 256")
+        .replace("\"ImageWidth\": 224", "\"ImageWidth\": 256");
+    let path = dir.path().join("chip256.dlpk");
+    write_zip(
+        &path,
+        &[("m.emd", emd.as_bytes()), ("fc_deit_tiny_seeded.pth", &package.pth())],
+    );
+    let line = run_err(&["inspect", path.to_str().unwrap()], 2);
+    assert!(
+        line.contains("built for 224 x 224 chips") && line.contains("ImageHeight 256"),
+        "{line}"
+    );
+}
+
+/// A backbone that is not converted natively (timm's TensorFlow-padded MobileNetV3-Small) made
+/// runnable with `tools/export_onnx.py`: the committed package is what that script wrote from a
+/// seeded arcgis.learn package (`tools/arcgis_learn/check_export.py --keep`), and
+/// `reference.json` is Esri's inference on that package.
+#[test]
+fn a_package_exported_with_export_onnx_py_gives_esri_numbers() {
+    let name = "fc_tf_mobilenetv3_small_minimal_export";
+    let folder = fixture(&format!("arcgis_learn/{name}"));
+    let exported = folder.join(format!("{name}.dlpk"));
+    let reference: Value = serde_json::from_str(&fs::read_to_string(folder.join("reference.json")).unwrap()).unwrap();
+    assert_eq!(reference["backbone"], "timm:tf_mobilenetv3_small_minimal_100");
+    assert_varied(name, &reference);
+    let dir = tempfile::tempdir().unwrap();
+    for tta in [false, true] {
+        let arg = format!("test_time_augmentation={tta}");
+        let (rows, _, stderr) = classify(
+            dir.path(),
+            &exported,
+            &reference,
+            &format!("x{tta}"),
+            &["--model-arg", &arg],
+        );
+        let worst = compare(name, &reference, &rows, tta, None);
+        eprintln!("{name}, tta={tta}: max |Δ| vs Esri {worst:.2e}");
+        assert!(
+            !stderr.contains("converted"),
+            "an ONNX package: nothing to convert: {stderr}"
+        );
+    }
+    // The .emd carried over, pointing at the .onnx, with the record of where it came from.
+    let mut zip = zip::ZipArchive::new(fs::File::open(&exported).unwrap()).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(&format!("{name}.emd")).unwrap(), &mut text).unwrap();
+    let emd: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(emd["ModelFile"], format!("{name}.onnx"));
+    assert_eq!(emd["ConvertedFrom"]["ModelFile"], format!("{name}.pth"));
+    assert_eq!(emd["ConvertedFrom"]["Outputs"], "logits");
+    let out = run_ok(&["inspect", exported.to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["check"].as_str(), s["activation"].as_str()),
+        (Some("ok"), Some("softmax"))
+    );
+    assert_eq!(s["inputs"][0]["shape"], serde_json::json!([-1, 3, 224, 224]));
 }
 
 #[test]
@@ -446,14 +689,28 @@ fn hostile_and_damaged_weights_are_refused_with_one_line() {
         (
             "other_backbone",
             good_prefix.clone(),
-            vec![("\"backbone\": \"resnet18\"", "\"backbone\": \"mobilenet_v2\"")],
-            vec!["mobilenet_v2", "resnet18, resnet34, resnet50, resnet101, resnet152"],
+            vec![(
+                "\"backbone\": \"resnet18\"",
+                "\"backbone\": \"timm:swin_tiny_patch4_window7_224\"",
+            )],
+            vec![
+                "timm:swin_tiny_patch4_window7_224",
+                "python export_onnx.py",
+                "other_backbone.dlpk -o model_onnx.dlpk",
+                "share/classify-objects/ when installed)",
+            ],
+        ),
+        (
+            "convnext",
+            good_prefix.clone(),
+            vec![("\"backbone\": \"resnet18\"", "\"backbone\": \"timm:convnext_tiny\"")],
+            vec!["timm:convnext_tiny", "arcgis.learn's FeatureClassifier itself rejects"],
         ),
         (
             "timm_d_variant",
             good_prefix.clone(),
             vec![("\"backbone\": \"resnet18\"", "\"backbone\": \"timm:resnet101d\"")],
-            vec!["timm:resnet101d", "supported"],
+            vec!["timm:resnet101d", "not converted", "export_onnx.py"],
         ),
         (
             "other_model_type",

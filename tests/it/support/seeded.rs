@@ -27,11 +27,14 @@ pub struct SeededPackage {
     pub reference: Value,
 }
 
-/// One tensor of the state_dict: key, dtype (`float32`, `int64`) and shape.
+/// One tensor of the state_dict: key, dtype (`float32`, `int64`), shape, and the key of the
+/// storage it views (`"0"`, `"1"`, ... in order of first use; a module saved under two names has
+/// its second name's tensors view the first one's storages, written once).
 pub struct TensorLayout {
     pub key: String,
     pub dtype: String,
     pub shape: Vec<usize>,
+    pub storage_key: String,
 }
 
 impl SeededPackage {
@@ -49,30 +52,57 @@ impl SeededPackage {
         }
     }
 
-    /// The state_dict's tensors, in order.
+    /// The state_dict's tensors, in order: `[key, dtype, shape]`, with the key of an earlier
+    /// storage as a 4th element when the tensor shares it.
     pub fn tensors(&self) -> Vec<TensorLayout> {
+        let mut fresh = 0usize;
         self.layout["tensors"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| TensorLayout {
-                key: t[0].as_str().unwrap().to_string(),
-                dtype: t[1].as_str().unwrap().to_string(),
-                shape: t[2]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d.as_u64().unwrap() as usize)
-                    .collect(),
+            .map(|t| {
+                let storage_key = match t.get(3) {
+                    Some(shared) => shared.as_str().unwrap().to_string(),
+                    None => {
+                        fresh += 1;
+                        (fresh - 1).to_string()
+                    }
+                };
+                TensorLayout {
+                    key: t[0].as_str().unwrap().to_string(),
+                    dtype: t[1].as_str().unwrap().to_string(),
+                    shape: t[2]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_u64().unwrap() as usize)
+                        .collect(),
+                    storage_key,
+                }
             })
             .collect()
     }
 
-    /// Each tensor's bytes (little-endian), by the seeded-weights rules.
+    /// The first tensor of each storage, in storage key order: its key seeds the storage.
+    pub fn storage_owners(&self) -> Vec<TensorLayout> {
+        let mut seen = std::collections::HashSet::new();
+        let owners: Vec<TensorLayout> = self
+            .tensors()
+            .into_iter()
+            .filter(|t| seen.insert(t.storage_key.clone()))
+            .collect();
+        assert!(owners.iter().enumerate().all(|(i, t)| t.storage_key == i.to_string()));
+        owners
+    }
+
+    /// Each storage's bytes (little-endian), by the seeded-weights rules, in storage key order.
     pub fn storages(&self) -> Vec<Vec<u8>> {
         let seed = self.layout["seed"].as_u64().unwrap();
         let gain = self.layout["gain"].as_f64().unwrap();
-        self.tensors().iter().map(|t| seeded_tensor(seed, gain, t)).collect()
+        self.storage_owners()
+            .iter()
+            .map(|t| seeded_tensor(seed, gain, t))
+            .collect()
     }
 
     /// The pickle (`data.pkl`).
@@ -288,8 +318,7 @@ fn data_pkl(tensors: &[TensorLayout], metadata: &[(String, u32)]) -> Vec<u8> {
         memo: Vec::new(),
     };
     p.empty_ordered_dict();
-    let indexed: Vec<(usize, &TensorLayout)> = tensors.iter().enumerate().collect();
-    p.items(&indexed, |p, (k, t)| {
+    p.items(tensors, |p, t| {
         p.string(&t.key, None);
         p.global("torch._utils", "_rebuild_tensor_v2");
         p.out.extend(b"((");
@@ -302,7 +331,8 @@ fn data_pkl(tensors: &[TensorLayout], metadata: &[(String, u32)]) -> Vec<u8> {
                 "FloatStorage"
             },
         );
-        p.string(&k.to_string(), None);
+        // torch hands back the same key string for a storage seen before: a BINGET then.
+        p.string(&t.storage_key, Some(&format!("storage_key:{}", t.storage_key)));
         p.string("cpu", Some("location:cpu"));
         p.int(t.shape.iter().product());
         p.out.push(b't');

@@ -1,21 +1,18 @@
-//! Which network a FeatureClassifier state_dict holds, found from its key names and tensor
-//! shapes: fastai's `nn.Sequential(body, head)` with a torchvision ResNet body (`0.*`:
-//! BasicBlock or Bottleneck, with downsample shortcuts) and fastai's head (`1.*`: concat
-//! pooling, BatchNorm1d, Linear, ReLU, BatchNorm1d, Linear).
+//! The ResNet FeatureClassifier: fastai's `nn.Sequential(body, head)` with a torchvision ResNet
+//! body (`0.*`: BasicBlock or Bottleneck, with downsample shortcuts) and fastai's head (`1.*`),
+//! found from the state_dict's key names and tensor shapes, and its ONNX graph.
 //!
-//! Every key must be accounted for, with the shape the architecture implies (as PyTorch's
-//! `load_state_dict(strict=True)` requires): a backbone with extra modules (squeeze-excitation,
-//! deep stems, anti-aliasing convolutions with weights) or other widths is refused rather than
-//! half-converted. Widths are read from the shapes; strides follow torchvision (2 in the first
-//! block of layers 2-4).
+//! Widths are read from the shapes; strides follow torchvision (2 in the first block of layers
+//! 2-4). A backbone with extra modules (squeeze-excitation, deep stems, anti-aliasing
+//! convolutions with weights) or other widths is refused rather than half-converted.
 
 use anyhow::Result;
 
 use crate::bail_input;
-use crate::model::arcgis_learn::pickle::Dtype;
-#[cfg(test)]
-use crate::model::arcgis_learn::pth::Values;
-use crate::model::arcgis_learn::pth::{StateDict, Tensor};
+use crate::model::arcgis_learn::blocks::{self, add, conv_bn_act};
+use crate::model::arcgis_learn::graph::{Act, Builder, ConvSpec};
+use crate::model::arcgis_learn::pth::StateDict;
+use crate::model::arcgis_learn::weights::{fastai_head, Counts, Walker};
 
 /// The residual block type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,18 +45,12 @@ pub struct ResNet {
     pub layers: [usize; 4],
     /// Every block, in order.
     pub blocks: Vec<Block>,
-    /// Input channels of the first convolution (bands).
-    pub in_channels: usize,
     /// Channels out of the body (512 or 2048): the head pools `2 x` this many features.
     pub body_channels: usize,
     /// Width of the head's hidden layer (512).
     pub hidden: usize,
-    /// Outputs (classes).
-    pub classes: usize,
-    /// Trainable values (weights and biases), as `sum(p.numel() for p in model.parameters())`.
-    pub parameters: usize,
-    /// All float32 values, BatchNorm running statistics included.
-    pub float_values: usize,
+    /// Channels, classes and value counts.
+    pub counts: Counts,
 }
 
 /// The torchvision name of each supported block layout.
@@ -80,97 +71,25 @@ impl ResNet {
             .map(|(name, _, _)| *name)
             .unwrap_or("resnet")
     }
-}
 
-/// Checks keys and shapes while walking the expected layout, and remembers what was used.
-struct Walker<'a> {
-    sd: &'a StateDict,
-    origin: &'a str,
-    used: std::collections::HashSet<&'a str>,
-    parameters: usize,
-}
-
-impl<'a> Walker<'a> {
-    fn tensor(&mut self, key: &str, shape: &[usize]) -> Result<&'a Tensor> {
-        let origin = self.origin;
-        let Some((name, t)) = self.sd.entry(key) else {
-            bail_input!(
-                "{origin} has no tensor {key:?}, which a ResNet FeatureClassifier has; the weights are incomplete or from another architecture"
-            );
-        };
-        if t.dtype != Dtype::F32 {
-            bail_input!(
-                "{origin}: tensor {key:?} is {}; FeatureClassifier weights are float32 (convert the model with model.float() before saving)",
-                t.dtype.name()
-            );
+    /// Writes the graph: stem, residual blocks, fastai head.
+    pub fn graph(&self, b: &mut Builder<'_>) -> Result<()> {
+        let x = b.input();
+        let x = conv_bn_act(b, x, "0.0.weight", "0.1", ConvSpec::same(7, 2), Act::Relu)?;
+        let mut x = b.pool("MaxPool", x, 3, 2, 1);
+        for block in &self.blocks {
+            x = residual_block(b, x, block, self.kind)?;
         }
-        if t.shape != shape {
-            bail_input!(
-                "{origin}: tensor {key:?} has shape {:?} where this ResNet needs {shape:?}; the weights are from another architecture",
-                t.shape
-            );
-        }
-        self.used.insert(name);
-        Ok(t)
-    }
-
-    fn param(&mut self, key: &str, shape: &[usize]) -> Result<()> {
-        let t = self.tensor(key, shape)?;
-        self.parameters += t.numel();
-        Ok(())
-    }
-
-    fn shape(&self, key: &str) -> Option<&'a [usize]> {
-        self.sd.get(key).map(|t| t.shape.as_slice())
-    }
-
-    fn conv(&mut self, key: &str, out: usize, inp: usize, k: usize) -> Result<()> {
-        self.param(key, &[out, inp, k, k])
-    }
-
-    fn batch_norm(&mut self, prefix: &str, channels: usize) -> Result<()> {
-        self.param(&format!("{prefix}.weight"), &[channels])?;
-        self.param(&format!("{prefix}.bias"), &[channels])?;
-        self.tensor(&format!("{prefix}.running_mean"), &[channels])?;
-        self.tensor(&format!("{prefix}.running_var"), &[channels])?;
-        let counter = format!("{prefix}.num_batches_tracked");
-        if let Some((name, t)) = self.sd.entry(&counter) {
-            if t.dtype != Dtype::I64 || t.numel() != 1 {
-                bail_input!(
-                    "{}: {counter:?} is not an int64 scalar; the weights are damaged",
-                    self.origin
-                );
-            }
-            self.used.insert(name);
-        }
-        Ok(())
-    }
-
-    /// The first dimension of a key's shape (a width), or a clear error.
-    fn width(&self, key: &str) -> Result<usize> {
-        match self.shape(key) {
-            Some(shape) if !shape.is_empty() => Ok(shape[0]),
-            _ => bail_input!(
-                "{} has no tensor {key:?}, which a ResNet FeatureClassifier has; the weights are incomplete or from another architecture",
-                self.origin
-            ),
-        }
+        blocks::fastai_head(b, x)
     }
 }
 
 /// Finds the FeatureClassifier ResNet that `sd` holds; `origin` names the weights in messages.
 pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
-    let mut w = Walker {
-        sd,
-        origin,
-        used: Default::default(),
-        parameters: 0,
-    };
+    let mut w = Walker::new(sd, origin, "a torchvision ResNet FeatureClassifier");
     if !sd.contains("0.0.weight") || !sd.contains("0.4.0.conv1.weight") {
         let example = sd.names().next().unwrap_or("-");
-        bail_input!(
-            "{origin} does not hold a ResNet body (no 0.0.weight / 0.4.0.conv1.weight; first key {example:?}); only FeatureClassifier models with a ResNet backbone are converted"
-        );
+        bail_input!("{origin} does not hold a ResNet body (no 0.0.weight / 0.4.0.conv1.weight; first key {example:?})");
     }
     let (stem_width, in_channels) = stem(&mut w)?;
     let kind = if sd.contains("0.4.0.conv3.weight") {
@@ -180,36 +99,21 @@ pub fn detect(sd: &StateDict, origin: &str) -> Result<ResNet> {
     };
     let (layers, blocks, channels) = body(&mut w, kind, stem_width)?;
     let (hidden, classes) = fastai_head(&mut w, channels)?;
-    let unknown: Vec<&str> = sd.names().filter(|n| !w.used.contains(n)).collect();
-    if let Some(first) = unknown.first() {
-        bail_input!(
-            "{origin} has {} tensor(s) a torchvision ResNet FeatureClassifier does not have (e.g. {first:?}); the backbone is another architecture (supported: {})",
-            unknown.len(),
-            supported_list()
-        );
-    }
+    let counts = w.finish(in_channels, classes)?;
     let net = ResNet {
         kind,
         layers,
         blocks,
-        in_channels,
         body_channels: channels,
         hidden,
-        classes,
-        parameters: w.parameters,
-        float_values: sd
-            .tensors
-            .iter()
-            .filter(|(_, t)| t.dtype == Dtype::F32)
-            .map(|(_, t)| t.numel())
-            .sum(),
+        counts,
     };
     if net.name() == "resnet" || !standard_widths(sd, &net, stem_width) {
         bail_input!(
             "{origin} holds a ResNet with {:?} blocks {:?} and non-standard widths or depth; only {} are converted",
             kind,
             layers,
-            supported_list()
+            NAMED.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
         );
     }
     Ok(net)
@@ -238,7 +142,7 @@ fn body(w: &mut Walker<'_>, kind: BlockKind, stem_width: usize) -> Result<([usiz
     let mut blocks = Vec::new();
     for (l, count) in layers.iter_mut().enumerate() {
         let mut b = 0;
-        while w.sd.contains(&format!("0.{}.{b}.conv1.weight", 4 + l)) {
+        while w.has(&format!("0.{}.{b}.conv1.weight", 4 + l)) {
             let prefix = format!("0.{}.{b}", 4 + l);
             let stride = if l > 0 && b == 0 { 2 } else { 1 };
             let (out, downsample) = block(w, kind, &prefix, channels, stride)?;
@@ -287,7 +191,7 @@ fn block(w: &mut Walker<'_>, kind: BlockKind, prefix: &str, channels: usize, str
             out
         }
     };
-    let downsample = w.sd.contains(&format!("{prefix}.downsample.0.weight"));
+    let downsample = w.has(&format!("{prefix}.downsample.0.weight"));
     if downsample {
         w.conv(&format!("{prefix}.downsample.0.weight"), out, channels, 1)?;
         w.batch_norm(&format!("{prefix}.downsample.1"), out)?;
@@ -298,27 +202,6 @@ fn block(w: &mut Walker<'_>, kind: BlockKind, prefix: &str, channels: usize, str
         );
     }
     Ok((out, downsample))
-}
-
-/// The fastai head on `channels` body channels: AdaptiveConcatPool2d, Flatten, BatchNorm1d,
-/// Dropout, Linear, ReLU, BatchNorm1d, Dropout, Linear; returns its hidden width and classes.
-fn fastai_head(w: &mut Walker<'_>, channels: usize) -> Result<(usize, usize)> {
-    let pooled = 2 * channels;
-    if !w.sd.contains("1.2.weight") || !w.sd.contains("1.8.weight") {
-        bail_input!(
-            "{} has no fastai head (1.2.* BatchNorm1d ... 1.8.* Linear); only FeatureClassifier models (fastai cnn_learner) are converted",
-            w.origin
-        );
-    }
-    w.batch_norm("1.2", pooled)?;
-    let hidden = w.width("1.4.weight")?;
-    w.param("1.4.weight", &[hidden, pooled])?;
-    w.param("1.4.bias", &[hidden])?;
-    w.batch_norm("1.6", hidden)?;
-    let classes = w.width("1.8.weight")?;
-    w.param("1.8.weight", &[classes, hidden])?;
-    w.param("1.8.bias", &[classes])?;
-    Ok((hidden, classes))
 }
 
 /// Whether the widths are torchvision's (64, 128, 256, 512 planes, expanded 4x in bottlenecks).
@@ -336,14 +219,73 @@ fn standard_widths(sd: &StateDict, net: &ResNet, stem_width: usize) -> bool {
         && net.body_channels == 512 * expansion
 }
 
-/// The backbone names converted, for messages.
-pub fn supported_list() -> String {
-    NAMED.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ")
+/// A residual block on `input`: the block's branch, plus the input (downsampled when the
+/// block changes shape), then ReLU.
+fn residual_block(b: &mut Builder<'_>, input: String, block: &Block, kind: BlockKind) -> Result<String> {
+    let p = &block.prefix;
+    let s = block.stride;
+    let key = |what: &str| format!("{p}.{what}");
+    let y = match kind {
+        BlockKind::Basic => {
+            let y = conv_bn_act(
+                b,
+                input.clone(),
+                &key("conv1.weight"),
+                &key("bn1"),
+                ConvSpec::same(3, s),
+                Act::Relu,
+            )?;
+            conv_bn_act(
+                b,
+                y,
+                &key("conv2.weight"),
+                &key("bn2"),
+                ConvSpec::same(3, 1),
+                Act::Identity,
+            )?
+        }
+        BlockKind::Bottleneck => {
+            let y = conv_bn_act(
+                b,
+                input.clone(),
+                &key("conv1.weight"),
+                &key("bn1"),
+                ConvSpec::same(1, 1),
+                Act::Relu,
+            )?;
+            let y = conv_bn_act(b, y, &key("conv2.weight"), &key("bn2"), ConvSpec::same(3, s), Act::Relu)?;
+            conv_bn_act(
+                b,
+                y,
+                &key("conv3.weight"),
+                &key("bn3"),
+                ConvSpec::same(1, 1),
+                Act::Identity,
+            )?
+        }
+    };
+    let shortcut = if block.downsample {
+        let spec = ConvSpec::same(1, s);
+        conv_bn_act(
+            b,
+            input,
+            &key("downsample.0.weight"),
+            &key("downsample.1"),
+            spec,
+            Act::Identity,
+        )?
+    } else {
+        input
+    };
+    let sum = add(b, y, shortcut);
+    Ok(b.act(sum, Act::Relu))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::arcgis_learn::pickle::Dtype;
+    use crate::model::arcgis_learn::pth::{Tensor, Values};
 
     fn zeros(shape: &[usize]) -> Tensor {
         let n: usize = shape.iter().product();
@@ -409,8 +351,11 @@ mod tests {
         );
         let net = detect(&sd, "r18.pth").unwrap();
         assert_eq!(net.name(), "resnet18");
-        assert_eq!((net.kind, net.layers, net.classes), (BlockKind::Basic, [2, 2, 2, 2], 5));
-        assert_eq!((net.body_channels, net.hidden, net.in_channels), (512, 512, 3));
+        assert_eq!(
+            (net.kind, net.layers, net.counts.classes),
+            (BlockKind::Basic, [2, 2, 2, 2], 5)
+        );
+        assert_eq!((net.body_channels, net.hidden, net.counts.in_channels), (512, 512, 3));
         let strided: Vec<&str> = net
             .blocks
             .iter()
@@ -432,7 +377,10 @@ mod tests {
         };
         // A squeeze-excitation module (seresnet): an extra key.
         let err = edit(&|t| t.push(("0.4.0.se.fc1.weight".into(), zeros(&[4, 64, 1, 1]))));
-        assert!(err.contains("0.4.0.se.fc1.weight") && err.contains("resnet34"), "{err}");
+        assert!(
+            err.contains("0.4.0.se.fc1.weight") && err.contains("torchvision ResNet"),
+            "{err}"
+        );
         // A missing key.
         let err = edit(&|t| t.retain(|(n, _)| n != "0.5.1.bn2.running_var"));
         assert!(err.contains("0.5.1.bn2.running_var"), "{err}");
