@@ -43,6 +43,12 @@ pub struct ModelProto {
     /// Its version.
     #[prost(string, optional, tag = "3")]
     pub producer_version: Option<String>,
+    /// Namespace of the model (read and written back, not used).
+    #[prost(string, optional, tag = "4")]
+    pub domain: Option<String>,
+    /// Version of the model (read and written back, not used).
+    #[prost(int64, optional, tag = "5")]
+    pub model_version: Option<i64>,
     /// Free text.
     #[prost(string, optional, tag = "6")]
     pub doc_string: Option<String>,
@@ -100,6 +106,9 @@ pub struct GraphProto {
     /// Graph outputs.
     #[prost(message, repeated, tag = "12")]
     pub output: Vec<ValueInfoProto>,
+    /// Types and shapes of inner values (read and written back).
+    #[prost(message, repeated, tag = "13")]
+    pub value_info: Vec<ValueInfoProto>,
 }
 
 /// `NodeProto`.
@@ -120,12 +129,17 @@ pub struct NodeProto {
     /// Attributes.
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    /// Free text.
+    #[prost(string, optional, tag = "6")]
+    pub doc_string: Option<String>,
     /// Operator domain (empty: ONNX).
     #[prost(string, optional, tag = "7")]
     pub domain: Option<String>,
 }
 
-/// `AttributeProto` (the scalar and list kinds this tool writes).
+/// `AttributeProto`: the kinds this tool writes, and those it reads and writes back (strings,
+/// tensors, float lists) when it rewrites a model. Sub-graphs (`If`, `Loop`) are not declared:
+/// a model that has them is refused where a model is rewritten.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AttributeProto {
     /// Attribute name.
@@ -137,9 +151,27 @@ pub struct AttributeProto {
     /// INT value.
     #[prost(int64, optional, tag = "3")]
     pub i: Option<i64>,
+    /// STRING value.
+    #[prost(bytes = "bytes", optional, tag = "4")]
+    pub s: Option<Bytes>,
+    /// TENSOR value.
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
+    /// FLOATS value.
+    #[prost(float, repeated, packed = "false", tag = "7")]
+    pub floats: Vec<f32>,
     /// INTS value.
     #[prost(int64, repeated, packed = "false", tag = "8")]
     pub ints: Vec<i64>,
+    /// STRINGS value.
+    #[prost(bytes = "bytes", repeated, tag = "9")]
+    pub strings: Vec<Bytes>,
+    /// TENSORS value.
+    #[prost(message, repeated, tag = "10")]
+    pub tensors: Vec<TensorProto>,
+    /// Free text.
+    #[prost(string, optional, tag = "13")]
+    pub doc_string: Option<String>,
     /// Which of the values is set.
     #[prost(enumeration = "AttributeType", optional, tag = "20")]
     pub r#type: Option<i32>,
@@ -177,7 +209,8 @@ impl AttributeProto {
     }
 }
 
-/// `TensorProto`, with the values as little-endian `raw_data`.
+/// `TensorProto`: this tool writes the values as little-endian `raw_data`; models written by
+/// other tools may hold them in the typed lists instead, which are read and written back.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     /// Shape.
@@ -186,12 +219,39 @@ pub struct TensorProto {
     /// Element type ([`FLOAT`], [`INT64`], ...).
     #[prost(int32, optional, tag = "2")]
     pub data_type: Option<i32>,
+    /// FLOAT values, when not in `raw_data`.
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// INT32 (and smaller integer, FLOAT16) values, when not in `raw_data`.
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
+    /// STRING values.
+    #[prost(bytes = "bytes", repeated, tag = "6")]
+    pub string_data: Vec<Bytes>,
+    /// INT64 values, when not in `raw_data`.
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     /// Tensor name (the initializer's value name).
     #[prost(string, optional, tag = "8")]
     pub name: Option<String>,
     /// Values, little-endian, row-major.
     #[prost(bytes = "bytes", optional, tag = "9")]
     pub raw_data: Option<Bytes>,
+    /// DOUBLE values, when not in `raw_data`.
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
+    /// UINT32/UINT64 values, when not in `raw_data`.
+    #[prost(uint64, repeated, tag = "11")]
+    pub uint64_data: Vec<u64>,
+    /// Free text.
+    #[prost(string, optional, tag = "12")]
+    pub doc_string: Option<String>,
+    /// Values kept in another file (`data_location` EXTERNAL); never read by this tool.
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
+    /// 1 when the values are in another file.
+    #[prost(int32, optional, tag = "14")]
+    pub data_location: Option<i32>,
 }
 
 /// `ValueInfoProto`: a graph input or output.
@@ -203,6 +263,9 @@ pub struct ValueInfoProto {
     /// Its type.
     #[prost(message, optional, tag = "2")]
     pub r#type: Option<TypeProto>,
+    /// Free text.
+    #[prost(string, optional, tag = "3")]
+    pub doc_string: Option<String>,
 }
 
 /// `TypeProto` (tensor types only).
@@ -211,6 +274,9 @@ pub struct TypeProto {
     /// The tensor type.
     #[prost(message, optional, tag = "1")]
     pub tensor_type: Option<TensorTypeProto>,
+    /// Free text naming what the value means.
+    #[prost(string, optional, tag = "6")]
+    pub denotation: Option<String>,
 }
 
 /// `TypeProto.Tensor`.
@@ -241,6 +307,9 @@ pub struct Dimension {
     /// Symbolic name.
     #[prost(string, optional, tag = "2")]
     pub dim_param: Option<String>,
+    /// Free text naming what the dimension means.
+    #[prost(string, optional, tag = "3")]
+    pub denotation: Option<String>,
 }
 
 impl ValueInfoProto {
@@ -257,17 +326,19 @@ impl ValueInfoProto {
                             .map(|d| match d {
                                 Ok(v) => Dimension {
                                     dim_value: Some(*v),
-                                    dim_param: None,
+                                    ..Default::default()
                                 },
                                 Err(p) => Dimension {
-                                    dim_value: None,
                                     dim_param: Some((*p).to_string()),
+                                    ..Default::default()
                                 },
                             })
                             .collect(),
                     }),
                 }),
+                ..Default::default()
             }),
+            ..Default::default()
         }
     }
 }

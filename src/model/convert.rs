@@ -26,6 +26,20 @@ pub fn write(path: &Path, package: &ModelPackage, input: &Path) -> Result<()> {
         .context("the package holds no converted model")?;
     let onnx_name = onnx_name_for(&conversion.model_file);
     let emd_text = converted_emd(&package.emd_text, &onnx_name, conversion, &package.emd_name)?;
+    write_onnx_package(path, package, input, &emd_text, &onnx_name, &package.onnx)
+}
+
+/// Writes to `path` a package of `package` (read from `input`) holding `emd_text` as its `.emd`
+/// and `onnx` as `onnx_name`; every other entry of the original is copied as it was, except its
+/// model file.
+pub fn write_onnx_package(
+    path: &Path,
+    package: &ModelPackage,
+    input: &Path,
+    emd_text: &str,
+    onnx_name: &str,
+    onnx: &[u8],
+) -> Result<()> {
     let file = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut zip = zip::ZipWriter::new(file);
     let deflated = zip::write::SimpleFileOptions::default()
@@ -34,20 +48,20 @@ pub fn write(path: &Path, package: &ModelPackage, input: &Path) -> Result<()> {
     // Weights barely compress (about 7%): stored, they are written and read at disk speed.
     let stored = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
-        .large_file(package.onnx.len() as u64 >= u32::MAX as u64);
+        .large_file(onnx.len() as u64 >= u32::MAX as u64);
     zip.start_file(package.emd_name.as_str(), deflated)?;
     std::io::Write::write_all(&mut zip, emd_text.as_bytes())?;
-    zip.start_file(onnx_name.as_str(), stored)?;
-    std::io::Write::write_all(&mut zip, &package.onnx)?;
+    zip.start_file(onnx_name, stored)?;
+    std::io::Write::write_all(&mut zip, onnx)?;
     if is_zip(input) {
-        copy_other_entries(input, &mut zip, &[&package.emd_name, &package.model_name, &onnx_name])?;
+        copy_other_entries(input, &mut zip, &[&package.emd_name, &package.model_name, onnx_name])?;
     }
     zip.finish()?.sync_all()?;
     Ok(())
 }
 
 /// `fc.pth` -> `fc.onnx` (a bare file name: the package keeps entries at its root).
-fn onnx_name_for(model_file: &str) -> String {
+pub fn onnx_name_for(model_file: &str) -> String {
     let name = normalize_package_path(model_file);
     let base = name.rsplit('/').next().unwrap_or(&name);
     let stem = base
@@ -60,7 +74,7 @@ fn onnx_name_for(model_file: &str) -> String {
 
 /// The `.emd` with `ModelFile` pointing at `onnx_name` and a `ConvertedFrom` record; every other
 /// key is kept, in its order.
-fn converted_emd(text: &str, onnx_name: &str, conversion: &Conversion, origin: &str) -> Result<String> {
+pub fn converted_emd(text: &str, onnx_name: &str, conversion: &Conversion, origin: &str) -> Result<String> {
     let text = text.trim_start_matches('\u{feff}');
     let mut map: Map<String, Value> = match serde_json::from_str(text) {
         Ok(map) => map,

@@ -65,7 +65,7 @@ pub fn encode(graph: Graph, sd: StateDict) -> Result<Vec<u8>> {
             dims: t.shape.iter().map(|&d| d as i64).collect(),
             data_type: Some(FLOAT),
             name: Some(key.clone()),
-            raw_data: None,
+            ..Default::default()
         }
         .encode_to_vec();
         let tensor_len = header.len() + key_len(TENSOR_RAW_DATA) + encoded_len_varint(len as u64) + len;

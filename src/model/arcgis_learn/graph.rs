@@ -171,7 +171,7 @@ impl<'a> Builder<'a> {
             name: Some(format!("{op}_{}", self.nodes.len())),
             op_type: Some(op.to_string()),
             attribute: attributes,
-            domain: None,
+            ..Default::default()
         });
         output
     }
@@ -200,6 +200,7 @@ impl<'a> Builder<'a> {
             data_type: Some(data_type),
             name: Some(name.clone()),
             raw_data: Some(raw.into()),
+            ..Default::default()
         });
         name
     }
@@ -365,6 +366,7 @@ impl<'a> Builder<'a> {
                 OUTPUT,
                 &[Err("batch"), Ok(model.classes as i64)],
             )],
+            ..Default::default()
         };
         let model = ModelProto {
             ir_version: Some(IR_VERSION),
@@ -387,6 +389,7 @@ impl<'a> Builder<'a> {
                     value: Some(v.clone()),
                 })
                 .collect(),
+            ..Default::default()
         };
         Graph {
             model,
