@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect(args)) => commands::inspect::run(args),
         Some(Command::Pack(args)) => commands::pack::run(args),
         Some(Command::Convert(args)) => commands::convert::run(args),
+        Some(Command::Quantize(args)) => commands::quantize::run(args),
         Some(Command::Compare(args)) => commands::compare::run(args),
         Some(Command::Merge(args)) => commands::merge::run(args),
         Some(Command::Completions(args)) => commands::completions::run(args),

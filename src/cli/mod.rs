@@ -7,6 +7,7 @@
 //! Learning" tool (named in its help).
 
 pub mod classify;
+pub mod quantize;
 pub mod values;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use classify::ClassifyArgs;
+pub use quantize::QuantizeArgs;
 
 /// Classify objects in rasters with Esri deep learning packages (.dlpk/.emd with an ONNX
 /// model), like ArcGIS "Classify Objects Using Deep Learning", without ArcGIS.
@@ -26,7 +28,7 @@ pub use classify::ClassifyArgs;
     subcommand_negates_reqs = true
 )]
 #[command(
-    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r image.tif -m model.dlpk -f parcels.gpkg --where \"landuse = 'forest'\" --t-srs EPSG:4326 -o forest.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk\n  classify-objects convert arcgis_learn_model.dlpk -o model_onnx.dlpk\n  classify-objects completions bash > ~/.local/share/bash-completion/completions/classify-objects"
+    after_help = "Examples:\n  classify-objects -r image.tif -m model.dlpk -f buildings.gpkg -o classified.gpkg\n  classify-objects -r image.tif -m model.dlpk -f parcels.gpkg --where \"landuse = 'forest'\" --t-srs EPSG:4326 -o forest.gpkg\n  classify-objects -r photo.jpg -m model.dlpk -o labels.csv\n  classify-objects inspect model.dlpk\n  classify-objects convert arcgis_learn_model.dlpk -o model_onnx.dlpk\n  classify-objects quantize model.dlpk -r image.tif -f buildings.gpkg -o model_int8.dlpk\n  classify-objects completions bash > ~/.local/share/bash-completion/completions/classify-objects"
 )]
 pub struct Cli {
     /// Print the versions of classify-objects (with its git commit), GDAL, PROJ and ONNX Runtime
@@ -52,6 +54,9 @@ pub enum Command {
     /// Convert an arcgis.learn FeatureClassifier package (PyTorch .pth weights) into an ONNX
     /// package, once, so that later runs skip the conversion.
     Convert(ConvertArgs),
+    /// Write an int8 package calibrated on your own imagery, if it keeps the fp32 labels
+    /// (--min-agreement) and is faster (--min-speedup); otherwise say why, with the figures.
+    Quantize(QuantizeArgs),
     /// List the objects whose label differs between two outputs (matched by SourceOID); exit
     /// status 0 when none changed, 1 when some did, 2 on error.
     Compare(CompareArgs),

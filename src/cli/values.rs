@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use crate::input::raster::NoData;
 use crate::messages::shown;
-use crate::model::definition::MAX_BANDS;
+use crate::model::definition::{MAX_BANDS, MAX_BATCH_SIZE};
 
 /// Most threads accepted by `--threads` and `--intra-op-threads`.
 pub const MAX_THREADS: usize = 1024;
@@ -280,6 +280,77 @@ impl FromStr for Fraction {
     }
 }
 
+/// Most chips `--calibration` and `--held-out` ask for.
+pub const MAX_SAMPLE: usize = 100_000;
+
+/// `--calibration N`, `--held-out N`: a number of chips, 16 to [`MAX_SAMPLE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleSize(pub usize);
+
+impl FromStr for SampleSize {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<SampleSize, BadValue> {
+        match text.trim().parse::<usize>() {
+            Ok(n) if (16..=MAX_SAMPLE).contains(&n) => Ok(SampleSize(n)),
+            _ => bad(format!(
+                "a sample of {} chips is not a whole number from 16 to {MAX_SAMPLE} (--calibration, --held-out)",
+                shown(text)
+            )),
+        }
+    }
+}
+
+/// `--min-agreement X`: a share between 0 and 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinAgreement(pub f64);
+
+impl FromStr for MinAgreement {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<MinAgreement, BadValue> {
+        match text.trim().parse::<f64>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => Ok(MinAgreement(x)),
+            _ => bad(format!(
+                "--min-agreement {} is not a share between 0 and 1 (e.g. 0.99)",
+                shown(text)
+            )),
+        }
+    }
+}
+
+/// `--min-speedup X`: a factor from 0 (no speed asked for) to 1000.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinSpeedup(pub f64);
+
+impl FromStr for MinSpeedup {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<MinSpeedup, BadValue> {
+        match text.trim().parse::<f64>() {
+            Ok(x) if (0.0..=1000.0).contains(&x) => Ok(MinSpeedup(x)),
+            _ => bad(format!(
+                "--min-speedup {} is not a factor from 0 to 1000 (e.g. 1.2)",
+                shown(text)
+            )),
+        }
+    }
+}
+
+/// `--batch-size N`: chips per inference batch, 1 to the largest a run accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSize(pub usize);
+
+impl FromStr for BatchSize {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<BatchSize, BadValue> {
+        match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => Ok(BatchSize(n)),
+            _ => bad(format!(
+                "--batch-size {} is not a whole number from 1 to {MAX_BATCH_SIZE}",
+                shown(text)
+            )),
+        }
+    }
+}
+
 /// Checks that every value of `--FLAG` (`--lco`, `--dsco`, `--oo`) is `KEY=VALUE`.
 pub fn check_pairs(flag: &str, values: &[String], example: &str) -> anyhow::Result<()> {
     if let Some(bad) = values.iter().find(|o| !o.contains('=') || o.starts_with('=')) {
@@ -316,6 +387,19 @@ mod tests {
         assert_eq!("-9999".parse::<NoData>().unwrap(), NoData::Value(-9999.0));
         assert_eq!("None".parse::<NoData>().unwrap(), NoData::None);
         assert!("zero".parse::<NoData>().is_err());
+    }
+
+    #[test]
+    fn quantize_values_are_bounded() {
+        assert_eq!("256".parse::<SampleSize>().unwrap(), SampleSize(256));
+        for bad in ["0", "15", "100001", "x", "-5"] {
+            assert!(bad.parse::<SampleSize>().is_err(), "{bad}");
+        }
+        assert_eq!("0.99".parse::<MinAgreement>().unwrap(), MinAgreement(0.99));
+        assert!("1.01".parse::<MinAgreement>().is_err() && "NaN".parse::<MinAgreement>().is_err());
+        assert_eq!("0".parse::<MinSpeedup>().unwrap(), MinSpeedup(0.0));
+        assert!("-1".parse::<MinSpeedup>().is_err() && "inf".parse::<MinSpeedup>().is_err());
+        assert!("0".parse::<BatchSize>().is_err() && "16".parse::<BatchSize>().is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! One file per subcommand, each a thin function from its parsed arguments to the library:
-//! [`classify`] (no subcommand), [`inspect`], [`pack`], [`convert`], [`compare`], [`merge`],
+//! [`classify`] (no subcommand), [`inspect`], [`pack`], [`convert`], [`quantize`], [`compare`], [`merge`],
 //! [`completions`] (with the manual page) and [`version`]. Here too: what every command shares
 //! at its start ([`start`]) and end ([`finish`]): signal handling, GDAL's messages, the one error
 //! line and the exit code. Nothing below this folder imports it.
@@ -11,6 +11,7 @@ pub mod convert;
 pub mod inspect;
 pub mod merge;
 pub mod pack;
+pub mod quantize;
 pub mod version;
 
 use std::process::ExitCode;

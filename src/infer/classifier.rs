@@ -182,7 +182,8 @@ fn element_name(ty: TensorElementType) -> String {
     format!("{ty:?}").to_lowercase()
 }
 
-fn to_channels_last(batch: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+/// `n` chips of `c x h x w` laid out channels-last (`h x w x c`), for `NHWC` models.
+pub fn to_channels_last(batch: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
     let mut out = vec![0.0; batch.len()];
     for b in 0..n {
         for ch in 0..c {
@@ -195,7 +196,7 @@ fn to_channels_last(batch: &[f32], n: usize, c: usize, h: usize, w: usize) -> Ve
 }
 
 /// The ONNX Runtime session of `onnx` with `options`, and the execution provider that runs it.
-fn open_session(
+pub fn open_session(
     environment: &Environment,
     onnx: &[u8],
     model_name: &str,

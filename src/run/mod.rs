@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod quantize;
 pub mod scorer;
 
 use std::path::Path;
