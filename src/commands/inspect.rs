@@ -15,6 +15,7 @@ use crate::messages::print;
 use crate::model::arguments;
 use crate::model::definition::{BandSelector, ImageSpace, LabelMode};
 use crate::model::package::ModelPackage;
+use crate::model::quantize::QuantRecord;
 
 /// Prints what the package holds, as text or JSON.
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
@@ -60,6 +61,11 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
             "seconds": (c.seconds * 1000.0).round() / 1000.0,
         })
     });
+    let int8 = match QuantRecord::from_emd_text(&package.emd_text) {
+        Ok(Some(record)) => serde_json::to_value(record)?,
+        Ok(None) => Value::Null,
+        Err(reason) => json!({ "unreadable": reason }),
+    };
     let bands: Vec<Value> = d
         .extract_bands
         .iter()
@@ -95,6 +101,7 @@ pub fn summary(model: &Path, ort_library: Option<&Path>) -> Result<Value> {
         "label_mode": match d.label_mode { LabelMode::SingleLabel => "single-label (softmax)", LabelMode::MultiLabel => "multi-label (sigmoid)" },
         "activation": activation,
         "converted": converted,
+        "int8": int8,
         "classes": d.classes.iter().map(|c| json!({"name": c.name, "value": c.value, "color": c.color})).collect::<Vec<_>>(),
         "model_arguments": arguments::accepted(d).iter().map(|a| json!({"name": a.name, "default": a.default, "help": a.help})).collect::<Vec<_>>(),
         "inference_function_ignored": d.inference_function,
@@ -109,6 +116,7 @@ pub fn render_text(s: &Value) -> String {
     out.model(s);
     out.chip(&s["chip"]);
     out.classes_and_arguments(s);
+    out.int8(&s["int8"]);
     if !s["inference_function_ignored"].is_null() {
         out.line(
             "inference function",
@@ -218,6 +226,70 @@ impl Lines {
         if !chip["data_range"].is_null() {
             self.line("data range", chip["data_range"].to_string());
         }
+    }
+
+    /// What an int8 package records: its source, calibration and the gate's figures.
+    fn int8(&mut self, q: &Value) {
+        if q.is_null() {
+            return;
+        }
+        if !q["unreadable"].is_null() {
+            self.line("int8", text(&q["unreadable"]));
+            return;
+        }
+        let (src, cal, fig) = (&q["Source"], &q["Calibration"], &q["Figures"]);
+        self.line("int8", text(&q["Format"]));
+        self.line(
+            "quantized from",
+            format!(
+                "{} ({}; package fingerprint {}, ONNX fingerprint {})",
+                text(&src["Package"]),
+                text(&src["ModelFile"]),
+                text(&src["PackageFingerprint"]),
+                text(&src["OnnxFingerprint"])
+            ),
+        );
+        let filter = if cal["Where"].is_null() {
+            String::new()
+        } else {
+            format!(" where {}", text(&cal["Where"]))
+        };
+        self.line(
+            "calibrated on",
+            format!(
+                "{} with {} (layer {}{filter}): {} calibration and {} held-out chips of {} usable features ({} empty skipped), seed {}, ranges by {}",
+                text(&cal["Raster"]),
+                text(&cal["Features"]),
+                text(&cal["Layer"]),
+                cal["CalibrationChips"],
+                cal["HeldOutChips"],
+                cal["FeaturesUsable"],
+                cal["EmptyChipsSkipped"],
+                cal["Seed"],
+                text(&cal["Method"])
+            ),
+        );
+        let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+        self.line(
+            "int8 figures",
+            format!(
+                "{}/{} decisions as fp32 ({:.4}, gate {}); |Δconfidence| mean {:.4}, max {:.4}; {:.2}x end to end (gate {}), model {:.2}x ({:.2} -> {:.2} ms per chip, batch {})",
+                fig["Agreeing"],
+                fig["Compared"],
+                number(&fig["Agreement"]),
+                q["Gate"]["MinAgreement"],
+                number(&fig["MeanAbsDeltaConfidence"]),
+                number(&fig["MaxAbsDeltaConfidence"]),
+                number(&fig["SpeedUp"]),
+                q["Gate"]["MinSpeedUp"],
+                number(&fig["ModelSpeedUp"]),
+                number(&fig["Fp32MsPerChip"]),
+                number(&fig["Int8MsPerChip"]),
+                fig["BatchSize"]
+            ),
+        );
+        self.line("int8 nodes", q["Int8Nodes"].to_string());
+        self.line("kept fp32", q["KeptFp32"].to_string());
     }
 
     /// Labels, activation, classes, model arguments.

@@ -45,9 +45,17 @@ pub fn run(args: QuantizeArgs) -> Result<ExitCode> {
     }
     let environment = infer::start_runtime(args.ort_library.as_deref())?;
     let quantized = quantize(&args, &package, &environment)?;
-    write_package(target.temp_path(), &package, &args.model, &quantized.onnx, &quantized.record)?;
+    write_package(
+        target.temp_path(),
+        &package,
+        &args.model,
+        &quantized.onnx,
+        &quantized.record,
+    )?;
     let written = ModelPackage::open(target.temp_path()).context("re-reading the int8 package")?;
-    if written.onnx != quantized.onnx || QuantRecord::from_emd_text(&written.emd_text) != Ok(Some(quantized.record.clone())) {
+    if written.onnx != quantized.onnx
+        || QuantRecord::from_emd_text(&written.emd_text) != Ok(Some(quantized.record.clone()))
+    {
         anyhow::bail!("the int8 package does not read back as written");
     }
     Classifier::check(&environment, &written.onnx, &written.model_name, &written.definition)?;

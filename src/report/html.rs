@@ -491,7 +491,11 @@ fn details_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Mark
             if d.test_time_augmentation { "on" } else { "off" }.into(),
         ),
         ("device", "device", d.device.clone()),
-        ("provider", "execution provider", s.execution_provider.to_string()),
+        (
+            "provider",
+            "execution provider",
+            format!("{}{}", s.execution_provider, if s.int8 { " (int8 model)" } else { "" }),
+        ),
         ("threads", "chip-reading threads", s.threads.to_string()),
         (
             "intra-op-threads",

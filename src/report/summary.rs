@@ -26,6 +26,8 @@ pub struct RunSummary {
     pub truth: Option<Confusion>,
     /// The ONNX Runtime execution provider that ran the model.
     pub execution_provider: &'static str,
+    /// Whether the model is an int8 model `quantize` wrote (its `.emd` records it).
+    pub int8: bool,
     /// Time spent in the model (including test-time augmentation).
     pub inference_time: Duration,
     /// Time the feature reader spent reading and placing features.
@@ -74,6 +76,7 @@ impl RunSummary {
             "problems": self.problems,
             "labels": self.labels,
             "execution_provider": self.execution_provider,
+            "model_precision": if self.int8 { "int8" } else { "fp32" },
             "batch_size": self.batch_size,
             "threads": self.threads,
             "intra_op_threads": self.intra_op_threads,
@@ -100,13 +103,14 @@ impl RunSummary {
     pub fn line(&self, output: &str) -> String {
         let skipped = self.objects - self.classified;
         let mut line = format!(
-            "classify-objects: {} object(s), {} classified, {} not classified, in {:.2} s ({:.2} s inference, {}) -> {}",
+            "classify-objects: {} object(s), {} classified, {} not classified, in {:.2} s ({:.2} s inference, {}{}) -> {}",
             self.objects,
             self.classified,
             skipped,
             self.total_time.as_secs_f64(),
             self.inference_time.as_secs_f64(),
             self.execution_provider,
+            if self.int8 { ", int8" } else { "" },
             messages::name(output)
         );
         if self.resumed > 0 {

@@ -13,6 +13,7 @@ use crate::infer::{Classifier, SessionOptions};
 use crate::input::features::Problem;
 use crate::model::arguments::ModelArguments;
 use crate::model::definition::{LabelMode, ModelDefinition};
+use crate::model::quantize::QuantRecord;
 use crate::output::Confidence;
 use crate::report::gallery::{Gallery, GalleryObject, Rank, Thumbnail};
 use crate::report::summary::RunSummary;
@@ -59,7 +60,10 @@ impl<'a> Scorer<'a> {
         } else {
             vec![0]
         };
-        let mut summary = RunSummary::default();
+        let mut summary = RunSummary {
+            int8: matches!(QuantRecord::from_emd_text(&plan.model.package.emd_text), Ok(Some(_))),
+            ..Default::default()
+        };
         // The gallery ranks objects by the probability of their one label.
         if plan.report.html.is_some()
             && plan.report.chips_per_class > 0

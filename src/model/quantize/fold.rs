@@ -53,7 +53,10 @@ pub fn fold_batch_norms(model: &mut OnnxModel) -> usize {
                 .find(|t| t.name.as_deref() == Some(name))
                 .and_then(float_values)
         };
-        let Some(weight) = conv.input.get(1).and_then(|w| graph.initializer.iter().find(|t| t.name.as_ref() == Some(w)))
+        let Some(weight) = conv
+            .input
+            .get(1)
+            .and_then(|w| graph.initializer.iter().find(|t| t.name.as_ref() == Some(w)))
         else {
             continue;
         };
@@ -67,7 +70,8 @@ pub fn fold_batch_norms(model: &mut OnnxModel) -> usize {
             continue;
         };
         let channels = weight.dims.first().copied().unwrap_or(0) as usize;
-        if channels == 0 || [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != channels) || w.len() % channels != 0 {
+        if channels == 0 || [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != channels) || w.len() % channels != 0
+        {
             continue;
         }
         let bias = match conv.input.get(2).filter(|b| !b.is_empty()) {
@@ -86,7 +90,10 @@ pub fn fold_batch_norms(model: &mut OnnxModel) -> usize {
             new_w[c * per..(c + 1) * per].iter_mut().for_each(|x| *x *= f);
             new_b[c] = (bias[c] - mean[c]) * f + beta[c];
         }
-        let (w_name, b_name) = (format!("{}_bnfolded", conv.input[1]), format!("{}_bnfolded_bias", bn.output[0]));
+        let (w_name, b_name) = (
+            format!("{}_bnfolded", conv.input[1]),
+            format!("{}_bnfolded_bias", bn.output[0]),
+        );
         new_tensors.push(float_tensor(&w_name, &weight.dims, &new_w));
         new_tensors.push(float_tensor(&b_name, &[channels as i64], &new_b));
         let bn_output = bn.output[0].clone();

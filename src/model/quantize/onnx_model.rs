@@ -13,13 +13,11 @@ use crate::onnx_proto::{ModelProto, NodeProto, TensorProto, FLOAT};
 /// First opset whose `QuantizeLinear`/`DequantizeLinear` take a per-channel `axis`.
 pub const MIN_OPSET: i64 = 13;
 
-/// A decoded model with its initializers indexed by name.
+/// A decoded model, checked to be rewritable.
 #[derive(Debug, Clone)]
 pub struct OnnxModel {
     /// The model.
     pub proto: ModelProto,
-    /// Opset of the default (ONNX) domain.
-    pub opset: i64,
 }
 
 impl OnnxModel {
@@ -55,7 +53,7 @@ impl OnnxModel {
                 "model {name} uses ONNX opset {opset}; int8 per-channel quantization needs opset {MIN_OPSET} or later: re-export the model with opset_version={MIN_OPSET} or later (e.g. torch.onnx.export(..., opset_version=17))"
             );
         }
-        Ok(OnnxModel { proto, opset })
+        Ok(OnnxModel { proto })
     }
 
     /// The model's nodes, in order.

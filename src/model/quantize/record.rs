@@ -159,7 +159,13 @@ pub fn int8_onnx_name(model_file: &str) -> String {
 /// Writes to `path` the int8 package of `package` (read from `input`): its `.emd` with
 /// `ModelFile` naming the int8 model (and, for an arcgis.learn package, `ConvertedFrom`) and the
 /// record, the int8 model, and every other entry of the source.
-pub fn write_package(path: &Path, package: &ModelPackage, input: &Path, onnx: &[u8], record: &QuantRecord) -> Result<()> {
+pub fn write_package(
+    path: &Path,
+    package: &ModelPackage,
+    input: &Path,
+    onnx: &[u8],
+    record: &QuantRecord,
+) -> Result<()> {
     let model_file = package.definition.model_file.clone().unwrap_or_default();
     let onnx_name = int8_onnx_name(&model_file);
     let text = match &package.conversion {

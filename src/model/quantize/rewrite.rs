@@ -64,8 +64,11 @@ pub fn int8_model(
         .map(|t| (t.name.clone().unwrap_or_default(), t.clone()))
         .collect();
     let old_nodes = std::mem::take(&mut graph.node);
-    let by_index: HashMap<usize, (Kind, &str)> =
-        plan.nodes.iter().map(|n| (n.index, (n.kind, n.output.as_str()))).collect();
+    let by_index: HashMap<usize, (Kind, &str)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.index, (n.kind, n.output.as_str())))
+        .collect();
     let dq_name = |v: &str| format!("{v}_DequantizeLinear_Output");
     let mut nodes: Vec<NodeProto> = Vec::with_capacity(old_nodes.len() * 2);
     let mut constants = Vec::new();
@@ -75,8 +78,18 @@ pub fn int8_model(
         constants.push(float_tensor(&scale, &[], &[p.scale]));
         constants.push(tensor(&zero, UINT8, &[], vec![p.zero_point]));
         let q = format!("{value}_QuantizeLinear_Output");
-        nodes.push(qdq_node("QuantizeLinear", vec![value.to_string(), scale.clone(), zero.clone()], &q, None));
-        nodes.push(qdq_node("DequantizeLinear", vec![q, scale, zero], &dq_name(value), None));
+        nodes.push(qdq_node(
+            "QuantizeLinear",
+            vec![value.to_string(), scale.clone(), zero.clone()],
+            &q,
+            None,
+        ));
+        nodes.push(qdq_node(
+            "DequantizeLinear",
+            vec![q, scale, zero],
+            &dq_name(value),
+            None,
+        ));
     };
     let graph_inputs: Vec<String> = graph.input.iter().filter_map(|i| i.name.clone()).collect();
     for input in &graph_inputs {
@@ -98,7 +111,10 @@ pub fn int8_model(
             node.output[0] = output.to_string();
             if kind.has_weight() {
                 let x = plan_input(&node.input[0]);
-                let x_scale = params.get(x).map(|p| p.scale).context("an int8 node's input has no range")?;
+                let x_scale = params
+                    .get(x)
+                    .map(|p| p.scale)
+                    .context("an int8 node's input has no range")?;
                 quantize_weights(&mut node, kind, x_scale, &initial, &mut nodes, &mut constants, i)?;
             }
         }
@@ -115,10 +131,12 @@ pub fn int8_model(
     // Inner value types recorded by the exporter may name the removed Relu outputs' producers.
     graph.value_info.clear();
     drop_unused_initializers(&mut out);
-    out.proto.metadata_props.extend(provenance.iter().map(|(k, v)| StringStringEntryProto {
-        key: Some(k.clone()),
-        value: Some(v.clone()),
-    }));
+    out.proto
+        .metadata_props
+        .extend(provenance.iter().map(|(k, v)| StringStringEntryProto {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        }));
     Ok(out.to_bytes())
 }
 
@@ -171,7 +189,11 @@ fn quantize_weights(
     };
     let base = format!("{w_name}_{index}");
     let channels = q.scales.len() as i64;
-    let (wq, ws, wz) = (format!("{base}_quantized"), format!("{base}_scale"), format!("{base}_zero_point"));
+    let (wq, ws, wz) = (
+        format!("{base}_quantized"),
+        format!("{base}_scale"),
+        format!("{base}_zero_point"),
+    );
     constants.push(tensor(&wq, INT8, &w.dims, q.values.iter().map(|&v| v as u8).collect()));
     constants.push(float_tensor(&ws, &[channels], &q.scales));
     constants.push(tensor(&wz, INT8, &[channels], vec![0u8; channels as usize]));
@@ -183,8 +205,17 @@ fn quantize_weights(
         let bias = float_values(b).context("bias is not float32")?;
         let (bq, bs) = quantize_bias(&bias, x_scale, &q.scales);
         let base = format!("{b_name}_{index}");
-        let (bqn, bsn, bzn) = (format!("{base}_quantized"), format!("{base}_scale"), format!("{base}_zero_point"));
-        constants.push(tensor(&bqn, INT32, &b.dims, bq.iter().flat_map(|v| v.to_le_bytes()).collect()));
+        let (bqn, bsn, bzn) = (
+            format!("{base}_quantized"),
+            format!("{base}_scale"),
+            format!("{base}_zero_point"),
+        );
+        constants.push(tensor(
+            &bqn,
+            INT32,
+            &b.dims,
+            bq.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ));
         constants.push(float_tensor(&bsn, &[channels], &bs));
         constants.push(tensor(&bzn, INT32, &[channels], vec![0u8; 4 * channels as usize]));
         let b_dq = format!("{base}_DequantizeLinear_Output");

@@ -43,7 +43,11 @@ pub fn quantize_bias(bias: &[f32], input_scale: f32, weight_scales: &[f32]) -> (
     let values = bias
         .iter()
         .zip(&scales)
-        .map(|(b, s)| (f64::from(*b) / f64::from(*s)).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+        .map(|(b, s)| {
+            (f64::from(*b) / f64::from(*s))
+                .round()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        })
         .collect();
     (values, scales)
 }
@@ -100,7 +104,13 @@ mod tests {
         // A range above 0 is widened to hold it.
         assert_eq!(uint8_params(1.0, 2.0).zero_point, 0);
         // A value that never changes (a dead channel, an empty chip) stays exact.
-        assert_eq!(uint8_params(0.0, 0.0), Uint8Params { scale: 1.0 / 255.0, zero_point: 0 });
+        assert_eq!(
+            uint8_params(0.0, 0.0),
+            Uint8Params {
+                scale: 1.0 / 255.0,
+                zero_point: 0
+            }
+        );
         assert_eq!(uint8_params(f32::NAN, 1.0).zero_point, 0);
     }
 

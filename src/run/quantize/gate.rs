@@ -69,10 +69,10 @@ pub fn compare(fp32: &[f32], int8: &[f32], classes: usize, mode: LabelMode, thre
 
 /// The first maximum and its value, as a run labels.
 fn top(scores: &[f32]) -> (usize, f32) {
-    scores
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) })
+    scores.iter().enumerate().fold(
+        (0, f32::NEG_INFINITY),
+        |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) },
+    )
 }
 
 /// Probabilities of every chip of `chips`, in batches of `batch`.

@@ -89,11 +89,7 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
     let sample = sample::draw(definition, &request)?;
     messages::progress(format_args!(
         "cut {} calibration and {} held-out chips from {} ({} features on the raster, {} empty chips skipped)",
-        sample.calibration.count,
-        sample.held_out.count,
-        args.raster,
-        sample.usable,
-        sample.empty
+        sample.calibration.count, sample.held_out.count, args.raster, sample.usable, sample.empty
     ));
     let options = SessionOptions {
         device: Device::Cpu,

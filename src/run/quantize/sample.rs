@@ -133,8 +133,13 @@ pub fn draw(definition: &ModelDefinition, request: &SampleRequest<'_>) -> Result
             }
             // Alternate between the parts in proportion to what each still needs.
             let (c, h) = (sample.calibration.count, sample.held_out.count);
-            let to_calibration = h >= held_out_want || (c < calibration_want && c * held_out_want <= h * calibration_want);
-            let part = if to_calibration { &mut sample.calibration } else { &mut sample.held_out };
+            let to_calibration =
+                h >= held_out_want || (c < calibration_want && c * held_out_want <= h * calibration_want);
+            let part = if to_calibration {
+                &mut sample.calibration
+            } else {
+                &mut sample.held_out
+            };
             part.data.extend_from_slice(&chip);
             part.count += 1;
             part.positions.push(*position);
@@ -210,7 +215,10 @@ pub fn spread_order(centres: &[(usize, f64, f64)], wanted: usize, seed: u64) -> 
     let mut cells: BTreeMap<(u64, u64), Vec<(u64, usize)>> = BTreeMap::new();
     for &(index, x, y) in centres {
         let cell = (cell_of(x, x0, x1), cell_of(y, y0, y1));
-        cells.entry(cell).or_default().push((hash(seed, &[1, index as u64]), index));
+        cells
+            .entry(cell)
+            .or_default()
+            .push((hash(seed, &[1, index as u64]), index));
     }
     let mut visits: Vec<(u64, Vec<(u64, usize)>)> = cells
         .into_iter()
@@ -261,7 +269,10 @@ mod tests {
             .iter()
             .map(|&i| {
                 let (_, x, y) = centres[i];
-                ((x / 19.0 * 4.0).floor().min(3.0) as usize, (y / 19.0 * 4.0).floor().min(3.0) as usize)
+                (
+                    (x / 19.0 * 4.0).floor().min(3.0) as usize,
+                    (y / 19.0 * 4.0).floor().min(3.0) as usize,
+                )
             })
             .collect();
         assert_eq!(cells.len(), 16);
