@@ -158,14 +158,15 @@ pub fn int8_onnx_name(model_file: &str) -> String {
 
 /// Writes to `path` the int8 package of `package` (read from `input`): its `.emd` with
 /// `ModelFile` naming the int8 model (and, for an arcgis.learn package, `ConvertedFrom`) and the
-/// record, the int8 model, and every other entry of the source.
+/// record, the int8 model, and every other entry of the source. Returns the `.emd` text written
+/// (read back, the record's decimals may differ in their last bit; the text may not).
 pub fn write_package(
     path: &Path,
     package: &ModelPackage,
     input: &Path,
     onnx: &[u8],
     record: &QuantRecord,
-) -> Result<()> {
+) -> Result<String> {
     let model_file = package.definition.model_file.clone().unwrap_or_default();
     let onnx_name = int8_onnx_name(&model_file);
     let text = match &package.conversion {
@@ -179,7 +180,8 @@ pub fn write_package(
     map.insert("ModelFile".into(), Value::String(onnx_name.clone()));
     map.insert(EMD_KEY.into(), serde_json::to_value(record)?);
     let emd_text = serde_json::to_string_pretty(&map)? + "\n";
-    write_onnx_package(path, package, input, &emd_text, &onnx_name, onnx)
+    write_onnx_package(path, package, input, &emd_text, &onnx_name, onnx)?;
+    Ok(emd_text)
 }
 
 #[cfg(test)]

@@ -4,3 +4,4 @@ mod arcgis_learn;
 mod commands;
 mod definitions;
 mod hostile;
+mod quantize;
