@@ -25,10 +25,12 @@ use crate::run::progress::Progress;
 /// chips that share blocks are cut one after another (each block decoded about once), while the
 /// rows keep the input order.
 pub const WINDOW_FEATURES: usize = 65_536;
-/// Features in the first window, and the fewest in any: windows grow with the run's speed, up to
-/// [`WINDOW_SECONDS`] of work each, so that rows are written (and committed) every few seconds
-/// whether the model is slow or the reading is.
-pub const FIRST_WINDOW_FEATURES: usize = 256;
+/// Features in the first window, and the fewest in any: one batch per chip worker. Windows grow
+/// with the run's speed, up to [`WINDOW_SECONDS`] of work each, so that rows are written (and
+/// committed) every few seconds whether the model is slow or the reading is.
+pub fn smallest_window(batch_size: usize, workers: usize) -> usize {
+    (batch_size * workers).clamp(1, WINDOW_FEATURES)
+}
 /// Seconds of work a window holds, about. A window is read block by block, so with a block cache
 /// much smaller than the image each window decodes every block it touches once: the longer the
 /// windows, the fewer blocks decoded twice (a 64 MB cache on `bench/large.sh` ran at 0.66x the
