@@ -103,6 +103,9 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     messages::line(summary.line(&output));
     if let Some(truth) = &summary.truth {
         messages::text(truth.render_text());
+        if let Some(warning) = truth.unmatched_warning() {
+            messages::warning(warning);
+        }
     }
     check_gate(&plan, &summary)
 }

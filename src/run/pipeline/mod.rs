@@ -141,6 +141,7 @@ impl Stages<'_> {
                 queues: worker_txs,
                 written,
                 truth: self.truth,
+                comparison: self.truth.map(|_| truth_comparison(plan)),
                 record: prepare::records_itself(plan),
                 window_size,
                 progress: self.progress,
@@ -181,7 +182,7 @@ impl Stages<'_> {
         let plan = self.plan;
         let mut scorer = Scorer::new(plan, self.environment)?;
         if self.truth.is_some() {
-            scorer.summary.truth = Some(Confusion::default());
+            scorer.summary.truth = Some(truth_comparison(plan));
         }
         let ctx = ScoreContext {
             items: self.items,
@@ -202,4 +203,10 @@ impl Stages<'_> {
         summary.execution_provider = scorer.classifier.execution_provider;
         Ok(summary)
     }
+}
+
+/// The comparison with `--truth-field`, matching truth values to the model's classes.
+fn truth_comparison(plan: &ClassifyPlan) -> Confusion {
+    let classes = &plan.model.package.definition.classes;
+    Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)))
 }

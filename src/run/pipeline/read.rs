@@ -18,6 +18,7 @@ use crate::input::items::Item;
 use crate::output;
 use crate::output::resume::WrittenRow;
 use crate::report::summary::RunSummary;
+use crate::report::truth::Confusion;
 use crate::run::interrupt;
 use crate::run::progress::Progress;
 
@@ -66,6 +67,8 @@ pub struct ReadContext<'a> {
     pub written: &'a [WrittenRow],
     /// Position of the truth field, to count the skipped rows' truth.
     pub truth: Option<usize>,
+    /// The comparison the skipped rows' truth is counted in.
+    pub comparison: Option<Confusion>,
     /// Whether the run records itself (rows per feature are then counted).
     pub record: bool,
     /// Features in the next window, set by the scoring stage from the run's speed.
@@ -93,7 +96,10 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
     // Busy time: the whole loop less the time spent waiting for room in the queues.
     let started = Instant::now();
     // Rows an earlier run wrote: counted here, not classified again.
-    let mut resumed = RunSummary::default();
+    let mut resumed = RunSummary {
+        truth: ctx.comparison.take(),
+        ..RunSummary::default()
+    };
     let mut skipped = 0;
     let mut row_counts = RowCounts::new(ctx.record);
     let mut windows = WindowDispatch {
