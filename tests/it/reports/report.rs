@@ -158,12 +158,43 @@ fn min_accuracy_fails_the_run_below_the_threshold_but_keeps_the_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let swapped = swapped_package(d);
+    let summary = d.join("bad.json");
     let out = run_colors(
         &d.join("bad.gpkg"),
         &swapped,
-        &["--truth-field", "truth", "--min-accuracy", "0.9"],
+        &[
+            "--truth-field",
+            "truth",
+            "--min-accuracy",
+            "0.9",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    // The summary says what the run was and its verdict (#23.7).
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        (&json["format"], &json["schema_version"], &json["tool"]["version"]),
+        (
+            &serde_json::json!("classify-objects summary"),
+            &serde_json::json!(1),
+            &serde_json::json!(env!("CARGO_PKG_VERSION"))
+        )
+    );
+    assert_eq!(
+        json["gate"],
+        serde_json::json!({"min_accuracy": 0.9, "accuracy": 0.625, "passed": false})
+    );
+    assert_eq!(json["exit_status"], 3);
+    let (started, ended) = (json["started"].as_str().unwrap(), json["ended"].as_str().unwrap());
+    assert!(
+        started.len() == 20 && started.ends_with('Z') && started <= ended,
+        "{started} {ended}"
+    );
+    assert_eq!(json["model"]["name"], "NearestAverageColour");
+    assert_eq!(json["model"]["fingerprint"].as_str().map(str::len), Some(16));
+    assert!(json["inputs"]["rasters"][0].as_str().unwrap().ends_with("colors.tif"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("accuracy 0.6250 is below --min-accuracy 0.9"),
