@@ -14,7 +14,7 @@ pub mod report;
 pub mod scale_out;
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -35,6 +35,8 @@ pub struct ClassifyPlan {
     /// When the run began (before the inputs were checked): the summary's total time counts
     /// from here, start-up included.
     pub started: Instant,
+    /// The same moment as a date, for the summary and the report.
+    pub started_at: SystemTime,
     /// Rasters and features.
     pub inputs: InputsPlan,
     /// The model, its arguments, and where it runs.
@@ -52,7 +54,7 @@ pub struct ClassifyPlan {
 impl ClassifyPlan {
     /// Validates `args` into a plan.
     pub fn from_args(args: ClassifyArgs) -> Result<ClassifyPlan> {
-        let started = Instant::now();
+        let (started, started_at) = (Instant::now(), SystemTime::now());
         // GDAL's configuration first: it may change how anything below is opened.
         apply_config(&args.config)?;
         let (Some(model), Some(output)) = (args.model.clone(), args.output.clone()) else {
@@ -82,6 +84,7 @@ impl ClassifyPlan {
         let output = choice.prepare()?;
         Ok(ClassifyPlan {
             started,
+            started_at,
             inputs,
             model,
             chips,
