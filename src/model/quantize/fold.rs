@@ -28,7 +28,7 @@ pub fn fold_batch_norms(model: &mut OnnxModel) -> usize {
         .flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i)))
         .collect();
     let mut new_tensors: Vec<TensorProto> = Vec::new();
-    let mut removed = vec![false; graph.node.len()];
+    let mut removed = std::collections::HashSet::new();
     let mut folded = 0;
     for bn_index in 0..graph.node.len() {
         let bn = &graph.node[bn_index];
@@ -102,13 +102,13 @@ pub fn fold_batch_norms(model: &mut OnnxModel) -> usize {
         conv.input[1] = w_name;
         conv.input.push(b_name);
         conv.output[0] = bn_output;
-        removed[bn_index] = true;
+        removed.insert(bn_index);
         folded += 1;
     }
     let mut index = 0;
     graph.node.retain(|_| {
         index += 1;
-        !removed[index - 1]
+        !removed.contains(&(index - 1))
     });
     graph.initializer.extend(new_tensors);
     drop_unused_initializers(model);

@@ -79,7 +79,7 @@ impl RangeStats {
     pub fn observe_histogram(&mut self, k: usize, values: &[f32]) {
         let (lo, hi) = (self.min[k], self.max[k]);
         let hist = &mut self.histograms[k];
-        if !(hi > lo) {
+        if lo.is_nan() || hi.is_nan() || hi <= lo {
             hist[0] += values.len() as u64;
             return;
         }
@@ -94,7 +94,7 @@ impl RangeStats {
     /// Value `k`'s range by `method` (a percentile needs the second pass).
     pub fn range(&self, k: usize, method: Method) -> (f32, f32) {
         let (lo, hi) = (self.min[k], self.max[k]);
-        if !(lo <= hi) {
+        if lo.is_nan() || hi.is_nan() || lo > hi {
             return (0.0, 0.0);
         }
         let Method::Percentile(p) = method else {

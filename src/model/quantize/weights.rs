@@ -66,7 +66,7 @@ pub struct Uint8Params {
 pub fn uint8_params(lo: f32, hi: f32) -> Uint8Params {
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let span = hi - lo;
-    if !(span > 0.0) || !span.is_finite() {
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
         return Uint8Params {
             scale: 1.0 / 255.0,
             zero_point: 0,
@@ -99,8 +99,10 @@ mod tests {
         let p = uint8_params(0.0, 2.55);
         assert_eq!(p.zero_point, 0);
         assert!((p.scale - 0.01).abs() < 1e-7);
-        let p = uint8_params(-1.0, 1.0);
-        assert_eq!(p.zero_point, 128);
+        // 0 lies at 63.75 steps above -1: the zero point is the nearest step. (Not -1..1, whose
+        // 127.5 rounds either way by the last bit of the f32 scale.)
+        let p = uint8_params(-1.0, 3.0);
+        assert_eq!(p.zero_point, 64);
         // A range above 0 is widened to hold it.
         assert_eq!(uint8_params(1.0, 2.0).zero_point, 0);
         // A value that never changes (a dead channel, an empty chip) stays exact.

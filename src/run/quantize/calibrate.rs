@@ -13,17 +13,33 @@ use crate::model::quantize::{OnnxModel, QuantPlan, RangeStats};
 use crate::run::interrupt;
 use crate::run::quantize::sample::Chips;
 
-/// The statistics of every calibrated value of `plan` over `chips`.
+/// How the probe's session is made: ONNX Runtime, the model's declared shapes, the session's
+/// options, and the model's name for messages.
+pub struct ProbeSession<'a> {
+    /// ONNX Runtime.
+    pub environment: &'a Environment,
+    /// The input and output the `.emd` declares.
+    pub expected: &'a Expected,
+    /// Device and threads.
+    pub options: &'a SessionOptions,
+    /// The model, as messages name it.
+    pub name: &'a str,
+}
+
+/// The statistics of every calibrated value of `plan` over `chips`, `batch_size` chips a run.
 pub fn measure(
-    environment: &Environment,
+    session: &ProbeSession,
     folded: &OnnxModel,
     plan: &QuantPlan,
-    expected: &Expected,
     chips: &Chips,
     batch_size: usize,
-    options: &SessionOptions,
-    name: &str,
 ) -> Result<RangeStats> {
+    let ProbeSession {
+        environment,
+        expected,
+        options,
+        name,
+    } = *session;
     let graph_inputs: Vec<String> = folded
         .proto
         .graph

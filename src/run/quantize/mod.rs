@@ -104,16 +104,13 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
             args.raster
         );
     }
-    let stats = calibrate::measure(
+    let session = calibrate::ProbeSession {
         environment,
-        &folded,
-        &plan,
-        &expected,
-        &sample.calibration,
-        batch,
-        &options,
-        &name,
-    )?;
+        expected: &expected,
+        options: &options,
+        name: &name,
+    };
+    let stats = calibrate::measure(&session, &folded, &plan, &sample.calibration, batch)?;
     let (mode, threshold) = (definition.label_mode, model_arguments.threshold);
     let provenance = vec![(
         "classify-objects.quantized".to_string(),

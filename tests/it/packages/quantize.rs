@@ -72,9 +72,13 @@ fn emd_of(package: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Rows right against the `truth` field, and labels per row, of a run of `model`.
-fn classify(model: &Path, out: &Path) -> (usize, Vec<String>, String) {
+/// Rows right against the `truth` field, labels per row, stderr and the `--summary-json` of a run
+/// of `model`.
+fn classify(model: &Path, out: &Path) -> (usize, Vec<String>, String, Value) {
+    let summary = out.with_extension("json");
     let run = run_ok(&[
+        "--summary-json",
+        s(&summary),
         "-r",
         s(&textures("textures.tif")),
         "-m",
@@ -87,7 +91,8 @@ fn classify(model: &Path, out: &Path) -> (usize, Vec<String>, String) {
     let rows = read_rows(out, None);
     let labels: Vec<String> = rows.iter().map(|r| r.text("ClassLabel").unwrap()).collect();
     let right = rows.iter().filter(|r| r.text("ClassLabel") == r.text("truth")).count();
-    (right, labels, String::from_utf8_lossy(&run.stderr).to_string())
+    let summary = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    (right, labels, String::from_utf8_lossy(&run.stderr).to_string(), summary)
 }
 
 #[test]
@@ -153,14 +158,19 @@ fn a_trained_model_keeps_its_labels_and_accuracy_in_int8() {
         serde_json::from_slice(&run_ok(&["inspect", s(&textures("textures.dlpk")), "--json"]).stdout).unwrap();
     assert!(plain["int8"].is_null());
     // Runs: fp32 labels 140 cells right; int8 keeps them and the accuracy, and says int8.
-    let (fp32_right, fp32_labels, fp32_said) = classify(&textures("textures.dlpk"), &dir.path().join("fp32.gpkg"));
-    let (int8_right, int8_labels, int8_said) = classify(&int8, &dir.path().join("int8.gpkg"));
+    let (fp32_right, fp32_labels, fp32_said, fp32_json) =
+        classify(&textures("textures.dlpk"), &dir.path().join("fp32.gpkg"));
+    let (int8_right, int8_labels, int8_said, int8_json) = classify(&int8, &dir.path().join("int8.gpkg"));
     assert_eq!(fp32_right, 140);
     assert!(int8_right >= 139, "int8 labels {int8_right}/144 right");
     let same = fp32_labels.iter().zip(&int8_labels).filter(|(a, b)| a == b).count();
     assert!(same >= 142, "{same}/144 labels as fp32");
     assert!(int8_said.contains(", int8) ->"), "{int8_said}");
     assert!(!fp32_said.contains("int8"), "{fp32_said}");
+    assert_eq!(
+        (&fp32_json["model_precision"], &int8_json["model_precision"]),
+        (&serde_json::json!("fp32"), &serde_json::json!("int8"))
+    );
     // An int8 package is not quantized again.
     let again = run_err(&refs(&quantize_args(&int8, &dir.path().join("again.dlpk"), &[])), 2);
     assert!(again.contains("already int8"), "{again}");
