@@ -1,6 +1,6 @@
 //! The gate: the int8 model against the fp32 one on the held-out chips — label agreement (each
 //! label's decision at the threshold, for a multi-label model), the change in confidence — and
-//! their speed, measured here in interleaved rounds.
+//! their speed, measured here with the two models taking turns batch by batch.
 
 use std::time::Instant;
 
@@ -90,24 +90,31 @@ pub fn predict(classifier: &mut Classifier, chips: &Chips, batch: usize) -> Resu
 /// Rounds of the speed measurement.
 pub const ROUNDS: usize = 3;
 
-/// Seconds per chip of each model over `chips` (the fastest of [`ROUNDS`] interleaved rounds,
-/// after a batch to warm each up).
+/// Seconds per chip of each model over `chips`, after a batch to warm each up: [`ROUNDS`] passes
+/// in which the two models take turns batch by batch, so that both see the same load (on a
+/// shared machine, a whole fp32 pass and a whole int8 pass a minute apart do not).
 pub fn time_both(fp32: &mut Classifier, int8: &mut Classifier, chips: &Chips, batch: usize) -> Result<(f64, f64)> {
     let per_chip = chips.data.len() / chips.count.max(1);
+    let batch = batch.max(1);
     let warm = batch.min(chips.count);
     fp32.predict(&chips.data[..warm * per_chip], warm)?;
     int8.predict(&chips.data[..warm * per_chip], warm)?;
-    let (mut best_fp32, mut best_int8) = (f64::INFINITY, f64::INFINITY);
+    let (mut fp32_seconds, mut int8_seconds) = (0.0, 0.0);
     for _ in 0..ROUNDS {
-        let started = Instant::now();
-        predict(fp32, chips, batch)?;
-        best_fp32 = best_fp32.min(started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        predict(int8, chips, batch)?;
-        best_int8 = best_int8.min(started.elapsed().as_secs_f64());
+        for start in (0..chips.count).step_by(batch) {
+            interrupt::check()?;
+            let n = batch.min(chips.count - start);
+            let data = &chips.data[start * per_chip..(start + n) * per_chip];
+            let started = Instant::now();
+            fp32.predict(data, n)?;
+            fp32_seconds += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            int8.predict(data, n)?;
+            int8_seconds += started.elapsed().as_secs_f64();
+        }
     }
-    let n = chips.count.max(1) as f64;
-    Ok((best_fp32 / n, best_int8 / n))
+    let n = (chips.count.max(1) * ROUNDS) as f64;
+    Ok((fp32_seconds / n, int8_seconds / n))
 }
 
 #[cfg(test)]
