@@ -3,11 +3,15 @@
 //! through the same lines, `--quiet`, and standard output for what a command prints.
 //!
 //! Nothing here fails or panics when standard error or standard output is closed (`2>&-`,
-//! `| head`): the line is dropped, and the run's exit status stays the run's.
+//! `| head`): the line is dropped, and the run's exit status stays the run's. Every line and
+//! text goes through [`secrets::redact`] on its way out: no token, password or signature is
+//! ever printed, whoever wrote the text (GDAL, a server's error message).
 
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::secrets;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -23,7 +27,7 @@ pub fn quiet() -> bool {
 
 /// Writes one line to standard error, whatever `--quiet` says; a closed stderr drops it.
 pub fn line_always(text: impl fmt::Display) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", secrets::redact(&text.to_string()));
 }
 
 /// Writes one line to standard error unless `--quiet`.
@@ -36,7 +40,7 @@ pub fn line(text: impl fmt::Display) {
 /// Writes text (its own line ends included) to standard error unless `--quiet`.
 pub fn text(text: impl fmt::Display) {
     if !quiet() {
-        let _ = write!(std::io::stderr().lock(), "{text}");
+        let _ = write!(std::io::stderr().lock(), "{}", secrets::redact(&text.to_string()));
     }
 }
 
@@ -68,6 +72,7 @@ pub fn progress(message: impl fmt::Display) {
 /// Writes `text` to standard output. A reader that went away (`| head`) ends the output quietly,
 /// as in other command-line tools, instead of failing.
 pub fn print(text: &str) -> anyhow::Result<()> {
+    let text = secrets::redact(text);
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

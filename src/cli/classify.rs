@@ -76,6 +76,12 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "NAME=VALUE", help_heading = INPUTS)]
     pub oo: Vec<String>,
 
+    /// File holding the ArcGIS token for the run's services and portal items (the token alone,
+    /// or the JSON generateToken answers), kept out of URLs, `ps` and shell history; without it,
+    /// the environment variable ARCGIS_TOKEN. A URL's own ?token= wins for that URL.
+    #[arg(long, value_name = "FILE", help_heading = INPUTS)]
+    pub token_file: Option<PathBuf>,
+
     /// Processing extent (Esri environment): classify only the features whose envelope centre
     /// falls inside; without --features, each image is clipped to it.
     #[arg(long, num_args = 4, value_names = ["XMIN", "YMIN", "XMAX", "YMAX"], allow_negative_numbers = true, help_heading = INPUTS)]
@@ -92,6 +98,11 @@ pub struct ClassifyArgs {
     /// current folder.
     #[arg(short = 'm', long, value_name = "MODEL", required = true, help_heading = MODEL)]
     pub model: Option<PathBuf>,
+
+    /// ArcGIS portal of a model given by item ID (-m 0123456789abcdef0123456789abcdef), e.g.
+    /// https://www.arcgis.com or https://gis.example.com/portal.
+    #[arg(long, value_name = "URL", help_heading = MODEL)]
+    pub portal: Option<String>,
 
     /// Model argument NAME=VALUE (Esri model_arguments), repeatable: batch_size,
     /// test_time_augmentation, threshold (or score_threshold), padding

@@ -1,7 +1,10 @@
 //! HTTP through GDAL's own client (`cpl_http.h`, libcurl underneath; gdal-sys does not bind it):
-//! small documents (service descriptions) into memory, and downloads streamed into a file, both
-//! capped in size. GDAL's settings apply as for every other remote read (`GDAL_HTTP_TIMEOUT`,
-//! `GDAL_HTTP_PROXY`, `GDAL_HTTP_MAX_RETRY`, `CURL_CA_BUNDLE`, ...).
+//! small documents (service descriptions) into memory, downloads streamed into a file, and form
+//! POSTs (edits sent to a feature service), all capped in size. GDAL's settings apply as for
+//! every other remote read (`GDAL_HTTP_TIMEOUT`, `GDAL_HTTP_LOW_SPEED_TIME`, `GDAL_HTTP_PROXY`,
+//! `GDAL_HTTP_MAX_RETRY`, `CURL_CA_BUNDLE`, ...), except that a POST is never retried by GDAL (it
+//! may have been applied). A transfer gives up within about a second of a stop request (a
+//! signal): libcurl asks [`keep_going`] at least once a second, bytes or not.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::Write;
@@ -68,9 +71,16 @@ unsafe extern "C" fn write_body(buffer: *mut c_void, size: usize, count: usize, 
     }
 }
 
+/// libcurl's progress callback (through GDAL): 0 (stop) once a stop was requested.
+unsafe extern "C" fn keep_going(_done: f64, _message: *const c_char, _arg: *mut c_void) -> c_int {
+    c_int::from(!crate::stop::requested())
+}
+
 /// Why a transfer failed, in words for an error line.
 #[derive(Debug)]
 pub enum HttpError {
+    /// A stop was requested (a signal) and the transfer abandoned.
+    Stopped,
     /// GDAL was built without libcurl.
     Disabled,
     /// The server or the network failed (HTTP status, connection, truncated body, ...).
@@ -84,6 +94,7 @@ pub enum HttpError {
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            HttpError::Stopped => f.write_str("stopped by a signal"),
             HttpError::Disabled => f.write_str("this GDAL was built without HTTP support (libcurl)"),
             HttpError::Failed(reason) => f.write_str(reason),
             HttpError::TooLarge(limit) => write!(f, "it is larger than the {} MiB limit", limit >> 20),
@@ -96,6 +107,13 @@ impl std::fmt::Display for HttpError {
 /// of bytes written. A response with an HTTP error status, a transfer cut short (fewer bytes than
 /// the server announced) or a network failure is an error.
 pub fn fetch_into(url: &str, out: &mut dyn Write, limit: u64) -> Result<u64, HttpError> {
+    transfer(url, None, out, limit)
+}
+
+/// GETs `url`, or with `form` POSTs it (`application/x-www-form-urlencoded`, never retried), and
+/// writes the body into `out`. Even a failed request's body is written: servers explain
+/// themselves in it.
+fn transfer(url: &str, form: Option<&str>, out: &mut dyn Write, limit: u64) -> Result<u64, HttpError> {
     // SAFETY: a query of GDAL's build; no arguments.
     if unsafe { CPLHTTPEnabled() } == 0 {
         return Err(HttpError::Disabled);
@@ -108,13 +126,23 @@ pub fn fetch_into(url: &str, out: &mut dyn Write, limit: u64) -> Result<u64, Htt
         too_large: false,
         io_error: None,
     };
-    let options: [*const c_char; 1] = [std::ptr::null()];
-    // SAFETY: a plain C call; `sink` outlives it and is only used by `write_body` during it.
+    let post = form
+        .map(|f| CString::new(format!("POSTFIELDS={f}")))
+        .transpose()
+        .map_err(|_| HttpError::Failed("the form holds a NUL byte".into()))?;
+    let no_retry = c"MAX_RETRY=0";
+    let options: Vec<*const c_char> = match &post {
+        Some(post) => vec![post.as_ptr(), no_retry.as_ptr(), std::ptr::null()],
+        None => vec![std::ptr::null()],
+    };
+    // SAFETY: a plain C call; `sink` outlives it and is only used by `write_body` during it;
+    // `options` is a NULL-terminated array of strings that outlive the call; `keep_going`
+    // reads an atomic only.
     let result = unsafe {
         CPLHTTPFetchEx(
             c_url.as_ptr(),
             options.as_ptr(),
-            None,
+            Some(keep_going),
             std::ptr::null_mut(),
             Some(write_body),
             &mut sink as *mut Sink as *mut c_void,
@@ -133,6 +161,9 @@ pub fn fetch_into(url: &str, out: &mut dyn Write, limit: u64) -> Result<u64, Htt
         unsafe { CPLHTTPDestroyResult(result) };
         message.or_else(|| (status != 0).then(|| format!("transfer failed (curl error {status})")))
     };
+    if crate::stop::requested() {
+        return Err(HttpError::Stopped);
+    }
     if sink.too_large {
         return Err(HttpError::TooLarge(limit));
     }
@@ -150,4 +181,19 @@ pub fn fetch(url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
     let mut body = Vec::new();
     fetch_into(url, &mut body, limit)?;
     Ok(body)
+}
+
+/// GETs `url`, or POSTs the encoded `form` to it, into memory (at most `limit` bytes): the body,
+/// also of a failed request (an error status's body says why), and whether it failed.
+pub fn exchange(url: &str, form: Option<&str>, limit: u64) -> (Vec<u8>, Result<(), HttpError>) {
+    let mut body = Vec::new();
+    let result = transfer(url, form, &mut body, limit).map(drop);
+    (body, result)
+}
+
+/// POSTs the encoded `form` to `url` (never retried: it may have been applied) and returns the
+/// body (at most `limit` bytes).
+pub fn post(url: &str, form: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
+    let (body, result) = exchange(url, Some(form), limit);
+    result.map(|()| body)
 }

@@ -4,8 +4,8 @@
 //! A download goes to a hidden temporary file in the cache folder, capped in size, is checked by
 //! the caller (a package is opened with every check a local file gets), and only then renamed
 //! to its place: the cache never holds a partial or refused file. Entries are keyed by the URL
-//! without its `token` (tokens expire; the file does not change with them); beside each entry
-//! a `.url` file records the URL it came from.
+//! without its credentials (tokens expire; the file does not change with them); beside each
+//! entry a `.url` file records that URL.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use crate::bail_input;
 use crate::error::input_error;
 use crate::input::http::{self, redact, HttpError};
+use crate::secrets;
 
 /// Environment variable naming the cache folder (the `--cache-dir` flag wins).
 pub const CACHE_ENV: &str = "CLASSIFY_OBJECTS_CACHE_DIR";
@@ -47,25 +48,9 @@ pub fn cache_dir(given: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// The URL a cache entry is keyed by: without `token` parameters.
+/// The URL a cache entry is keyed by: without its credentials (tokens, signatures, password).
 fn key_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_string();
-    };
-    if !parsed.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
-        return url.to_string();
-    }
-    let kept: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| !k.is_empty() && !k.eq_ignore_ascii_case("token"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if kept.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(kept);
-    }
-    parsed.into()
+    secrets::without_secrets(url)
 }
 
 /// FNV-1a, 64 bits: a stable file name for a URL (not a security boundary: the `.url` file beside

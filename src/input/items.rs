@@ -15,6 +15,7 @@ use gdal::Dataset;
 
 use crate::bail_input;
 use crate::gdal_ffi::srs;
+use crate::input::http;
 use crate::input::raster::{Raster, RasterGrid};
 use crate::input::source;
 use crate::input::source::SourceKind;
@@ -40,6 +41,9 @@ pub enum ProcessingMode {
 pub struct Item {
     /// GDAL name to open it by (a path, `/vsi...` name or the in-memory mosaic).
     pub name: String,
+    /// What its rows' `ImageId` says: the name as given without its secrets, or the name of an
+    /// image service's catalog item.
+    pub id: String,
     /// Its size, georeferencing and CRS.
     pub grid: RasterGrid,
 }
@@ -105,6 +109,7 @@ pub fn for_features(images: &[String], mode: ProcessingMode) -> Result<Vec<Item>
     let open = |name: &str| {
         Raster::open(name).map(|r| Item {
             name: name.to_string(),
+            id: http::redact(name),
             grid: r.grid.clone(),
         })
     };

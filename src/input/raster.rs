@@ -10,9 +10,42 @@ use gdal::{Dataset, Metadata};
 
 use crate::bail_input;
 use crate::gdal_ffi::raster_io::{self, Destination, ReadError, SourceWindow};
+use crate::input::rest;
 use crate::input::source;
 use crate::input::source::SourceKind;
 use crate::messages;
+
+/// A read that failed because the server of a remote raster stopped answering or cannot be
+/// reached: the run cannot go on (every later read would wait as long), unlike a read of one
+/// damaged tile or block, which only that feature's row says.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Whether `err` is a read of a remote raster whose server stopped answering ([`Unreachable`]).
+pub fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.is::<Unreachable>())
+}
+
+/// A failed read of `what` with GDAL's `message`, said with what a service answered where GDAL
+/// only says the answer was not an image; [`Unreachable`] when the server stopped answering.
+fn read_failure(what: String, message: &str) -> anyhow::Error {
+    let explained = rest::explain_read_failure(message);
+    let reason = explained.as_deref().unwrap_or(message).trim_end_matches('.');
+    if rest::is_unreachable(reason) {
+        return anyhow::Error::new(Unreachable(format!(
+            "{what}: {reason}; its server stopped answering or cannot be reached (a transfer fails after GDAL_HTTP_LOW_SPEED_TIME seconds without a byte): run again once it answers"
+        )));
+    }
+    anyhow::anyhow!("{what}: {reason}")
+}
 
 /// A rectangle of pixels, possibly reaching outside the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,7 +419,10 @@ impl Raster {
             match err {
                 ReadError::Stopped => anyhow::bail!("reading {} was stopped", self.name),
                 ReadError::Gdal(message) => {
-                    anyhow::bail!("reading pixels {sc},{sr} +{sw}x{sh} of {}: {message}", self.name)
+                    return Err(read_failure(
+                        format!("reading pixels {sc},{sr} +{sw}x{sh} of {}", self.name),
+                        &message,
+                    ))
                 }
             }
         }
@@ -417,7 +453,10 @@ impl Raster {
         match raster_io::read_band_resampled_f32(&band, pixels, ResampleAlg::Bilinear, (width, height), out) {
             Ok(()) => Ok(()),
             Err(ReadError::Stopped) => anyhow::bail!("reading {} was stopped", self.name),
-            Err(ReadError::Gdal(message)) => anyhow::bail!("reading band {number} of {}: {message}", self.name),
+            Err(ReadError::Gdal(message)) => Err(read_failure(
+                format!("reading band {number} of {}", self.name),
+                &message,
+            )),
         }
     }
 

@@ -14,7 +14,8 @@
 //!
 //! The service description (`?f=json`) is read once per process; the description GDAL needs is
 //! kept in `/vsimem/`, where every worker thread opens it. Query parameters given with the URL
-//! (a `token`) are passed on to every request.
+//! (a `token`) are passed on to every request; a URL without a `token` gets the run's token
+//! ([`crate::input::token`]), if one was given by file or environment.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,10 +26,9 @@ use url::Url;
 
 use crate::bail_input;
 use crate::input::http::{self, redact};
+use crate::input::rest;
+use crate::input::token;
 use crate::messages;
-
-/// Largest service description read (real ones are a few KiB to a few hundred KiB).
-const MAX_DESCRIPTION_BYTES: u64 = 16 << 20;
 
 /// Largest block (`exportImage` request) asked of an ImageServer, a side.
 const EXPORT_BLOCK: u64 = 512;
@@ -102,11 +102,14 @@ pub fn parse(name: &str) -> Option<ServiceUrl> {
         _ => return None,
     };
     let path = format!("/{}", segments.join("/"));
-    let params = url
+    let mut params: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| !k.is_empty() && !k.eq_ignore_ascii_case("f"))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    if !params.iter().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
+        params.extend(token::current().map(|t| ("token".to_string(), t)));
+    }
     url.set_path(&path);
     url.set_query(None);
     url.set_fragment(None);
@@ -157,26 +160,10 @@ pub fn feature_count(name: &str) -> Option<u64> {
     cached(name)?.feature_count
 }
 
-/// Reads a JSON document from a service; an ArcGIS `{"error": …}` answer is an error.
+/// Reads a JSON document from a service (shown as `shown`); an ArcGIS `{"error": …}` answer is
+/// an error with the server's message.
 fn read_json(url: &str, shown: &str) -> Result<Value> {
-    let body = match http::fetch(url, MAX_DESCRIPTION_BYTES) {
-        Ok(body) => body,
-        Err(err) => {
-            bail_input!("cannot read service {shown}: {err}; check the URL (and its token, for a secured service)")
-        }
-    };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(err) => bail_input!(
-            "service {shown} did not answer with JSON ({err}); give the URL of an ArcGIS REST service (…/rest/services/NAME/ImageServer)"
-        ),
-    };
-    if let Some(error) = value.get("error") {
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("an error");
-        let code = error.get("code").map(|c| format!(" (code {c})")).unwrap_or_default();
-        bail_input!("service {shown} answered: {message}{code}; check the URL (and its token, for a secured service)");
-    }
-    Ok(value)
+    rest::request_json(url, None, &format!("service {shown}"))
 }
 
 fn number(value: &Value, key: &str) -> Option<f64> {

@@ -18,6 +18,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::input::http;
 use crate::input::raster::Raster;
 use crate::model::colors::ClassColors;
 use crate::report::charts;
@@ -223,7 +224,7 @@ fn page(
             body {
                 header {
                     h1 { "classify-objects report" }
-                    p { "Model " code { (d.model.name) } " on " code { (inputs.raster) } " → " code { (inputs.output.display()) } }
+                    p { "Model " code { (d.model.name) } " on " code { (http::redact(inputs.raster)) } " → " code { (inputs.output.display()) } }
                 }
                 main {
                     (figures(s, truth))
@@ -233,7 +234,7 @@ fn page(
                             div.map-layout {
                                 div {
                                     img #map alt="map preview: the raster with every feature in its class colour" width=(w) height=(h) src=(uri);
-                                    p.note { "The raster " code { (inputs.raster) } " (" (w) " × " (h) " pixels preview) with the features of the output." }
+                                    p.note { "The raster " code { (http::redact(inputs.raster)) } " (" (w) " × " (h) " pixels preview) with the features of the output." }
                                 }
                                 (legend(inputs, contents))
                             }

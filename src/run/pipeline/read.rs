@@ -140,7 +140,7 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
 /// deleted, reordered or written from other features would otherwise leave duplicates and
 /// gaps.
 fn check_resumed_row(row: &WrittenRow, feature: &InputFeature, items: &[Item], n: usize) -> Result<()> {
-    let image = feature.item.filter(|_| items.len() > 1).map(|i| items[i].name.clone());
+    let image = feature.item.filter(|_| items.len() > 1).map(|i| items[i].id.clone());
     let mismatch = match (&row.source_id, &row.image_id) {
         (Some(id), _) if *id != feature.fid => Some(format!(
             "SourceOID {} where this run's feature is {}",

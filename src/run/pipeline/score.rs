@@ -158,7 +158,7 @@ fn offer_to_gallery(
     let object = Reviewed {
         position: feature.index,
         source_id: feature.fid,
-        image_id: (ctx.items.len() > 1).then(|| ctx.items[item].name.clone()),
+        image_id: (ctx.items.len() > 1).then(|| ctx.items[item].id.clone()),
         expected,
     };
     scorer.review(&ctx.specs[item], chip, scores, object)

@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 
 use crate::bail_input;
 use crate::cli::ClassifyArgs;
+use crate::input::{http, token};
 use crate::output::target::refuse_input_as_output;
 
 pub use chips::ChipsPlan;
@@ -55,6 +56,9 @@ impl ClassifyPlan {
         let started = Instant::now();
         // GDAL's configuration first: it may change how anything below is opened.
         apply_config(&args.config)?;
+        // Then what HTTP needs before any request: timeouts and retries, the run's token.
+        http::apply_unattended_defaults();
+        token::load(args.token_file.as_deref())?;
         let (Some(model), Some(output)) = (args.model.clone(), args.output.clone()) else {
             bail_input!("--model and --output are required; see classify-objects --help");
         };

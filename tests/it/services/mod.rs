@@ -1,6 +1,8 @@
 //! ArcGIS REST services (image, cached map and feature services, models by URL) against a local
 //! fake server.
 
+mod secrets;
+
 use std::fs;
 use std::path::Path;
 use std::path::PathBuf;
