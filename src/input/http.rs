@@ -3,7 +3,7 @@
 //! ([`apply_unattended_defaults`]), and URLs as they are shown (every secret masked by
 //! [`crate::secrets::redact`], the one redaction).
 
-pub use crate::gdal_ffi::http::{exchange, fetch, fetch_into, post, HttpError};
+pub use crate::gdal_ffi::http::{exchange, fetch_into, HttpError};
 pub use crate::secrets::redact;
 
 /// Seconds without a byte after which a transfer fails (`GDAL_HTTP_LOW_SPEED_TIME`, at

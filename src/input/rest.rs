@@ -116,6 +116,15 @@ pub fn explain_read_failure(gdal_message: &str) -> Option<String> {
     None
 }
 
+/// Whether a failed request may succeed when asked again: the server answered 429 (too many
+/// requests) or 500, 502, 503, 504, or the connection was reset (GDAL's own list).
+pub fn is_transient(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["429", "500", "502", "503", "504"].iter().any(|code| {
+        lower.contains(&format!("http status code: {code}")) || lower.contains(&format!("http error code : {code}"))
+    }) || lower.contains("connection reset")
+}
+
 /// Whether a transfer's failure means the server stopped answering or cannot be reached (a
 /// stall past the timeout, a connection refused or reset, a name that does not resolve), rather
 /// than a refusal of one request.
@@ -166,5 +175,11 @@ mod tests {
             "Failed to connect to 127.0.0.1 port 9: Connection refused"
         ));
         assert!(!is_unreachable("HTTP error code : 404"));
+        assert!(is_transient(
+            "GDALWMS: Unable to download block 0, 0. URL: x HTTP status code: 503, error: y"
+        ));
+        assert!(!is_transient(
+            "GDALWMS: Unable to download block 0, 0. URL: x HTTP status code: 404, error: y"
+        ));
     }
 }

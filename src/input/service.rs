@@ -25,7 +25,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::bail_input;
-use crate::input::http::{self, redact};
+use crate::input::http::redact;
 use crate::input::rest;
 use crate::input::token;
 use crate::messages;

@@ -34,28 +34,44 @@ use crate::output::lock::OutputLock;
 /// Longest file name most file systems take, in bytes.
 const MAX_NAME_BYTES: usize = 255;
 
-/// Temporary outputs being written by this process.
-static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// A temporary output being written by this process: its path, whether a `--resume` run
+/// continues from it, and its lock files (the run's and the output's).
+type Registered = (PathBuf, bool, [PathBuf; 2]);
 
-fn register_temporary(path: &Path) {
+/// Temporary outputs being written by this process.
+static TEMPORARIES: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+fn register_temporary(path: &Path, resumable: bool, locks: [PathBuf; 2]) {
     if let Ok(mut list) = TEMPORARIES.lock() {
-        list.push(path.to_path_buf());
+        list.push((path.to_path_buf(), resumable, locks));
     }
 }
 
 fn unregister_temporary(path: &Path) {
     if let Ok(mut list) = TEMPORARIES.lock() {
-        list.retain(|p| p != path);
+        list.retain(|(p, _, _)| p != path);
     }
 }
 
 /// Removes every temporary output this process is writing (and the files beside it), for a
-/// process that exits without unwinding.
-pub fn remove_registered_temporaries() {
+/// process that exits without unwinding; with `keep_resumable`, those of a `--resume` run stay
+/// (unlocked once the process is gone: the next `--resume` takes them over). Returns whether
+/// one stayed.
+pub fn remove_registered_temporaries(keep_resumable: bool) -> bool {
     let paths = TEMPORARIES.lock().map(|l| l.clone()).unwrap_or_default();
-    for path in paths {
-        remove_family(&path);
+    let mut kept = false;
+    for (path, resumable, locks) in paths {
+        if keep_resumable && resumable {
+            kept = true;
+        } else {
+            remove_family(&path);
+        }
+        // Unlocked once this process is gone: nothing guards them any more.
+        for lock in locks {
+            let _ = fs::remove_file(lock);
+        }
     }
+    kept
 }
 
 /// What the temporary output starts from.
@@ -175,7 +191,11 @@ impl OutputTarget {
             state: State::Writing,
             _output_lock: output_lock,
         };
-        register_temporary(&target.temp);
+        register_temporary(
+            &target.temp,
+            policy.resume && format.is_some(),
+            [target.lock_path.clone(), target._output_lock.path().to_path_buf()],
+        );
         let adopted = policy.resume && target.adopt_stale(&dir, &prefix, &ext)?;
         remove_stale(&dir, &prefix, &ext, &run_id);
         target.start = if adopted {

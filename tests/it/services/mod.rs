@@ -2,6 +2,7 @@
 //! fake server.
 
 mod secrets;
+mod timeouts;
 
 use std::fs;
 use std::path::Path;

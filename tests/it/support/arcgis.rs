@@ -1178,7 +1178,7 @@ fn add_features(spec: &TargetSpec, stored: &mut Vec<Value>, params: &BTreeMap<St
         };
         (!ok).then(|| format!("geometry {geometry} is not a {}", spec.geometry_type))
     };
-    let problems: Vec<Option<String>> = features.iter().map(|f| problem(f)).collect();
+    let problems: Vec<Option<String>> = features.iter().map(problem).collect();
     let rollback = params.get("rollbackonfailure").is_none_or(|v| v != "false");
     if rollback && problems.iter().any(Option::is_some) {
         let results: Vec<Value> = problems
