@@ -12,6 +12,7 @@
 
 pub(crate) mod chips;
 pub mod cli;
+pub(crate) mod clock;
 pub mod commands;
 pub(crate) mod digest;
 pub(crate) mod error;

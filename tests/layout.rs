@@ -42,6 +42,7 @@ const LAYERS: &[&[&str]] = &[
         "secrets",
         "stop",
         "digest",
+        "clock",
         "gdal_ffi",
         "onnx_proto",
     ],

@@ -84,9 +84,13 @@ pub struct CompareArgs {
     /// Name of the label field in both.
     #[arg(long, value_name = "NAME", default_value = "ClassLabel")]
     pub label_field: String,
-    /// Layer to compare in both (default: the one layer with a run's columns).
+    /// Layer to compare in A, and in B unless --layer2 is given (default: the one layer with a
+    /// run's columns).
     #[arg(long, value_name = "NAME")]
     pub layer: Option<String>,
+    /// Layer to compare in B, when it differs from A's.
+    #[arg(long, value_name = "NAME")]
+    pub layer2: Option<String>,
     /// Print JSON instead of text (see docs/json.md).
     #[arg(long)]
     pub json: bool,

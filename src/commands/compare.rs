@@ -12,8 +12,9 @@ use crate::output::compare;
 
 /// Compares the two outputs and prints the changes as text or JSON.
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
-    let comparison = compare::compare(&args.a, &args.b, &args.label_field, args.layer.as_deref())
-        .map_err(|e| e.context(input_error("compare")))?;
+    let layers = [args.layer.as_deref(), args.layer2.as_deref().or(args.layer.as_deref())];
+    let comparison =
+        compare::compare(&args.a, &args.b, &args.label_field, layers).map_err(|e| e.context(input_error("compare")))?;
     if args.json {
         let json = compare::render_json(&comparison, &args.a, &args.b, &args.label_field);
         print(&(serde_json::to_string_pretty(&json)? + "\n"))?;

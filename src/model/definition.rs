@@ -62,6 +62,16 @@ pub enum LabelMode {
     MultiLabel,
 }
 
+/// A cell size the model was trained for (`MinCellSize`, `MaxCellSize`), in the units of the
+/// spatial reference `wkid` when the `.emd` names one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainedCellSize {
+    /// The size.
+    pub size: f64,
+    /// Its spatial reference (EPSG or Esri code), when given.
+    pub wkid: Option<u32>,
+}
+
 /// `NormalizationStats`, indexed by original band index (the reader indexes them with
 /// `ExtractBands`). Values may be missing (`null`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -111,9 +121,9 @@ pub struct ModelDefinition {
     pub batch_size: Option<usize>,
     /// `DataRange`: the chip is rescaled from the raster's value range to this range.
     pub data_range: Option<[f64; 2]>,
-    /// `MinCellSize` and `MaxCellSize`: the cell sizes the model was trained for (their `x`),
-    /// when given.
-    pub cell_size_range: (Option<f64>, Option<f64>),
+    /// `MinCellSize` and `MaxCellSize`: the cell sizes the model was trained for (their `x`, in
+    /// their `spatialReference` when they give one), when given.
+    pub cell_size_range: (Option<TrainedCellSize>, Option<TrainedCellSize>),
     /// `NormalizationStats`; ImageNet statistics on a 0-255 scale are used when absent.
     pub normalization: Option<NormalizationStats>,
     /// `test_time_augmentation`: default of the model argument of the same name.
@@ -400,12 +410,20 @@ impl Reader<'_> {
     }
 
     /// A cell size given as a number or as Esri's `{"x": .., "y": .., "spatialReference": ..}`
-    /// (its `x`); anything else is ignored, as Esri's tools do.
-    fn cell_size(&self, key: &str) -> Option<f64> {
+    /// (its `x`, and the spatial reference's `latestWkid` or `wkid`); anything else is ignored,
+    /// as Esri's tools do.
+    fn cell_size(&self, key: &str) -> Option<TrainedCellSize> {
         let value = self.get(key)?;
-        number_of(value)
+        let size = number_of(value)
             .or_else(|| value.get("x").and_then(number_of))
-            .filter(|v| v.is_finite() && *v > 0.0)
+            .filter(|v| v.is_finite() && *v > 0.0)?;
+        let reference = value.get("spatialReference");
+        let wkid = ["latestWkid", "wkid"]
+            .iter()
+            .find_map(|k| reference.and_then(|r| r.get(*k)).and_then(number_of))
+            .filter(|w| *w > 0.0 && w.fract() == 0.0 && *w < f64::from(u32::MAX))
+            .map(|w| w as u32);
+        Some(TrainedCellSize { size, wkid })
     }
 
     fn data_range(&self) -> Result<Option<[f64; 2]>> {

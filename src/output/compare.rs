@@ -37,10 +37,10 @@ impl Comparison {
     }
 }
 
-/// Compares the label field `label_field` of two outputs, in their layer `layer` (by default
-/// the one layer with the columns of a run).
-pub fn compare(a: &Path, b: &Path, label_field: &str, layer: Option<&str>) -> Result<Comparison> {
-    let (rows_a, rows_b) = (read(a, label_field, layer)?, read(b, label_field, layer)?);
+/// Compares the label field `label_field` of two outputs, in their layers `layers` (for A, and
+/// for B; by default the one layer with the columns of a run).
+pub fn compare(a: &Path, b: &Path, label_field: &str, layers: [Option<&str>; 2]) -> Result<Comparison> {
+    let (rows_a, rows_b) = (read(a, label_field, layers[0])?, read(b, label_field, layers[1])?);
     let mut result = Comparison::default();
     for (key, answer_a) in &rows_a {
         match rows_b.get(key) {

@@ -319,6 +319,7 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
     if let Some(qml) = &record.qml {
         let place = StylePlace {
             temp: target.temp_path(),
+            output: &target.path,
             table: layer_name,
             geometry_column: &geometry_column,
             field: &record.label_field,

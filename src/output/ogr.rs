@@ -340,23 +340,41 @@ impl OgrWriter {
 
     /// Commits the last rows, writes the QGIS style (`style`) unless the layer is not this
     /// run's, and closes the file.
-    pub(crate) fn finish(mut self, style: StyleMode, temp: &Path, shard: Option<&ShardRecord>) -> Result<()> {
+    /// Commits the last rows, writes the run's record and the layer's style (`temp` the file
+    /// written, `output` the one it becomes), and closes the file.
+    pub(crate) fn finish(
+        mut self,
+        style: StyleMode,
+        (temp, output): (&Path, &Path),
+        shard: Option<&ShardRecord>,
+    ) -> Result<()> {
         self.commit()?;
         if let Some(record) = shard {
             record.write_into(&mut self.layer)?;
         }
         let table = self.layer.name();
         let geometry_column = geometry_column(&self.layer);
+        // The label field as the driver wrote it (a Shapefile keeps 10 characters, a File
+        // Geodatabase replaces spaces).
+        let label_index =
+            self.own_index[usize::from(self.schema.with_source_id) + usize::from(self.schema.with_image_id)];
+        let field = self
+            .layer
+            .defn()
+            .fields()
+            .nth(label_index)
+            .map_or_else(|| self.schema.label_field.clone(), |f| f.name());
         let mut dataset = self.layer.into_dataset();
         if let (false, Some(colors), Some((geometry, _))) =
             (self.existing_layer, &self.schema.style, &self.schema.geometry)
         {
-            let qml = style::qml(&self.schema.label_field, *geometry, colors);
+            let qml = style::qml(&field, *geometry, colors, self.schema.multi_label);
             let place = StylePlace {
                 temp,
+                output,
                 table: &table,
                 geometry_column: &geometry_column,
-                field: &self.schema.label_field,
+                field: &field,
             };
             style::write(style, &mut dataset, &place, &qml)?;
         }

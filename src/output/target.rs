@@ -30,6 +30,7 @@ use crate::error;
 use crate::output::existing::check_replaceable;
 use crate::output::format::{Companion, Format, KEPT_METADATA, STYLE_SIDECAR};
 use crate::output::lock::OutputLock;
+use crate::output::style;
 
 /// Longest file name most file systems take, in bytes.
 const MAX_NAME_BYTES: usize = 255;
@@ -117,6 +118,8 @@ pub struct OutputTarget {
     lock_path: PathBuf,
     _lock: File,
     state: State,
+    /// The layer written (multi-layer files), whose style file is this run's own.
+    layer: String,
     /// The output's lock (released after the run's own, when the target is dropped).
     _output_lock: OutputLock,
 }
@@ -189,6 +192,7 @@ impl OutputTarget {
             lock_path,
             _lock: lock,
             state: State::Writing,
+            layer: layer.to_string(),
             _output_lock: output_lock,
         };
         register_temporary(
@@ -297,7 +301,10 @@ impl OutputTarget {
         } else {
             let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
             for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
-                if !new.contains(&&suffix) && !KEPT_METADATA.contains(&suffix.as_str()) {
+                // A style is removed only when it is this layer's own (another layer's, or the
+                // user's, stays).
+                let others_style = suffix == ".qml" && !style::is_style_of(&file, &self.path, &self.layer);
+                if !new.contains(&&suffix) && !KEPT_METADATA.contains(&suffix.as_str()) && !others_style {
                     fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
                 }
             }

@@ -22,6 +22,8 @@ pub struct OutputWriter {
     reproject: Option<gdal::spatial_ref::CoordTransform>,
     style: StyleMode,
     temp: std::path::PathBuf,
+    /// The output the temporary file becomes.
+    path: std::path::PathBuf,
     /// The output, as named in messages.
     shown: String,
 }
@@ -56,6 +58,7 @@ impl OutputWriter {
             reproject,
             style,
             temp: target.temp_path().to_path_buf(),
+            path: target.path.clone(),
             shown: target.path.display().to_string(),
         })
     }
@@ -113,7 +116,7 @@ impl OutputWriter {
     /// Flushes and closes the file (with its style, and the record of a shard run).
     pub fn finish(self, shard: Option<&shard::ShardRecord>) -> Result<()> {
         let done = match self.kind {
-            Kind::Ogr(w) => w.finish(self.style, &self.temp, shard),
+            Kind::Ogr(w) => w.finish(self.style, (&self.temp, &self.path), shard),
             Kind::Csv(w) => w.finish().and_then(|()| match shard {
                 Some(record) => std::fs::write(shard::sidecar(&self.temp), record.to_json())
                     .with_context(|| format!("writing the shard record beside {}", self.shown)),

@@ -7,10 +7,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-/// Counts of (expected, predicted) label pairs.
+/// Counts of (expected, predicted) label pairs. A truth value is matched to the model's classes
+/// by name (exactly, else ignoring case), or by the class `Value` when it is one (`1` for the
+/// class whose `Value` is 1); values that match no class are counted as they are and listed by
+/// [`Confusion::unmatched`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Confusion {
     counts: BTreeMap<(String, String), usize>,
+    /// The model's classes: name and `Value`.
+    classes: Vec<(String, Option<i64>)>,
+    /// Truth values matched by a class `Value`.
+    by_value: usize,
+    /// Truth values that are no class of the model, with their counts.
+    unmatched: BTreeMap<String, usize>,
 }
 
 /// Precision, recall and F1 of one class.
@@ -30,12 +39,40 @@ pub struct ClassScores {
 }
 
 impl Confusion {
-    /// Records one classified row.
+    /// A comparison with the model's `classes` (name and `Value`), to match truth values to.
+    pub fn for_classes(classes: impl IntoIterator<Item = (String, Option<i64>)>) -> Confusion {
+        Confusion {
+            classes: classes.into_iter().collect(),
+            ..Confusion::default()
+        }
+    }
+
+    /// Records one classified row whose truth field holds `expected`.
     pub fn record(&mut self, expected: &str, predicted: &str) {
-        *self
-            .counts
-            .entry((expected.to_string(), predicted.to_string()))
-            .or_default() += 1;
+        let expected = self.class_of(expected);
+        *self.counts.entry((expected, predicted.to_string())).or_default() += 1;
+    }
+
+    /// The class a truth value stands for: by name, else by `Value`; as it is when neither.
+    fn class_of(&mut self, expected: &str) -> String {
+        if self.classes.is_empty() || self.classes.iter().any(|(name, _)| name == expected) {
+            return expected.to_string();
+        }
+        let trimmed = expected.trim();
+        if let Some((name, _)) = self.classes.iter().find(|(name, _)| name.eq_ignore_ascii_case(trimmed)) {
+            return name.clone();
+        }
+        let number = trimmed.parse::<f64>().ok().filter(|v| v.fract() == 0.0);
+        if let Some((name, _)) = self
+            .classes
+            .iter()
+            .find(|(_, value)| value.is_some_and(|v| Some(v as f64) == number))
+        {
+            self.by_value += 1;
+            return name.clone();
+        }
+        *self.unmatched.entry(expected.to_string()).or_default() += 1;
+        expected.to_string()
     }
 
     /// Adds the counts of `other`.
@@ -43,6 +80,51 @@ impl Confusion {
         for (pair, n) in &other.counts {
             *self.counts.entry(pair.clone()).or_default() += n;
         }
+        self.by_value += other.by_value;
+        for (value, n) in &other.unmatched {
+            *self.unmatched.entry(value.clone()).or_default() += n;
+        }
+    }
+
+    /// How the truth values were matched to the classes: `"name"`, `"value"` (every matched
+    /// value was a class `Value`) or `"name and value"`.
+    pub fn matched_by(&self) -> &'static str {
+        let unmatched: usize = self.unmatched.values().sum();
+        match (self.by_value, self.total() - unmatched - self.by_value) {
+            (0, _) => "name",
+            (_, 0) => "value",
+            _ => "name and value",
+        }
+    }
+
+    /// One line naming the truth values that match no class, `None` when all do.
+    pub fn unmatched_warning(&self) -> Option<String> {
+        if self.unmatched.is_empty() {
+            return None;
+        }
+        let mut shown: Vec<String> = self
+            .unmatched
+            .iter()
+            .take(8)
+            .map(|(v, n)| format!("\"{v}\" ({n})"))
+            .collect();
+        if self.unmatched.len() > 8 {
+            shown.push(format!("and {} more", self.unmatched.len() - 8));
+        }
+        let classes: Vec<String> = self
+            .classes
+            .iter()
+            .take(12)
+            .map(|(name, value)| match value {
+                Some(v) => format!("{name} = {v}"),
+                None => name.clone(),
+            })
+            .collect();
+        Some(format!(
+            "truth values that are no class of the model, by name or Value: {}; they count as wrong (classes: {})",
+            shown.join(", "),
+            classes.join(", ")
+        ))
     }
 
     /// Rows compared.
@@ -143,6 +225,8 @@ impl Confusion {
         let classes = self.classes();
         json!({
             "compared": self.total(),
+            "matched_by": self.matched_by(),
+            "unmatched_truth_values": self.unmatched,
             "accuracy": self.accuracy(),
             "kappa": self.kappa(),
             "macro_f1": self.macro_f1(),
@@ -170,6 +254,12 @@ impl Confusion {
             show(self.macro_f1()),
             show(self.kappa()),
         );
+        if self.by_value > 0 {
+            out.push_str(&format!(
+                "truth values matched to classes by their Value ({})\n",
+                self.matched_by()
+            ));
+        }
         out.push_str(&format!(
             "{:<width$}  {:>9}  {:>9}  {:>9}  {:>7}\n",
             "class", "precision", "recall", "F1", "support"
@@ -302,5 +392,30 @@ mod tests {
         assert_eq!(single.accuracy(), Some(1.0));
         assert_eq!(Confusion::default().kappa(), None);
         assert_eq!(Confusion::default().macro_f1(), None);
+    }
+
+    #[test]
+    fn truth_values_match_classes_by_name_or_value() {
+        let classes = [("red".to_string(), Some(1)), ("blue".to_string(), Some(2))];
+        let mut c = Confusion::for_classes(classes.clone());
+        for (expected, predicted) in [("1", "red"), ("2", "red"), ("2.0", "blue"), ("Blue", "blue")] {
+            c.record(expected, predicted);
+        }
+        assert_eq!(c.accuracy(), Some(0.75));
+        assert_eq!(c.classes(), vec!["blue".to_string(), "red".to_string()]);
+        assert_eq!(c.matched_by(), "name and value");
+        assert!(c.unmatched_warning().is_none());
+        let mut by_value = Confusion::for_classes(classes.clone());
+        by_value.record("1", "red");
+        assert_eq!(by_value.matched_by(), "value");
+        let mut odd = Confusion::for_classes(classes);
+        odd.record("7", "red");
+        odd.record("forest", "red");
+        let warning = odd.unmatched_warning().unwrap();
+        assert!(
+            warning.contains("\"7\" (1)") && warning.contains("\"forest\" (1)") && warning.contains("red = 1"),
+            "{warning}"
+        );
+        assert_eq!(odd.accuracy(), Some(0.0));
     }
 }

@@ -12,6 +12,7 @@ use anyhow::Result;
 use crate::digest::Fingerprint;
 use crate::input::identity;
 use crate::input::raster::Raster;
+use crate::model::ModelPackage;
 use crate::run::plan::ClassifyPlan;
 
 /// The parts of a run's identity, by name (`model`, `rasters`, `features`, `options`).
@@ -21,14 +22,19 @@ pub struct RunIdentity {
     pub parts: BTreeMap<String, String>,
 }
 
+/// The model's fingerprint: its definition and its ONNX bytes.
+pub fn model_fingerprint(package: &ModelPackage) -> String {
+    Fingerprint::default()
+        .add(package.emd_text.as_bytes())
+        .add(&package.onnx)
+        .hex()
+}
+
 impl RunIdentity {
     /// The identity of the run `plan` describes, whose features' layer is `features`.
     pub fn of(plan: &ClassifyPlan, features: &str) -> Result<RunIdentity> {
         let mut parts = BTreeMap::new();
-        let package = &plan.model.package;
-        let mut model = Fingerprint::default();
-        model.add(package.emd_text.as_bytes()).add(&package.onnx);
-        parts.insert("model".to_string(), model.hex());
+        parts.insert("model".to_string(), model_fingerprint(&plan.model.package));
         let mut rasters = Fingerprint::default();
         for name in &plan.inputs.rasters {
             identity::add_raster(&mut rasters, &Raster::open_with(name, &plan.inputs.raster_overrides)?);

@@ -5,6 +5,7 @@
 //! [`describe`] gathers) and apply the quality gate.
 
 pub mod describe;
+pub mod document;
 pub mod fingerprint;
 pub mod images;
 pub mod interrupt;
@@ -93,7 +94,8 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
         write_report(&plan, details, &mut summary)?;
     }
     let output = plan.output.shown();
-    let json = || serde_json::to_string_pretty(&summary.to_json(&output)).map(|j| j + "\n");
+    let gate = document::Gate::of(&plan, &summary);
+    let json = || serde_json::to_string_pretty(&document::document(&plan, &summary, &output, gate)).map(|j| j + "\n");
     match &plan.report.summary_json {
         Some(SummaryTarget::Stdout) => messages::print(&json()?)?,
         Some(SummaryTarget::File(path)) => write_file(path, json()?.as_bytes())
@@ -103,8 +105,11 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     messages::line(summary.line(&output));
     if let Some(truth) = &summary.truth {
         messages::text(truth.render_text());
+        if let Some(warning) = truth.unmatched_warning() {
+            messages::warning(warning);
+        }
     }
-    check_gate(&plan, &summary)
+    check_gate(&plan, gate)
 }
 
 /// Writes the `--report` page of the finished run.
@@ -129,11 +134,11 @@ fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSumm
 }
 
 /// `--min-accuracy`: exit 3 below it (the output was written).
-fn check_gate(plan: &ClassifyPlan, summary: &RunSummary) -> Result<()> {
-    let accuracy = summary.truth.as_ref().and_then(|t| t.accuracy()).unwrap_or(0.0);
-    match plan.report.min_accuracy {
-        Some(minimum) if accuracy < minimum => Err(anyhow::Error::new(BelowMinimum(format!(
-            "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {} was written)",
+fn check_gate(plan: &ClassifyPlan, gate: document::Gate) -> Result<()> {
+    match (gate.passed(), gate.min_accuracy) {
+        (Some(false), Some(minimum)) => Err(anyhow::Error::new(BelowMinimum(format!(
+            "accuracy {:.4} is below --min-accuracy {minimum} (the output {} was written)",
+            gate.accuracy.unwrap_or(0.0),
             plan.output.shown()
         )))),
         _ => Ok(()),

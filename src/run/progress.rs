@@ -1,9 +1,12 @@
 //! Progress of a run on stderr: a bar when stderr is a terminal; otherwise (Slurm and CI logs)
-//! a plain line every `--progress-interval` seconds. Nothing with `--quiet`.
+//! a plain line every `--progress-interval` seconds from the first objects on, whatever the
+//! model's speed (a thread of its own says it, not the objects as they come). Nothing with
+//! `--quiet`.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::messages;
@@ -12,7 +15,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Progress of a run in objects.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    lines: Option<Lines>,
+    lines: Option<Arc<Lines>>,
+    ticker: Option<JoinHandle<()>>,
 }
 
 /// Plain progress lines for a log.
@@ -21,7 +25,9 @@ struct Lines {
     every: Duration,
     started: Instant,
     done: AtomicU64,
-    last: Mutex<Instant>,
+    /// Set when the run is over; the ticker wakes and ends.
+    over: Mutex<bool>,
+    wake: Condvar,
 }
 
 impl Progress {
@@ -29,18 +35,38 @@ impl Progress {
     /// a terminal, a line every `interval` seconds (0: never) elsewhere, nothing when `quiet`.
     pub fn new(total: Option<u64>, interval: u64) -> Progress {
         if messages::quiet() {
-            return Progress { bar: None, lines: None };
+            return Progress {
+                bar: None,
+                lines: None,
+                ticker: None,
+            };
         }
         if !std::io::stderr().is_terminal() {
-            let started = Instant::now();
-            let lines = (interval > 0).then(|| Lines {
+            if interval == 0 {
+                return Progress {
+                    bar: None,
+                    lines: None,
+                    ticker: None,
+                };
+            }
+            let lines = Arc::new(Lines {
                 total,
                 every: Duration::from_secs(interval),
-                started,
+                started: Instant::now(),
                 done: AtomicU64::new(0),
-                last: Mutex::new(started),
+                over: Mutex::new(false),
+                wake: Condvar::new(),
             });
-            return Progress { bar: None, lines };
+            let ticking = Arc::clone(&lines);
+            let ticker = std::thread::Builder::new()
+                .name("progress".into())
+                .spawn(move || ticking.tick())
+                .ok();
+            return Progress {
+                bar: None,
+                lines: Some(lines),
+                ticker,
+            };
         }
         let bar = match total {
             Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()).with_style(
@@ -54,9 +80,12 @@ impl Progress {
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
+        // Redrawn every second, so that a slow model still shows the time passing.
+        bar.enable_steady_tick(Duration::from_secs(1));
         Progress {
             bar: Some(bar),
             lines: None,
+            ticker: None,
         }
     }
 
@@ -66,32 +95,70 @@ impl Progress {
             bar.inc(n);
         }
         if let Some(lines) = &self.lines {
-            let done = lines.done.fetch_add(n, Ordering::Relaxed) + n;
-            let Ok(mut last) = lines.last.lock() else { return };
-            if last.elapsed() < lines.every {
-                return;
-            }
-            *last = Instant::now();
-            let seconds = lines.started.elapsed().as_secs_f64();
-            let rate = done as f64 / seconds.max(1e-9);
-            let line = match lines.total {
-                Some(total) if total > 0 => {
-                    let left = total.saturating_sub(done) as f64 / rate.max(1e-9);
-                    format!(
-                        "classify-objects: progress: {done}/{total} objects ({:.0}%), {rate:.1} objects/s, about {left:.0} s left",
-                        100.0 * done as f64 / total as f64
-                    )
-                }
-                _ => format!("classify-objects: progress: {done} objects, {rate:.1} objects/s"),
-            };
-            messages::progress(line);
+            lines.done.fetch_add(n, Ordering::Relaxed);
         }
     }
 
-    /// Removes the bar (the summary line follows).
-    pub fn finish(&self) {
+    /// Removes the bar, or stops the lines (the summary line follows).
+    pub fn finish(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        if let Some(lines) = &self.lines {
+            if let Ok(mut over) = lines.over.lock() {
+                *over = true;
+            }
+            lines.wake.notify_all();
+        }
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Lines {
+    /// Says the progress every `every` once objects are done, until the run is over.
+    fn tick(&self) {
+        let Ok(mut over) = self.over.lock() else { return };
+        let mut next = self.started + self.every;
+        loop {
+            let now = Instant::now();
+            if next > now {
+                match self.wake.wait_timeout(over, next - now) {
+                    Ok((guard, _)) => over = guard,
+                    Err(_) => return,
+                }
+                if *over {
+                    return;
+                }
+                continue;
+            }
+            next += self.every;
+            let done = self.done.load(Ordering::Relaxed);
+            if done > 0 {
+                messages::progress(self.line(done));
+            }
+        }
+    }
+
+    fn line(&self, done: u64) -> String {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / seconds.max(1e-9);
+        match self.total {
+            Some(total) if total > 0 => {
+                let left = total.saturating_sub(done) as f64 / rate.max(1e-9);
+                format!(
+                    "{done}/{total} objects ({:.0}%), {rate:.1} objects/s, about {left:.0} s left",
+                    100.0 * done as f64 / total as f64
+                )
+            }
+            _ => format!("{done} objects, {rate:.1} objects/s"),
         }
     }
 }

@@ -114,7 +114,7 @@ pub fn run_record(
     let qml = schema
         .geometry
         .as_ref()
-        .map(|(ty, _)| style::qml(&schema.label_field, *ty, &definition.class_colors()));
+        .map(|(ty, _)| style::qml(&schema.label_field, *ty, &definition.class_colors(), schema.multi_label));
     Some(prepare::run_record(plan, identity, counts, qml))
 }
 

@@ -36,7 +36,7 @@ use crate::run::progress::Progress;
 use crate::run::scorer::Scorer;
 use cut::{ChippedBatch, CutContext};
 use prepare::Prepared;
-use read::{FeatureBatch, ReadContext, ReaderReport, FIRST_WINDOW_FEATURES};
+use read::{FeatureBatch, ReadContext, ReaderReport};
 use score::ScoreContext;
 use write::WriteContext;
 
@@ -59,7 +59,7 @@ pub fn classify_features(
     } = prepare::prepare(plan, features)?;
     let features_srs = source.srs_wkt.clone();
     let total = source.expected_count().map(|n| source.selection.size(n));
-    let progress = Progress::new(total, plan.report.progress_interval);
+    let mut progress = Progress::new(total, plan.report.progress_interval);
     let stages = Stages {
         plan,
         environment,
@@ -122,7 +122,8 @@ impl Stages<'_> {
         let batch_bytes = plan.model.package.definition.values_per_chip() * std::mem::size_of::<f32>() * batch_size;
         let in_flight = (PIPELINE_CHIP_BUDGET / batch_bytes.max(1)).clamp(1, plan.chips.threads * 2);
         let threads = plan.chips.threads.min(in_flight);
-        let window_size = &AtomicUsize::new(FIRST_WINDOW_FEATURES);
+        let smallest_window = read::smallest_window(batch_size, threads);
+        let window_size = &AtomicUsize::new(smallest_window);
         std::thread::scope(|scope| {
             // One queue per worker: each gets its own stretch of every window, so that
             // neighbouring chips, which share raster blocks, are cut by one worker from one
@@ -140,6 +141,7 @@ impl Stages<'_> {
                 queues: worker_txs,
                 written,
                 truth: self.truth,
+                comparison: self.truth.map(|_| truth_comparison(plan)),
                 record: prepare::records_itself(plan),
                 window_size,
                 progress: self.progress,
@@ -156,7 +158,7 @@ impl Stages<'_> {
                 scope.spawn(move || cut::cut_worker(cut, batches, chips, free));
             }
             drop(chip_tx);
-            let scored = self.score(window_size, writer, &chip_rx, &free_tx);
+            let scored = self.score((window_size, smallest_window), writer, &chip_rx, &free_tx);
             drop(chip_rx);
             let read = reader.join().map_err(|_| anyhow!("the feature reader panicked"))?;
             // The scoring stage's error first: when it stops, the reader only sees a closed channel.
@@ -172,7 +174,7 @@ impl Stages<'_> {
     /// the reader and the workers already fill the pipeline.
     fn score(
         &self,
-        window_size: &AtomicUsize,
+        (window_size, smallest_window): (&AtomicUsize, usize),
         writer: &mut OutputWriter,
         chips: &crossbeam_channel::Receiver<Result<ChippedBatch>>,
         free: &crossbeam_channel::Sender<Vec<f32>>,
@@ -180,7 +182,7 @@ impl Stages<'_> {
         let plan = self.plan;
         let mut scorer = Scorer::new(plan, self.environment)?;
         if self.truth.is_some() {
-            scorer.summary.truth = Some(Confusion::default());
+            scorer.summary.truth = Some(truth_comparison(plan));
         }
         let ctx = ScoreContext {
             items: self.items,
@@ -194,10 +196,17 @@ impl Stages<'_> {
             },
             progress: self.progress,
             window_size,
+            smallest_window,
         };
         score::score_and_write(&ctx, &mut scorer, writer, chips, free)?;
         let mut summary = scorer.summary;
         summary.execution_provider = scorer.classifier.execution_provider;
         Ok(summary)
     }
+}
+
+/// The comparison with `--truth-field`, matching truth values to the model's classes.
+fn truth_comparison(plan: &ClassifyPlan) -> Confusion {
+    let classes = &plan.model.package.definition.classes;
+    Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)))
 }

@@ -3,14 +3,16 @@
 //! the output writer with the run's schema.
 
 use anyhow::Result;
+use gdal::spatial_ref::SpatialRef;
 
 use crate::bail_input;
 use crate::chips::ChipSpec;
+use crate::gdal_ffi::srs;
 use crate::input::features::FeatureSource;
 use crate::input::items::{self, Item};
 use crate::input::raster::{Raster, RasterGrid};
 use crate::messages;
-use crate::model::definition::{LabelMode, ModelDefinition};
+use crate::model::definition::{LabelMode, ModelDefinition, TrainedCellSize};
 use crate::output::resume::{written_record, written_rows, WrittenRow};
 use crate::output::shard::ShardRecord;
 use crate::output::target::Start;
@@ -292,22 +294,77 @@ fn schema(plan: &ClassifyPlan, definition: &ModelDefinition, source: &FeatureSou
 }
 
 /// One warning line when the cell size chips are cut at is outside the `.emd`'s `MinCellSize` ..
-/// `MaxCellSize` (the model was trained at other resolutions).
+/// `MaxCellSize` (the model was trained at other resolutions). Both are compared in the raster's
+/// units: the trained sizes are converted from their own spatial reference at the centre of the
+/// first image (a size in metres is about 0.000009 degrees near the equator), and the advice
+/// names a `--cell-size` in the raster's units.
 fn warn_outside_trained_cell_sizes(definition: &ModelDefinition, cell_size: Option<f64>, items: &[Item]) {
-    let effective = cell_size.unwrap_or_else(|| items[0].grid.cell_size().0);
+    let grid = &items[0].grid;
+    let effective = cell_size.unwrap_or_else(|| grid.cell_size().0);
     let (min, max) = definition.cell_size_range;
-    let below = min.filter(|&m| effective < m * 0.999);
-    let above = max.filter(|&m| effective > m * 1.001);
-    if below.is_none() && above.is_none() {
+    let convert = |trained: Option<TrainedCellSize>| trained.map(|t| (t, in_raster_units(t, grid)));
+    let (min, max) = (convert(min), convert(max));
+    // A size in an unknown or unrelated spatial reference cannot be compared: nothing said.
+    if [min, max].iter().flatten().any(|(_, converted)| converted.is_none()) {
         return;
     }
-    let range = match (min, max) {
-        (Some(a), Some(b)) => format!("{a} to {b}"),
-        (Some(a), None) => format!("at least {a}"),
-        (None, Some(b)) => format!("at most {b}"),
+    let value = |bound: Option<(TrainedCellSize, Option<f64>)>| bound.and_then(|(_, c)| c);
+    let (low, high) = (value(min), value(max));
+    let below = low.filter(|&m| effective < m * 0.999);
+    let above = high.filter(|&m| effective > m * 1.001);
+    let Some(advice) = below.or(above) else {
+        return;
+    };
+    let mut trained: Vec<String> = [min, max]
+        .iter()
+        .flatten()
+        .map(|(t, _)| match t.wkid {
+            Some(wkid) => format!("{} in EPSG:{wkid}", short_number(t.size)),
+            None => short_number(t.size),
+        })
+        .collect();
+    trained.dedup();
+    let trained = trained.join(" to ");
+    let range = match (low, high) {
+        (Some(a), Some(b)) if (a - b).abs() <= a * 1e-6 => short_number(a),
+        (Some(a), Some(b)) => format!("{} to {}", short_number(a), short_number(b)),
+        (Some(a), None) => format!("at least {}", short_number(a)),
+        (None, Some(b)) => format!("at most {}", short_number(b)),
         (None, None) => String::new(),
     };
     messages::warning(format_args!(
-        "chips are cut at a cell size of {effective} but the model was trained for {range} (MinCellSize/MaxCellSize); results may be poor: set --cell-size within it"
+        "chips are cut at a cell size of {} in the raster's units but the model was trained for {range} in those units (MinCellSize/MaxCellSize: {trained}); results may be poor: cut chips at the trained size with --cell-size {}",
+        short_number(effective),
+        short_number(advice)
     ));
+}
+
+/// `trained` in the units of `grid`'s CRS at the centre of the grid: itself when it names no
+/// spatial reference or the raster's, `None` when either cannot be related to the other.
+fn in_raster_units(trained: TrainedCellSize, grid: &RasterGrid) -> Option<f64> {
+    let Some(wkid) = trained.wkid else {
+        return Some(trained.size);
+    };
+    let raster = grid.spatial_ref()?;
+    let mut own = SpatialRef::from_epsg(wkid)
+        .or_else(|_| SpatialRef::from_definition(&format!("ESRI:{wkid}")))
+        .ok()?;
+    own.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+    if srs::same(&own, &raster) {
+        return Some(trained.size);
+    }
+    let to_own = srs::transform(&raster, &own).ok()??;
+    let back = srs::transform(&own, &raster).ok()??;
+    let gt = grid.geo_transform;
+    let (col, row) = (grid.width as f64 / 2.0, grid.height as f64 / 2.0);
+    let centre = [gt[0] + col * gt[1] + row * gt[2], gt[3] + col * gt[4] + row * gt[5]];
+    let (mut x, mut y) = ([centre[0]], [centre[1]]);
+    to_own.transform_coords(&mut x, &mut y, &mut []).ok()?;
+    // One trained cell east and one north of the centre, back in the raster's CRS.
+    let (mut xs, mut ys) = ([x[0] + trained.size, x[0]], [y[0], y[0] + trained.size]);
+    back.transform_coords(&mut xs, &mut ys, &mut []).ok()?;
+    let east = (xs[0] - centre[0]).hypot(ys[0] - centre[1]);
+    let north = (xs[1] - centre[0]).hypot(ys[1] - centre[1]);
+    let size = (east + north) / 2.0;
+    (size.is_finite() && size > 0.0).then_some(size)
 }

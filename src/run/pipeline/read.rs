@@ -18,6 +18,7 @@ use crate::input::items::Item;
 use crate::output;
 use crate::output::resume::WrittenRow;
 use crate::report::summary::RunSummary;
+use crate::report::truth::Confusion;
 use crate::run::interrupt;
 use crate::run::progress::Progress;
 
@@ -25,10 +26,12 @@ use crate::run::progress::Progress;
 /// chips that share blocks are cut one after another (each block decoded about once), while the
 /// rows keep the input order.
 pub const WINDOW_FEATURES: usize = 65_536;
-/// Features in the first window, and the fewest in any: windows grow with the run's speed, up to
-/// [`WINDOW_SECONDS`] of work each, so that rows are written (and committed) every few seconds
-/// whether the model is slow or the reading is.
-pub const FIRST_WINDOW_FEATURES: usize = 256;
+/// Features in the first window, and the fewest in any: one batch per chip worker. Windows grow
+/// with the run's speed, up to [`WINDOW_SECONDS`] of work each, so that rows are written (and
+/// committed) every few seconds whether the model is slow or the reading is.
+pub fn smallest_window(batch_size: usize, workers: usize) -> usize {
+    (batch_size * workers).clamp(1, WINDOW_FEATURES)
+}
 /// Seconds of work a window holds, about. A window is read block by block, so with a block cache
 /// much smaller than the image each window decodes every block it touches once: the longer the
 /// windows, the fewer blocks decoded twice (a 64 MB cache on `bench/large.sh` ran at 0.66x the
@@ -64,6 +67,8 @@ pub struct ReadContext<'a> {
     pub written: &'a [WrittenRow],
     /// Position of the truth field, to count the skipped rows' truth.
     pub truth: Option<usize>,
+    /// The comparison the skipped rows' truth is counted in.
+    pub comparison: Option<Confusion>,
     /// Whether the run records itself (rows per feature are then counted).
     pub record: bool,
     /// Features in the next window, set by the scoring stage from the run's speed.
@@ -91,7 +96,10 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
     // Busy time: the whole loop less the time spent waiting for room in the queues.
     let started = Instant::now();
     // Rows an earlier run wrote: counted here, not classified again.
-    let mut resumed = RunSummary::default();
+    let mut resumed = RunSummary {
+        truth: ctx.comparison.take(),
+        ..RunSummary::default()
+    };
     let mut skipped = 0;
     let mut row_counts = RowCounts::new(ctx.record);
     let mut windows = WindowDispatch {

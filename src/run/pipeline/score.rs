@@ -11,7 +11,7 @@ use anyhow::Result;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::cut::ChippedBatch;
-use super::read::{FIRST_WINDOW_FEATURES, WINDOW_FEATURES, WINDOW_SECONDS};
+use super::read::{WINDOW_FEATURES, WINDOW_SECONDS};
 use super::window::{Done, Window};
 use super::write::{write_window, WriteContext};
 use crate::chips::ChipSpec;
@@ -39,6 +39,8 @@ pub struct ScoreContext<'a> {
     pub progress: &'a Progress,
     /// Features in the next window, for the reader.
     pub window_size: &'a AtomicUsize,
+    /// The fewest features in a window: a batch per chip worker.
+    pub smallest_window: usize,
 }
 
 /// Scores every batch from `chips` and writes the windows as they complete; buffers go back
@@ -54,29 +56,39 @@ pub fn score_and_write(
     let mut next_window = 0;
     let (mut first_batch, mut rows_written) = (None, 0usize);
     for item in chips.iter() {
-        let batch = item?;
-        interrupt::check()?;
+        let batch = match (item, interrupt::check()) {
+            (_, Err(stopped)) => {
+                return keep_scored_prefix(ctx, scorer, writer, windows.get_mut(&next_window), stopped)
+            }
+            (batch, Ok(())) => batch?,
+        };
         let first_batch = *first_batch.get_or_insert_with(Instant::now);
         scorer.summary.chip_time += batch.cut_time;
         let window = windows
             .entry(batch.window)
             .or_insert_with(|| Window::new(batch.window_len));
+        let scored = batch.features.len() as u64;
         score_batch(ctx, scorer, batch.features, &batch.chips, batch.count, window)?;
+        ctx.progress.advance(scored);
         // The chip buffer goes back to the workers for reuse.
         let _ = free.try_send(batch.chips);
         while windows.get(&next_window).is_some_and(Window::complete) {
             let window = windows.remove(&next_window).expect("a complete window");
-            ctx.progress.advance(window.done.len() as u64);
             rows_written += window.done.len();
             write_window(&ctx.write, scorer, writer, window)?;
             writer.checkpoint()?;
             next_window += 1;
-            // The next windows hold about WINDOW_SECONDS of work at the speed so far.
+            // The next windows hold about WINDOW_SECONDS of work at the speed so far (a slow
+            // model gets small ones: a stopped run loses little).
             let rate = rows_written as f64 / first_batch.elapsed().as_secs_f64().max(1e-3);
             let size = (rate * WINDOW_SECONDS) as usize;
             ctx.window_size
-                .store(size.clamp(FIRST_WINDOW_FEATURES, WINDOW_FEATURES), Ordering::Relaxed);
+                .store(size.clamp(ctx.smallest_window, WINDOW_FEATURES), Ordering::Relaxed);
         }
+    }
+    // The reader and the workers stopped on a signal before the last windows were complete.
+    if let (false, Err(stopped)) = (windows.is_empty(), interrupt::check()) {
+        return keep_scored_prefix(ctx, scorer, writer, windows.get_mut(&next_window), stopped);
     }
     if let Some((id, window)) = windows.iter().next() {
         anyhow::bail!(
@@ -86,6 +98,22 @@ pub fn score_and_write(
         );
     }
     Ok(())
+}
+
+/// A run stopped by a signal: the rows scored in input order (the first rows of the next
+/// window) are written and committed, then `stopped` is returned.
+fn keep_scored_prefix(
+    ctx: &ScoreContext<'_>,
+    scorer: &mut Scorer<'_>,
+    writer: &mut OutputWriter,
+    window: Option<&mut Window>,
+    stopped: anyhow::Error,
+) -> Result<()> {
+    if let Some(window) = window {
+        write_window(&ctx.write, scorer, writer, window.take_scored_prefix())?;
+        writer.checkpoint()?;
+    }
+    Err(stopped)
 }
 
 /// Scores a batch's `count` chips and files each feature's outcome in its window.

@@ -37,4 +37,17 @@ impl Window {
     pub fn complete(&self) -> bool {
         self.filled == self.done.len()
     }
+
+    /// Takes the window's first rows that are all scored (the rows a stopped run can still
+    /// write in input order); they are left out of this window, whose rows then start later.
+    pub fn take_scored_prefix(&mut self) -> Window {
+        let scored = self.done.iter().take_while(|d| d.is_some()).count();
+        let rest = self.done.split_off(scored);
+        let prefix = std::mem::replace(&mut self.done, rest);
+        self.filled -= scored;
+        Window {
+            done: prefix,
+            filled: scored,
+        }
+    }
 }

@@ -14,7 +14,7 @@ pub mod report;
 pub mod scale_out;
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -36,6 +36,8 @@ pub struct ClassifyPlan {
     /// When the run began (before the inputs were checked): the summary's total time counts
     /// from here, start-up included.
     pub started: Instant,
+    /// The same moment as a date, for the summary and the report.
+    pub started_at: SystemTime,
     /// Rasters and features.
     pub inputs: InputsPlan,
     /// The model, its arguments, and where it runs.
@@ -53,7 +55,7 @@ pub struct ClassifyPlan {
 impl ClassifyPlan {
     /// Validates `args` into a plan.
     pub fn from_args(args: ClassifyArgs) -> Result<ClassifyPlan> {
-        let started = Instant::now();
+        let (started, started_at) = (Instant::now(), SystemTime::now());
         // GDAL's configuration first: it may change how anything below is opened.
         apply_config(&args.config)?;
         // Then what HTTP needs before any request: timeouts and retries, the run's token.
@@ -86,6 +88,7 @@ impl ClassifyPlan {
         let output = choice.prepare()?;
         Ok(ClassifyPlan {
             started,
+            started_at,
             inputs,
             model,
             chips,

@@ -494,3 +494,53 @@ fn coarser_cell_sizes_read_the_overviews() {
     let (_, _, planes) = read_chip(&chips.join("chip_000000.tif"));
     assert!(planes.iter().flatten().all(|&v| v == 7.0), "{:?}", &planes[0][..6]);
 }
+
+#[test]
+fn the_trained_cell_size_is_compared_in_the_rasters_units() {
+    // colors.tif has 2 m pixels in EPSG:32633; the same image in degrees (EPSG:4326, about
+    // 0.000018 x 0.000029 degrees a pixel at 52.3 N). The package was trained at 0.3 in
+    // EPSG:3857 (0.3 web-mercator metres: about 0.18 ground metres there).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let degrees = d.join("degrees.tif");
+    let status = std::process::Command::new("gdalwarp")
+        .args(["-q", "-t_srs", "EPSG:4326", "-r", "near"])
+        .arg(colors_tif())
+        .arg(&degrees)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let trained = r#"{"x": 0.3, "y": 0.3, "spatialReference": {"wkid": 102100, "latestWkid": 3857}}"#;
+    let emd = colors_emd(&[(
+        "\"ImageWidth\": 32,",
+        &format!("\"MinCellSize\": {trained}, \"MaxCellSize\": {trained}, \"ImageWidth\": 32,"),
+    )]);
+    let package = write_package(
+        d,
+        "trained.dlpk",
+        &emd,
+        &std::fs::read(fixture("synthetic/colors.onnx")).unwrap(),
+    );
+    let warning = |raster: &Path, extra: &[&str]| {
+        let out = d.join("out.gpkg");
+        let mut all = vec!["--overwrite"];
+        all.extend_from_slice(extra);
+        let done = run_owned_ok(&classify_args(raster, &package, Some(&objects()), &out, &all));
+        let stderr = String::from_utf8_lossy(&done.stderr).to_string();
+        stderr.lines().find(|l| l.contains("trained for")).map(str::to_string)
+    };
+    // Degrees: the advice is a size in degrees (0.3 x cos(52.3 N) = 0.18 ground metres: about
+    // 1.7e-6 degrees of latitude, 2.7e-6 of longitude), and following it silences the warning.
+    let line = warning(&degrees, &["--layer", "polygons"]).expect("a warning on the degree raster");
+    assert!(line.contains("0.3 in EPSG:3857"), "{line}");
+    let advice: f64 = line.rsplit("--cell-size ").next().unwrap().trim().parse().unwrap();
+    assert!((1.6e-6..2.8e-6).contains(&advice), "{line}");
+    assert_eq!(
+        warning(&degrees, &["--layer", "polygons", "--cell-size", &advice.to_string()]),
+        None
+    );
+    // Metres (EPSG:32633): 0.3 web-mercator metres are about 0.18 m here.
+    let line = warning(&colors_tif(), &["--layer", "polygons"]).expect("a warning on the metre raster");
+    let advice: f64 = line.rsplit("--cell-size ").next().unwrap().trim().parse().unwrap();
+    assert!((0.17..0.19).contains(&advice), "{line}");
+}

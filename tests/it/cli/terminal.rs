@@ -33,7 +33,7 @@ fn device_choice_is_reported_and_a_failed_cuda_request_is_an_error() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let line = run_err(&args, 2);
     assert!(
-        line.contains("--device cuda:0 cannot be used") && line.contains("--device auto"),
+        line.contains("--device cuda cannot be used") && line.contains("--device auto"),
         "{line}"
     );
     assert!(!d.join("cuda.gpkg").exists());
@@ -154,4 +154,44 @@ fn progress_lines_for_logs_count_the_shard() {
     assert!(!lines.is_empty(), "{stderr}");
     assert!(lines.iter().all(|l| l.contains("/1000 objects")), "{lines:?}");
     assert_eq!(read_rows(&out, None).len(), 1000);
+}
+
+// #23.8: closed standard streams never turn into a panic (exit 101): the exit status is the
+// run's own.
+#[test]
+fn closed_standard_streams_leave_the_exit_status_to_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let colors = |out: &str, extra: &[&str]| {
+        let mut all = vec![
+            "-r".to_string(),
+            arg(colors_tif()),
+            "-m".into(),
+            arg(colors_dlpk()),
+            "-o".into(),
+            arg(d.join(out)),
+        ];
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all
+    };
+    for (args, expected) in [
+        // Success with a summary on stdout, progress and notes on stderr.
+        (colors("a.csv", &["--summary-json", "-", "--progress-interval", "1"]), 0),
+        // A failure (exit 2) whose error line cannot be written.
+        (colors("b.csv", &["--bands", "9,9,9"]), 2),
+        (vec!["inspect".to_string(), arg(fixture("real/textline_cls.dlpk"))], 0),
+        (vec!["completions".to_string(), "bash".to_string()], 0),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_classify-objects"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Both pipes closed before the program writes anything.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(expected), "{args:?}");
+    }
 }

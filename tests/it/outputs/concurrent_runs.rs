@@ -13,16 +13,20 @@ fn concurrent_appends_to_one_geopackage_keep_every_row() {
     let out = d.join("shared.gpkg");
     run_owned_ok(&args(&real_raster(), &real_model(), Some(&footprints()), &out, &[]));
     assert_eq!(read_rows(&out, None).len(), 9);
-    // Two appends at once, each slow enough to overlap the other.
-    let first = spawn(&slow_args(&footprints(), &out, &["--append"]));
+    // Two appends at once: the first is held (SIGSTOP) mid-run until the second is waiting for it,
+    // however fast or loaded the machine.
+    let first = Watched::spawn(&slow_args(&footprints(), &out, &["--append"]));
+    let first_pid = first.pid();
     wait_for_temporary(d);
-    let second = spawn(&slow_args(&footprints(), &out, &["--append"]));
-    let (first_pid, first) = (first.id(), first.wait_with_output().unwrap());
-    let second = second.wait_with_output().unwrap();
-    for output in [&first, &second] {
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    signal(first_pid, "STOP");
+    let second = Watched::spawn(&slow_args(&footprints(), &out, &["--append"]));
+    second.wait_for_saying("is being written by another run");
+    signal(first_pid, "CONT");
+    let first = first.finish();
+    let (code, waited) = second.finish();
+    for (code, said) in [&first, &(code, waited.clone())] {
+        assert_eq!(*code, Some(0), "{said}");
     }
-    let waited = String::from_utf8_lossy(&second.stderr);
     assert!(
         waited.contains("is being written by another run") && waited.contains(&format!("pid {first_pid} on ")),
         "the second run says whom it waits for: {waited}"
@@ -40,14 +44,18 @@ fn a_second_run_to_the_same_output_waits_and_never_replaces_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("shared.gpkg");
-    let first = spawn(&slow_args(&footprints(), &out, &[]));
+    let first = Watched::spawn(&slow_args(&footprints(), &out, &[]));
+    let first_pid = first.pid();
     wait_for_temporary(d);
-    let second = run_owned(&args(&real_raster(), &real_model(), Some(&bench_points()), &out, &[]));
-    let first = first.wait_with_output().unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    signal(first_pid, "STOP");
+    let second = Watched::spawn(&args(&real_raster(), &real_model(), Some(&bench_points()), &out, &[]));
+    second.wait_for_saying("waiting for it to finish");
+    signal(first_pid, "CONT");
+    let (code, said) = first.finish();
+    assert_eq!(code, Some(0), "{said}");
     let kept = fs::read(&out).unwrap();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = second.finish();
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("waiting for it to finish") && stderr.contains("already has a layer shared"),
         "{stderr}"

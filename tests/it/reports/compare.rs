@@ -183,3 +183,33 @@ fn report_and_compare_use_the_runs_layer() {
     );
     assert!(line.contains("aaa_first") && line.contains("zzz_run"), "{line}");
 }
+
+#[test]
+fn compare_takes_a_layer_for_each_side() {
+    // Two runs in one GeoPackage, as two layers: the first model's, and one that swaps blue
+    // and green (the 3 blue and 3 green polygons change).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tif, dlpk, objects) = colors();
+    let out = d.join("runs.gpkg");
+    run_owned_ok(&args(&tif, &dlpk, Some(&objects), &out, &["--layer-name", "before"]));
+    let swapped = swapped_package(d);
+    run_owned_ok(&args(&tif, &swapped, Some(&objects), &out, &["--layer-name", "after"]));
+    let path = out.to_str().unwrap();
+    let json = |extra: &[&str]| {
+        let mut all = vec!["compare", path, path, "--json"];
+        all.extend_from_slice(extra);
+        let output = run(&all);
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (output.status.code(), value)
+    };
+    let (code, same) = json(&["--layer", "before"]);
+    assert_eq!(
+        (code, same["changed"].as_array().map(Vec::len)),
+        (Some(0), Some(0)),
+        "{same}"
+    );
+    let (code, changed) = json(&["--layer", "before", "--layer2", "after"]);
+    assert_eq!(code, Some(1), "{changed}");
+    assert_eq!(changed["changed"].as_array().map(Vec::len), Some(6), "{changed}");
+}

