@@ -58,12 +58,23 @@ pub fn advice(code: Option<i64>) -> &'static str {
 /// ArcGIS error are input errors naming it, with the server's own message; a stop request ends it
 /// as interrupted.
 pub fn request_json(url: &str, form: Option<&str>, what: &str) -> Result<Value> {
+    request_json_advised(url, form, what, &|code| advice(code).to_string())
+}
+
+/// As [`request_json`], with the advice after an error answer (its code given) said by
+/// `advise`.
+pub fn request_json_advised(
+    url: &str,
+    form: Option<&str>,
+    what: &str,
+    advise: &dyn Fn(Option<i64>) -> String,
+) -> Result<Value> {
     let (body, result) = http::exchange(url, form, MAX_JSON_BYTES);
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     match result {
         Err(HttpError::Stopped) => return Err(anyhow::Error::new(Interrupted::NothingWritten)),
         Err(err) => match parsed.as_ref().and_then(server_error) {
-            Some(message) => bail_input!("{what} answered: {message}; {}", advice(error_code(parsed.as_ref()))),
+            Some(message) => bail_input!("{what} answered: {message}; {}", advise(error_code(parsed.as_ref()))),
             None => bail_input!("cannot read {what}: {err}; {}", advice(None)),
         },
         Ok(()) => {}
@@ -76,7 +87,7 @@ pub fn request_json(url: &str, form: Option<&str>, what: &str) -> Result<Value> 
         );
     };
     if let Some(message) = server_error(&value) {
-        bail_input!("{what} answered: {message}; {}", advice(error_code(Some(&value))));
+        bail_input!("{what} answered: {message}; {}", advise(error_code(Some(&value))));
     }
     Ok(value)
 }

@@ -9,8 +9,11 @@
 //!   the cache, its power-of-two levels as overviews, cut to the service's full extent by a VRT;
 //! * `…/FeatureServer/N` (or `…/MapServer/N`): GDAL's ESRIJSON driver on the layer's `query`
 //!   endpoint, which pages through the results (`resultOffset`/`resultRecordCount` while the
-//!   server says `exceededTransferLimit`), in object-id order; the layer's feature count is
-//!   asked for separately, so that a run that read fewer or more features fails.
+//!   server says `exceededTransferLimit`), in object-id order, with `--where` and `--extent`
+//!   (an envelope) sent to the server as the query's `where` and `geometry` ([`LayerFilter`]);
+//!   the layer's feature count under the same filter is asked for separately, and its object
+//!   ids when a read went wrong ([`object_ids`]), so that a run that read a feature twice or
+//!   missed one fails, naming them.
 //!
 //! The service description (`?f=json`) is read once per process; the description GDAL needs is
 //! kept in `/vsimem/`, where every worker thread opens it. Query parameters given with the URL
@@ -25,7 +28,8 @@ use serde_json::Value;
 use url::Url;
 
 use crate::bail_input;
-use crate::input::http::redact;
+use crate::gdal_ffi::srs;
+use crate::input::http::{self, redact};
 use crate::input::rest;
 use crate::input::token;
 use crate::messages;
@@ -120,6 +124,33 @@ pub fn parse(name: &str) -> Option<ServiceUrl> {
     })
 }
 
+/// What a feature layer's query asks the server to select: the `where` clause (`--where`) and
+/// an envelope (`--extent`, as bounds in the CRS given by its WKT), which the server applies
+/// before it pages, so that only the features asked for travel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LayerFilter {
+    /// The `where` clause, as the layer's SQL takes it.
+    pub where_clause: Option<String>,
+    /// `[xmin, ymin, xmax, ymax]` and the WKT of their CRS: features whose envelope intersects
+    /// it (a superset of those whose envelope centre falls inside, which are kept afterwards).
+    pub envelope: Option<([f64; 4], String)>,
+}
+
+impl LayerFilter {
+    /// Whether the filter selects anything less than the whole layer.
+    pub fn is_empty(&self) -> bool {
+        self.where_clause.is_none() && self.envelope.is_none()
+    }
+}
+
+/// The key of a service opened as `name` with `filter`.
+fn key(name: &str, filter: &LayerFilter) -> String {
+    match filter.is_empty() {
+        true => name.to_string(),
+        false => format!("{name}\u{0}{filter:?}"),
+    }
+}
+
 /// What a service was resolved to.
 #[derive(Debug, Clone)]
 struct Resolved {
@@ -127,8 +158,10 @@ struct Resolved {
     gdal_name: String,
     /// GDAL drivers allowed to open it.
     driver: &'static str,
-    /// The feature count the layer declares (feature layers).
+    /// The feature count the layer declares under the filter (feature layers).
     feature_count: Option<u64>,
+    /// The query for the object ids under the filter (feature layers).
+    ids_url: Option<String>,
 }
 
 static RESOLVED: Mutex<Option<HashMap<String, Resolved>>> = Mutex::new(None);
@@ -138,26 +171,57 @@ fn cached(name: &str) -> Option<Resolved> {
 }
 
 /// The GDAL name and driver to open the service `url` (given as `name`) by. The service is
-/// asked for its description the first time only.
-pub fn gdal_source(url: &ServiceUrl, name: &str) -> Result<(String, &'static str)> {
-    if let Some(resolved) = cached(name) {
+/// asked for its description the first time only. A feature layer's query
+/// selects what `filter` says.
+pub fn gdal_source(url: &ServiceUrl, name: &str, filter: &LayerFilter) -> Result<(String, &'static str)> {
+    let key = key(name, filter);
+    if let Some(resolved) = cached(&key) {
         return Ok((resolved.gdal_name, resolved.driver));
     }
     let shown = redact(name);
     let resolved = match url.kind {
         ServiceKind::ImageServer | ServiceKind::MapServer => resolve_raster(url, &shown)?,
-        ServiceKind::FeatureLayer => resolve_layer(url, &shown)?,
+        ServiceKind::FeatureLayer => resolve_layer(url, &shown, filter)?,
     };
     let answer = (resolved.gdal_name.clone(), resolved.driver);
     if let Ok(mut map) = RESOLVED.lock() {
-        map.get_or_insert_with(HashMap::new).insert(name.to_string(), resolved);
+        map.get_or_insert_with(HashMap::new).insert(key, resolved);
     }
     Ok(answer)
 }
 
-/// The number of features the feature layer `name` declares, once it has been opened.
-pub fn feature_count(name: &str) -> Option<u64> {
-    cached(name)?.feature_count
+/// The number of features the feature layer `name` declares under `filter`, once it has been
+/// opened with it.
+pub fn feature_count(name: &str, filter: &LayerFilter) -> Option<u64> {
+    cached(&key(name, filter))?.feature_count
+}
+
+/// The server's error for the page of the feature layer `name` (opened with `filter`) that
+/// starts at feature `offset`, on one line; `None` when it answers that page. GDAL ends its
+/// paging at a page answered with an error, silently: this says why it ended.
+pub fn page_error(name: &str, filter: &LayerFilter, offset: u64) -> Option<String> {
+    let page = cached(&key(name, filter))?.gdal_name;
+    let (body, result) = http::exchange(&format!("{page}&resultOffset={offset}"), None, rest::MAX_JSON_BYTES);
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    match (parsed.as_ref().and_then(rest::server_error), result) {
+        (Some(message), _) => Some(redact(&message)),
+        (None, Err(err)) => Some(redact(&err.to_string())),
+        (None, Ok(())) => None,
+    }
+}
+
+/// The object ids the feature layer `name` holds under `filter` (asked of the server: what a
+/// read page by page should have given), once it has been opened with it.
+pub fn object_ids(name: &str, filter: &LayerFilter) -> Result<Vec<i64>> {
+    let Some(url) = cached(&key(name, filter)).and_then(|r| r.ids_url) else {
+        anyhow::bail!("feature layer {} was not opened", redact(name));
+    };
+    let answer = read_json(&url, &redact(name))?;
+    Ok(answer
+        .get("objectIds")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default())
 }
 
 /// Reads a JSON document from a service (shown as `shown`); an ArcGIS `{"error": …}` answer is
@@ -255,6 +319,7 @@ fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         gdal_name: memory_file(&service_stem(url), "xml", xml)?,
         driver: "WMS",
         feature_count: None,
+        ids_url: None,
     })
 }
 
@@ -347,6 +412,7 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
         gdal_name: memory_file(&stem, "vrt", scheme.vrt_xml(&wms_name, &window))?,
         driver: "VRT",
         feature_count: None,
+        ids_url: None,
     })
 }
 
@@ -538,8 +604,9 @@ fn full_extent(info: &Value, scheme: &TileScheme, shown: &str) -> Result<[f64; 4
     Ok([xmin, ymin, xmax, ymax])
 }
 
-/// A feature layer: its query URL for GDAL's ESRIJSON driver, and its feature count.
-fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
+/// A feature layer: its query URL for GDAL's ESRIJSON driver selecting what `filter` says, and
+/// its feature count under the filter.
+fn resolve_layer(url: &ServiceUrl, shown: &str, filter: &LayerFilter) -> Result<Resolved> {
     let info = read_json(&url.url("", &["f=json"]), shown)?;
     if let Some(capabilities) = info.get("capabilities").and_then(Value::as_str) {
         if !capabilities.split(',').any(|c| c.trim().eq_ignore_ascii_case("Query")) {
@@ -557,9 +624,20 @@ fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         });
     let advanced = info.get("advancedQueryCapabilities");
     let supports = |key: &str| advanced.and_then(|a| a.get(key)).and_then(Value::as_bool);
-    let count_answer = read_json(
-        &url.url("/query", &["where=1%3D1", "returnCountOnly=true", "f=json"]),
-        shown,
+    let selection = selection(&info, filter, shown)?;
+    let selected: Vec<&str> = selection.iter().map(String::as_str).collect();
+    // A refused query is most often the filter's fault: the server's SQL and field names.
+    let advise = |code: Option<i64>| match (&filter.where_clause, code) {
+        (Some(clause), Some(400) | None) => {
+            format!("check --where \"{clause}\": the server applies it, with the layer's field names and its own SQL")
+        }
+        _ => rest::advice(code).to_string(),
+    };
+    let count_answer = rest::request_json_advised(
+        &url.url("/query", &[&selected[..], &["returnCountOnly=true", "f=json"]].concat()),
+        None,
+        &format!("service {shown}"),
+        &advise,
     )?;
     let Some(count) = count_answer.get("count").and_then(Value::as_u64) else {
         bail_input!("feature layer {shown} did not say how many features it holds (returnCountOnly); it cannot be read completely");
@@ -576,7 +654,8 @@ fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         (Some(field), Some(true) | None) => Some(format!("orderByFields={}+ASC", field.replace(' ', "+"))),
         _ => None,
     };
-    let mut query = vec!["where=1%3D1", "outFields=*", "returnGeometry=true"];
+    let mut query = selected.clone();
+    query.extend(["outFields=*", "returnGeometry=true"]);
     if let Some(order) = &order {
         query.push(order);
     }
@@ -585,7 +664,39 @@ fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         gdal_name: url.url("/query", &query),
         driver: "ESRIJSON",
         feature_count: Some(count),
+        ids_url: Some(url.url("/query", &[&selected[..], &["returnIdsOnly=true", "f=json"]].concat())),
     })
+}
+
+/// The query parameters (encoded) that select what `filter` says of the layer described by
+/// `info`: `where`, and the envelope taken into the layer's spatial reference.
+fn selection(info: &Value, filter: &LayerFilter, shown: &str) -> Result<Vec<String>> {
+    let encode = |key: &str, value: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(key, value)
+            .finish()
+    };
+    let mut query = vec![encode("where", filter.where_clause.as_deref().unwrap_or("1=1"))];
+    if let Some((bounds, wkt)) = &filter.envelope {
+        let sr = info
+            .get("extent")
+            .and_then(|e| e.get("spatialReference"))
+            .or_else(|| info.get("sourceSpatialReference"))
+            .or_else(|| info.get("spatialReference"));
+        let (id, layer_wkt) = spatial_reference(sr, shown)?;
+        let bounds = match srs::transform_wkt(wkt, &layer_wkt)? {
+            Some(t) => t
+                .transform_bounds(bounds, 21)
+                .with_context(|| format!("taking --extent into the spatial reference of feature layer {shown}"))?,
+            None => *bounds,
+        };
+        let [xmin, ymin, xmax, ymax] = bounds;
+        query.push(encode("geometry", &format!("{xmin},{ymin},{xmax},{ymax}")));
+        query.push("geometryType=esriGeometryEnvelope".into());
+        query.push(encode("inSR", &id));
+        query.push("spatialRel=esriSpatialRelEnvelopeIntersects".into());
+    }
+    Ok(query)
 }
 
 #[cfg(test)]

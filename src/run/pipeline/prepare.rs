@@ -46,14 +46,15 @@ pub fn prepare(plan: &ClassifyPlan, features: &FeaturesPlan) -> Result<Prepared>
     let definition = &plan.model.package.definition;
     let specs = chip_specs(plan, &items)?;
     warn_outside_trained_cell_sizes(definition, plan.chips.cell_size, &items);
-    let mut source = FeatureSource::open_with(&features.source, &features.query)?;
-    source.selection.shard = plan.scale_out.shard.map(|s| (s.index, s.count));
     // The extent's CRS is the first raster's unless given.
-    source.extent = plan
+    let extent = plan
         .inputs
         .extent
         .as_ref()
         .map(|e| e.with_default_crs(items[0].grid.srs_wkt.as_deref()));
+    let mut source = FeatureSource::open_with(&features.source, &features.query, extent.as_ref())?;
+    source.selection.shard = plan.scale_out.shard.map(|s| (s.index, s.count));
+    source.extent = extent;
     let truth = truth_column(plan, features, &source)?;
     // Continuing a run: the rows it wrote are the first rows of this run's output, skipped.
     let output = &plan.output;

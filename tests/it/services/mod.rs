@@ -1,6 +1,7 @@
 //! ArcGIS REST services (image, cached map and feature services, models by URL) against a local
 //! fake server.
 
+mod features;
 mod secrets;
 mod timeouts;
 
@@ -533,7 +534,10 @@ fn a_feature_layer_whose_paging_repeats_a_page_fails_instead_of_classifying_part
         ],
         1,
     );
-    assert!(line.contains("holds 16 features but 5 were read"), "{line}");
+    assert!(
+        line.contains("holds 16 features but its pages gave 5, OBJECTID 6, 7,"),
+        "{line}"
+    );
     assert!(!out.exists());
 }
 
