@@ -93,7 +93,8 @@ pub struct ClassifyArgs {
 
     // ---- Model ----
     /// Model (Esri in_model_definition): a .dlpk, an .emd next to its ONNX model, the https:// URL
-    /// of a .dlpk (a portal item's data, downloaded once into --cache-dir), or the model
+    /// of a .dlpk or of its portal item (…/sharing/rest/content/items/ID, or …/ID/data; downloaded
+    /// once into --cache-dir), an item ID with --portal, or the model
     /// definition itself as a JSON string ('{"Framework": ...}'), whose paths are relative to the
     /// current folder.
     #[arg(short = 'm', long, value_name = "MODEL", required = true, help_heading = MODEL)]

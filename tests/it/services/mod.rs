@@ -2,6 +2,7 @@
 //! fake server.
 
 mod features;
+mod portal;
 mod secrets;
 mod timeouts;
 
