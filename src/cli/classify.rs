@@ -192,8 +192,10 @@ pub struct ClassifyArgs {
     pub resampling: Resampling,
 
     // ---- Run ----
-    /// How several rasters are processed (Esri processing_mode).
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProcessingMode::ProcessAsMosaickedImage, help_heading = INPUTS)]
+    /// How several rasters, or an image service's catalog items, are processed (Esri
+    /// processing_mode): PROCESS_AS_MOSAICKED_IMAGE or PROCESS_ITEMS_SEPARATELY, in any case, or
+    /// Esri's labels ("Process as mosaicked image", "Process all raster items separately").
+    #[arg(long, value_name = "MODE", default_value_t = ProcessingMode::ProcessAsMosaickedImage, help_heading = INPUTS)]
     pub processing_mode: ProcessingMode,
 
     /// Chip-reading worker threads (Esri parallelProcessingFactor): a number, or a percentage of

@@ -57,6 +57,9 @@ pub struct ServiceUrl {
     params: Vec<(String, String)>,
     /// What it is.
     pub kind: ServiceKind,
+    /// The catalog item an image service is read as, alone (`#item=ID` after the URL, as
+    /// [`catalog_items`] names them): the item's footprint, pixels of that item only.
+    pub item: Option<i64>,
 }
 
 impl ServiceUrl {
@@ -114,6 +117,11 @@ pub fn parse(name: &str) -> Option<ServiceUrl> {
     if !params.iter().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
         params.extend(token::current().map(|t| ("token".to_string(), t)));
     }
+    let item = url
+        .fragment()
+        .and_then(|f| f.strip_prefix("item="))
+        .and_then(|id| id.parse().ok())
+        .filter(|_| kind == ServiceKind::ImageServer);
     url.set_path(&path);
     url.set_query(None);
     url.set_fragment(None);
@@ -121,6 +129,7 @@ pub fn parse(name: &str) -> Option<ServiceUrl> {
         endpoint: url,
         params,
         kind,
+        item,
     })
 }
 
@@ -297,6 +306,129 @@ fn service_stem(url: &ServiceUrl) -> String {
         .collect()
 }
 
+/// An item of an image service's catalog: its object id and its name (as `ImageId` says it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogItem {
+    /// The item's object id (what a lock-raster mosaic rule names).
+    pub id: i64,
+    /// The item's `Name`, else its id.
+    pub name: String,
+    /// The name to open the item alone by: the service's URL with `#item=ID`.
+    pub source: String,
+}
+
+/// The items of the image service `name` (`…/ImageServer`) when it has a catalog (the
+/// `Catalog` capability), in object-id order; `None` for a service without one (a single
+/// image, a map service).
+pub fn catalog_items(name: &str) -> Result<Option<Vec<CatalogItem>>> {
+    let Some(url) = parse(name).filter(|u| u.kind == ServiceKind::ImageServer && u.item.is_none()) else {
+        return Ok(None);
+    };
+    let shown = redact(name);
+    let info = read_json(&url.url("", &["f=json"]), &shown)?;
+    let capabilities = info.get("capabilities").and_then(Value::as_str).unwrap_or("");
+    if !capabilities
+        .split(',')
+        .any(|c| c.trim().eq_ignore_ascii_case("Catalog"))
+    {
+        return Ok(None);
+    }
+    let answer = read_json(
+        &url.url(
+            "/query",
+            &["where=1%3D1", "outFields=*", "returnGeometry=false", "f=json"],
+        ),
+        &shown,
+    )?;
+    if answer.get("exceededTransferLimit").and_then(Value::as_bool) == Some(true) {
+        bail_input!(
+            "image service {shown} has more catalog items than one query returns; process a part of it (--raster with a where in its own service) or as a mosaic"
+        );
+    }
+    let id_field = object_id_field(&answer);
+    let mut items: Vec<CatalogItem> = answer
+        .get("features")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| {
+            let attributes = f.get("attributes")?;
+            let id = attributes.get(&id_field)?.as_i64()?;
+            let label = attributes
+                .get("Name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map_or_else(|| id.to_string(), str::to_string);
+            let mut source = Url::parse(name).ok()?;
+            source.set_fragment(Some(&format!("item={id}")));
+            Some(CatalogItem {
+                id,
+                name: label,
+                source: source.into(),
+            })
+        })
+        .collect();
+    items.sort_by_key(|i| i.id);
+    if items.is_empty() {
+        bail_input!("image service {shown} lists no catalog item; process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE)");
+    }
+    Ok(Some(items))
+}
+
+/// The object id field an ArcGIS query answer names (`OBJECTID` when it names none).
+fn object_id_field(answer: &Value) -> String {
+    answer
+        .get("objectIdFieldName")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            answer.get("fields")?.as_array()?.iter().find_map(|f| {
+                (f.get("type")?.as_str()? == "esriFieldTypeOID").then(|| f.get("name")?.as_str().map(str::to_string))?
+            })
+        })
+        .unwrap_or_else(|| "OBJECTID".into())
+}
+
+/// The envelope of catalog item `id`'s footprint, in the service's spatial reference `sr`.
+fn item_footprint(url: &ServiceUrl, id: i64, sr: &str, shown: &str) -> Result<[f64; 4]> {
+    let ids = format!("objectIds={id}");
+    let out_sr = format!("outSR={sr}");
+    let answer = read_json(
+        &url.url(
+            "/query",
+            &["where=1%3D1", &ids, "returnGeometry=true", &out_sr, "f=json"],
+        ),
+        shown,
+    )?;
+    let id_field = object_id_field(&answer);
+    let feature = answer.get("features").and_then(Value::as_array).and_then(|f| {
+        f.iter().find(|f| {
+            f.get("attributes")
+                .and_then(|a| a.get(&id_field))
+                .and_then(Value::as_i64)
+                == Some(id)
+        })
+    });
+    let mut bounds = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let rings = feature
+        .and_then(|f| f.get("geometry"))
+        .and_then(|g| g.get("rings"))
+        .and_then(Value::as_array);
+    for point in rings.into_iter().flatten().filter_map(Value::as_array).flatten() {
+        if let Some([x, y]) = point
+            .as_array()
+            .and_then(|p| Some([p.first()?.as_f64()?, p.get(1)?.as_f64()?]))
+        {
+            bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x), bounds[3].max(y)];
+        }
+    }
+    if !(bounds[0] < bounds[2] && bounds[1] < bounds[3]) {
+        bail_input!("image service {shown} gives catalog item {id} no footprint; process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE)");
+    }
+    Ok(bounds)
+}
+
 fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
     let info = read_json(&url.url("", &["f=json"]), shown)?;
     let capabilities = info.get("capabilities").and_then(Value::as_str);
@@ -304,6 +436,9 @@ fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         && capabilities.is_none_or(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case("Image")));
     let tiled = info.get("tileInfo").is_some_and(Value::is_object)
         && info.get("singleFusedMapCache").and_then(Value::as_bool) != Some(false);
+    if url.item.is_some() && !exports {
+        bail_input!("image service {shown} does not export images (capabilities: {}), so its catalog items cannot be read one by one; process it as a mosaic", capabilities.unwrap_or(""));
+    }
     let xml = if exports {
         export_image_description(url, &info, shown)?
     } else if tiled {
@@ -355,6 +490,38 @@ fn export_image_description(url: &ServiceUrl, info: &Value, shown: &str) -> Resu
     if px <= 0.0 || py <= 0.0 || xmax <= xmin || ymax <= ymin {
         bail_input!("image service {shown} has an empty extent or cell size ({extent}, {px} x {py})");
     }
+    // A catalog item alone: its footprint's envelope, snapped outwards to the service's pixel
+    // grid and kept inside its extent, and only its pixels (a lock-raster mosaic rule).
+    let mut mosaic_rule = None;
+    let (xmin, ymin, xmax, ymax) = match url.item {
+        None => (xmin, ymin, xmax, ymax),
+        Some(id) => {
+            let [fx0, fy0, fx1, fy1] = item_footprint(url, id, &server_sr, shown)?;
+            let snap = |v: f64, origin: f64, step: f64, up: bool| {
+                let cells = (v - origin) / step;
+                let cells = if up {
+                    (cells - 1e-6).ceil()
+                } else {
+                    (cells + 1e-6).floor()
+                };
+                origin + cells * step
+            };
+            let x0 = snap(fx0, xmin, px, false).max(xmin);
+            let x1 = snap(fx1, xmin, px, true).min(xmax);
+            let y1 = ymax - snap(ymax - fy1, 0.0, py, false).max(0.0);
+            let y0 = (ymax - snap(ymax - fy0, 0.0, py, true)).max(ymin);
+            if x1 <= x0 || y1 <= y0 {
+                bail_input!("catalog item {id} of image service {shown} lies outside the service's extent");
+            }
+            let rule = format!("{{\"mosaicMethod\":\"esriMosaicLockRaster\",\"lockRasterIds\":[{id}]}}");
+            mosaic_rule = Some(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("mosaicRule", &rule)
+                    .finish(),
+            );
+            (x0, y0, x1, y1)
+        }
+    };
     let width = ((xmax - xmin) / px).round();
     let height = ((ymax - ymin) / py).round();
     if !(1.0..=i32::MAX as f64).contains(&width) || !(1.0..=i32::MAX as f64).contains(&height) {
@@ -373,7 +540,9 @@ fn export_image_description(url: &ServiceUrl, info: &Value, shown: &str) -> Resu
     let block_limit = |key: &str| info.get(key).and_then(Value::as_u64).unwrap_or(EXPORT_BLOCK);
     let block_x = EXPORT_BLOCK.min(block_limit("maxImageWidth")).max(1);
     let block_y = EXPORT_BLOCK.min(block_limit("maxImageHeight")).max(1);
-    let server = url.url("/exportImage", &["interpolation=RSP_NearestNeighbor"]);
+    let mut export = vec!["interpolation=RSP_NearestNeighbor"];
+    export.extend(mosaic_rule.as_deref());
+    let server = url.url("/exportImage", &export);
     Ok(format!(
         "<GDAL_WMS>\n  <Service name=\"AGS\">\n    <ServerUrl>{}</ServerUrl>\n    <BBoxOrder>xyXY</BBoxOrder>\n    <SRS>{server_sr}</SRS>\n    <ImageFormat>tiff</ImageFormat>\n  </Service>\n  <DataWindow>\n    <UpperLeftX>{xmin}</UpperLeftX>\n    <UpperLeftY>{ymax}</UpperLeftY>\n    <LowerRightX>{}</LowerRightX>\n    <LowerRightY>{}</LowerRightY>\n    <SizeX>{width}</SizeX>\n    <SizeY>{height}</SizeY>\n  </DataWindow>\n  <Projection>{}</Projection>\n  <BandsCount>{bands}</BandsCount>\n  <DataType>{data_type}</DataType>\n{}  <BlockSizeX>{block_x}</BlockSizeX>\n  <BlockSizeY>{block_y}</BlockSizeY>\n</GDAL_WMS>\n",
         escape(&server),

@@ -1,6 +1,7 @@
 //! ArcGIS REST services (image, cached map and feature services, models by URL) against a local
 //! fake server.
 
+mod catalog;
 mod features;
 mod portal;
 mod secrets;
