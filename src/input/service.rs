@@ -70,7 +70,7 @@ impl ServiceUrl {
 
     /// The endpoint + `path`, with `query` (already encoded `name=value` items) and the
     /// parameters given with the URL.
-    fn url(&self, path: &str, query: &[&str]) -> String {
+    pub fn url(&self, path: &str, query: &[&str]) -> String {
         let mut url = self.endpoint.clone();
         url.set_path(&format!("{}{path}", self.endpoint.path()));
         let mut all: Vec<String> = query.iter().map(|q| q.to_string()).collect();

@@ -24,6 +24,7 @@ use crate::gdal_ffi;
 use crate::infer;
 use crate::input::network;
 use crate::messages;
+use crate::output::feature_layer::FeatureLayerTarget;
 use crate::output::OutputTarget;
 use crate::report::details::RunDetails;
 use crate::report::html;
@@ -90,10 +91,16 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     // The run details are gathered before the run, from the inputs as given.
     let details = plan.report.html.is_some().then(|| describe::describe(&plan));
     let mut summary = execute(&mut plan)?;
+    if let Some(layer) = &plan.upload {
+        send_results(&plan, layer)?;
+    }
     if let Some(details) = &details {
         write_report(&plan, details, &mut summary)?;
     }
-    let output = plan.output.shown();
+    let output = match &plan.upload {
+        Some(layer) => layer.shown.clone(),
+        None => plan.output.shown(),
+    };
     let gate = document::Gate::of(&plan, &summary);
     let json = || serde_json::to_string_pretty(&document::document(&plan, &summary, &output, gate)).map(|j| j + "\n");
     match &plan.report.summary_json {
@@ -110,6 +117,26 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
         }
     }
     check_gate(&plan, gate)
+}
+
+/// Sends the committed results to the feature layer `layer`, then removes their local copy
+/// (a run sent again classifies again; `--resume` skips what the layer holds).
+fn send_results(plan: &ClassifyPlan, layer: &FeatureLayerTarget) -> Result<()> {
+    let local = plan.output.target.path.clone();
+    let result = layer.upload(&local, &plan.output.layer.name);
+    let _ = std::fs::remove_file(&local);
+    let done = result?;
+    messages::info(format_args!(
+        "{} feature(s) added to {}{}",
+        done.added,
+        layer.shown,
+        if done.skipped > 0 {
+            format!(" ({} held already, skipped)", done.skipped)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(())
 }
 
 /// Writes the `--report` page of the finished run.

@@ -4,6 +4,7 @@
 mod catalog;
 mod features;
 mod portal;
+mod results;
 mod secrets;
 mod timeouts;
 

@@ -396,15 +396,6 @@ impl ArcGisServer {
         self.state.targets[name].1.lock().unwrap().clone()
     }
 
-    /// Puts `features` into target layer `name`, as if added earlier.
-    pub fn seed(&self, name: &str, features: Vec<Value>) {
-        let mut stored = self.state.targets[name].1.lock().unwrap();
-        for mut feature in features {
-            feature["attributes"]["OBJECTID"] = json!(stored.len() as i64 + 1);
-            stored.push(feature);
-        }
-    }
-
     /// How many request targets contain `part`.
     pub fn count(&self, part: &str) -> usize {
         self.requests().iter().filter(|r| r.contains(part)).count()

@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: run the built binary, read its output back with GDAL,
 //! and build variant models and rasters in temporary folders.
 
-// The editable layers and their log serve the results-into-a-feature-layer tests still to come.
-#[allow(dead_code)]
 pub mod arcgis;
 pub mod fixtures;
 pub mod geo;
