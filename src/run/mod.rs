@@ -91,11 +91,17 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     // The run details are gathered before the run, from the inputs as given.
     let details = plan.report.html.is_some().then(|| describe::describe(&plan));
     let mut summary = execute(&mut plan)?;
+    if let Some(details) = &details {
+        // The report reads the rows back: before they are sent (and their local copy removed).
+        if let Err(err) = write_report(&plan, details, &mut summary) {
+            if plan.upload.is_some() {
+                let _ = std::fs::remove_file(&plan.output.target.path);
+            }
+            return Err(err);
+        }
+    }
     if let Some(layer) = &plan.upload {
         send_results(&plan, layer)?;
-    }
-    if let Some(details) = &details {
-        write_report(&plan, details, &mut summary)?;
     }
     let output = match &plan.upload {
         Some(layer) => layer.shown.clone(),

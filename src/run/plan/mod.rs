@@ -83,6 +83,12 @@ impl ClassifyPlan {
         // Results for a feature layer are written to a local GeoPackage first, then sent.
         let (output, upload) = match output.to_str().filter(|o| feature_layer::is_feature_layer(o)) {
             Some(url) => {
+                if args.overwrite {
+                    bail_input!(
+                        "--overwrite does not apply to feature layer {}: results are appended to it; leave --overwrite out (and delete the layer's features yourself if they are to go)",
+                        http::redact(url)
+                    );
+                }
                 let layer = FeatureLayerTarget::check(url, &args.class_label_field, args.resume)?;
                 let dir = download::cache_dir(args.cache_dir.as_deref())?.join("uploads");
                 std::fs::create_dir_all(&dir)

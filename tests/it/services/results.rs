@@ -65,8 +65,10 @@ fn results_land_in_a_feature_layer_with_geometry_attributes_and_labels_in_batche
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = results_server(points_layer(), vec![]);
-    let output = send(&server, &d.join("cache"), &[], "60");
+    let report = d.join("report.html");
+    let output = send(&server, &d.join("cache"), &["--report", report.to_str().unwrap()], "60");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(report.exists());
     let added = server.added("Results");
     assert_eq!(source_ids(&added), (1..=16).collect::<Vec<_>>());
     let points = read_rows(&fixture("synthetic/objects.gpkg"), Some("points"));
@@ -144,5 +146,15 @@ fn a_layer_without_the_label_field_is_refused_with_the_field_it_needs() {
         "{stderr}"
     );
     assert_eq!(server.count("/addFeatures"), 0);
+    assert!(server.added("Results").is_empty());
+    // Nor does a layer take --overwrite: it is appended to.
+    let server = results_server(points_layer(), vec![]);
+    let output = send(&server, &d.join("cache"), &["--overwrite"], "60");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--overwrite does not apply to feature layer"),
+        "{stderr}"
+    );
     assert!(server.added("Results").is_empty());
 }
