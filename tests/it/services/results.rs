@@ -13,10 +13,14 @@ use serde_json::Value;
 use crate::support::arcgis::{ArcGisServer, Catalog, Fault, FaultKind, TargetSpec};
 use crate::support::*;
 
+/// The token the layer requires, given in the environment.
+const TOKEN: &str = "Results-T0ken-7f3a";
+
 fn results_server(spec: TargetSpec, faults: Vec<Fault>) -> ArcGisServer {
     ArcGisServer::start(Catalog {
         target_layers: vec![("Results".into(), spec)],
         faults,
+        required_token: Some(TOKEN.into()),
         ..Default::default()
     })
 }
@@ -48,7 +52,7 @@ fn send(server: &ArcGisServer, cache: &Path, extra: &[&str], stall_seconds: &str
         ])
         .args(extra)
         .env("GDAL_HTTP_LOW_SPEED_TIME", stall_seconds)
-        .env_remove("ARCGIS_TOKEN")
+        .env("ARCGIS_TOKEN", TOKEN)
         .output()
         .unwrap()
 }
@@ -69,6 +73,9 @@ fn results_land_in_a_feature_layer_with_geometry_attributes_and_labels_in_batche
     let output = send(&server, &d.join("cache"), &["--report", report.to_str().unwrap()], "60");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(report.exists());
+    // The token reached the layer with every request, and nothing written or printed.
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
+    assert!(!std::fs::read_to_string(&report).unwrap().contains(TOKEN));
     let added = server.added("Results");
     assert_eq!(source_ids(&added), (1..=16).collect::<Vec<_>>());
     let points = read_rows(&fixture("synthetic/objects.gpkg"), Some("points"));
