@@ -23,7 +23,7 @@ use crate::model::colors::ClassColors;
 use crate::report::charts;
 use crate::report::details::{crs_label, RunDetails};
 use crate::report::gallery::MAX_CHIPS;
-use crate::report::gallery::{GalleryEntry, Outline, THUMBNAIL_SIZE};
+use crate::report::gallery::{Gallery, GalleryEntry, Outline, THUMBNAIL_SIZE};
 use crate::report::map::{MapCanvas, MISCLASSIFIED_COLOR};
 use crate::report::picture::{self, Stretches};
 use crate::report::read_back::{self, OutputContents};
@@ -163,25 +163,36 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         None => None,
     };
 
-    // Gallery pictures, class after class in .emd order, within the page's budget.
-    let mut shown: Vec<(String, Vec<Shown<'_>>)> = Vec::new();
-    if let Some(gallery) = gallery {
-        let mut budget = PictureBudget(MAX_GALLERY_IMAGE_BYTES);
-        let no_label = multi_label.then(String::new);
-        for name in inputs.colors.0.iter().map(|(n, _)| n).chain(no_label.as_ref()) {
-            let mut objects = Vec::new();
-            for entry in gallery.class(name) {
-                let t = &entry.thumbnail;
-                let rgb = picture::thumbnail_rgb(t, &gallery.bands, &stretches);
-                let picture = budget.take(picture::data_uri(&picture::png(t.width, t.height, &rgb)?));
-                objects.push(Shown { entry, picture });
-            }
-            if !objects.is_empty() {
-                shown.push((name.clone(), objects));
-            }
+    let shown = match gallery {
+        Some(gallery) => gallery_pictures(inputs, gallery, &stretches)?,
+        None => Vec::new(),
+    };
+    Ok(page(inputs, &contents, map.as_ref(), &shown).into_string())
+}
+
+/// Gallery pictures, class after class in `.emd` order (multi-label: rows without a label
+/// last), within the page's budget.
+fn gallery_pictures<'g>(
+    inputs: &ReportInputs<'_>,
+    gallery: &'g Gallery,
+    stretches: &Stretches,
+) -> Result<Vec<(String, Vec<Shown<'g>>)>> {
+    let mut shown = Vec::new();
+    let mut budget = PictureBudget(MAX_GALLERY_IMAGE_BYTES);
+    let no_label = inputs.details.model.multi_label.then(String::new);
+    for name in inputs.colors.0.iter().map(|(n, _)| n).chain(no_label.as_ref()) {
+        let mut objects = Vec::new();
+        for entry in gallery.class(name) {
+            let t = &entry.thumbnail;
+            let rgb = picture::thumbnail_rgb(t, &gallery.bands, stretches);
+            let picture = budget.take(picture::data_uri(&picture::png(t.width, t.height, &rgb)?));
+            objects.push(Shown { entry, picture });
+        }
+        if !objects.is_empty() {
+            shown.push((name.clone(), objects));
         }
     }
-    Ok(page(inputs, &contents, map.as_ref(), &shown).into_string())
+    Ok(shown)
 }
 
 /// The map preview and the features it names on hover.
