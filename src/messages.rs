@@ -49,9 +49,32 @@ pub fn error(message: impl fmt::Display) {
     line_always(format_args!("classify-objects: error: {message}"));
 }
 
-/// `classify-objects: warning: ...`, unless `--quiet`.
+/// `classify-objects: warning: ...`, unless `--quiet`; kept for the report either way.
 pub fn warning(message: impl fmt::Display) {
+    let message = message.to_string();
     line(format_args!("classify-objects: warning: {message}"));
+    keep_warning(message);
+}
+
+/// Most warnings the run keeps for its report; later ones are counted.
+pub const MAX_KEPT_WARNINGS: usize = 100;
+
+static WARNINGS: std::sync::Mutex<(Vec<String>, usize)> = std::sync::Mutex::new((Vec::new(), 0));
+
+fn keep_warning(message: String) {
+    if let Ok(mut kept) = WARNINGS.lock() {
+        kept.1 += 1;
+        if kept.0.len() < MAX_KEPT_WARNINGS {
+            // Written into the report: without secrets, as every line said.
+            kept.0.push(secrets::redact(&message));
+        }
+    }
+}
+
+/// The warnings said so far in this process (printed, or kept quiet by `--quiet`), at most
+/// [`MAX_KEPT_WARNINGS`] of them, and how many there were in all.
+pub fn warnings_said() -> (Vec<String>, usize) {
+    WARNINGS.lock().map(|kept| kept.clone()).unwrap_or_default()
 }
 
 /// `classify-objects: note: ...`, unless `--quiet`.
@@ -150,7 +173,7 @@ pub const MAX_GDAL_WARNINGS: usize = 20;
 pub fn install_gdal_handler() {
     static PRINTED: AtomicUsize = AtomicUsize::new(0);
     gdal::config::set_error_handler(move |kind, _, message| {
-        if quiet() || kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
+        if kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
             return;
         }
         static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

@@ -15,7 +15,9 @@ use crate::secrets;
 
 /// Version of the document's keys: a key removed or renamed, or a value whose type or meaning
 /// changes, increases it; new keys may come within a version.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: `labels` counts a multi-label row for each of its classes (`label_sets` keeps
+/// the sets).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Most rasters listed in the document (a folder of thousands is counted, not listed).
 const LISTED_RASTERS: usize = 100;

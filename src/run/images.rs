@@ -15,6 +15,7 @@ use crate::input::raster::{self, PixelWindow, Raster};
 use crate::messages;
 use crate::model::definition::LabelMode;
 use crate::output::{OutputRow, OutputSchema, OutputWriter};
+use crate::report::gallery;
 use crate::report::summary::RunSummary;
 use crate::run::interrupt;
 use crate::run::plan::ClassifyPlan;
@@ -199,6 +200,12 @@ impl ImageBatch<'_> {
                 source_id: None,
                 image_id: Some(id.clone()),
                 expected: None,
+                shape: None,
+                location: gallery::location(
+                    &image.raster.grid,
+                    image.window.col as f64 + image.window.width as f64 / 2.0,
+                    image.window.row as f64 + image.window.height as f64 / 2.0,
+                ),
             };
             scorer.review(image.spec, chip, scores, object)?;
         }

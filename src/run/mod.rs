@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
+use crate::clock;
 use crate::error::{BelowMinimum, Interrupted};
 use crate::gdal_ffi;
 use crate::infer;
@@ -28,7 +29,7 @@ use crate::output::feature_layer::FeatureLayerTarget;
 use crate::output::OutputTarget;
 use crate::report::details::RunDetails;
 use crate::report::html;
-use crate::report::html::ReportInputs;
+use crate::report::html::{ReportInputs, Verdict};
 use crate::report::summary::RunSummary;
 use plan::{ClassifyPlan, SummaryTarget};
 
@@ -91,9 +92,14 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     // The run details are gathered before the run, from the inputs as given.
     let details = plan.report.html.is_some().then(|| describe::describe(&plan));
     let mut summary = execute(&mut plan)?;
+    // Said before the report, which lists every warning.
+    if let Some(warning) = summary.truth.as_ref().and_then(|t| t.unmatched_warning()) {
+        messages::warning(warning);
+    }
+    let gate = document::Gate::of(&plan, &summary);
     if let Some(details) = &details {
         // The report reads the rows back: before they are sent (and their local copy removed).
-        if let Err(err) = write_report(&plan, details, &mut summary) {
+        if let Err(err) = write_report(&plan, details, &mut summary, gate) {
             if plan.upload.is_some() {
                 let _ = std::fs::remove_file(&plan.output.target.path);
             }
@@ -107,7 +113,6 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
         Some(layer) => layer.shown.clone(),
         None => plan.output.shown(),
     };
-    let gate = document::Gate::of(&plan, &summary);
     let json = || serde_json::to_string_pretty(&document::document(&plan, &summary, &output, gate)).map(|j| j + "\n");
     match &plan.report.summary_json {
         Some(SummaryTarget::Stdout) => messages::print(&json()?)?,
@@ -118,9 +123,6 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     messages::line(summary.line(&output));
     if let Some(truth) = &summary.truth {
         messages::text(truth.render_text());
-        if let Some(warning) = truth.unmatched_warning() {
-            messages::warning(warning);
-        }
     }
     check_gate(&plan, gate)
 }
@@ -146,7 +148,12 @@ fn send_results(plan: &ClassifyPlan, layer: &FeatureLayerTarget) -> Result<()> {
 }
 
 /// Writes the `--report` page of the finished run.
-fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSummary) -> Result<()> {
+fn write_report(
+    plan: &ClassifyPlan,
+    details: &RunDetails,
+    summary: &mut RunSummary,
+    gate: document::Gate,
+) -> Result<()> {
     let Some(path) = &plan.report.html else {
         return Ok(());
     };
@@ -159,6 +166,13 @@ fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSumm
         label_field: &plan.output.label_field,
         raster: plan.inputs.first_raster(),
         colors: &plan.model.package.definition.class_colors(),
+        verdict: Verdict {
+            min_accuracy: gate.min_accuracy,
+            accuracy: gate.accuracy,
+            exit_status: gate.exit_status(),
+        },
+        started: clock::utc(plan.started_at),
+        warnings: messages::warnings_said(),
     };
     let html = html::render(&inputs)?;
     write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;

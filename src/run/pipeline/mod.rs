@@ -26,6 +26,7 @@ use crate::chips::ChipSpec;
 use crate::error::Interrupted;
 use crate::input::features::FeatureSource;
 use crate::input::items::Item;
+use crate::model::definition::LabelMode;
 use crate::output::resume::WrittenRow;
 use crate::output::OutputWriter;
 use crate::report::summary::RunSummary;
@@ -143,6 +144,7 @@ impl Stages<'_> {
                 truth: self.truth,
                 comparison: self.truth.map(|_| truth_comparison(plan)),
                 record: prepare::records_itself(plan),
+                multi_label: plan.model.package.definition.label_mode == LabelMode::MultiLabel,
                 window_size,
                 progress: self.progress,
             };

@@ -71,6 +71,8 @@ pub struct ReadContext<'a> {
     pub comparison: Option<Confusion>,
     /// Whether the run records itself (rows per feature are then counted).
     pub record: bool,
+    /// Whether labels are sets of classes (a multi-label model), for counting the skipped rows.
+    pub multi_label: bool,
     /// Features in the next window, set by the scoring stage from the run's speed.
     pub window_size: &'a AtomicUsize,
     /// Progress on stderr.
@@ -98,6 +100,7 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
     // Rows an earlier run wrote: counted here, not classified again.
     let mut resumed = RunSummary {
         truth: ctx.comparison.take(),
+        multi_label: ctx.multi_label,
         ..RunSummary::default()
     };
     let mut skipped = 0;
