@@ -119,8 +119,11 @@ pub struct StylePlace<'a> {
     pub temp: &'a Path,
     /// The output it becomes.
     pub output: &'a Path,
-    /// The layer.
+    /// The layer (table) as the temporary output holds it.
     pub table: &'a str,
+    /// The layer as the output will hold it, which the style is stamped with (a single-layer
+    /// file's layer is named after the file: the temporary name becomes the output's).
+    pub layer: &'a str,
     /// Its geometry column.
     pub geometry_column: &'a str,
     /// The label field.
@@ -136,7 +139,7 @@ pub fn write(mode: StyleMode, dataset: &mut Dataset, place: &StylePlace<'_>, qml
     let gpkg = dataset.driver().short_name() == "GPKG";
     match mode {
         StyleMode::File => {
-            let owner = owner(place.output, place.table);
+            let owner = owner(place.output, place.layer);
             let beside = place.output.with_extension("qml");
             let other = match owner_of(&beside) {
                 None => None,
@@ -177,7 +180,7 @@ pub fn write(mode: StyleMode, dataset: &mut Dataset, place: &StylePlace<'_>, qml
 pub enum Owner {
     /// The layer (`output name|layer`) this program wrote it for.
     Layer(String),
-    /// Another layer or output, or a style not written by this program, in words.
+    /// Another layer or output, or another program, in words.
     Other(String),
 }
 
@@ -201,7 +204,7 @@ pub fn owner_of(path: &Path) -> Option<Owner> {
         .map(xml_unescape);
     Some(match stamp {
         Some(layer) => Owner::Layer(layer),
-        None => Owner::Other("a style not written by classify-objects".to_string()),
+        None => Owner::Other("another program (not classify-objects)".to_string()),
     })
 }
 

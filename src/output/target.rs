@@ -339,7 +339,9 @@ impl OutputTarget {
         }
         let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
         for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
-            if !suffix.is_empty() && !new.contains(&&suffix) {
+            // Another layer's or the user's style stays, as beside a file.
+            let others_style = suffix == ".qml" && !style::is_style_of(&file, &self.path, &self.layer);
+            if !suffix.is_empty() && !new.contains(&&suffix) && !others_style {
                 fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
             }
         }
