@@ -617,6 +617,19 @@ fn temporary_family(temp: &Path) -> Vec<(PathBuf, String)> {
 
 /// The existing files of an output: the file itself and the companions its format writes, as
 /// `(file, suffix)`.
+/// Every file an output at `path` in `format` is made of, whether it exists or not: the output
+/// and its companions, with its QGIS style; no other file may take one of these names.
+pub fn family_names(path: &Path, format: &Format) -> Vec<PathBuf> {
+    let mut names = vec![path.to_path_buf()];
+    for companion in format.companions().iter().chain([&STYLE_SIDECAR]) {
+        let suffix = match companion {
+            Companion::ReplacesExtension(s) | Companion::Appended(s) => s,
+        };
+        names.push(with_suffix(path, suffix));
+    }
+    names
+}
+
 fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)> {
     let mut members = vec![(path.to_path_buf(), String::new())];
     let Some(format) = format else {

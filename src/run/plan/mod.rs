@@ -22,7 +22,7 @@ use crate::bail_input;
 use crate::cli::ClassifyArgs;
 use crate::input::{download, http, token};
 use crate::output::feature_layer::{self, FeatureLayerTarget};
-use crate::output::target::refuse_input_as_output;
+use crate::output::target::{self, refuse_input_as_output};
 use crate::output::StyleMode;
 
 pub use chips::ChipsPlan;
@@ -107,7 +107,7 @@ impl ClassifyPlan {
         let choice = output::OutputChoice::from_args(&args, &output)?;
         let scale_out = ScaleOutPlan::from_args(&args, &choice)?;
         let inputs_checked = inputs::check_features_flags(&args)?;
-        let report = ReportPlan::from_args(&args, &output)?;
+        let report = ReportPlan::from_args(&args, &target::family_names(&output, &choice.format))?;
         let chips = ChipsPlan::from_args(&args)?;
         let model = ModelPlan::from_args(&args, &model)?;
         let inputs = InputsPlan::from_args(args, inputs_checked)?;
