@@ -20,6 +20,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::input::http;
 use crate::input::raster::Raster;
+use crate::messages;
 use crate::model::colors::ClassColors;
 use crate::report::charts;
 use crate::report::details::{crs_label, RunDetails};
@@ -118,11 +119,20 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         let wkt = inputs.details.features_crs_wkt.as_deref()?;
         gdal::spatial_ref::SpatialRef::from_wkt(wkt).ok()
     });
+    // A raster the preview cannot read (a damaged tile) leaves the page without its map.
+    let mut map_problem = None;
     let mut canvas = if raster.grid.georeferenced {
-        Some(
-            MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize)
-                .context("drawing the map preview")?,
-        )
+        match MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize) {
+            Ok(canvas) => Some(canvas),
+            Err(err) => {
+                let reason = messages::shown(&err.to_string());
+                messages::warning(format_args!(
+                    "the report has no map: the raster could not be read for its preview ({reason})"
+                ));
+                map_problem = Some(reason);
+                None
+            }
+        }
     } else {
         None
     };
@@ -168,7 +178,7 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         Some(gallery) => gallery_pictures(inputs, gallery, &stretches)?,
         None => Vec::new(),
     };
-    Ok(page(inputs, &contents, map.as_ref(), &shown).into_string())
+    Ok(page(inputs, &contents, (map.as_ref(), map_problem.as_deref()), &shown).into_string())
 }
 
 /// Gallery pictures, class after class in `.emd` order (multi-label: rows without a label
@@ -300,7 +310,7 @@ fn fixed(v: Option<f64>, digits: usize) -> String {
 fn page(
     inputs: &ReportInputs<'_>,
     contents: &OutputContents,
-    map: Option<&MapPicture>,
+    (map, map_problem): (Option<&MapPicture>, Option<&str>),
     gallery: &[(String, Vec<Shown<'_>>)],
 ) -> Markup {
     let s = inputs.summary;
@@ -348,7 +358,13 @@ fn page(
                             }
                         }
                     } @else {
-                        section #legend-section { h2 { "Classes" } (legend(inputs, contents)) }
+                        section #legend-section {
+                            h2 { "Classes" }
+                            @if let Some(problem) = map_problem {
+                                p.note #map-problem { "No map: the raster could not be read for its preview (" (problem) ")." }
+                            }
+                            (legend(inputs, contents))
+                        }
                     }
                     (gallery_section(inputs, gallery))
                     (classes_section(inputs, contents))

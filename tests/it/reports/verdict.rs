@@ -335,3 +335,48 @@ fn a_multi_label_report_counts_each_label_and_rows_without_one() {
     }
     assert!(seen_two && seen_none, "both thresholds do what they are for");
 }
+
+#[test]
+fn a_raster_the_map_cannot_read_leaves_the_report_without_a_map_not_the_run_failed() {
+    // colors.tif in 16 x 16 compressed tiles, a third of its tiles overwritten with noise.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let damaged = d.join("damaged.tif");
+    let status = std::process::Command::new("gdal_translate")
+        .args(["-q", "-co", "TILED=YES", "-co", "BLOCKXSIZE=16", "-co", "BLOCKYSIZE=16"])
+        .args(["-co", "COMPRESS=DEFLATE"])
+        .arg(colors_tif())
+        .arg(&damaged)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut bytes = fs::read(&damaged).unwrap();
+    let n = bytes.len();
+    let mut state = 12345u64;
+    for b in &mut bytes[n / 3..2 * n / 3] {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *b = (state >> 56) as u8;
+    }
+    fs::write(&damaged, bytes).unwrap();
+    let (out, report) = (d.join("out.gpkg"), d.join("r.html"));
+    let run = run_owned(&classify_args(
+        &damaged,
+        &colors_dlpk(),
+        Some(&objects()),
+        &out,
+        &["--layer", "polygons", "--report", report.to_str().unwrap()],
+    ));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("the report has no map"), "{stderr}");
+    let rows = read_rows(&out, None);
+    assert_eq!(rows.len(), 16);
+    assert!(rows.iter().any(|r| r.text("Status").as_deref() == Some("read_failed")));
+    let html = page(&report);
+    assert!(select(&html, "img#map").is_empty());
+    assert_eq!(select(&html, "#map-problem").len(), 1);
+    let listed: Vec<String> = select(&html, "#warnings li").iter().map(text).collect();
+    assert!(listed.iter().any(|w| w.contains("read")), "{listed:?}");
+}
