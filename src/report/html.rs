@@ -395,6 +395,7 @@ fn verdict_section(inputs: &ReportInputs<'_>) -> Markup {
         section #verdict .failed[failed] .passed[!failed] data-exit-status=(v.exit_status) {
             h2 #verdict-line {
                 @match (v.min_accuracy, failed) {
+                    (Some(minimum), true) if v.accuracy.is_none() => { "Failed: no row was compared with the truth field, so the run does not reach --min-accuracy " (minimum) " (exit " (v.exit_status) ")" }
                     (Some(minimum), true) => { "Failed: accuracy " (fixed(v.accuracy, 4)) " is below --min-accuracy " (minimum) " (exit " (v.exit_status) ")" }
                     (Some(minimum), false) => { "Passed: accuracy " (fixed(v.accuracy, 4)) " ≥ --min-accuracy " (minimum) " (exit 0)" }
                     (None, true) => { "Failed (exit " (v.exit_status) ")" }

@@ -93,8 +93,16 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     let details = plan.report.html.is_some().then(|| describe::describe(&plan));
     let mut summary = execute(&mut plan)?;
     // Said before the report, which lists every warning.
-    if let Some(warning) = summary.truth.as_ref().and_then(|t| t.unmatched_warning()) {
-        messages::warning(warning);
+    if let Some(truth) = &summary.truth {
+        if let Some(warning) = truth.unmatched_warning() {
+            messages::warning(warning);
+        }
+        if truth.total() == 0 {
+            messages::warning(format_args!(
+                "no row was compared with --truth-field {}: no classified row has a truth value, so there is no accuracy",
+                plan.report.truth_field.as_deref().unwrap_or_default()
+            ));
+        }
     }
     let gate = document::Gate::of(&plan, &summary);
     if let Some(details) = &details {
@@ -183,11 +191,16 @@ fn write_report(
 /// `--min-accuracy`: exit 3 below it (the output was written).
 fn check_gate(plan: &ClassifyPlan, gate: document::Gate) -> Result<()> {
     match (gate.passed(), gate.min_accuracy) {
-        (Some(false), Some(minimum)) => Err(anyhow::Error::new(BelowMinimum(format!(
-            "accuracy {:.4} is below --min-accuracy {minimum} (the output {} was written)",
-            gate.accuracy.unwrap_or(0.0),
-            plan.output.shown()
-        )))),
+        (Some(false), Some(minimum)) => Err(anyhow::Error::new(BelowMinimum(match gate.accuracy {
+            Some(accuracy) => format!(
+                "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {} was written)",
+                plan.output.shown()
+            ),
+            None => format!(
+                "no row was compared with the truth field, so the run does not reach --min-accuracy {minimum} (the output {} was written)",
+                plan.output.shown()
+            ),
+        }))),
         _ => Ok(()),
     }
 }

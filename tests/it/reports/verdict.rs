@@ -380,3 +380,43 @@ fn a_raster_the_map_cannot_read_leaves_the_report_without_a_map_not_the_run_fail
     let listed: Vec<String> = select(&html, "#warnings li").iter().map(text).collect();
     assert!(listed.iter().any(|w| w.contains("read")), "{listed:?}");
 }
+
+#[test]
+fn a_gate_with_nothing_compared_says_so_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (out, report, json) = (d.join("none.gpkg"), d.join("none.html"), d.join("none.json"));
+    let run = run_colors(
+        &out,
+        &colors_dlpk(),
+        &[
+            "--where",
+            "1 = 0",
+            "--truth-field",
+            "truth",
+            "--min-accuracy",
+            "0.5",
+            "--report",
+            report.to_str().unwrap(),
+            "--summary-json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("warning: no row was compared with --truth-field truth")
+            && stderr.contains(
+                "error: no row was compared with the truth field, so the run does not reach --min-accuracy 0.5"
+            ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("0.0000"), "no accuracy is made up: {stderr}");
+    let html = page(&report);
+    assert!(text(&select(&html, "#verdict-line")[0]).starts_with("Failed: no row was compared with the truth field"));
+    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        summary["gate"],
+        serde_json::json!({"min_accuracy": 0.5, "accuracy": null, "passed": false})
+    );
+}
