@@ -139,8 +139,17 @@ impl MapCanvas {
                 self.highlights.push(shape);
             }
         }
+        // A feature whose centre is off the preview but that reaches onto it is named at the
+        // nearest point of the preview's edge.
         let (w, h) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
-        centre.filter(|&(x, y)| (0.0..w).contains(&x) && (0.0..h).contains(&y))
+        let on_preview = shape.bounding_rect().is_some_and(|r| {
+            let (x0, y0) = self.to_preview(r.min().x, r.max().y);
+            let (x1, y1) = self.to_preview(r.max().x, r.min().y);
+            x0.min(x1) < w && x0.max(x1) >= 0.0 && y0.min(y1) < h && y0.max(y1) >= 0.0
+        });
+        centre
+            .filter(|_| on_preview)
+            .map(|(x, y)| (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0)))
     }
 
     /// The preview as RGB pixels (row by row): width, height, pixels.

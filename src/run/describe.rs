@@ -65,7 +65,8 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         test_time_augmentation: plan.model.arguments.test_time_augmentation,
         inputs: inputs(plan, first.as_ref(), features_crs_wkt.as_deref()),
         more_rasters: plan.inputs.rasters.len().saturating_sub(MAX_LISTED_RASTERS),
-        features_crs_wkt,
+        // The rows' coordinates are in --t-srs when it is given.
+        features_crs_wkt: plan.output.layer.target_srs.clone().or(features_crs_wkt),
     }
 }
 

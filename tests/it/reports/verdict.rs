@@ -420,3 +420,48 @@ fn a_gate_with_nothing_compared_says_so_everywhere() {
         serde_json::json!({"min_accuracy": 0.5, "accuracy": null, "passed": false})
     );
 }
+
+#[test]
+fn the_map_names_features_on_its_edge_and_rows_of_a_reprojected_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A polygon over the raster's bottom-right corner (its centre off the raster), in UTM 33N
+    // as the raster.
+    let corner = d.join("corner.geojson");
+    fs::write(
+        &corner,
+        r#"{"type": "FeatureCollection",
+            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}},
+            "features": [{"type": "Feature", "id": 1, "properties": {},
+              "geometry": {"type": "Polygon", "coordinates": [[[500490, 5799470], [500540, 5799470],
+                [500540, 5799500], [500490, 5799500], [500490, 5799470]]]}}]}"#,
+    )
+    .unwrap();
+    let (out, report) = (d.join("corner.gpkg"), d.join("corner.html"));
+    let run = run_owned(&classify_args(
+        &colors_tif(),
+        &colors_dlpk(),
+        Some(&corner),
+        &out,
+        &["--report", report.to_str().unwrap()],
+    ));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = read_rows(&out, None);
+    assert!(rows[0].text("ClassLabel").is_some());
+    let html = page(&report);
+    let tips = select(&html, "svg.map-tips circle");
+    assert_eq!(tips.len(), 1, "the corner polygon is named");
+    let width: f64 = attr(&select(&html, "img#map")[0], "width").parse().unwrap();
+    let x: f64 = attr(&tips[0], "cx").parse().unwrap();
+    assert!(x >= width - 1.5 && x < width, "at the right edge: {x} of {width}");
+
+    // A CSV table in --t-srs: its rows are placed in that CRS.
+    let (csv, report) = (d.join("table.csv"), d.join("table.html"));
+    let run = run_colors(
+        &csv,
+        &colors_dlpk(),
+        &["--t-srs", "EPSG:3857", "--report", report.to_str().unwrap()],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(select(&page(&report), "svg.map-tips circle").len(), 16);
+}
