@@ -67,7 +67,7 @@ pub fn location(grid: &RasterGrid, col: f64, row: f64) -> Option<String> {
     Some(format!("{x:.digits$}, {y:.digits$}"))
 }
 
-/// Most points of one outline; a feature with more is marked by its centre only.
+/// About the most points of one outline; a feature with more keeps every k-th.
 pub const MAX_OUTLINE_POINTS: usize = 4000;
 
 /// A feature as it lies on its chip: paths and centre in fractions of the chip's width and
@@ -84,7 +84,7 @@ impl Outline {
     /// The outline of `geometry` (in chip fractions); points are left to the centre mark.
     /// Coordinates far outside the chip are clamped and points closer than half a thumbnail
     /// pixel to the previous one dropped, so a huge polygon costs a few points; past
-    /// [`MAX_OUTLINE_POINTS`] the paths are left out.
+    /// [`MAX_OUTLINE_POINTS`] every k-th point is kept.
     pub fn of(geometry: &geo::Geometry<f64>) -> Outline {
         use geo::BoundingRect;
         let centre = geometry
@@ -92,8 +92,16 @@ impl Outline {
             .map_or([0.5, 0.5], |r| [r.center().x as f32, r.center().y as f32]);
         let mut paths = Vec::new();
         collect_paths(geometry, &mut paths);
-        if paths.iter().map(|(p, _)| p.len()).sum::<usize>() > MAX_OUTLINE_POINTS {
-            paths.clear();
+        // More points than a thumbnail can show (a jagged outline): every k-th is kept.
+        let total: usize = paths.iter().map(|(p, _)| p.len()).sum();
+        if total > MAX_OUTLINE_POINTS {
+            let stride = total.div_ceil(MAX_OUTLINE_POINTS);
+            for (points, _) in &mut paths {
+                let last = points.last().copied();
+                let kept: Vec<[f32; 2]> = points.iter().step_by(stride).copied().chain(last).collect();
+                *points = kept;
+            }
+            paths.retain(|(p, _)| p.len() > 1);
         }
         Outline { paths, centre }
     }
@@ -395,6 +403,18 @@ mod tests {
             .0
             .iter()
             .all(|p| p.iter().all(|v| (-0.5..=1.5).contains(v))));
+        // A jagged outline of 20,000 vertices inside the chip keeps every 6th (one path).
+        let jagged: Vec<(f64, f64)> = (0..20_000)
+            .map(|i| {
+                let a = i as f64 / 20_000.0 * std::f64::consts::TAU;
+                let r = if i % 2 == 0 { 0.4 } else { 0.3 };
+                (0.5 + r * a.cos(), 0.5 + r * a.sin())
+            })
+            .collect();
+        let jagged = Outline::of(&Geometry::Polygon(geo::Polygon::new(jagged.into(), vec![])));
+        assert_eq!(jagged.paths.len(), 1);
+        let kept = jagged.paths[0].0.len();
+        assert!((2000..=MAX_OUTLINE_POINTS + 1).contains(&kept), "{kept}");
         // Points have no outline, only their centre.
         let point: Geometry<f64> = geo::Point::new(0.5, 0.25).into();
         assert_eq!(
