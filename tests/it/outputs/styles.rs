@@ -95,6 +95,23 @@ fn an_embedded_style_is_written_as_qgis_writes_it() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&info.stderr);
     assert!(info.status.success() && !stderr.contains("Warning"), "{stderr}");
+    // The layer replaced twice still has one style of this program's.
+    for _ in 0..2 {
+        let run = run_colors(
+            &out,
+            &fixture("synthetic/colors.dlpk"),
+            &[
+                "--class-label-field",
+                "Colour",
+                "--qgis-style",
+                "embedded",
+                "--overwrite",
+            ],
+        );
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let ds = gdal::Dataset::open(&out).unwrap();
+    assert_eq!(ds.layer_by_name("layer_styles").unwrap().feature_count(), 1);
 }
 
 /// The attribute a categorized style colours by, or the rules of a rule-based one:
