@@ -32,6 +32,7 @@ use crate::report::html;
 use crate::report::html::{ReportInputs, Verdict};
 use crate::report::summary::RunSummary;
 use plan::{ClassifyPlan, SummaryTarget};
+use progress::Progress;
 
 /// Runs `plan` and commits its output; returns what it did. The output exists only if this
 /// returns `Ok`.
@@ -166,6 +167,10 @@ fn write_report(
         return Ok(());
     };
     let started = Instant::now();
+    Progress::stage(
+        plan.report.progress_interval,
+        format_args!("writing the report {}", path.display()),
+    );
     let inputs = ReportInputs {
         summary,
         details,

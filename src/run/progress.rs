@@ -89,6 +89,15 @@ impl Progress {
         }
     }
 
+    /// Says what the run does after scoring (committing the output, writing the report) as a
+    /// progress line, when progress lines are said (stderr not a terminal, an interval set): a
+    /// log shows why a run whose objects are all scored has not ended yet.
+    pub fn stage(interval: u64, what: impl std::fmt::Display) {
+        if interval > 0 && !std::io::stderr().is_terminal() {
+            messages::progress(what);
+        }
+    }
+
     /// `n` more objects done.
     pub fn advance(&self, n: u64) {
         if let Some(bar) = &self.bar {

@@ -93,6 +93,10 @@ pub fn classify_features(
     finish::check_selection(plan, features, &read)?;
     finish::check_outcome(&summary, features, &read)?;
     let record = finish::run_record(plan, &summary, &schema, read);
+    Progress::stage(
+        plan.report.progress_interval,
+        format_args!("{} objects scored; finishing the output", summary.objects),
+    );
     writer.finish(record.as_ref())?;
     Ok(summary)
 }
