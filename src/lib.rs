@@ -25,6 +25,7 @@ pub(crate) mod onnx_proto;
 pub(crate) mod output;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod secrets;
 pub(crate) mod stop;
 
 pub use error::exit_code;

@@ -3,11 +3,15 @@
 //! through the same lines, `--quiet`, and standard output for what a command prints.
 //!
 //! Nothing here fails or panics when standard error or standard output is closed (`2>&-`,
-//! `| head`): the line is dropped, and the run's exit status stays the run's.
+//! `| head`): the line is dropped, and the run's exit status stays the run's. Every line and
+//! text goes through [`secrets::redact`] on its way out: no token, password or signature is
+//! ever printed, whoever wrote the text (GDAL, a server's error message).
 
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::secrets;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -23,7 +27,7 @@ pub fn quiet() -> bool {
 
 /// Writes one line to standard error, whatever `--quiet` says; a closed stderr drops it.
 pub fn line_always(text: impl fmt::Display) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", secrets::redact(&text.to_string()));
 }
 
 /// Writes one line to standard error unless `--quiet`.
@@ -36,7 +40,7 @@ pub fn line(text: impl fmt::Display) {
 /// Writes text (its own line ends included) to standard error unless `--quiet`.
 pub fn text(text: impl fmt::Display) {
     if !quiet() {
-        let _ = write!(std::io::stderr().lock(), "{text}");
+        let _ = write!(std::io::stderr().lock(), "{}", secrets::redact(&text.to_string()));
     }
 }
 
@@ -45,9 +49,32 @@ pub fn error(message: impl fmt::Display) {
     line_always(format_args!("classify-objects: error: {message}"));
 }
 
-/// `classify-objects: warning: ...`, unless `--quiet`.
+/// `classify-objects: warning: ...`, unless `--quiet`; kept for the report either way.
 pub fn warning(message: impl fmt::Display) {
+    let message = message.to_string();
     line(format_args!("classify-objects: warning: {message}"));
+    keep_warning(message);
+}
+
+/// Most warnings the run keeps for its report; later ones are counted.
+pub const MAX_KEPT_WARNINGS: usize = 100;
+
+static WARNINGS: std::sync::Mutex<(Vec<String>, usize)> = std::sync::Mutex::new((Vec::new(), 0));
+
+fn keep_warning(message: String) {
+    if let Ok(mut kept) = WARNINGS.lock() {
+        kept.1 += 1;
+        if kept.0.len() < MAX_KEPT_WARNINGS {
+            // Written into the report: without secrets, as every line said.
+            kept.0.push(secrets::redact(&message));
+        }
+    }
+}
+
+/// The warnings said so far in this process (printed, or kept quiet by `--quiet`), at most
+/// [`MAX_KEPT_WARNINGS`] of them, and how many there were in all.
+pub fn warnings_said() -> (Vec<String>, usize) {
+    WARNINGS.lock().map(|kept| kept.clone()).unwrap_or_default()
 }
 
 /// `classify-objects: note: ...`, unless `--quiet`.
@@ -68,6 +95,7 @@ pub fn progress(message: impl fmt::Display) {
 /// Writes `text` to standard output. A reader that went away (`| head`) ends the output quietly,
 /// as in other command-line tools, instead of failing.
 pub fn print(text: &str) -> anyhow::Result<()> {
+    let text = secrets::redact(text);
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -145,7 +173,7 @@ pub const MAX_GDAL_WARNINGS: usize = 20;
 pub fn install_gdal_handler() {
     static PRINTED: AtomicUsize = AtomicUsize::new(0);
     gdal::config::set_error_handler(move |kind, _, message| {
-        if quiet() || kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
+        if kind != gdal::errors::CplErrType::Warning || GDAL_MUTED.with(|m| m.get()) {
             return;
         }
         static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

@@ -36,7 +36,16 @@ fn source_files() -> BTreeMap<String, String> {
 
 /// The top-level layers, lowest first: a module imports only from its own layer or below.
 const LAYERS: &[&[&str]] = &[
-    &["error", "messages", "stop", "digest", "clock", "gdal_ffi", "onnx_proto"],
+    &[
+        "error",
+        "messages",
+        "secrets",
+        "stop",
+        "digest",
+        "clock",
+        "gdal_ffi",
+        "onnx_proto",
+    ],
     &["model"],
     &["input", "infer"],
     &["chips", "output"],

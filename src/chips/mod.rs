@@ -126,6 +126,27 @@ impl ChipSpec {
         (window::fixed_window(shape.envelope, self.width, self.height), false)
     }
 
+    /// The geometry of `shape` as it lies on its chip, in fractions of the chip's width and
+    /// height (0 to 1 across the chip, y down), after the same window rules as
+    /// [`ChipSpec::cut_pixels`]: for drawing the feature over its chip.
+    pub fn on_chip(&self, shape: &PixelShape) -> geo::Geometry<f64> {
+        use geo::MapCoords;
+        let scaled;
+        let shape = if self.rescaled() {
+            scaled = window::in_chip_grid(shape, self.scale);
+            &scaled
+        } else {
+            shape
+        };
+        let (window, _) = self.window_for(shape);
+        let (col, row) = (window.col as f64, window.row as f64);
+        let (width, height) = (window.width as f64, window.height as f64);
+        shape.geometry.map_coords(|c| geo::Coord {
+            x: (c.x - col) / width,
+            y: (c.y - row) / height,
+        })
+    }
+
     /// Cuts the chip for `shape` into `out` as raster values, before `DataRange` and
     /// normalisation: outside, NoData, masked and blackened pixels are 0; variable crops are
     /// resampled to the chip size. Returns the raster window it was cut from.

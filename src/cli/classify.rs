@@ -76,6 +76,12 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "NAME=VALUE", help_heading = INPUTS)]
     pub oo: Vec<String>,
 
+    /// File holding the ArcGIS token for the run's services and portal items (the token alone,
+    /// or the JSON generateToken answers), kept out of URLs, `ps` and shell history; without it,
+    /// the environment variable ARCGIS_TOKEN. A URL's own ?token= wins for that URL.
+    #[arg(long, value_name = "FILE", help_heading = INPUTS)]
+    pub token_file: Option<PathBuf>,
+
     /// Processing extent (Esri environment): classify only the features whose envelope centre
     /// falls inside; without --features, each image is clipped to it.
     #[arg(long, num_args = 4, value_names = ["XMIN", "YMIN", "XMAX", "YMAX"], allow_negative_numbers = true, help_heading = INPUTS)]
@@ -87,11 +93,17 @@ pub struct ClassifyArgs {
 
     // ---- Model ----
     /// Model (Esri in_model_definition): a .dlpk, an .emd next to its ONNX model, the https:// URL
-    /// of a .dlpk (a portal item's data, downloaded once into --cache-dir), or the model
+    /// of a .dlpk or of its portal item (…/sharing/rest/content/items/ID, or …/ID/data; downloaded
+    /// once into --cache-dir), an item ID with --portal, or the model
     /// definition itself as a JSON string ('{"Framework": ...}'), whose paths are relative to the
     /// current folder.
     #[arg(short = 'm', long, value_name = "MODEL", required = true, help_heading = MODEL)]
     pub model: Option<PathBuf>,
+
+    /// ArcGIS portal of a model given by item ID (-m 0123456789abcdef0123456789abcdef), e.g.
+    /// https://www.arcgis.com or https://gis.example.com/portal.
+    #[arg(long, value_name = "URL", help_heading = MODEL)]
+    pub portal: Option<String>,
 
     /// Model argument NAME=VALUE (Esri model_arguments), repeatable: batch_size,
     /// test_time_augmentation, threshold (or score_threshold), padding
@@ -180,8 +192,10 @@ pub struct ClassifyArgs {
     pub resampling: Resampling,
 
     // ---- Run ----
-    /// How several rasters are processed (Esri processing_mode).
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProcessingMode::ProcessAsMosaickedImage, help_heading = INPUTS)]
+    /// How several rasters, or an image service's catalog items, are processed (Esri
+    /// processing_mode): PROCESS_AS_MOSAICKED_IMAGE or PROCESS_ITEMS_SEPARATELY, in any case, or
+    /// Esri's labels ("Process as mosaicked image", "Process all raster items separately").
+    #[arg(long, value_name = "MODE", default_value_t = ProcessingMode::ProcessAsMosaickedImage, help_heading = INPUTS)]
     pub processing_mode: ProcessingMode,
 
     /// Chip-reading worker threads (Esri parallelProcessingFactor): a number, or a percentage of

@@ -20,10 +20,14 @@ use crate::cli::values::BadValue;
 use crate::error::{exit_code, one_line, INTERRUPTED_EXIT_CODE};
 use crate::messages;
 use crate::run::interrupt;
+use crate::secrets;
 
-/// Sets up what every command needs before it starts: signal handling, and GDAL's messages
-/// routed through ours (none but errors with `quiet`).
+/// Sets up what every command needs before it starts: the secrets on its command line known
+/// (never printed nor written), signal handling, and GDAL's messages routed through ours (none
+/// but errors with `quiet`).
 pub fn start(quiet: bool) {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    secrets::register_command_line(&args);
     messages::set_quiet(quiet);
     interrupt::install();
     messages::install_gdal_handler();

@@ -4,18 +4,20 @@
 //! A download goes to a hidden temporary file in the cache folder, capped in size, is checked by
 //! the caller (a package is opened with every check a local file gets), and only then renamed
 //! to its place: the cache never holds a partial or refused file. Entries are keyed by the URL
-//! without its `token` (tokens expire; the file does not change with them); beside each entry
-//! a `.url` file records the URL it came from.
+//! without its credentials (tokens expire; the file does not change with them); beside each
+//! entry a `.url` file records that URL.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
 use crate::bail_input;
-use crate::error::input_error;
+use crate::error::{input_error, Interrupted};
 use crate::input::http::{self, redact, HttpError};
+use crate::secrets;
 
 /// Environment variable naming the cache folder (the `--cache-dir` flag wins).
 pub const CACHE_ENV: &str = "CLASSIFY_OBJECTS_CACHE_DIR";
@@ -47,25 +49,9 @@ pub fn cache_dir(given: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// The URL a cache entry is keyed by: without `token` parameters.
+/// The URL a cache entry is keyed by: without its credentials (tokens, signatures, password).
 fn key_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_string();
-    };
-    if !parsed.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
-        return url.to_string();
-    }
-    let kept: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| !k.is_empty() && !k.eq_ignore_ascii_case("token"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if kept.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(kept);
-    }
-    parsed.into()
+    secrets::without_secrets(url)
 }
 
 /// FNV-1a, 64 bits: a stable file name for a URL (not a security boundary: the `.url` file beside
@@ -76,13 +62,45 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-/// Removes the temporary file of a download unless it was moved into the cache.
+/// Downloads under way in this process: their temporary files.
+static PARTIALS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the temporary files of the downloads under way, for a process that exits without
+/// unwinding (a signal): a download that did not finish leaves nothing in the cache.
+pub fn remove_partial_downloads() {
+    for path in PARTIALS.lock().map(|l| l.clone()).unwrap_or_default() {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// The temporary file of a download: removed unless it was moved into the cache.
 struct Partial(Option<PathBuf>);
+
+impl Partial {
+    fn new(path: PathBuf) -> Partial {
+        if let Ok(mut list) = PARTIALS.lock() {
+            list.push(path.clone());
+        }
+        Partial(Some(path))
+    }
+
+    /// The file was moved into the cache: nothing to remove.
+    fn keep(&mut self) {
+        if let Some(path) = self.0.take() {
+            if let Ok(mut list) = PARTIALS.lock() {
+                list.retain(|p| *p != path);
+            }
+        }
+    }
+}
 
 impl Drop for Partial {
     fn drop(&mut self) {
         if let Some(path) = self.0.take() {
-            let _ = fs::remove_file(path);
+            let _ = fs::remove_file(&path);
+            if let Ok(mut list) = PARTIALS.lock() {
+                list.retain(|p| *p != path);
+            }
         }
     }
 }
@@ -126,13 +144,14 @@ pub fn cached(
             dir.display()
         ),
     };
-    let mut partial = Partial(Some(temp.clone()));
+    let mut partial = Partial::new(temp.clone());
     let mut out = std::io::BufWriter::new(file);
     match http::fetch_into(url, &mut out, limit) {
         Ok(0) => bail_input!(
             "download of {shown} is empty; check the URL (a portal item's data: …/sharing/rest/content/items/ID/data)"
         ),
         Ok(_) => {}
+        Err(HttpError::Stopped) => return Err(anyhow::Error::new(Interrupted::NothingWritten)),
         Err(HttpError::TooLarge(limit)) => bail_input!(
             "download of {shown} was stopped: it is larger than the {} MiB a model package may have; check the URL",
             limit >> 20
@@ -161,13 +180,13 @@ pub fn cached(
     })?;
     // The record first: an entry without it is downloaded again, never taken for another URL's.
     let record_temp = dir.join(format!(".{stem}.partial-{}-{nonce}.url", std::process::id()));
-    let mut record_partial = Partial(Some(record_temp.clone()));
+    let mut record_partial = Partial::new(record_temp.clone());
     fs::write(&record_temp, format!("{key}\n"))
         .and_then(|()| fs::rename(&record_temp, &record))
         .with_context(|| format!("recording the download of {shown} in {}", dir.display()))?;
-    record_partial.0 = None;
+    record_partial.keep();
     fs::rename(&temp, &path).with_context(|| format!("moving the download of {shown} into {}", dir.display()))?;
-    partial.0 = None;
+    partial.keep();
     Ok(path)
 }
 

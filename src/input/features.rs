@@ -6,6 +6,8 @@
 //! the later stages need (its geometry as WKB for the output, its attributes, and its shape in
 //! raster pixel coordinates for the chip).
 
+use std::collections::HashSet;
+
 use anyhow::{Context, Result};
 use gdal::spatial_ref::{CoordTransform, SpatialRef};
 use gdal::vector::{FieldValue, Geometry, LayerAccess, OGRFieldType, OGRwkbGeometryType};
@@ -21,7 +23,7 @@ use crate::input::extent::Extent;
 use crate::input::http;
 use crate::input::items::Item;
 use crate::input::raster::RasterGrid;
-use crate::input::service;
+use crate::input::service::{self, LayerFilter};
 use crate::input::source::{self, SourceKind};
 use crate::input::validity;
 use crate::messages;
@@ -192,8 +194,12 @@ pub struct FeatureSource {
     /// Whether exactly `count` features must be read (a feature service layer, read page by
     /// page: a page lost or read twice must not go unnoticed).
     exact_count: bool,
-    /// The SQL statement and attribute filter the layer is read with.
+    /// The SQL statement and attribute filter the layer is read with (here: a feature service
+    /// layer's `--where` is the server's, in `server_filter`).
     query: FeatureQuery,
+    /// What the server selects of a feature service layer (`--where`, `--extent` as an
+    /// envelope); empty for other sources.
+    server_filter: LayerFilter,
     /// Only the features whose envelope centre is inside (`--extent`), in positions among them.
     pub extent: Option<Extent>,
     /// Which features to read: a shard, and ids to skip (resumed runs).
@@ -228,9 +234,12 @@ impl Selection {
 impl FeatureSource {
     /// Opens `name` and reads it as `query` says: the result of its SQL statement, or its layer
     /// (by name, or the one layer with geometries: a source with several needs `--layer`), with
-    /// its attribute filter.
-    pub fn open_with(name: &str, query: &FeatureQuery) -> Result<FeatureSource> {
-        let dataset = source::open_with(name, SourceKind::Vector, &query.open_options)?;
+    /// its attribute filter. A feature service layer (without `--sql`) is asked for what the
+    /// attribute filter and `extent` (an envelope, with its CRS) select, by the server.
+    pub fn open_with(name: &str, query: &FeatureQuery, extent: Option<&Extent>) -> Result<FeatureSource> {
+        let (query, server_filter) = split_for_server(name, query, extent);
+        let query = &query;
+        let dataset = source::open_filtered(name, SourceKind::Vector, &query.open_options, &server_filter)?;
         if dataset.layer_count() == 0 {
             bail_input!(
                 "features {name} hold no vector layer; give a GeoPackage, Shapefile, GeoJSON or other OGR source"
@@ -238,7 +247,7 @@ impl FeatureSource {
         }
         let layer_index = pick_layer(&dataset, name, query)?;
         let facts = with_query_layer(&dataset, layer_index, query, name, |layer| {
-            LayerFacts::read(layer, name, query)
+            LayerFacts::read(layer, name, query, &server_filter)
         })?;
         Ok(FeatureSource {
             name: name.to_string(),
@@ -251,6 +260,7 @@ impl FeatureSource {
             count: facts.count,
             exact_count: facts.service_count.is_some(),
             query: query.clone(),
+            server_filter,
             extent: None,
             selection: Selection::default(),
             content: None,
@@ -260,7 +270,10 @@ impl FeatureSource {
     /// Whether fewer features than the layer holds are read on purpose (`--where`, `--sql`,
     /// `--extent`), so that its declared count says nothing about what must be read.
     pub fn filtered(&self) -> bool {
-        self.query.sql.is_some() || self.query.where_clause.is_some() || self.extent.is_some()
+        self.query.sql.is_some()
+            || self.query.where_clause.is_some()
+            || !self.server_filter.is_empty()
+            || self.extent.is_some()
     }
 
     /// The feature count to expect, when known: the layer's (with its attribute filter), not
@@ -326,6 +339,9 @@ impl FeatureSource {
         let this = &*self;
         let read_all = with_query_layer(&this.dataset, this.layer_index, &this.query, &this.name, |layer| {
             let mut read = 0u64;
+            // A service layer's object ids, and those read twice (a page repeated).
+            let mut seen = HashSet::new();
+            let mut repeated = Vec::new();
             // Position among the features the filters keep: the output order and the shard rule.
             let mut position = 0usize;
             gdal_ffi::reset_errors();
@@ -334,6 +350,11 @@ impl FeatureSource {
                 // A failure while fetching this feature (a damaged file) ends the iteration early.
                 this.check_read_error(read)?;
                 checkpoint()?;
+                if let Some(id) = vector::feature_id(&feature).filter(|_| this.exact_count) {
+                    if !seen.insert(id) {
+                        repeated.push(id);
+                    }
+                }
                 let geometry = feature.geometry().filter(|g| vector::has_geometry(g));
                 if centre.as_ref().is_some_and(|filter| !filter.keeps(geometry)) {
                     // A centre that could not be transformed is outside, not damage.
@@ -351,11 +372,12 @@ impl FeatureSource {
                 // Failures placing this feature (a failed reprojection) are its status, not damage.
                 gdal_ffi::reset_errors();
             }
-            Ok((read, position))
+            Ok((read, position, seen, repeated))
         });
         self.content = content;
-        let (read, kept) = read_all?;
+        let (read, kept, seen, repeated) = read_all?;
         self.check_read_error(read)?;
+        self.check_pages(read, &seen, &repeated)?;
         self.check_count(read)?;
         Ok(kept as u64)
     }
@@ -423,13 +445,52 @@ impl FeatureSource {
         Ok(())
     }
 
+    /// Fails a service layer's read page by page that gave a feature twice or missed one, naming
+    /// their object ids (those the server holds under the filter, asked for again).
+    fn check_pages(&self, read: u64, seen: &HashSet<i64>, repeated: &[i64]) -> Result<()> {
+        let Some(count) = self.count.filter(|_| self.exact_count) else {
+            return Ok(());
+        };
+        if repeated.is_empty() && read == count {
+            return Ok(());
+        }
+        let shown = http::redact(&self.name);
+        if read < count {
+            if let Some(message) = service::page_error(&self.name, &self.server_filter, read) {
+                anyhow::bail!(
+                    "feature layer {shown} holds {count} features but its page after feature {read} was answered: {message}; run again later, or export the layer to a file"
+                );
+            }
+        }
+        let mut missing: Vec<i64> = service::object_ids(&self.name, &self.server_filter)
+            .with_context(|| format!("feature layer {shown} was read wrongly page by page"))?
+            .into_iter()
+            .filter(|id| !seen.contains(id))
+            .collect();
+        missing.sort_unstable();
+        let mut repeated = repeated.to_vec();
+        repeated.sort_unstable();
+        repeated.dedup();
+        let mut what = Vec::new();
+        if !repeated.is_empty() {
+            what.push(format!("OBJECTID {} read twice", listed(&repeated)));
+        }
+        if !missing.is_empty() {
+            what.push(format!("OBJECTID {} never read", listed(&missing)));
+        }
+        if what.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "feature layer {shown} holds {count} features but its pages gave {read}, {} (a page was lost or repeated, or the layer changed meanwhile); run again, or export the layer to a file",
+            what.join(" and ")
+        );
+    }
+
     /// Fails a read of fewer features than the layer declares (a damaged file), or of another
     /// number than a service layer declares (a page lost or repeated).
     fn check_count(&self, read: u64) -> Result<()> {
-        if let Some(count) = self
-            .count
-            .filter(|&c| self.exact_count && !self.filtered() && read != c)
-        {
+        if let Some(count) = self.count.filter(|&c| self.exact_count && read != c) {
             anyhow::bail!(
                 "feature layer {} holds {count} features but {read} were read page by page (a page was lost or repeated, or the layer changed meanwhile); run again",
                 http::redact(&self.name)
@@ -456,6 +517,34 @@ impl FeatureSource {
         }
         Ok(())
     }
+}
+
+/// At most ten ids, comma-separated, with how many more there are.
+fn listed(ids: &[i64]) -> String {
+    let mut text = ids.iter().take(10).map(i64::to_string).collect::<Vec<_>>().join(", ");
+    if ids.len() > 10 {
+        text.push_str(&format!(" and {} more", ids.len() - 10));
+    }
+    text
+}
+
+/// The query to read `name` with locally, and what a feature service layer's server selects:
+/// its `--where` (without `--sql`, which is OGR's, run on what the server sends) and `extent`
+/// as an envelope (unless `--features-crs` says the layer's CRS is not what it declares). The
+/// envelope keeps more than the extent's centre rule; the rest is dropped as it is read.
+fn split_for_server(name: &str, query: &FeatureQuery, extent: Option<&Extent>) -> (FeatureQuery, LayerFilter) {
+    let is_layer = service::parse(name).is_some_and(|u| u.kind == service::ServiceKind::FeatureLayer);
+    if !is_layer || query.sql.is_some() {
+        return (query.clone(), LayerFilter::default());
+    }
+    let mut local = query.clone();
+    let filter = LayerFilter {
+        where_clause: local.where_clause.take(),
+        envelope: extent
+            .filter(|_| query.srs_override.is_none())
+            .and_then(|e| Some((e.bounds, e.crs_wkt.clone()?))),
+    };
+    (local, filter)
 }
 
 /// Runs `read` on the layer `query` reads from `dataset` (features `name`): the result of its
@@ -588,17 +677,22 @@ struct LayerFacts {
 
 impl LayerFacts {
     /// Reads the facts of `layer` (features `name`) as `query` reads it.
-    fn read(layer: &gdal::vector::Layer<'_>, name: &str, query: &FeatureQuery) -> Result<LayerFacts> {
+    fn read(
+        layer: &gdal::vector::Layer<'_>,
+        name: &str,
+        query: &FeatureQuery,
+        server_filter: &LayerFilter,
+    ) -> Result<LayerFacts> {
         if layer.defn().geom_fields().count() == 0 {
             bail_input!(
                 "features {name} (layer {}) have no geometry column, so there is nothing to place on the raster; give a layer with geometries (points, lines or polygons), or run without --features to classify whole images",
                 layer.name()
             );
         }
-        // A service layer's own count, asked for apart from the pages (of the whole layer: not
-        // when only some of its features are read).
+        // A service layer's own count under the server's filter, asked for apart from the pages
+        // (not when what is read is filtered here).
         let filtered = query.sql.is_some() || query.where_clause.is_some();
-        let service_count = service::feature_count(name).filter(|_| !filtered);
+        let service_count = service::feature_count(name, server_filter).filter(|_| !filtered);
         Ok(LayerFacts {
             fields: field_specs(layer),
             srs_wkt: features_crs(layer, query.srs_override.as_deref())?,

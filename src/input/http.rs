@@ -1,54 +1,43 @@
-//! Service URLs as they are shown: credentials in them (ArcGIS tokens) redacted. HTTP itself goes
-//! through GDAL's client ([`crate::gdal_ffi::http`]).
+//! HTTP as a run uses it: through GDAL's client ([`crate::gdal_ffi::http`], so that GDAL's
+//! settings apply to every request alike), with defaults that suit unattended runs
+//! ([`apply_unattended_defaults`]), and URLs as they are shown (every secret masked by
+//! [`crate::secrets::redact`], the one redaction).
 
-pub use crate::gdal_ffi::http::{fetch, fetch_into, HttpError};
+pub use crate::gdal_ffi::http::{exchange, fetch_into, HttpError};
+pub use crate::secrets::redact;
 
-use url::Url;
+/// Seconds without a byte after which a transfer fails (`GDAL_HTTP_LOW_SPEED_TIME`, at
+/// `GDAL_HTTP_LOW_SPEED_LIMIT` 1 byte per second).
+pub const STALL_SECONDS: u32 = 60;
 
-/// `name` (a URL, or a GDAL name holding one such as `/vsicurl/https://…`) with the value of
-/// every `token` parameter replaced by `***`, for messages and records (ArcGIS tokens are
-/// credentials). Names without one are returned as they are.
-pub fn redact(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    let Some(start) = lower.find("https://").or_else(|| lower.find("http://")) else {
-        return name.to_string();
+/// Seconds a connection may take to be made (`GDAL_HTTP_CONNECTTIMEOUT`).
+pub const CONNECT_SECONDS: u32 = 30;
+
+/// Retries of a request that failed for a reason that may pass (HTTP 429, 500, 502, 503, 504, a
+/// connection reset or timed out; `GDAL_HTTP_MAX_RETRY`).
+pub const RETRIES: u32 = 3;
+
+/// Seconds before the first retry, doubled (and a little more) for each next one
+/// (`GDAL_HTTP_RETRY_DELAY`).
+pub const RETRY_DELAY_SECONDS: u32 = 2;
+
+/// Sets GDAL's HTTP settings to defaults that suit a run nobody watches, each only where neither
+/// the environment nor `--config` set it: a stalled connection fails after [`STALL_SECONDS`]
+/// without a byte (unless `GDAL_HTTP_TIMEOUT` bounds transfers already), a connection takes at
+/// most [`CONNECT_SECONDS`], and failures that may pass are retried [`RETRIES`] times with
+/// backoff. GDAL's own defaults wait forever and never retry.
+pub fn apply_unattended_defaults() {
+    let set = |key: &str| !gdal::config::get_config_option(key, "").unwrap_or_default().is_empty();
+    let default = |key: &str, value: String| {
+        if !set(key) {
+            let _ = gdal::config::set_config_option(key, &value);
+        }
     };
-    let Ok(mut url) = Url::parse(&name[start..]) else {
-        return name.to_string();
-    };
-    if !url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
-        return name.to_string();
+    if !set("GDAL_HTTP_TIMEOUT") && !set("GDAL_HTTP_LOW_SPEED_TIME") {
+        default("GDAL_HTTP_LOW_SPEED_TIME", STALL_SECONDS.to_string());
+        default("GDAL_HTTP_LOW_SPEED_LIMIT", "1".into());
     }
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let v = if k.eq_ignore_ascii_case("token") {
-                "***".into()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), v)
-        })
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
-    format!("{}{url}", &name[..start])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_redacted_and_nothing_else() {
-        assert_eq!(
-            redact("https://h/arcgis/rest/services/A/ImageServer?token=abc&f=json"),
-            "https://h/arcgis/rest/services/A/ImageServer?token=***&f=json"
-        );
-        assert_eq!(redact("https://h/x?f=json"), "https://h/x?f=json");
-        assert_eq!(redact("https://h/x"), "https://h/x");
-        assert_eq!(
-            redact("/vsicurl/https://h/x.tif?token=s3cret"),
-            "/vsicurl/https://h/x.tif?token=***"
-        );
-    }
+    default("GDAL_HTTP_CONNECTTIMEOUT", CONNECT_SECONDS.to_string());
+    default("GDAL_HTTP_MAX_RETRY", RETRIES.to_string());
+    default("GDAL_HTTP_RETRY_DELAY", RETRY_DELAY_SECONDS.to_string());
 }

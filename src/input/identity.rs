@@ -32,8 +32,9 @@ pub fn add_raster(print: &mut Fingerprint, raster: &Raster) {
     files.sort();
     let local: Vec<&String> = files.iter().filter(|f| Path::new(f).is_file()).collect();
     if local.is_empty() {
-        // Remote or in memory: its name is all there is to go by.
-        print.add(raster.name.as_bytes());
+        // Remote or in memory: its name is all there is to go by (without the credentials that
+        // reach it: a renewed token is the same raster).
+        print.add(crate::secrets::without_secrets(&raster.name).as_bytes());
     }
     for file in local {
         add_file(print, Path::new(file));

@@ -6,7 +6,12 @@
 //! * With features and `PROCESS_AS_MOSAICKED_IMAGE` (the default), several images are mosaicked
 //!   into one in-memory VRT (GDAL's `gdalbuildvrt`) and processed as one image.
 //! * With features and `PROCESS_ITEMS_SEPARATELY`, each image is an item of its own: a feature
-//!   is classified on every item it falls on, one row per feature and item.
+//!   is classified on every item it falls on, one row per feature and item. An image service
+//!   with a catalog gives its catalog items, each read alone (its footprint, a lock-raster
+//!   mosaic rule), with the item's name as `ImageId`.
+//!
+//! Mode values are Esri's keywords in any case, or the labels its tool shows ("Process all
+//! raster items separately").
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +20,9 @@ use gdal::Dataset;
 
 use crate::bail_input;
 use crate::gdal_ffi::srs;
+use crate::input::http;
 use crate::input::raster::{Raster, RasterGrid};
+use crate::input::service;
 use crate::input::source;
 use crate::input::source::SourceKind;
 
@@ -25,8 +32,7 @@ pub const DEFAULT_EXTENSIONS: &[&str] = &[
 ];
 
 /// `PROCESS_AS_MOSAICKED_IMAGE` or `PROCESS_ITEMS_SEPARATELY` (Esri `processing_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProcessingMode {
     /// All rasters form one mosaic, processed as one image.
     #[default]
@@ -35,11 +41,77 @@ pub enum ProcessingMode {
     ProcessItemsSeparately,
 }
 
+impl ProcessingMode {
+    /// Every mode with its Esri keyword and the label Esri's tool shows.
+    pub const ALL: [(ProcessingMode, &'static str, &'static str); 2] = [
+        (
+            ProcessingMode::ProcessAsMosaickedImage,
+            "PROCESS_AS_MOSAICKED_IMAGE",
+            "Process as mosaicked image",
+        ),
+        (
+            ProcessingMode::ProcessItemsSeparately,
+            "PROCESS_ITEMS_SEPARATELY",
+            "Process all raster items separately",
+        ),
+    ];
+
+    /// The mode `text` names: an Esri keyword in any case, or Esri's label (any case, spaces
+    /// or underscores alike); an error listing the valid values otherwise.
+    pub fn parse(text: &str) -> Result<ProcessingMode, String> {
+        let normal = |t: &str| {
+            t.trim()
+                .to_ascii_uppercase()
+                .replace(['_', '-'], " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let wanted = normal(text);
+        ProcessingMode::ALL
+            .iter()
+            .find(|(_, keyword, label)| normal(keyword) == wanted || normal(label) == wanted)
+            .map(|(mode, _, _)| *mode)
+            .ok_or_else(|| {
+                let valid: Vec<String> = ProcessingMode::ALL
+                    .iter()
+                    .map(|(_, keyword, label)| format!("{keyword} (\"{label}\")"))
+                    .collect();
+                format!("not a processing mode; use {}", valid.join(" or "))
+            })
+    }
+
+    /// Esri's keyword.
+    pub fn keyword(self) -> &'static str {
+        ProcessingMode::ALL
+            .iter()
+            .find(|(mode, _, _)| *mode == self)
+            .map_or("", |(_, keyword, _)| keyword)
+    }
+}
+
+impl std::str::FromStr for ProcessingMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ProcessingMode, String> {
+        ProcessingMode::parse(text)
+    }
+}
+
+impl std::fmt::Display for ProcessingMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
 /// One image the features are placed on.
 #[derive(Debug, Clone)]
 pub struct Item {
     /// GDAL name to open it by (a path, `/vsi...` name or the in-memory mosaic).
     pub name: String,
+    /// What its rows' `ImageId` says: the name as given without its secrets, or the name of an
+    /// image service's catalog item.
+    pub id: String,
     /// Its size, georeferencing and CRS.
     pub grid: RasterGrid,
 }
@@ -105,12 +177,28 @@ pub fn for_features(images: &[String], mode: ProcessingMode) -> Result<Vec<Item>
     let open = |name: &str| {
         Raster::open(name).map(|r| Item {
             name: name.to_string(),
+            id: http::redact(name),
             grid: r.grid.clone(),
         })
     };
     match (images, mode) {
+        (many, ProcessingMode::ProcessItemsSeparately) => {
+            let mut items = Vec::new();
+            for name in many {
+                match service::catalog_items(name)? {
+                    Some(catalog) => {
+                        for entry in catalog {
+                            let mut item = open(&entry.source)?;
+                            item.id = entry.name;
+                            items.push(item);
+                        }
+                    }
+                    None => items.push(open(name)?),
+                }
+            }
+            Ok(items)
+        }
         ([one], _) => Ok(vec![open(one)?]),
-        (many, ProcessingMode::ProcessItemsSeparately) => many.iter().map(|name| open(name)).collect(),
         (many, ProcessingMode::ProcessAsMosaickedImage) => Ok(vec![open(&build_mosaic(many)?)?]),
     }
 }
@@ -155,4 +243,34 @@ fn build_mosaic(images: &[String]) -> Result<String> {
     // Closing writes the VRT so that every worker can open it by name.
     mosaic.close().context("writing the in-memory mosaic")?;
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_keywords_in_any_case_or_esris_labels() {
+        for text in [
+            "PROCESS_ITEMS_SEPARATELY",
+            "process_items_separately",
+            "Process all raster items separately",
+            "PROCESS ALL RASTER ITEMS SEPARATELY",
+        ] {
+            assert_eq!(
+                ProcessingMode::parse(text),
+                Ok(ProcessingMode::ProcessItemsSeparately),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            ProcessingMode::parse("Process as mosaicked image"),
+            Ok(ProcessingMode::ProcessAsMosaickedImage)
+        );
+        let err = ProcessingMode::parse("separately").unwrap_err();
+        assert!(
+            err.contains("PROCESS_AS_MOSAICKED_IMAGE") && err.contains("Process all raster items separately"),
+            "{err}"
+        );
+    }
 }

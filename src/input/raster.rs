@@ -10,9 +10,69 @@ use gdal::{Dataset, Metadata};
 
 use crate::bail_input;
 use crate::gdal_ffi::raster_io::{self, Destination, ReadError, SourceWindow};
+use crate::input::rest;
 use crate::input::source;
 use crate::input::source::SourceKind;
 use crate::messages;
+
+/// A read that failed because the server of a remote raster stopped answering or cannot be
+/// reached: the run cannot go on (every later read would wait as long), unlike a read of one
+/// damaged tile or block, which only that feature's row says.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Whether `err` is a read of a remote raster whose server stopped answering ([`Unreachable`]).
+pub fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.is::<Unreachable>())
+}
+
+/// Runs `read` again after a failure that may pass (a remote raster's server answering 429 or
+/// 5xx, a connection reset), as GDAL retries the requests it makes itself but not those of
+/// image services' and tile caches' blocks: `GDAL_HTTP_MAX_RETRY` times, after
+/// `GDAL_HTTP_RETRY_DELAY` seconds, doubled each time. A stop request ends the wait.
+fn retried(mut read: impl FnMut() -> Result<(), ReadError>) -> Result<(), ReadError> {
+    let option = |key: &str| gdal::config::get_config_option(key, "").unwrap_or_default();
+    let retries: u32 = option("GDAL_HTTP_MAX_RETRY").trim().parse().unwrap_or(0);
+    let mut delay: f64 = option("GDAL_HTTP_RETRY_DELAY").trim().parse().unwrap_or(30.0);
+    let mut attempt = 0;
+    loop {
+        match read() {
+            Err(ReadError::Gdal(message)) if attempt < retries && rest::is_transient(&message) => {
+                let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(delay.clamp(0.0, 3600.0));
+                while std::time::Instant::now() < until {
+                    if crate::stop::requested() {
+                        return Err(ReadError::Stopped);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                delay *= 2.0;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A failed read of `what` with GDAL's `message`, said with what a service answered where GDAL
+/// only says the answer was not an image; [`Unreachable`] when the server stopped answering.
+fn read_failure(what: String, message: &str) -> anyhow::Error {
+    let explained = rest::explain_read_failure(message);
+    let reason = explained.as_deref().unwrap_or(message).trim_end_matches('.');
+    if rest::is_unreachable(reason) {
+        return anyhow::Error::new(Unreachable(format!(
+            "{what}: {reason}; its server stopped answering or cannot be reached (a transfer fails after GDAL_HTTP_LOW_SPEED_TIME seconds without a byte): run again once it answers"
+        )));
+    }
+    anyhow::anyhow!("{what}: {reason}")
+}
 
 /// A rectangle of pixels, possibly reaching outside the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,12 +441,15 @@ impl Raster {
             dst: inner.dst,
             plane: inner.plane,
         };
-        if let Err(err) = raster_io::read_bands_f32(&self.dataset, bands, source, resampling, to, out) {
+        if let Err(err) = retried(|| raster_io::read_bands_f32(&self.dataset, bands, source, resampling, to, out)) {
             let (sc, sr, sw, sh) = inner.src;
             match err {
                 ReadError::Stopped => anyhow::bail!("reading {} was stopped", self.name),
                 ReadError::Gdal(message) => {
-                    anyhow::bail!("reading pixels {sc},{sr} +{sw}x{sh} of {}: {message}", self.name)
+                    return Err(read_failure(
+                        format!("reading pixels {sc},{sr} +{sw}x{sh} of {}", self.name),
+                        &message,
+                    ))
                 }
             }
         }
@@ -414,10 +477,14 @@ impl Raster {
         );
         let band = self.dataset.rasterband(number)?;
         let pixels = (window.col, window.row, window.width, window.height);
-        match raster_io::read_band_resampled_f32(&band, pixels, ResampleAlg::Bilinear, (width, height), out) {
+        match retried(|| raster_io::read_band_resampled_f32(&band, pixels, ResampleAlg::Bilinear, (width, height), out))
+        {
             Ok(()) => Ok(()),
             Err(ReadError::Stopped) => anyhow::bail!("reading {} was stopped", self.name),
-            Err(ReadError::Gdal(message)) => anyhow::bail!("reading band {number} of {}: {message}", self.name),
+            Err(ReadError::Gdal(message)) => Err(read_failure(
+                format!("reading band {number} of {}", self.name),
+                &message,
+            )),
         }
     }
 

@@ -9,12 +9,16 @@
 //!   the cache, its power-of-two levels as overviews, cut to the service's full extent by a VRT;
 //! * `…/FeatureServer/N` (or `…/MapServer/N`): GDAL's ESRIJSON driver on the layer's `query`
 //!   endpoint, which pages through the results (`resultOffset`/`resultRecordCount` while the
-//!   server says `exceededTransferLimit`), in object-id order; the layer's feature count is
-//!   asked for separately, so that a run that read fewer or more features fails.
+//!   server says `exceededTransferLimit`), in object-id order, with `--where` and `--extent`
+//!   (an envelope) sent to the server as the query's `where` and `geometry` ([`LayerFilter`]);
+//!   the layer's feature count under the same filter is asked for separately, and its object
+//!   ids when a read went wrong ([`object_ids`]), so that a run that read a feature twice or
+//!   missed one fails, naming them.
 //!
 //! The service description (`?f=json`) is read once per process; the description GDAL needs is
 //! kept in `/vsimem/`, where every worker thread opens it. Query parameters given with the URL
-//! (a `token`) are passed on to every request.
+//! (a `token`) are passed on to every request; a URL without a `token` gets the run's token
+//! ([`crate::input::token`]), if one was given by file or environment.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,11 +28,11 @@ use serde_json::Value;
 use url::Url;
 
 use crate::bail_input;
+use crate::gdal_ffi::srs;
 use crate::input::http::{self, redact};
+use crate::input::rest;
+use crate::input::token;
 use crate::messages;
-
-/// Largest service description read (real ones are a few KiB to a few hundred KiB).
-const MAX_DESCRIPTION_BYTES: u64 = 16 << 20;
 
 /// Largest block (`exportImage` request) asked of an ImageServer, a side.
 const EXPORT_BLOCK: u64 = 512;
@@ -53,6 +57,9 @@ pub struct ServiceUrl {
     params: Vec<(String, String)>,
     /// What it is.
     pub kind: ServiceKind,
+    /// The catalog item an image service is read as, alone (`#item=ID` after the URL, as
+    /// [`catalog_items`] names them): the item's footprint, pixels of that item only.
+    pub item: Option<i64>,
 }
 
 impl ServiceUrl {
@@ -63,7 +70,7 @@ impl ServiceUrl {
 
     /// The endpoint + `path`, with `query` (already encoded `name=value` items) and the
     /// parameters given with the URL.
-    fn url(&self, path: &str, query: &[&str]) -> String {
+    pub fn url(&self, path: &str, query: &[&str]) -> String {
         let mut url = self.endpoint.clone();
         url.set_path(&format!("{}{path}", self.endpoint.path()));
         let mut all: Vec<String> = query.iter().map(|q| q.to_string()).collect();
@@ -102,11 +109,19 @@ pub fn parse(name: &str) -> Option<ServiceUrl> {
         _ => return None,
     };
     let path = format!("/{}", segments.join("/"));
-    let params = url
+    let mut params: Vec<(String, String)> = url
         .query_pairs()
         .filter(|(k, _)| !k.is_empty() && !k.eq_ignore_ascii_case("f"))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    if !params.iter().any(|(k, _)| k.eq_ignore_ascii_case("token")) {
+        params.extend(token::current().map(|t| ("token".to_string(), t)));
+    }
+    let item = url
+        .fragment()
+        .and_then(|f| f.strip_prefix("item="))
+        .and_then(|id| id.parse().ok())
+        .filter(|_| kind == ServiceKind::ImageServer);
     url.set_path(&path);
     url.set_query(None);
     url.set_fragment(None);
@@ -114,7 +129,35 @@ pub fn parse(name: &str) -> Option<ServiceUrl> {
         endpoint: url,
         params,
         kind,
+        item,
     })
+}
+
+/// What a feature layer's query asks the server to select: the `where` clause (`--where`) and
+/// an envelope (`--extent`, as bounds in the CRS given by its WKT), which the server applies
+/// before it pages, so that only the features asked for travel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LayerFilter {
+    /// The `where` clause, as the layer's SQL takes it.
+    pub where_clause: Option<String>,
+    /// `[xmin, ymin, xmax, ymax]` and the WKT of their CRS: features whose envelope intersects
+    /// it (a superset of those whose envelope centre falls inside, which are kept afterwards).
+    pub envelope: Option<([f64; 4], String)>,
+}
+
+impl LayerFilter {
+    /// Whether the filter selects anything less than the whole layer.
+    pub fn is_empty(&self) -> bool {
+        self.where_clause.is_none() && self.envelope.is_none()
+    }
+}
+
+/// The key of a service opened as `name` with `filter`.
+fn key(name: &str, filter: &LayerFilter) -> String {
+    match filter.is_empty() {
+        true => name.to_string(),
+        false => format!("{name}\u{0}{filter:?}"),
+    }
 }
 
 /// What a service was resolved to.
@@ -124,8 +167,10 @@ struct Resolved {
     gdal_name: String,
     /// GDAL drivers allowed to open it.
     driver: &'static str,
-    /// The feature count the layer declares (feature layers).
+    /// The feature count the layer declares under the filter (feature layers).
     feature_count: Option<u64>,
+    /// The query for the object ids under the filter (feature layers).
+    ids_url: Option<String>,
 }
 
 static RESOLVED: Mutex<Option<HashMap<String, Resolved>>> = Mutex::new(None);
@@ -135,48 +180,63 @@ fn cached(name: &str) -> Option<Resolved> {
 }
 
 /// The GDAL name and driver to open the service `url` (given as `name`) by. The service is
-/// asked for its description the first time only.
-pub fn gdal_source(url: &ServiceUrl, name: &str) -> Result<(String, &'static str)> {
-    if let Some(resolved) = cached(name) {
+/// asked for its description the first time only. A feature layer's query
+/// selects what `filter` says.
+pub fn gdal_source(url: &ServiceUrl, name: &str, filter: &LayerFilter) -> Result<(String, &'static str)> {
+    let key = key(name, filter);
+    if let Some(resolved) = cached(&key) {
         return Ok((resolved.gdal_name, resolved.driver));
     }
     let shown = redact(name);
     let resolved = match url.kind {
         ServiceKind::ImageServer | ServiceKind::MapServer => resolve_raster(url, &shown)?,
-        ServiceKind::FeatureLayer => resolve_layer(url, &shown)?,
+        ServiceKind::FeatureLayer => resolve_layer(url, &shown, filter)?,
     };
     let answer = (resolved.gdal_name.clone(), resolved.driver);
     if let Ok(mut map) = RESOLVED.lock() {
-        map.get_or_insert_with(HashMap::new).insert(name.to_string(), resolved);
+        map.get_or_insert_with(HashMap::new).insert(key, resolved);
     }
     Ok(answer)
 }
 
-/// The number of features the feature layer `name` declares, once it has been opened.
-pub fn feature_count(name: &str) -> Option<u64> {
-    cached(name)?.feature_count
+/// The number of features the feature layer `name` declares under `filter`, once it has been
+/// opened with it.
+pub fn feature_count(name: &str, filter: &LayerFilter) -> Option<u64> {
+    cached(&key(name, filter))?.feature_count
 }
 
-/// Reads a JSON document from a service; an ArcGIS `{"error": …}` answer is an error.
-fn read_json(url: &str, shown: &str) -> Result<Value> {
-    let body = match http::fetch(url, MAX_DESCRIPTION_BYTES) {
-        Ok(body) => body,
-        Err(err) => {
-            bail_input!("cannot read service {shown}: {err}; check the URL (and its token, for a secured service)")
-        }
-    };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(err) => bail_input!(
-            "service {shown} did not answer with JSON ({err}); give the URL of an ArcGIS REST service (…/rest/services/NAME/ImageServer)"
-        ),
-    };
-    if let Some(error) = value.get("error") {
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("an error");
-        let code = error.get("code").map(|c| format!(" (code {c})")).unwrap_or_default();
-        bail_input!("service {shown} answered: {message}{code}; check the URL (and its token, for a secured service)");
+/// The server's error for the page of the feature layer `name` (opened with `filter`) that
+/// starts at feature `offset`, on one line; `None` when it answers that page. GDAL ends its
+/// paging at a page answered with an error, silently: this says why it ended.
+pub fn page_error(name: &str, filter: &LayerFilter, offset: u64) -> Option<String> {
+    let page = cached(&key(name, filter))?.gdal_name;
+    let (body, result) = http::exchange(&format!("{page}&resultOffset={offset}"), None, rest::MAX_JSON_BYTES);
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    match (parsed.as_ref().and_then(rest::server_error), result) {
+        (Some(message), _) => Some(redact(&message)),
+        (None, Err(err)) => Some(redact(&err.to_string())),
+        (None, Ok(())) => None,
     }
-    Ok(value)
+}
+
+/// The object ids the feature layer `name` holds under `filter` (asked of the server: what a
+/// read page by page should have given), once it has been opened with it.
+pub fn object_ids(name: &str, filter: &LayerFilter) -> Result<Vec<i64>> {
+    let Some(url) = cached(&key(name, filter)).and_then(|r| r.ids_url) else {
+        anyhow::bail!("feature layer {} was not opened", redact(name));
+    };
+    let answer = read_json(&url, &redact(name))?;
+    Ok(answer
+        .get("objectIds")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default())
+}
+
+/// Reads a JSON document from a service (shown as `shown`); an ArcGIS `{"error": …}` answer is
+/// an error with the server's message.
+fn read_json(url: &str, shown: &str) -> Result<Value> {
+    rest::request_json(url, None, &format!("service {shown}"))
 }
 
 fn number(value: &Value, key: &str) -> Option<f64> {
@@ -246,6 +306,129 @@ fn service_stem(url: &ServiceUrl) -> String {
         .collect()
 }
 
+/// An item of an image service's catalog: its object id and its name (as `ImageId` says it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogItem {
+    /// The item's object id (what a lock-raster mosaic rule names).
+    pub id: i64,
+    /// The item's `Name`, else its id.
+    pub name: String,
+    /// The name to open the item alone by: the service's URL with `#item=ID`.
+    pub source: String,
+}
+
+/// The items of the image service `name` (`…/ImageServer`) when it has a catalog (the
+/// `Catalog` capability), in object-id order; `None` for a service without one (a single
+/// image, a map service).
+pub fn catalog_items(name: &str) -> Result<Option<Vec<CatalogItem>>> {
+    let Some(url) = parse(name).filter(|u| u.kind == ServiceKind::ImageServer && u.item.is_none()) else {
+        return Ok(None);
+    };
+    let shown = redact(name);
+    let info = read_json(&url.url("", &["f=json"]), &shown)?;
+    let capabilities = info.get("capabilities").and_then(Value::as_str).unwrap_or("");
+    if !capabilities
+        .split(',')
+        .any(|c| c.trim().eq_ignore_ascii_case("Catalog"))
+    {
+        return Ok(None);
+    }
+    let answer = read_json(
+        &url.url(
+            "/query",
+            &["where=1%3D1", "outFields=*", "returnGeometry=false", "f=json"],
+        ),
+        &shown,
+    )?;
+    if answer.get("exceededTransferLimit").and_then(Value::as_bool) == Some(true) {
+        bail_input!(
+            "image service {shown} has more catalog items than one query returns; process a part of it (--raster with a where in its own service) or as a mosaic"
+        );
+    }
+    let id_field = object_id_field(&answer);
+    let mut items: Vec<CatalogItem> = answer
+        .get("features")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| {
+            let attributes = f.get("attributes")?;
+            let id = attributes.get(&id_field)?.as_i64()?;
+            let label = attributes
+                .get("Name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map_or_else(|| id.to_string(), str::to_string);
+            let mut source = Url::parse(name).ok()?;
+            source.set_fragment(Some(&format!("item={id}")));
+            Some(CatalogItem {
+                id,
+                name: label,
+                source: source.into(),
+            })
+        })
+        .collect();
+    items.sort_by_key(|i| i.id);
+    if items.is_empty() {
+        bail_input!("image service {shown} lists no catalog item; process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE)");
+    }
+    Ok(Some(items))
+}
+
+/// The object id field an ArcGIS query answer names (`OBJECTID` when it names none).
+fn object_id_field(answer: &Value) -> String {
+    answer
+        .get("objectIdFieldName")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            answer.get("fields")?.as_array()?.iter().find_map(|f| {
+                (f.get("type")?.as_str()? == "esriFieldTypeOID").then(|| f.get("name")?.as_str().map(str::to_string))?
+            })
+        })
+        .unwrap_or_else(|| "OBJECTID".into())
+}
+
+/// The envelope of catalog item `id`'s footprint, in the service's spatial reference `sr`.
+fn item_footprint(url: &ServiceUrl, id: i64, sr: &str, shown: &str) -> Result<[f64; 4]> {
+    let ids = format!("objectIds={id}");
+    let out_sr = format!("outSR={sr}");
+    let answer = read_json(
+        &url.url(
+            "/query",
+            &["where=1%3D1", &ids, "returnGeometry=true", &out_sr, "f=json"],
+        ),
+        shown,
+    )?;
+    let id_field = object_id_field(&answer);
+    let feature = answer.get("features").and_then(Value::as_array).and_then(|f| {
+        f.iter().find(|f| {
+            f.get("attributes")
+                .and_then(|a| a.get(&id_field))
+                .and_then(Value::as_i64)
+                == Some(id)
+        })
+    });
+    let mut bounds = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let rings = feature
+        .and_then(|f| f.get("geometry"))
+        .and_then(|g| g.get("rings"))
+        .and_then(Value::as_array);
+    for point in rings.into_iter().flatten().filter_map(Value::as_array).flatten() {
+        if let Some([x, y]) = point
+            .as_array()
+            .and_then(|p| Some([p.first()?.as_f64()?, p.get(1)?.as_f64()?]))
+        {
+            bounds = [bounds[0].min(x), bounds[1].min(y), bounds[2].max(x), bounds[3].max(y)];
+        }
+    }
+    if !(bounds[0] < bounds[2] && bounds[1] < bounds[3]) {
+        bail_input!("image service {shown} gives catalog item {id} no footprint; process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE)");
+    }
+    Ok(bounds)
+}
+
 fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
     let info = read_json(&url.url("", &["f=json"]), shown)?;
     let capabilities = info.get("capabilities").and_then(Value::as_str);
@@ -253,6 +436,9 @@ fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         && capabilities.is_none_or(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case("Image")));
     let tiled = info.get("tileInfo").is_some_and(Value::is_object)
         && info.get("singleFusedMapCache").and_then(Value::as_bool) != Some(false);
+    if url.item.is_some() && !exports {
+        bail_input!("image service {shown} does not export images (capabilities: {}), so its catalog items cannot be read one by one; process it as a mosaic", capabilities.unwrap_or(""));
+    }
     let xml = if exports {
         export_image_description(url, &info, shown)?
     } else if tiled {
@@ -268,6 +454,7 @@ fn resolve_raster(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         gdal_name: memory_file(&service_stem(url), "xml", xml)?,
         driver: "WMS",
         feature_count: None,
+        ids_url: None,
     })
 }
 
@@ -303,6 +490,38 @@ fn export_image_description(url: &ServiceUrl, info: &Value, shown: &str) -> Resu
     if px <= 0.0 || py <= 0.0 || xmax <= xmin || ymax <= ymin {
         bail_input!("image service {shown} has an empty extent or cell size ({extent}, {px} x {py})");
     }
+    // A catalog item alone: its footprint's envelope, snapped outwards to the service's pixel
+    // grid and kept inside its extent, and only its pixels (a lock-raster mosaic rule).
+    let mut mosaic_rule = None;
+    let (xmin, ymin, xmax, ymax) = match url.item {
+        None => (xmin, ymin, xmax, ymax),
+        Some(id) => {
+            let [fx0, fy0, fx1, fy1] = item_footprint(url, id, &server_sr, shown)?;
+            let snap = |v: f64, origin: f64, step: f64, up: bool| {
+                let cells = (v - origin) / step;
+                let cells = if up {
+                    (cells - 1e-6).ceil()
+                } else {
+                    (cells + 1e-6).floor()
+                };
+                origin + cells * step
+            };
+            let x0 = snap(fx0, xmin, px, false).max(xmin);
+            let x1 = snap(fx1, xmin, px, true).min(xmax);
+            let y1 = ymax - snap(ymax - fy1, 0.0, py, false).max(0.0);
+            let y0 = (ymax - snap(ymax - fy0, 0.0, py, true)).max(ymin);
+            if x1 <= x0 || y1 <= y0 {
+                bail_input!("catalog item {id} of image service {shown} lies outside the service's extent");
+            }
+            let rule = format!("{{\"mosaicMethod\":\"esriMosaicLockRaster\",\"lockRasterIds\":[{id}]}}");
+            mosaic_rule = Some(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("mosaicRule", &rule)
+                    .finish(),
+            );
+            (x0, y0, x1, y1)
+        }
+    };
     let width = ((xmax - xmin) / px).round();
     let height = ((ymax - ymin) / py).round();
     if !(1.0..=i32::MAX as f64).contains(&width) || !(1.0..=i32::MAX as f64).contains(&height) {
@@ -321,7 +540,9 @@ fn export_image_description(url: &ServiceUrl, info: &Value, shown: &str) -> Resu
     let block_limit = |key: &str| info.get(key).and_then(Value::as_u64).unwrap_or(EXPORT_BLOCK);
     let block_x = EXPORT_BLOCK.min(block_limit("maxImageWidth")).max(1);
     let block_y = EXPORT_BLOCK.min(block_limit("maxImageHeight")).max(1);
-    let server = url.url("/exportImage", &["interpolation=RSP_NearestNeighbor"]);
+    let mut export = vec!["interpolation=RSP_NearestNeighbor"];
+    export.extend(mosaic_rule.as_deref());
+    let server = url.url("/exportImage", &export);
     Ok(format!(
         "<GDAL_WMS>\n  <Service name=\"AGS\">\n    <ServerUrl>{}</ServerUrl>\n    <BBoxOrder>xyXY</BBoxOrder>\n    <SRS>{server_sr}</SRS>\n    <ImageFormat>tiff</ImageFormat>\n  </Service>\n  <DataWindow>\n    <UpperLeftX>{xmin}</UpperLeftX>\n    <UpperLeftY>{ymax}</UpperLeftY>\n    <LowerRightX>{}</LowerRightX>\n    <LowerRightY>{}</LowerRightY>\n    <SizeX>{width}</SizeX>\n    <SizeY>{height}</SizeY>\n  </DataWindow>\n  <Projection>{}</Projection>\n  <BandsCount>{bands}</BandsCount>\n  <DataType>{data_type}</DataType>\n{}  <BlockSizeX>{block_x}</BlockSizeX>\n  <BlockSizeY>{block_y}</BlockSizeY>\n</GDAL_WMS>\n",
         escape(&server),
@@ -360,6 +581,7 @@ fn tiled_description(url: &ServiceUrl, info: &Value, shown: &str) -> Result<Reso
         gdal_name: memory_file(&stem, "vrt", scheme.vrt_xml(&wms_name, &window))?,
         driver: "VRT",
         feature_count: None,
+        ids_url: None,
     })
 }
 
@@ -551,8 +773,9 @@ fn full_extent(info: &Value, scheme: &TileScheme, shown: &str) -> Result<[f64; 4
     Ok([xmin, ymin, xmax, ymax])
 }
 
-/// A feature layer: its query URL for GDAL's ESRIJSON driver, and its feature count.
-fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
+/// A feature layer: its query URL for GDAL's ESRIJSON driver selecting what `filter` says, and
+/// its feature count under the filter.
+fn resolve_layer(url: &ServiceUrl, shown: &str, filter: &LayerFilter) -> Result<Resolved> {
     let info = read_json(&url.url("", &["f=json"]), shown)?;
     if let Some(capabilities) = info.get("capabilities").and_then(Value::as_str) {
         if !capabilities.split(',').any(|c| c.trim().eq_ignore_ascii_case("Query")) {
@@ -570,9 +793,20 @@ fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         });
     let advanced = info.get("advancedQueryCapabilities");
     let supports = |key: &str| advanced.and_then(|a| a.get(key)).and_then(Value::as_bool);
-    let count_answer = read_json(
-        &url.url("/query", &["where=1%3D1", "returnCountOnly=true", "f=json"]),
-        shown,
+    let selection = selection(&info, filter, shown)?;
+    let selected: Vec<&str> = selection.iter().map(String::as_str).collect();
+    // A refused query is most often the filter's fault: the server's SQL and field names.
+    let advise = |code: Option<i64>| match (&filter.where_clause, code) {
+        (Some(clause), Some(400) | None) => {
+            format!("check --where \"{clause}\": the server applies it, with the layer's field names and its own SQL")
+        }
+        _ => rest::advice(code).to_string(),
+    };
+    let count_answer = rest::request_json_advised(
+        &url.url("/query", &[&selected[..], &["returnCountOnly=true", "f=json"]].concat()),
+        None,
+        &format!("service {shown}"),
+        &advise,
     )?;
     let Some(count) = count_answer.get("count").and_then(Value::as_u64) else {
         bail_input!("feature layer {shown} did not say how many features it holds (returnCountOnly); it cannot be read completely");
@@ -589,7 +823,8 @@ fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         (Some(field), Some(true) | None) => Some(format!("orderByFields={}+ASC", field.replace(' ', "+"))),
         _ => None,
     };
-    let mut query = vec!["where=1%3D1", "outFields=*", "returnGeometry=true"];
+    let mut query = selected.clone();
+    query.extend(["outFields=*", "returnGeometry=true"]);
     if let Some(order) = &order {
         query.push(order);
     }
@@ -598,7 +833,39 @@ fn resolve_layer(url: &ServiceUrl, shown: &str) -> Result<Resolved> {
         gdal_name: url.url("/query", &query),
         driver: "ESRIJSON",
         feature_count: Some(count),
+        ids_url: Some(url.url("/query", &[&selected[..], &["returnIdsOnly=true", "f=json"]].concat())),
     })
+}
+
+/// The query parameters (encoded) that select what `filter` says of the layer described by
+/// `info`: `where`, and the envelope taken into the layer's spatial reference.
+fn selection(info: &Value, filter: &LayerFilter, shown: &str) -> Result<Vec<String>> {
+    let encode = |key: &str, value: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(key, value)
+            .finish()
+    };
+    let mut query = vec![encode("where", filter.where_clause.as_deref().unwrap_or("1=1"))];
+    if let Some((bounds, wkt)) = &filter.envelope {
+        let sr = info
+            .get("extent")
+            .and_then(|e| e.get("spatialReference"))
+            .or_else(|| info.get("sourceSpatialReference"))
+            .or_else(|| info.get("spatialReference"));
+        let (id, layer_wkt) = spatial_reference(sr, shown)?;
+        let bounds = match srs::transform_wkt(wkt, &layer_wkt)? {
+            Some(t) => t
+                .transform_bounds(bounds, 21)
+                .with_context(|| format!("taking --extent into the spatial reference of feature layer {shown}"))?,
+            None => *bounds,
+        };
+        let [xmin, ymin, xmax, ymax] = bounds;
+        query.push(encode("geometry", &format!("{xmin},{ymin},{xmax},{ymax}")));
+        query.push("geometryType=esriGeometryEnvelope".into());
+        query.push(encode("inSR", &id));
+        query.push("spatialRel=esriSpatialRelEnvelopeIntersects".into());
+    }
+    Ok(query)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 
 use crate::bail_input;
 use crate::input::http;
-use crate::input::service::{self, ServiceKind, ServiceUrl};
+use crate::input::service::{self, LayerFilter, ServiceKind, ServiceUrl};
 
 /// What kind of dataset is being opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,11 @@ pub fn open(name: &str, kind: SourceKind) -> Result<Dataset> {
 
 /// As [`open`], with the driver's open options `NAME=VALUE` (`--oo`).
 pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Result<Dataset> {
+    open_filtered(name, kind, open_options, &LayerFilter::default())
+}
+
+/// As [`open_with`]; a feature service layer is read with `filter` applied by the server.
+pub fn open_filtered(name: &str, kind: SourceKind, open_options: &[String], filter: &LayerFilter) -> Result<Dataset> {
     let (what, tool, flag) = match kind {
         SourceKind::Raster => ("raster", "gdalinfo", GdalOpenFlags::GDAL_OF_RASTER),
         SourceKind::Vector => ("features", "ogrinfo", GdalOpenFlags::GDAL_OF_VECTOR),
@@ -42,7 +47,7 @@ pub fn open_with(name: &str, kind: SourceKind, open_options: &[String]) -> Resul
     let service = match service::parse(name) {
         Some(url) => {
             check_service_kind(&url, name, kind)?;
-            Some(service::gdal_source(&url, name)?)
+            Some(service::gdal_source(&url, name, filter)?)
         }
         None => None,
     };

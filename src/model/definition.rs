@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::bail_input;
 use crate::error;
+use crate::messages;
 use crate::model::colors::{default_color, ClassColors};
 
 /// Largest chip side (`ImageWidth`, `ImageHeight`) accepted, in pixels.
@@ -204,6 +205,7 @@ impl Reader<'_> {
             Some("MultiLabeled_Tiles") => LabelMode::MultiLabel,
             _ => LabelMode::SingleLabel,
         };
+        self.check_class_names(&classes, label_mode)?;
         let image_space = match self.string("ImageSpaceUsed")?.as_deref() {
             None | Some("MAP_SPACE") => ImageSpace::MapSpace,
             Some("PIXEL_SPACE") => ImageSpace::PixelSpace,
@@ -407,6 +409,32 @@ impl Reader<'_> {
                 Ok(ClassInfo { value, name, color })
             })
             .collect()
+    }
+
+    /// Class names are labels: each one written, and told apart from the others (and, in a
+    /// multi-label model, from the `;` that joins them).
+    fn check_class_names(&self, classes: &[ClassInfo], label_mode: LabelMode) -> Result<()> {
+        let origin = self.origin;
+        for (i, class) in classes.iter().enumerate() {
+            if class.name.trim().is_empty() {
+                bail_input!(
+                    "model definition {origin}: Classes[{i}] has an empty \"Name\"; every class needs a label to write"
+                );
+            }
+            if let Some(first) = classes[..i].iter().position(|c| c.name == class.name) {
+                bail_input!(
+                    "model definition {origin}: Classes[{first}] and Classes[{i}] are both named {}; give each class its own name",
+                    messages::quoted(&class.name)
+                );
+            }
+            if label_mode == LabelMode::MultiLabel && class.name.contains(';') {
+                bail_input!(
+                    "model definition {origin}: Classes[{i}] is named {} but a multi-label model joins its labels with ';'; rename the class without ';'",
+                    messages::quoted(&class.name)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A cell size given as a number or as Esri's `{"x": .., "y": .., "spatialReference": ..}`

@@ -27,6 +27,11 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
+    /// The lock's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Takes the lock `.<name>.lock` in `dir` of the output `shown` (`name` its file name,
     /// shortened when long), waiting while another run holds it.
     pub fn take(dir: &Path, name: &str, shown: &Path) -> Result<OutputLock> {

@@ -321,6 +321,7 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
             temp: target.temp_path(),
             output: &target.path,
             table: layer_name,
+            layer: layer_name,
             geometry_column: &geometry_column,
             field: &record.label_field,
         };

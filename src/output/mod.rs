@@ -11,6 +11,7 @@
 pub mod compare;
 pub mod csv;
 pub mod existing;
+pub mod feature_layer;
 pub mod format;
 pub mod layer;
 pub mod lock;

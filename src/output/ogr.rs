@@ -369,10 +369,17 @@ impl OgrWriter {
             (self.existing_layer, &self.schema.style, &self.schema.geometry)
         {
             let qml = style::qml(&field, *geometry, colors, self.schema.multi_label);
+            // A single-layer file's layer is named after the file: after the commit, the output's.
+            let temp_stem = temp.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let layer = match output.file_stem() {
+                Some(stem) if temp_stem.as_deref() == Some(table.as_str()) => stem.to_string_lossy().into_owned(),
+                _ => table.clone(),
+            };
             let place = StylePlace {
                 temp,
                 output,
                 table: &table,
+                layer: &layer,
                 geometry_column: &geometry_column,
                 field: &field,
             };

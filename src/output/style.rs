@@ -119,8 +119,11 @@ pub struct StylePlace<'a> {
     pub temp: &'a Path,
     /// The output it becomes.
     pub output: &'a Path,
-    /// The layer.
+    /// The layer (table) as the temporary output holds it.
     pub table: &'a str,
+    /// The layer as the output will hold it, which the style is stamped with (a single-layer
+    /// file's layer is named after the file: the temporary name becomes the output's).
+    pub layer: &'a str,
     /// Its geometry column.
     pub geometry_column: &'a str,
     /// The label field.
@@ -136,7 +139,7 @@ pub fn write(mode: StyleMode, dataset: &mut Dataset, place: &StylePlace<'_>, qml
     let gpkg = dataset.driver().short_name() == "GPKG";
     match mode {
         StyleMode::File => {
-            let owner = owner(place.output, place.table);
+            let owner = owner(place.output, place.layer);
             let beside = place.output.with_extension("qml");
             let other = match owner_of(&beside) {
                 None => None,
@@ -177,7 +180,7 @@ pub fn write(mode: StyleMode, dataset: &mut Dataset, place: &StylePlace<'_>, qml
 pub enum Owner {
     /// The layer (`output name|layer`) this program wrote it for.
     Layer(String),
-    /// Another layer or output, or a style not written by this program, in words.
+    /// Another layer or output, or another program, in words.
     Other(String),
 }
 
@@ -201,7 +204,7 @@ pub fn owner_of(path: &Path) -> Option<Owner> {
         .map(xml_unescape);
     Some(match stamp {
         Some(layer) => Owner::Layer(layer),
-        None => Owner::Other("a style not written by classify-objects".to_string()),
+        None => Owner::Other("another program (not classify-objects)".to_string()),
     })
 }
 
@@ -233,8 +236,6 @@ fn xml_unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Writes `qml` into the GeoPackage's `layer_styles` table as the default style of `table`, the
-/// way QGIS does: the table is made through OGR (so GDAL reads it without complaint) with
 /// The GeoPackage table QGIS keeps layer styles in.
 const STYLES: &str = "layer_styles";
 
@@ -277,7 +278,13 @@ fn create_styles_table(dataset: &mut Dataset) -> Result<()> {
     Ok(())
 }
 
-/// QGIS's columns, and earlier styles of the table stop being the default.
+/// The description of the styles this program writes into `layer_styles`.
+const STYLE_DESCRIPTION: &str = "Classes of the model, coloured as in its .emd";
+
+/// Writes `qml` into the GeoPackage's `layer_styles` table as the default style of `table`, the
+/// way QGIS does: the table is made through OGR (so GDAL reads it without complaint) with
+/// QGIS's columns; this program's earlier style of the table is replaced, and others stop being
+/// the default.
 pub fn write_gpkg_style(
     dataset: &mut Dataset,
     table: &str,
@@ -291,16 +298,25 @@ pub fn write_gpkg_style(
         create_styles_table(dataset)?;
     }
     let sql_text = |s: &str| s.replace('\'', "''");
-    dataset
-        .execute_sql(
-            format!(
-                "UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = '{}'",
-                sql_text(table)
-            ),
-            None,
-            gdal::vector::sql::Dialect::DEFAULT,
-        )
-        .with_context(context)?;
+    let style_name: String = format!("{table} by {field}").chars().take(30).collect();
+    // This program's earlier style of the layer (a replaced layer) goes; a user's stays, no
+    // longer the default.
+    for statement in [
+        format!(
+            "DELETE FROM layer_styles WHERE f_table_name = '{}' AND styleName = '{}' AND description = '{}'",
+            sql_text(table),
+            sql_text(&style_name),
+            sql_text(STYLE_DESCRIPTION)
+        ),
+        format!(
+            "UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = '{}'",
+            sql_text(table)
+        ),
+    ] {
+        dataset
+            .execute_sql(statement, None, gdal::vector::sql::Dialect::DEFAULT)
+            .with_context(context)?;
+    }
     let layer = dataset.layer_by_name(STYLES).with_context(context)?;
     let mut feature = Feature::new(layer.defn()).with_context(context)?;
     let defn = layer.defn();
@@ -312,18 +328,10 @@ pub fn write_gpkg_style(
     set(&mut feature, "f_table_schema", "")?;
     set(&mut feature, "f_table_name", table)?;
     set(&mut feature, "f_geometry_column", geometry_column)?;
-    set(
-        &mut feature,
-        "styleName",
-        &format!("{table} by {field}").chars().take(30).collect::<String>(),
-    )?;
+    set(&mut feature, "styleName", &style_name)?;
     set(&mut feature, "styleQML", qml)?;
     set(&mut feature, "styleSLD", "")?;
-    set(
-        &mut feature,
-        "description",
-        "Classes of the model, coloured as in its .emd",
-    )?;
+    set(&mut feature, "description", STYLE_DESCRIPTION)?;
     set(&mut feature, "owner", "")?;
     set(&mut feature, "ui", "")?;
     let index = defn.field_index("useAsDefault").with_context(context)?;

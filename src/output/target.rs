@@ -35,28 +35,44 @@ use crate::output::style;
 /// Longest file name most file systems take, in bytes.
 const MAX_NAME_BYTES: usize = 255;
 
-/// Temporary outputs being written by this process.
-static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// A temporary output being written by this process: its path, whether a `--resume` run
+/// continues from it, and its lock files (the run's and the output's).
+type Registered = (PathBuf, bool, [PathBuf; 2]);
 
-fn register_temporary(path: &Path) {
+/// Temporary outputs being written by this process.
+static TEMPORARIES: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+fn register_temporary(path: &Path, resumable: bool, locks: [PathBuf; 2]) {
     if let Ok(mut list) = TEMPORARIES.lock() {
-        list.push(path.to_path_buf());
+        list.push((path.to_path_buf(), resumable, locks));
     }
 }
 
 fn unregister_temporary(path: &Path) {
     if let Ok(mut list) = TEMPORARIES.lock() {
-        list.retain(|p| p != path);
+        list.retain(|(p, _, _)| p != path);
     }
 }
 
 /// Removes every temporary output this process is writing (and the files beside it), for a
-/// process that exits without unwinding.
-pub fn remove_registered_temporaries() {
+/// process that exits without unwinding; with `keep_resumable`, those of a `--resume` run stay
+/// (unlocked once the process is gone: the next `--resume` takes them over). Returns whether
+/// one stayed.
+pub fn remove_registered_temporaries(keep_resumable: bool) -> bool {
     let paths = TEMPORARIES.lock().map(|l| l.clone()).unwrap_or_default();
-    for path in paths {
-        remove_family(&path);
+    let mut kept = false;
+    for (path, resumable, locks) in paths {
+        if keep_resumable && resumable {
+            kept = true;
+        } else {
+            remove_family(&path);
+        }
+        // Unlocked once this process is gone: nothing guards them any more.
+        for lock in locks {
+            let _ = fs::remove_file(lock);
+        }
     }
+    kept
 }
 
 /// What the temporary output starts from.
@@ -179,7 +195,11 @@ impl OutputTarget {
             layer: layer.to_string(),
             _output_lock: output_lock,
         };
-        register_temporary(&target.temp);
+        register_temporary(
+            &target.temp,
+            policy.resume && format.is_some(),
+            [target.lock_path.clone(), target._output_lock.path().to_path_buf()],
+        );
         let adopted = policy.resume && target.adopt_stale(&dir, &prefix, &ext)?;
         remove_stale(&dir, &prefix, &ext, &run_id);
         target.start = if adopted {
@@ -319,7 +339,9 @@ impl OutputTarget {
         }
         let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
         for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
-            if !suffix.is_empty() && !new.contains(&&suffix) {
+            // Another layer's or the user's style stays, as beside a file.
+            let others_style = suffix == ".qml" && !style::is_style_of(&file, &self.path, &self.layer);
+            if !suffix.is_empty() && !new.contains(&&suffix) && !others_style {
                 fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
             }
         }
@@ -595,6 +617,19 @@ fn temporary_family(temp: &Path) -> Vec<(PathBuf, String)> {
 
 /// The existing files of an output: the file itself and the companions its format writes, as
 /// `(file, suffix)`.
+/// Every file an output at `path` in `format` is made of, whether it exists or not: the output
+/// and its companions, with its QGIS style; no other file may take one of these names.
+pub fn family_names(path: &Path, format: &Format) -> Vec<PathBuf> {
+    let mut names = vec![path.to_path_buf()];
+    for companion in format.companions().iter().chain([&STYLE_SIDECAR]) {
+        let suffix = match companion {
+            Companion::ReplacesExtension(s) | Companion::Appended(s) => s,
+        };
+        names.push(with_suffix(path, suffix));
+    }
+    names
+}
+
 fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)> {
     let mut members = vec![(path.to_path_buf(), String::new())];
     let Some(format) = format else {

@@ -31,8 +31,8 @@ pub struct RunDetails {
     pub inputs: Vec<InputDetails>,
     /// Rasters not listed in `inputs` (beyond [`MAX_LISTED_RASTERS`]).
     pub more_rasters: usize,
-    /// The CRS the features were read in, as WKT: the map places an output that keeps none (a
-    /// CSV table) with it.
+    /// The CRS of the rows' coordinates, as WKT (`--t-srs`, else the features' own): the map
+    /// places an output that keeps none (a CSV table) with it.
     pub features_crs_wkt: Option<String>,
 }
 

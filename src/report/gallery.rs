@@ -11,6 +11,8 @@ use anyhow::{Context, Result};
 use gdal::raster::{Buffer, ResampleAlg};
 use gdal::DriverManager;
 
+use crate::input::raster::RasterGrid;
+
 /// Objects per class when `--report-chips` is not given.
 pub const DEFAULT_CHIPS_PER_CLASS: usize = 8;
 /// Most objects per class `--report-chips` accepts.
@@ -29,14 +31,116 @@ pub struct GalleryObject {
     pub source_id: Option<i64>,
     /// The image it was classified on, when there are several (or images are the objects).
     pub image_id: Option<String>,
-    /// Its label.
+    /// The gallery class it is shown under: its label, or (multi-label) one class of its label
+    /// set, or `""` for a multi-label row without a label.
+    pub class: String,
+    /// Its label as written (multi-label: the set, `Roof;tree`).
     pub label: String,
-    /// Probability of the label.
+    /// Probability of `class` (a row without a label: its highest probability).
     pub confidence: f64,
+    /// Multi-label: how far `confidence` is from the threshold, which ranks the object instead
+    /// of the confidence (nearest first).
+    pub margin: Option<f64>,
     /// The class with the second-highest probability, and that probability.
     pub runner_up: Option<(String, f64)>,
     /// The expected class (`--truth-field`), when known.
     pub expected: Option<String>,
+    /// The feature drawn over its chip, when it is a feature.
+    pub outline: Option<Outline>,
+    /// The centre of the feature (or image) in the raster's coordinates, as shown.
+    pub location: Option<String>,
+}
+
+/// The map coordinates of pixel (`col`, `row`) of `grid`, as the gallery shows them: with as
+/// many decimals as a tenth of the raster's pixel needs (`None`: a raster without georeferencing).
+pub fn location(grid: &RasterGrid, col: f64, row: f64) -> Option<String> {
+    if !grid.georeferenced {
+        return None;
+    }
+    let (x, y) = grid.pixel_to_world(col, row);
+    let pixel = grid.geo_transform[1].abs().max(grid.geo_transform[5].abs());
+    let digits = if pixel > 0.0 {
+        (1.0 - pixel.log10()).ceil().clamp(0.0, 9.0) as usize
+    } else {
+        2
+    };
+    Some(format!("{x:.digits$}, {y:.digits$}"))
+}
+
+/// About the most points of one outline; a feature with more keeps every k-th.
+pub const MAX_OUTLINE_POINTS: usize = 4000;
+
+/// A feature as it lies on its chip: paths and centre in fractions of the chip's width and
+/// height (0 to 1 across the chip, y down), thinned to what a thumbnail can show.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outline {
+    /// Lines and rings (`true`: closed), each a list of points.
+    pub paths: Vec<(Vec<[f32; 2]>, bool)>,
+    /// The centre of the feature's envelope.
+    pub centre: [f32; 2],
+}
+
+impl Outline {
+    /// The outline of `geometry` (in chip fractions); points are left to the centre mark.
+    /// Coordinates far outside the chip are clamped and points closer than half a thumbnail
+    /// pixel to the previous one dropped, so a huge polygon costs a few points; past
+    /// [`MAX_OUTLINE_POINTS`] every k-th point is kept.
+    pub fn of(geometry: &geo::Geometry<f64>) -> Outline {
+        use geo::BoundingRect;
+        let centre = geometry
+            .bounding_rect()
+            .map_or([0.5, 0.5], |r| [r.center().x as f32, r.center().y as f32]);
+        let mut paths = Vec::new();
+        collect_paths(geometry, &mut paths);
+        // More points than a thumbnail can show (a jagged outline): every k-th is kept.
+        let total: usize = paths.iter().map(|(p, _)| p.len()).sum();
+        if total > MAX_OUTLINE_POINTS {
+            let stride = total.div_ceil(MAX_OUTLINE_POINTS);
+            for (points, _) in &mut paths {
+                let last = points.last().copied();
+                let kept: Vec<[f32; 2]> = points.iter().step_by(stride).copied().chain(last).collect();
+                *points = kept;
+            }
+            paths.retain(|(p, _)| p.len() > 1);
+        }
+        Outline { paths, centre }
+    }
+}
+
+fn collect_paths(geometry: &geo::Geometry<f64>, out: &mut Vec<(Vec<[f32; 2]>, bool)>) {
+    let mut add = |line: &geo::LineString<f64>, closed: bool| {
+        let step = 0.5 / THUMBNAIL_SIZE as f32;
+        let mut points: Vec<[f32; 2]> = Vec::new();
+        for c in line.coords() {
+            let p = [(c.x as f32).clamp(-0.5, 1.5), (c.y as f32).clamp(-0.5, 1.5)];
+            if points
+                .last()
+                .is_none_or(|q| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()) >= step)
+            {
+                points.push(p);
+            }
+        }
+        if points.len() > 1 {
+            out.push((points, closed));
+        }
+    };
+    match geometry {
+        geo::Geometry::LineString(l) => add(l, false),
+        geo::Geometry::MultiLineString(ml) => ml.0.iter().for_each(|l| add(l, false)),
+        geo::Geometry::Polygon(p) => std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .for_each(|r| add(r, true)),
+        geo::Geometry::MultiPolygon(mp) => {
+            mp.0.iter()
+                .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+                .for_each(|r| add(r, true))
+        }
+        geo::Geometry::GeometryCollection(gc) => gc.0.iter().for_each(|g| collect_paths(g, out)),
+        geo::Geometry::Rect(r) => collect_paths(&geo::Geometry::Polygon(r.to_polygon()), out),
+        geo::Geometry::Triangle(t) => collect_paths(&geo::Geometry::Polygon(t.to_polygon()), out),
+        geo::Geometry::Line(l) => collect_paths(&geo::Geometry::LineString(geo::LineString::from(*l)), out),
+        geo::Geometry::Point(_) | geo::Geometry::MultiPoint(_) => {}
+    }
 }
 
 impl GalleryObject {
@@ -49,7 +153,7 @@ impl GalleryObject {
     pub fn rank(&self) -> Rank {
         Rank {
             misclassified: self.misclassified(),
-            confidence: self.confidence,
+            confidence: self.margin.unwrap_or(self.confidence),
             position: self.position,
         }
     }
@@ -61,7 +165,7 @@ impl GalleryObject {
 pub struct Rank {
     /// Its label differs from a known expected class.
     pub misclassified: bool,
-    /// Probability of its label.
+    /// Probability of its label (multi-label: its distance from the threshold).
     pub confidence: f64,
     /// Position in the input.
     pub position: usize,
@@ -183,13 +287,13 @@ impl Gallery {
     /// object it displaces. `bands` are the raster bands of the thumbnail's planes.
     pub fn insert(&mut self, object: GalleryObject, thumbnail: Thumbnail, bands: &[usize]) {
         let rank = object.rank();
-        if !self.admits(&object.label, rank) {
+        if !self.admits(&object.class, rank) {
             return;
         }
         if self.bands.is_empty() {
             self.bands = bands.iter().take(thumbnail.planes.len()).copied().collect();
         }
-        let kept = self.classes.entry(object.label.clone()).or_default();
+        let kept = self.classes.entry(object.class.clone()).or_default();
         let at = kept.partition_point(|e| e.object.rank().order(&rank) == Ordering::Less);
         kept.insert(at, GalleryEntry { object, thumbnail });
         kept.truncate(self.per_class);
@@ -201,7 +305,7 @@ impl Gallery {
         self.classes.values().map(Vec::len).sum()
     }
 
-    /// The objects kept for class `label`, worst first.
+    /// The objects kept for class `label` (`""`: multi-label rows without a label), worst first.
     pub fn class(&self, label: &str) -> &[GalleryEntry] {
         self.classes.get(label).map_or(&[], Vec::as_slice)
     }
@@ -216,10 +320,14 @@ mod tests {
             position,
             source_id: Some(position as i64 + 100),
             image_id: None,
+            class: label.into(),
             label: label.into(),
             confidence,
+            margin: None,
             runner_up: None,
             expected: expected.map(String::from),
+            outline: None,
+            location: None,
         }
     }
 
@@ -268,6 +376,54 @@ mod tests {
             reversed.insert(o, thumbnail(), &[1]);
         }
         assert_eq!(reversed, gallery);
+    }
+
+    #[test]
+    fn outlines_keep_what_a_thumbnail_shows() {
+        use geo::{polygon, Geometry};
+        let square: Geometry<f64> =
+            polygon![(x: 0.25, y: 0.25), (x: 0.75, y: 0.25), (x: 0.75, y: 0.75), (x: 0.25, y: 0.75)].into();
+        let outline = Outline::of(&square);
+        assert_eq!(outline.centre, [0.5, 0.5]);
+        assert_eq!(outline.paths.len(), 1);
+        assert!(outline.paths[0].1, "a ring is closed");
+        assert_eq!(outline.paths[0].0.len(), 5);
+        // A ring of 100,000 vertices far beyond the chip: clamped and thinned to a few points.
+        let huge: Vec<(f64, f64)> = (0..100_000)
+            .map(|i| {
+                let a = i as f64 / 100_000.0 * std::f64::consts::TAU;
+                (0.5 + 50.0 * a.cos(), 0.5 + 50.0 * a.sin())
+            })
+            .collect();
+        let ring = Geometry::Polygon(geo::Polygon::new(huge.into(), vec![]));
+        let thinned = Outline::of(&ring);
+        let points: usize = thinned.paths.iter().map(|(p, _)| p.len()).sum();
+        assert!((1..=MAX_OUTLINE_POINTS).contains(&points), "{points}");
+        assert!(thinned.paths[0]
+            .0
+            .iter()
+            .all(|p| p.iter().all(|v| (-0.5..=1.5).contains(v))));
+        // A jagged outline of 20,000 vertices inside the chip keeps every 6th (one path).
+        let jagged: Vec<(f64, f64)> = (0..20_000)
+            .map(|i| {
+                let a = i as f64 / 20_000.0 * std::f64::consts::TAU;
+                let r = if i % 2 == 0 { 0.4 } else { 0.3 };
+                (0.5 + r * a.cos(), 0.5 + r * a.sin())
+            })
+            .collect();
+        let jagged = Outline::of(&Geometry::Polygon(geo::Polygon::new(jagged.into(), vec![])));
+        assert_eq!(jagged.paths.len(), 1);
+        let kept = jagged.paths[0].0.len();
+        assert!((2000..=MAX_OUTLINE_POINTS + 1).contains(&kept), "{kept}");
+        // Points have no outline, only their centre.
+        let point: Geometry<f64> = geo::Point::new(0.5, 0.25).into();
+        assert_eq!(
+            Outline::of(&point),
+            Outline {
+                paths: vec![],
+                centre: [0.5, 0.25]
+            }
+        );
     }
 
     #[test]

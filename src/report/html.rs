@@ -18,12 +18,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::input::http;
 use crate::input::raster::Raster;
+use crate::messages;
 use crate::model::colors::ClassColors;
 use crate::report::charts;
 use crate::report::details::{crs_label, RunDetails};
 use crate::report::gallery::MAX_CHIPS;
-use crate::report::gallery::{GalleryEntry, THUMBNAIL_SIZE};
+use crate::report::gallery::{Gallery, GalleryEntry, Outline, THUMBNAIL_SIZE};
 use crate::report::map::{MapCanvas, MISCLASSIFIED_COLOR};
 use crate::report::picture::{self, Stretches};
 use crate::report::read_back::{self, OutputContents};
@@ -55,6 +57,33 @@ pub struct ReportInputs<'a> {
     pub raster: &'a str,
     /// The model's classes and colours, in `.emd` order.
     pub colors: &'a ClassColors,
+    /// The run's verdict: its gate and exit status.
+    pub verdict: Verdict,
+    /// When the run started (UTC, ISO 8601).
+    pub started: String,
+    /// The warnings the run said (at most [`crate::messages::MAX_KEPT_WARNINGS`]), and how many in all.
+    pub warnings: (Vec<String>, usize),
+}
+
+/// What the run's gate decided, shown at the top of the page.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    /// `--min-accuracy`, when given.
+    pub min_accuracy: Option<f64>,
+    /// The accuracy measured against `--truth-field`.
+    pub accuracy: Option<f64>,
+    /// The exit status the run ends with.
+    pub exit_status: i32,
+}
+
+/// Most features the map names on hover (misclassified ones first).
+pub const MAX_MAP_TIPS: usize = 3000;
+
+/// A feature named on the map: where its centre is on the preview, and what names it.
+struct Tip {
+    x: f32,
+    y: f32,
+    text: String,
 }
 
 /// A gallery object with its picture (`None`: left out by the page size limit).
@@ -72,7 +101,17 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
     let stretches = Stretches::of(&raster, preview_bands.chain(gallery_bands.iter().copied()))
         .context("reading the raster's value range for display")?;
     let colors: BTreeMap<&str, [u8; 3]> = inputs.colors.0.iter().map(|(n, c)| (n.as_str(), *c)).collect();
-    let color_of = |label: &str| colors.get(label).copied().unwrap_or(UNLISTED_COLOR);
+    let multi_label = inputs.details.model.multi_label;
+    // A multi-label row is drawn in the colour of its first class.
+    let color_of = |label: &str| {
+        let first = if multi_label {
+            label.split(';').next().unwrap_or("")
+        } else {
+            label
+        };
+        colors.get(first).copied().unwrap_or(UNLISTED_COLOR)
+    };
+    let (mut wrong_tips, mut tips) = (Vec::new(), Vec::new());
 
     let (features_srs, rows) = read_back::layer_info(inputs.output, inputs.layer)?;
     // An output without a CRS (a CSV table) holds the features' coordinates as they were read.
@@ -80,11 +119,20 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         let wkt = inputs.details.features_crs_wkt.as_deref()?;
         gdal::spatial_ref::SpatialRef::from_wkt(wkt).ok()
     });
+    // A raster the preview cannot read (a damaged tile) leaves the page without its map.
+    let mut map_problem = None;
     let mut canvas = if raster.grid.georeferenced {
-        Some(
-            MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize)
-                .context("drawing the map preview")?,
-        )
+        match MapCanvas::new(inputs.raster, &stretches, features_srs, rows as usize) {
+            Ok(canvas) => Some(canvas),
+            Err(err) => {
+                let reason = messages::shown(&err.to_string());
+                messages::warning(format_args!(
+                    "the report has no map: the raster could not be read for its preview ({reason})"
+                ));
+                map_problem = Some(reason);
+                None
+            }
+        }
     } else {
         None
     };
@@ -94,39 +142,89 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         inputs.label_field,
         inputs.details.model.multi_label,
         inputs.summary.truth_column.as_deref(),
-        |geometry, label, misclassified| {
-            if let Some(canvas) = canvas.as_mut() {
-                canvas.draw(geometry, color_of(label), misclassified);
+        |geometry, row| {
+            let Some(canvas) = canvas.as_mut() else { return };
+            let Some((x, y)) = canvas.draw(geometry, color_of(row.label), row.misclassified) else {
+                return;
+            };
+            let kept = if row.misclassified { &mut wrong_tips } else { &mut tips };
+            if kept.len() < MAX_MAP_TIPS {
+                kept.push(Tip {
+                    x,
+                    y,
+                    text: tip_text(row),
+                });
             }
         },
     )
     .with_context(|| format!("reading the output {} back", inputs.output.display()))?;
+    wrong_tips.extend(tips);
+    wrong_tips.truncate(MAX_MAP_TIPS);
+    let tips = wrong_tips;
     let map = match canvas {
         Some(canvas) => {
             let (w, h, rgb) = canvas.finish();
-            Some((w, h, picture::data_uri(&picture::png(w, h, &rgb)?)))
+            Some(MapPicture {
+                width: w,
+                height: h,
+                uri: picture::data_uri(&picture::png(w, h, &rgb)?),
+                tips,
+            })
         }
         None => None,
     };
 
-    // Gallery pictures, class after class in .emd order, within the page's budget.
-    let mut shown: Vec<(String, Vec<Shown<'_>>)> = Vec::new();
-    if let Some(gallery) = gallery {
-        let mut budget = PictureBudget(MAX_GALLERY_IMAGE_BYTES);
-        for (name, _) in &inputs.colors.0 {
-            let mut objects = Vec::new();
-            for entry in gallery.class(name) {
-                let t = &entry.thumbnail;
-                let rgb = picture::thumbnail_rgb(t, &gallery.bands, &stretches);
-                let picture = budget.take(picture::data_uri(&picture::png(t.width, t.height, &rgb)?));
-                objects.push(Shown { entry, picture });
-            }
-            if !objects.is_empty() {
-                shown.push((name.clone(), objects));
-            }
+    let shown = match gallery {
+        Some(gallery) => gallery_pictures(inputs, gallery, &stretches)?,
+        None => Vec::new(),
+    };
+    Ok(page(inputs, &contents, (map.as_ref(), map_problem.as_deref()), &shown).into_string())
+}
+
+/// Gallery pictures, class after class in `.emd` order (multi-label: rows without a label
+/// last), within the page's budget.
+fn gallery_pictures<'g>(
+    inputs: &ReportInputs<'_>,
+    gallery: &'g Gallery,
+    stretches: &Stretches,
+) -> Result<Vec<(String, Vec<Shown<'g>>)>> {
+    let mut shown = Vec::new();
+    let mut budget = PictureBudget(MAX_GALLERY_IMAGE_BYTES);
+    let no_label = inputs.details.model.multi_label.then(String::new);
+    for name in inputs.colors.0.iter().map(|(n, _)| n).chain(no_label.as_ref()) {
+        let mut objects = Vec::new();
+        for entry in gallery.class(name) {
+            let t = &entry.thumbnail;
+            let rgb = picture::thumbnail_rgb(t, &gallery.bands, stretches);
+            let picture = budget.take(picture::data_uri(&picture::png(t.width, t.height, &rgb)?));
+            objects.push(Shown { entry, picture });
+        }
+        if !objects.is_empty() {
+            shown.push((name.clone(), objects));
         }
     }
-    Ok(page(inputs, &contents, map.as_ref(), &shown).into_string())
+    Ok(shown)
+}
+
+/// The map preview and the features it names on hover.
+struct MapPicture {
+    width: usize,
+    height: usize,
+    uri: String,
+    tips: Vec<Tip>,
+}
+
+/// What a feature's hover text says: its name, label and confidence.
+fn tip_text(row: &read_back::RowView<'_>) -> String {
+    let label = if row.label.is_empty() { "no label" } else { row.label };
+    let mut text = format!("{}: {label}", row.name);
+    if let Some(c) = row.confidence {
+        text.push_str(&format!(" {c:.4}"));
+    }
+    if row.misclassified {
+        text.push_str(" (misclassified)");
+    }
+    text
 }
 
 /// Bytes of pictures the page may still take.
@@ -180,6 +278,17 @@ td svg { display: block; }
 .chips { display: flex; flex-wrap: wrap; gap: 10px; }
 figure.chip { margin: 0; width: 142px; padding: 6px; border: 1px solid #cfd5db; border-radius: 5px; background: #fafbfc; }
 figure.chip.misclassified { border: 3px solid var(--misclassified); background: #fff2fb; padding: 4px; }
+.map-frame { position: relative; display: inline-block; max-width: 100%; }
+svg.map-tips { position: absolute; inset: 0; width: 100%; height: 100%; }
+svg.map-tips circle { fill: transparent; stroke: none; }
+svg.map-tips circle:hover { stroke: #fff; stroke-width: 1.5; }
+#verdict.failed { border-left: 6px solid #b00020; }
+#verdict.failed h2 { color: #b00020; }
+#verdict.passed { border-left: 6px solid #2e7d32; }
+#warnings li { margin: 2px 0; }
+.chip-picture { position: relative; width: 128px; height: 128px; }
+.chip-picture svg.outline { position: absolute; inset: 0; width: 128px; height: 128px; pointer-events: none; }
+figcaption .location { color: #555; font-variant-numeric: tabular-nums; }
 figure.chip img, figure.chip .missing { display: block; width: 128px; height: 128px; object-fit: contain; image-rendering: pixelated; background: #d9dde2; }
 figure.chip .missing { color: #ccc; font-size: 11px; padding: 8px; }
 figcaption { font-size: 11.5px; line-height: 1.35; margin-top: 5px; }
@@ -201,7 +310,7 @@ fn fixed(v: Option<f64>, digits: usize) -> String {
 fn page(
     inputs: &ReportInputs<'_>,
     contents: &OutputContents,
-    map: Option<&(usize, usize, String)>,
+    (map, map_problem): (Option<&MapPicture>, Option<&str>),
     gallery: &[(String, Vec<Shown<'_>>)],
 ) -> Markup {
     let s = inputs.summary;
@@ -223,23 +332,39 @@ fn page(
             body {
                 header {
                     h1 { "classify-objects report" }
-                    p { "Model " code { (d.model.name) } " on " code { (inputs.raster) } " → " code { (inputs.output.display()) } }
+                    p { "Model " code { (d.model.name) } " on " code { (http::redact(inputs.raster)) } " → " code { (inputs.output.display()) } }
                 }
                 main {
+                    (verdict_section(inputs))
                     (figures(s, truth))
-                    @if let Some((w, h, uri)) = map {
+                    @if let Some(map) = map {
                         section #map-section {
                             h2 { "Map" }
                             div.map-layout {
                                 div {
-                                    img #map alt="map preview: the raster with every feature in its class colour" width=(w) height=(h) src=(uri);
-                                    p.note { "The raster " code { (inputs.raster) } " (" (w) " × " (h) " pixels preview) with the features of the output." }
+                                    div.map-frame {
+                                        img #map alt="map preview: the raster with every feature in its class colour" width=(map.width) height=(map.height) src=(map.uri);
+                                        (map_tips(map))
+                                    }
+                                    p.note {
+                                        "The raster " code { (http::redact(inputs.raster)) } " (" (map.width) " × " (map.height) " pixels preview) with the features of the output"
+                                        @if d.model.multi_label { ", each in the colour of its first label" }
+                                        ". Hover over a feature for its id, label and confidence"
+                                        @if map.tips.len() >= MAX_MAP_TIPS { " (the first " (MAX_MAP_TIPS) ", misclassified ones first)" }
+                                        "."
+                                    }
                                 }
                                 (legend(inputs, contents))
                             }
                         }
                     } @else {
-                        section #legend-section { h2 { "Classes" } (legend(inputs, contents)) }
+                        section #legend-section {
+                            h2 { "Classes" }
+                            @if let Some(problem) = map_problem {
+                                p.note #map-problem { "No map: the raster could not be read for its preview (" (problem) ")." }
+                            }
+                            (legend(inputs, contents))
+                        }
                     }
                     (gallery_section(inputs, gallery))
                     (classes_section(inputs, contents))
@@ -255,6 +380,50 @@ fn page(
                     }
                     (details_section(inputs, contents))
                 }
+            }
+        }
+    }
+}
+
+/// The top of the page: whether the run passed its gate and how it ended, when it ran, and
+/// every warning it said.
+fn verdict_section(inputs: &ReportInputs<'_>) -> Markup {
+    let v = inputs.verdict;
+    let failed = v.exit_status != 0;
+    let (warnings, said) = &inputs.warnings;
+    html! {
+        section #verdict .failed[failed] .passed[!failed] data-exit-status=(v.exit_status) {
+            h2 #verdict-line {
+                @match (v.min_accuracy, failed) {
+                    (Some(minimum), true) if v.accuracy.is_none() => { "Failed: no row was compared with the truth field, so the run does not reach --min-accuracy " (minimum) " (exit " (v.exit_status) ")" }
+                    (Some(minimum), true) => { "Failed: accuracy " (fixed(v.accuracy, 4)) " is below --min-accuracy " (minimum) " (exit " (v.exit_status) ")" }
+                    (Some(minimum), false) => { "Passed: accuracy " (fixed(v.accuracy, 4)) " ≥ --min-accuracy " (minimum) " (exit 0)" }
+                    (None, true) => { "Failed (exit " (v.exit_status) ")" }
+                    (None, false) => { "Finished (exit 0; no --min-accuracy gate)" }
+                }
+            }
+            p.note #run-date {
+                "Run started " (inputs.started) " with classify-objects " (inputs.details.version) "."
+            }
+            @if *said == 0 {
+                p.note #warnings-none { "No warnings." }
+            } @else {
+                h3 { (said) " warning" @if *said > 1 { "s" } }
+                ul #warnings {
+                    @for w in warnings { li { (w) } }
+                    @if *said > warnings.len() { li { "… and " (said - warnings.len()) " more (see the run's standard error)" } }
+                }
+            }
+        }
+    }
+}
+
+/// The features named on hover over the map: an SVG over the picture, in its pixels.
+fn map_tips(map: &MapPicture) -> Markup {
+    html! {
+        svg.map-tips viewBox=(format!("0 0 {} {}", map.width, map.height)) preserveAspectRatio="none" {
+            @for tip in &map.tips {
+                circle cx=(format!("{:.1}", tip.x)) cy=(format!("{:.1}", tip.y)) r="6" { title { (tip.text) } }
             }
         }
     }
@@ -304,6 +473,16 @@ fn legend(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Markup {
                         span.count { (count) }
                     }
                 }
+                @if inputs.summary.multi_label {
+                    li.legend-item #legend-no-label data-class="" data-count=(inputs.summary.no_label) {
+                        span.swatch style=(rgb(UNLISTED_COLOR)) {}
+                        span.name { "no label" }
+                        @if let Some(n) = contents.misclassified.get("") {
+                            span.wrong { "(" (n) " misclassified)" }
+                        }
+                        span.count { (inputs.summary.no_label) }
+                    }
+                }
                 @if any_wrong {
                     li #legend-misclassified {
                         span.ring {}
@@ -332,9 +511,11 @@ fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>
             h2 { "Objects to check" }
             p.note {
                 "Per class, up to " (g.per_class) " objects "
-                @if truth { "most worth checking: misclassified first (outlined), then the lowest confidence" }
-                @else { "with the lowest confidence, lowest first" }
-                ". Each chip is shown as the model saw it before normalisation (raster bands "
+                @if truth { "most worth checking: misclassified first (outlined), then " }
+                @if inputs.summary.multi_label {
+                    "whose score for the class is nearest the threshold, nearest first (a row is shown under each of its labels; rows without a label under no label, nearest to having one first)"
+                } @else if truth { "the lowest confidence" } @else { "with the lowest confidence, lowest first" }
+                ". The feature is drawn over its chip (outline in white, centre as a cross), with the map coordinates of its centre in the raster's CRS. Each chip is shown as the model saw it before normalisation (raster bands "
                 (g.bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", "))
                 ", at most " (THUMBNAIL_SIZE) " pixels a side)."
                 @if g.per_class < g.requested {
@@ -347,11 +528,11 @@ fn gallery_section(inputs: &ReportInputs<'_>, gallery: &[(String, Vec<Shown<'_>>
                 }
             }
             @for (class, objects) in gallery {
-                @let total = inputs.summary.labels.get(class).copied().unwrap_or(0);
+                @let total = if class.is_empty() { inputs.summary.no_label } else { inputs.summary.labels.get(class).copied().unwrap_or(0) };
                 div.gallery-class data-class=(class) {
                     h3 {
                         span.swatch style=(rgb(colors.get(class.as_str()).copied().unwrap_or(UNLISTED_COLOR))) {}
-                        " " (class) " "
+                        " " @if class.is_empty() { "no label" } @else { (class) } " "
                         small { "(" (objects.len()) " of " (total) ")" }
                     }
                     div.chips {
@@ -378,15 +559,63 @@ fn chip(shown: &Shown<'_>) -> Markup {
             data-runner-up-confidence=[o.runner_up.as_ref().map(|r| r.1)] data-expected=[o.expected.as_ref()]
             data-misclassified=(o.misclassified()) {
             @match &shown.picture {
-                Some(uri) => img src=(uri) width=(t.width) height=(t.height) alt={"chip of " (name)};,
+                Some(uri) => div.chip-picture {
+                    img src=(uri) width=(t.width) height=(t.height) alt={"chip of " (name)};
+                    @if let Some(outline) = &o.outline { (outline_svg(outline, t.width, t.height)) }
+                },
                 None => div.missing { "picture left out (page size limit)" },
             }
             figcaption {
                 div.oid { (name) }
                 @if o.source_id.is_some() { @if let Some(image) = &o.image_id { div { (image) } } }
-                div { b { (o.label) } " " (format!("{:.4}", o.confidence)) }
-                @if let Some((class, p)) = &o.runner_up { div { "runner-up " (class) " " (format!("{p:.4}")) } }
+                @if o.margin.is_some() {
+                    @if o.class.is_empty() {
+                        div { b { "no label" } " (highest " (format!("{:.4}", o.confidence)) ")" }
+                    } @else {
+                        div { b { (o.class) } " " (format!("{:.4}", o.confidence)) }
+                        @if o.label != o.class { div.labels { "labels " (o.label) } }
+                    }
+                    @if let Some((class, p)) = &o.runner_up { div { "next " (class) " " (format!("{p:.4}")) } }
+                } @else {
+                    div { b { (o.label) } " " (format!("{:.4}", o.confidence)) }
+                    @if let Some((class, p)) = &o.runner_up { div { "runner-up " (class) " " (format!("{p:.4}")) } }
+                }
                 @if o.misclassified() { @if let Some(e) = &o.expected { div.expected { "expected " (e) } } }
+                @if let Some(at) = &o.location { div.location { (at) } }
+            }
+        }
+    }
+}
+
+/// The feature over its chip: its outline (white over a dark halo) and a cross at its centre,
+/// in the thumbnail's pixels, laid over the picture as the picture is laid out.
+fn outline_svg(outline: &Outline, width: usize, height: usize) -> Markup {
+    let (w, h) = (width as f32, height as f32);
+    let mut d = String::new();
+    for (points, closed) in &outline.paths {
+        for (i, [x, y]) in points.iter().enumerate() {
+            d.push_str(&format!("{}{:.2} {:.2} ", if i == 0 { 'M' } else { 'L' }, x * w, y * h));
+        }
+        if *closed {
+            d.push_str("Z ");
+        }
+    }
+    let [cx, cy] = [outline.centre[0] * w, outline.centre[1] * h];
+    let arm = w.max(h) * 0.08;
+    let cross = format!(
+        "M{:.2} {cy:.2} L{:.2} {cy:.2} M{cx:.2} {:.2} L{cx:.2} {:.2}",
+        cx - arm,
+        cx + arm,
+        cy - arm,
+        cy + arm
+    );
+    html! {
+        svg.outline viewBox=(format!("0 0 {width} {height}")) preserveAspectRatio="xMidYMid meet" {
+            @for (ink, stroke) in [("#141414", "3"), ("#ffffff", "1.4")] {
+                @if !d.is_empty() {
+                    path d=(d.trim_end()) fill="none" stroke=(ink) stroke-width=(stroke) vector-effect="non-scaling-stroke" stroke-linejoin="round" {}
+                }
+                path.centre d=(cross) fill="none" stroke=(ink) stroke-width=(stroke) vector-effect="non-scaling-stroke" {}
             }
         }
     }
@@ -410,6 +639,9 @@ fn classes_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Mark
                     th.l { "confidence distribution (0 to 1)" }
                     @if truth { th { "expected" } th { "precision" } th { "recall" } th { "F1" } }
                 }
+                @if s.multi_label {
+                    caption.note { "A multi-label model: a row counts once for each of its labels, so the shares (of the " (s.classified) " classified rows) may add up to more than 100 %." }
+                }
                 @for (name, color) in &inputs.colors.0 {
                     @let n = s.labels.get(name).copied().unwrap_or(0);
                     @let distribution = contents.per_class.get(name);
@@ -427,6 +659,15 @@ fn classes_section(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Mark
                             td { (fixed(c.and_then(|c| c.recall), 4)) }
                             td { (fixed(c.map(|c| c.f1), 4)) }
                         }
+                    }
+                }
+                @if s.multi_label {
+                    tr data-class="" #no-label-row {
+                        td.l { span.swatch style=(rgb(UNLISTED_COLOR)) {} " no label" }
+                        td { (s.no_label) }
+                        td { (format!("{:.1} %", 100.0 * s.no_label as f64 / classified)) }
+                        td { "-" } td { "-" } td.l {}
+                        @if truth { td {} td {} td {} td {} }
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! The map preview of `--report`: the raster (its first three bands, stretched) at most
 //! [`PREVIEW_SIZE`] pixels on its longest side, with every classified feature drawn over it in
-//! its class colour (points as dots, lines as strokes, polygons filled and outlined, each over a
-//! dark halo) and the misclassified ones outlined in [`MISCLASSIFIED_COLOR`] on top. Drawing is
+//! its class colour (points as dots, lines as strokes, polygons as outlines, each over a dark
+//! halo) and the misclassified ones outlined in [`MISCLASSIFIED_COLOR`] on top. Drawing is
 //! tiny-skia's (anti-aliased); reading and resampling the raster is GDAL's.
 
 use anyhow::Result;
@@ -114,16 +114,23 @@ impl MapCanvas {
     }
 
     /// Draws a feature in `color`; `misclassified` ones are outlined once all are drawn.
-    /// Geometries that cannot be placed (no 2-D form, failed reprojection) are left out.
-    pub fn draw(&mut self, geometry: &gdal::vector::Geometry, color: [u8; 3], misclassified: bool) {
+    /// Returns where its centre is on the preview (pixels), when it lies on it. Geometries
+    /// that cannot be placed (no 2-D form, failed reprojection) are left out.
+    pub fn draw(
+        &mut self,
+        geometry: &gdal::vector::Geometry,
+        color: [u8; 3],
+        misclassified: bool,
+    ) -> Option<(f32, f32)> {
+        use geo::BoundingRect;
         let placed = match &self.transform {
-            Some(t) => match geometry.transform(t) {
-                Ok(g) => g.to_geo(),
-                Err(_) => return,
-            },
+            Some(t) => geometry.transform(t).ok()?.to_geo(),
             None => geometry.to_geo(),
         };
-        let Ok(shape) = placed else { return };
+        let shape = placed.ok()?;
+        let centre = shape
+            .bounding_rect()
+            .map(|r| self.to_preview(r.center().x, r.center().y));
         let mut shapes = Vec::new();
         self.shapes(&shape, &mut shapes);
         for shape in shapes {
@@ -132,6 +139,17 @@ impl MapCanvas {
                 self.highlights.push(shape);
             }
         }
+        // A feature whose centre is off the preview but that reaches onto it is named at the
+        // nearest point of the preview's edge.
+        let (w, h) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
+        let on_preview = shape.bounding_rect().is_some_and(|r| {
+            let (x0, y0) = self.to_preview(r.min().x, r.max().y);
+            let (x1, y1) = self.to_preview(r.max().x, r.min().y);
+            x0.min(x1) < w && x0.max(x1) >= 0.0 && y0.min(y1) < h && y0.max(y1) >= 0.0
+        });
+        centre
+            .filter(|_| on_preview)
+            .map(|(x, y)| (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0)))
     }
 
     /// The preview as RGB pixels (row by row): width, height, pixels.
@@ -221,10 +239,8 @@ impl MapCanvas {
     fn paint(&mut self, shape: &Shape, color: [u8; 3]) {
         match shape {
             Shape::Dot(x, y) => self.stamp(*x, *y, Some(color)),
+            // Areas are outlined, not filled: a large polygon would tint the whole map.
             Shape::Line(path) | Shape::Area(path) => {
-                if let Shape::Area(_) = shape {
-                    self.fill(path, color, 64);
-                }
                 self.stroke(path, HALO_COLOR, 255, 5.0);
                 self.stroke(path, color, 255, 2.0);
             }
@@ -273,12 +289,6 @@ impl MapCanvas {
             Transform::identity(),
             None,
         );
-    }
-
-    fn fill(&mut self, path: &Path, [r, g, b]: [u8; 3], alpha: u8) {
-        let paint = solid(r, g, b, alpha);
-        self.pixmap
-            .fill_path(path, &paint, FillRule::EvenOdd, Transform::identity(), None);
     }
 
     fn stroke(&mut self, path: &Path, [r, g, b]: [u8; 3], alpha: u8, width: f32) {

@@ -47,8 +47,11 @@ impl Stretches {
             let stretch = if raster.bands[number - 1].data_type == GdalDataType::UInt8 {
                 Stretch::BYTE
             } else {
-                let (lo, hi) = raster.value_range(number)?;
-                Stretch { lo, hi }
+                // A band whose values cannot be read (a damaged tile) is shown as bytes.
+                match raster.value_range(number) {
+                    Ok((lo, hi)) => Stretch { lo, hi },
+                    Err(_) => continue,
+                }
             };
             out.insert(number, stretch);
         }

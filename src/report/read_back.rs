@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::gdal_ffi::vector;
-use crate::output::CONFIDENCE_FIELD;
+use crate::output::{CONFIDENCE_FIELD, IMAGE_ID_FIELD, SOURCE_ID_FIELD, STATUS_FIELD};
 use anyhow::Result;
 use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{Geometry, LayerAccess};
@@ -64,7 +64,8 @@ pub struct OutputContents {
     pub overall: Distribution,
     /// Confidences per label.
     pub per_class: BTreeMap<String, Distribution>,
-    /// With a truth column: rows whose label differs from it, per label.
+    /// With a truth column: rows whose label differs from it, per label (multi-label: per class
+    /// of the set, `""` for rows without a label).
     pub misclassified: BTreeMap<String, usize>,
     /// The layer's CRS, as WKT.
     pub crs_wkt: Option<String>,
@@ -85,48 +86,82 @@ pub fn layer_info(output: &Path, layer: &str) -> Result<(Option<SpatialRef>, u64
     Ok((layer.spatial_ref(), layer.feature_count()))
 }
 
+/// A row of the output as the map draws it.
+pub struct RowView<'r> {
+    /// Its label (multi-label: the set, `""` for a row without a label).
+    pub label: &'r str,
+    /// Whether the label differs from the truth field.
+    pub misclassified: bool,
+    /// What names the row for a person: `SourceOID 274`, its image, or its row number.
+    pub name: String,
+    /// Its confidence as shown (single-label models).
+    pub confidence: Option<f64>,
+}
+
 /// Reads every row of `layer` in `output`: label from `label_field`, confidence (unless
 /// `multi_label`: then it is every class's score, as text), and, with `truth_column`, whether
-/// the label is wrong; calls `geometry` with each labelled row's geometry, label and whether it
-/// is misclassified.
+/// the label is wrong; calls `draw` with each labelled row's geometry and what names it. A
+/// multi-label row classified without a label (no `Status`) is drawn too, with label `""`.
 pub fn read_back(
     output: &Path,
     layer: &str,
     label_field: &str,
     multi_label: bool,
     truth_column: Option<&str>,
-    mut geometry: impl FnMut(&Geometry, &str, bool),
+    mut draw: impl FnMut(&Geometry, &RowView<'_>),
 ) -> Result<OutputContents> {
     let dataset = Dataset::open(output)?;
     let mut layer = output_layer(&dataset, layer)?;
     let defn = layer.defn();
-    let label_index = defn.field_index(label_field).ok();
-    let confidence_index = defn.field_index(CONFIDENCE_FIELD).ok().filter(|_| !multi_label);
-    let truth_index = truth_column.and_then(|name| defn.field_index(name).ok());
+    let index = |name: &str| defn.field_index(name).ok();
+    let label_index = index(label_field);
+    let confidence_index = index(CONFIDENCE_FIELD).filter(|_| !multi_label);
+    let truth_index = truth_column.and_then(index);
+    let (status_index, source_index, image_index) =
+        (index(STATUS_FIELD), index(SOURCE_ID_FIELD), index(IMAGE_ID_FIELD));
     let mut contents = OutputContents {
         crs_wkt: layer.spatial_ref().and_then(|s| s.to_wkt().ok()),
         ..OutputContents::default()
     };
     for feature in layer.features() {
         contents.rows += 1;
-        let Some(label) = label_index
-            .and_then(|i| feature.field_as_string(i).ok().flatten())
-            .filter(|s| !s.is_empty())
-        else {
+        let text = |i: Option<usize>| i.and_then(|i| feature.field_as_string(i).ok().flatten());
+        let label = text(label_index).unwrap_or_default();
+        let unlabelled = multi_label && label.is_empty() && text(status_index).is_none_or(|s| s.is_empty());
+        if label.is_empty() && !unlabelled {
             continue;
-        };
-        if let Some(c) = confidence_index.and_then(|i| feature.field_as_double(i).ok().flatten()) {
+        }
+        let confidence = confidence_index.and_then(|i| feature.field_as_double(i).ok().flatten());
+        if let Some(c) = confidence {
             contents.overall.add(c);
             contents.per_class.entry(label.clone()).or_default().add(c);
         }
-        let expected = truth_index.and_then(|i| feature.field_as_string(i).ok().flatten());
-        let misclassified = expected.is_some_and(|e| e != label);
+        let misclassified = text(truth_index).is_some_and(|e| e != label);
         if misclassified {
-            *contents.misclassified.entry(label.clone()).or_default() += 1;
+            // Multi-label: counted for each class of the set (a row without a label under "").
+            let classes: Vec<&str> = if multi_label {
+                label.split(';').collect()
+            } else {
+                vec![label.as_str()]
+            };
+            for class in classes {
+                *contents.misclassified.entry(class.to_string()).or_default() += 1;
+            }
         }
         if let Some(g) = feature.geometry() {
             if vector::has_geometry(g) {
-                geometry(g, &label, misclassified);
+                let name = match (text(source_index), text(image_index)) {
+                    (Some(id), _) => format!("SourceOID {id}"),
+                    (None, Some(image)) => image,
+                    (None, None) => format!("row {}", contents.rows),
+                };
+                let row = RowView {
+                    label: &label,
+                    misclassified,
+                    name,
+                    confidence,
+                };
+                draw(g, &row);
             }
         }
     }

@@ -20,8 +20,14 @@ pub struct RunSummary {
     pub resumed: usize,
     /// Objects with a problem, by status code (all but `invalid_geometry` are not classified).
     pub problems: BTreeMap<&'static str, usize>,
-    /// Classified objects per label.
+    /// Classified objects per class (a multi-label row counts for each of its labels).
     pub labels: BTreeMap<String, usize>,
+    /// Whether labels are sets of classes joined by `;` (a multi-label model).
+    pub multi_label: bool,
+    /// Multi-label: classified rows without any label (no class at or over the threshold).
+    pub no_label: usize,
+    /// Multi-label: classified rows per label set as written (`Roof;tree`).
+    pub label_sets: BTreeMap<String, usize>,
     /// Labels against the `--truth-field`, when given.
     pub truth: Option<Confusion>,
     /// The ONNX Runtime execution provider that ran the model.
@@ -75,6 +81,8 @@ impl RunSummary {
             "resumed": self.resumed,
             "problems": self.problems,
             "labels": self.labels,
+            "no_label": self.multi_label.then_some(self.no_label),
+            "label_sets": self.multi_label.then_some(&self.label_sets),
             "execution_provider": self.execution_provider,
             "model_precision": if self.int8 { "int8" } else { "fp32" },
             "batch_size": self.batch_size,
@@ -135,10 +143,26 @@ impl RunSummary {
         if classified {
             self.classified += 1;
             let label = label.unwrap_or_default();
-            *self.labels.entry(label.to_string()).or_default() += 1;
+            self.count_label(label);
             if let (Some(expected), Some(confusion)) = (expected, self.truth.as_mut()) {
                 confusion.record(expected, label);
             }
+        }
+    }
+
+    /// Counts a classified row's `label`: for its class, or (multi-label) for each class of the
+    /// set, or as a row without a label, and its set as written.
+    pub fn count_label(&mut self, label: &str) {
+        if !self.multi_label {
+            *self.labels.entry(label.to_string()).or_default() += 1;
+            return;
+        }
+        *self.label_sets.entry(label.to_string()).or_default() += 1;
+        if label.is_empty() {
+            self.no_label += 1;
+        }
+        for class in label.split(';').filter(|c| !c.is_empty()) {
+            *self.labels.entry(class.to_string()).or_default() += 1;
         }
     }
 
@@ -152,6 +176,10 @@ impl RunSummary {
         }
         for (k, v) in other.labels {
             *self.labels.entry(k).or_default() += v;
+        }
+        self.no_label += other.no_label;
+        for (k, v) in other.label_sets {
+            *self.label_sets.entry(k).or_default() += v;
         }
         if let (Some(mine), Some(theirs)) = (self.truth.as_mut(), other.truth) {
             mine.absorb(&theirs);

@@ -6,6 +6,7 @@ use gdal::vector::LayerAccess;
 use crate::chips::bands;
 use crate::infer;
 use crate::infer::Device;
+use crate::input::http;
 use crate::input::raster::Raster;
 use crate::input::source::{self, SourceKind};
 use crate::model::definition::LabelMode;
@@ -23,9 +24,12 @@ pub fn version() -> String {
     }
 }
 
-/// This process's command line, quoted so that a POSIX shell runs it again as it was.
+/// This process's command line, quoted so that a POSIX shell runs it again as it was, each
+/// secret masked.
 pub fn command_line() -> String {
-    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| http::redact(&a.to_string_lossy()))
+        .collect();
     shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "))
 }
 
@@ -42,7 +46,7 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         onnx_runtime_version: infer::runtime_version(&plan.model.ort_library)
             .unwrap_or_else(|| format!("unknown ({})", plan.model.ort_library.display())),
         model: ModelDetails {
-            path: plan.model.package.source.display().to_string(),
+            path: http::redact(&plan.model.package.source.display().to_string()),
             name: definition
                 .model_name
                 .clone()
@@ -61,7 +65,8 @@ pub fn describe(plan: &ClassifyPlan) -> RunDetails {
         test_time_augmentation: plan.model.arguments.test_time_augmentation,
         inputs: inputs(plan, first.as_ref(), features_crs_wkt.as_deref()),
         more_rasters: plan.inputs.rasters.len().saturating_sub(MAX_LISTED_RASTERS),
-        features_crs_wkt,
+        // The rows' coordinates are in --t-srs when it is given.
+        features_crs_wkt: plan.output.layer.target_srs.clone().or(features_crs_wkt),
     }
 }
 
@@ -126,11 +131,15 @@ fn inputs(plan: &ClassifyPlan, first: Option<&Raster>, features_crs_wkt: Option<
             (0, Some(raster)) => InputDetails::new("raster", name, raster.grid.srs_wkt.as_deref()),
             _ => InputDetails::raster(name),
         })
+        .map(|mut details| {
+            details.name = http::redact(&details.name);
+            details
+        })
         .collect();
     let Some(features) = &plan.inputs.features else {
         return inputs;
     };
-    let mut details = InputDetails::new("features", &features.source, features_crs_wkt);
+    let mut details = InputDetails::new("features", &http::redact(&features.source), features_crs_wkt);
     let query = &features.query;
     let what: Vec<String> = [
         query.layer.as_ref().map(|layer| format!("layer {layer}")),
@@ -145,7 +154,7 @@ fn inputs(plan: &ClassifyPlan, first: Option<&Raster>, features_crs_wkt: Option<
     .flatten()
     .collect();
     if !what.is_empty() {
-        details.name = format!("{} ({})", features.source, what.join(", "));
+        details.name = format!("{} ({})", http::redact(&features.source), what.join(", "));
     }
     if let Some(given) = &query.srs_override {
         details.crs = format!("{} (given with --features-crs {given})", details.crs);

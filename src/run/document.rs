@@ -8,14 +8,16 @@ use std::time::SystemTime;
 use serde_json::{json, Map, Value};
 
 use crate::clock;
-use crate::input::http;
 use crate::report::summary::RunSummary;
 use crate::run::fingerprint;
 use crate::run::plan::ClassifyPlan;
+use crate::secrets;
 
 /// Version of the document's keys: a key removed or renamed, or a value whose type or meaning
 /// changes, increases it; new keys may come within a version.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: `labels` counts a multi-label row for each of its classes (`label_sets` keeps
+/// the sets).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Most rasters listed in the document (a folder of thousands is counted, not listed).
 const LISTED_RASTERS: usize = 100;
@@ -71,7 +73,7 @@ pub fn document(plan: &ClassifyPlan, summary: &RunSummary, output: &str, gate: G
         (
             "model",
             json!({
-                "package": http::redact(&package.source.display().to_string()),
+                "package": secrets::redact(&package.source.display().to_string()),
                 "name": definition.model_name.clone().unwrap_or_else(|| package.model_name.clone()),
                 "fingerprint": fingerprint::model_fingerprint(package),
             }),
@@ -79,9 +81,9 @@ pub fn document(plan: &ClassifyPlan, summary: &RunSummary, output: &str, gate: G
         (
             "inputs",
             json!({
-                "rasters": rasters.iter().take(LISTED_RASTERS).map(|r| http::redact(r)).collect::<Vec<_>>(),
+                "rasters": rasters.iter().take(LISTED_RASTERS).map(|r| secrets::redact(r)).collect::<Vec<_>>(),
                 "raster_count": rasters.len(),
-                "features": plan.inputs.features.as_ref().map(|f| http::redact(&f.source)),
+                "features": plan.inputs.features.as_ref().map(|f| secrets::redact(&f.source)),
             }),
         ),
         (

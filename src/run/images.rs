@@ -10,10 +10,12 @@ use crate::chips::ChipSpec;
 use crate::error;
 use crate::gdal_ffi::srs;
 use crate::input::features::Problem;
-use crate::input::raster::{PixelWindow, Raster};
+use crate::input::http;
+use crate::input::raster::{self, PixelWindow, Raster};
 use crate::messages;
 use crate::model::definition::LabelMode;
 use crate::output::{OutputRow, OutputSchema, OutputWriter};
+use crate::report::gallery;
 use crate::report::summary::RunSummary;
 use crate::run::interrupt;
 use crate::run::plan::ClassifyPlan;
@@ -187,6 +189,8 @@ impl ImageBatch<'_> {
         was_read: Result<(), Problem>,
     ) -> Result<()> {
         let name = &image.raster.name;
+        // ImageId: the name as given, without its secrets.
+        let id = http::redact(name);
         scorer.summary.objects += 1;
         let labelled = was_read.and_then(|()| scorer.label(scores));
         // --report: the images most worth checking, offered to the gallery.
@@ -194,8 +198,14 @@ impl ImageBatch<'_> {
             let object = Reviewed {
                 position: image.position,
                 source_id: None,
-                image_id: Some(name.clone()),
+                image_id: Some(id.clone()),
                 expected: None,
+                shape: None,
+                location: gallery::location(
+                    &image.raster.grid,
+                    image.window.col as f64 + image.window.width as f64 / 2.0,
+                    image.window.row as f64 + image.window.height as f64 / 2.0,
+                ),
             };
             scorer.review(image.spec, chip, scores, object)?;
         }
@@ -218,7 +228,7 @@ impl ImageBatch<'_> {
         };
         writer.write(&OutputRow {
             geometry_wkb,
-            image_id: Some(name.clone()),
+            image_id: Some(id),
             label,
             confidence,
             status,
@@ -241,6 +251,8 @@ struct Image<'a> {
 fn cut_image(raster: &Raster, spec: &ChipSpec, window: PixelWindow, slot: &mut [f32]) -> Result<Result<(), Problem>> {
     match spec.image_window(raster, window, slot) {
         Ok(()) => Ok(Ok(())),
+        // A server that stopped answering ends the run: every later read would wait as long.
+        Err(err) if raster::is_unreachable(&err) => Err(err),
         Err(err) => {
             interrupt::check()?;
             messages::warning(format_args!(

@@ -20,17 +20,20 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
+use crate::clock;
 use crate::error::{BelowMinimum, Interrupted};
 use crate::gdal_ffi;
 use crate::infer;
 use crate::input::network;
 use crate::messages;
+use crate::output::feature_layer::FeatureLayerTarget;
 use crate::output::OutputTarget;
 use crate::report::details::RunDetails;
 use crate::report::html;
-use crate::report::html::ReportInputs;
+use crate::report::html::{ReportInputs, Verdict};
 use crate::report::summary::RunSummary;
 use plan::{ClassifyPlan, SummaryTarget};
+use progress::Progress;
 
 /// Runs `plan` and commits its output; returns what it did. The output exists only if this
 /// returns `Ok`.
@@ -91,11 +94,35 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     // The run details are gathered before the run, from the inputs as given.
     let details = plan.report.html.is_some().then(|| describe::describe(&plan));
     let mut summary = execute(&mut plan)?;
-    if let Some(details) = &details {
-        write_report(&plan, details, &mut summary)?;
+    // Said before the report, which lists every warning.
+    if let Some(truth) = &summary.truth {
+        if let Some(warning) = truth.unmatched_warning() {
+            messages::warning(warning);
+        }
+        if truth.total() == 0 {
+            messages::warning(format_args!(
+                "no row was compared with --truth-field {}: no classified row has a truth value, so there is no accuracy",
+                plan.report.truth_field.as_deref().unwrap_or_default()
+            ));
+        }
     }
-    let output = plan.output.shown();
     let gate = document::Gate::of(&plan, &summary);
+    if let Some(details) = &details {
+        // The report reads the rows back: before they are sent (and their local copy removed).
+        if let Err(err) = write_report(&plan, details, &mut summary, gate) {
+            if plan.upload.is_some() {
+                let _ = std::fs::remove_file(&plan.output.target.path);
+            }
+            return Err(err);
+        }
+    }
+    if let Some(layer) = &plan.upload {
+        send_results(&plan, layer)?;
+    }
+    let output = match &plan.upload {
+        Some(layer) => layer.shown.clone(),
+        None => plan.output.shown(),
+    };
     let json = || serde_json::to_string_pretty(&document::document(&plan, &summary, &output, gate)).map(|j| j + "\n");
     match &plan.report.summary_json {
         Some(SummaryTarget::Stdout) => messages::print(&json()?)?,
@@ -106,19 +133,45 @@ pub fn classify(mut plan: ClassifyPlan) -> Result<()> {
     messages::line(summary.line(&output));
     if let Some(truth) = &summary.truth {
         messages::text(truth.render_text());
-        if let Some(warning) = truth.unmatched_warning() {
-            messages::warning(warning);
-        }
     }
     check_gate(&plan, gate)
 }
 
+/// Sends the committed results to the feature layer `layer`, then removes their local copy
+/// (a run sent again classifies again; `--resume` skips what the layer holds).
+fn send_results(plan: &ClassifyPlan, layer: &FeatureLayerTarget) -> Result<()> {
+    let local = plan.output.target.path.clone();
+    let result = layer.upload(&local, &plan.output.layer.name);
+    let _ = std::fs::remove_file(&local);
+    let done = result?;
+    messages::info(format_args!(
+        "{} feature(s) added to {}{}",
+        done.added,
+        layer.shown,
+        if done.skipped > 0 {
+            format!(" ({} held already, skipped)", done.skipped)
+        } else {
+            String::new()
+        }
+    ));
+    Ok(())
+}
+
 /// Writes the `--report` page of the finished run.
-fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSummary) -> Result<()> {
+fn write_report(
+    plan: &ClassifyPlan,
+    details: &RunDetails,
+    summary: &mut RunSummary,
+    gate: document::Gate,
+) -> Result<()> {
     let Some(path) = &plan.report.html else {
         return Ok(());
     };
     let started = Instant::now();
+    Progress::stage(
+        plan.report.progress_interval,
+        format_args!("writing the report {}", path.display()),
+    );
     let inputs = ReportInputs {
         summary,
         details,
@@ -127,6 +180,13 @@ fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSumm
         label_field: &plan.output.label_field,
         raster: plan.inputs.first_raster(),
         colors: &plan.model.package.definition.class_colors(),
+        verdict: Verdict {
+            min_accuracy: gate.min_accuracy,
+            accuracy: gate.accuracy,
+            exit_status: gate.exit_status(),
+        },
+        started: clock::utc(plan.started_at),
+        warnings: messages::warnings_said(),
     };
     let html = html::render(&inputs)?;
     write_file(path, html.as_bytes()).with_context(|| format!("writing the report {}", path.display()))?;
@@ -137,11 +197,16 @@ fn write_report(plan: &ClassifyPlan, details: &RunDetails, summary: &mut RunSumm
 /// `--min-accuracy`: exit 3 below it (the output was written).
 fn check_gate(plan: &ClassifyPlan, gate: document::Gate) -> Result<()> {
     match (gate.passed(), gate.min_accuracy) {
-        (Some(false), Some(minimum)) => Err(anyhow::Error::new(BelowMinimum(format!(
-            "accuracy {:.4} is below --min-accuracy {minimum} (the output {} was written)",
-            gate.accuracy.unwrap_or(0.0),
-            plan.output.shown()
-        )))),
+        (Some(false), Some(minimum)) => Err(anyhow::Error::new(BelowMinimum(match gate.accuracy {
+            Some(accuracy) => format!(
+                "accuracy {accuracy:.4} is below --min-accuracy {minimum} (the output {} was written)",
+                plan.output.shown()
+            ),
+            None => format!(
+                "no row was compared with the truth field, so the run does not reach --min-accuracy {minimum} (the output {} was written)",
+                plan.output.shown()
+            ),
+        }))),
         _ => Ok(()),
     }
 }

@@ -89,6 +89,15 @@ impl Progress {
         }
     }
 
+    /// Says what the run does after scoring (committing the output, writing the report) as a
+    /// progress line, when progress lines are said (stderr not a terminal, an interval set): a
+    /// log shows why a run whose objects are all scored has not ended yet.
+    pub fn stage(interval: u64, what: impl std::fmt::Display) {
+        if interval > 0 && !std::io::stderr().is_terminal() {
+            messages::progress(what);
+        }
+    }
+
     /// `n` more objects done.
     pub fn advance(&self, n: u64) {
         if let Some(bar) = &self.bar {
@@ -123,7 +132,7 @@ impl Drop for Progress {
 }
 
 impl Lines {
-    /// Says the progress every `every` once objects are done, until the run is over.
+    /// Says the progress every `every`, until the run is over.
     fn tick(&self) {
         let Ok(mut over) = self.over.lock() else { return };
         let mut next = self.started + self.every;
@@ -140,14 +149,17 @@ impl Lines {
                 continue;
             }
             next += self.every;
-            let done = self.done.load(Ordering::Relaxed);
-            if done > 0 {
-                messages::progress(self.line(done));
-            }
+            // From the first interval on, even before the first batch is scored: a slow
+            // model's log shows the run alive.
+            messages::progress(self.line(self.done.load(Ordering::Relaxed)));
         }
     }
 
     fn line(&self, done: u64) -> String {
+        if done == 0 {
+            let total = self.total.map_or(String::new(), |t| format!("/{t}"));
+            return format!("0{total} objects, scoring the first batch");
+        }
         let seconds = self.started.elapsed().as_secs_f64();
         let rate = done as f64 / seconds.max(1e-9);
         match self.total {

@@ -10,17 +10,18 @@ use ort::environment::Environment;
 use crate::chips::{self, ChipSpec};
 use crate::infer::Expected;
 use crate::infer::{Classifier, SessionOptions};
+use crate::input::features::PixelShape;
 use crate::input::features::Problem;
 use crate::model::arguments::ModelArguments;
 use crate::model::definition::{LabelMode, ModelDefinition};
 use crate::model::quantize::QuantRecord;
 use crate::output::Confidence;
-use crate::report::gallery::{Gallery, GalleryObject, Rank, Thumbnail};
+use crate::report::gallery::{Gallery, GalleryObject, Outline, Rank, Thumbnail};
 use crate::report::summary::RunSummary;
 use crate::run::plan::ClassifyPlan;
 
 /// An object offered to the report's gallery: where it comes from, and what it should be.
-pub struct Reviewed {
+pub struct Reviewed<'s> {
     /// Position in the input (features), or among the images.
     pub position: usize,
     /// Input feature id.
@@ -29,6 +30,10 @@ pub struct Reviewed {
     pub image_id: Option<String>,
     /// Expected class (`--truth-field`).
     pub expected: Option<String>,
+    /// The feature on the raster, to draw over its chip.
+    pub shape: Option<&'s PixelShape>,
+    /// Its centre in the raster's coordinates, as shown.
+    pub location: Option<String>,
 }
 
 /// The model with the rules that turn its outputs into labels.
@@ -62,14 +67,13 @@ impl<'a> Scorer<'a> {
         };
         let mut summary = RunSummary {
             int8: matches!(QuantRecord::from_emd_text(&plan.model.package.emd_text), Ok(Some(_))),
-            ..Default::default()
+            multi_label: definition.label_mode == LabelMode::MultiLabel,
+            ..RunSummary::default()
         };
-        // The gallery ranks objects by the probability of their one label.
-        if plan.report.html.is_some()
-            && plan.report.chips_per_class > 0
-            && definition.label_mode == LabelMode::SingleLabel
-        {
-            summary.gallery = Some(Gallery::new(plan.report.chips_per_class, definition.classes.len()));
+        // Multi-label models have one more gallery class: rows without a label.
+        if plan.report.html.is_some() && plan.report.chips_per_class > 0 {
+            let groups = definition.classes.len() + usize::from(definition.label_mode == LabelMode::MultiLabel);
+            summary.gallery = Some(Gallery::new(plan.report.chips_per_class, groups));
         }
         Ok(Scorer {
             classifier,
@@ -86,44 +90,61 @@ impl<'a> Scorer<'a> {
     }
 
     /// With `--report`: offers a labelled object to the gallery, with its `scores` and its chip
-    /// (`chip`, normalised by `spec`). Most objects cost a comparison; one the gallery keeps also
-    /// a copy of its chip, turned back into raster values and reduced to a thumbnail.
-    pub fn review(&mut self, spec: &ChipSpec, chip: &[f32], scores: &[f32], object: Reviewed) -> Result<()> {
-        let Some(gallery) = self.summary.gallery.as_mut() else {
+    /// (`chip`, normalised by `spec`): under its label, or (multi-label) under each class of its
+    /// label set, or as a row without a label. Most objects cost a comparison; one the gallery
+    /// keeps also a copy of its chip, turned back into raster values and reduced to a thumbnail.
+    pub fn review(&mut self, spec: &ChipSpec, chip: &[f32], scores: &[f32], object: Reviewed<'_>) -> Result<()> {
+        if self.summary.gallery.is_none() {
             return Ok(());
-        };
-        // Best and runner-up; the first maximum wins, as in `label`.
-        let (mut best, mut second): (usize, Option<usize>) = (0, None);
-        for (i, &p) in scores.iter().enumerate().skip(1) {
-            if p > scores[best] {
-                (best, second) = (i, Some(best));
-            } else if second.is_none_or(|s| p > scores[s]) {
-                second = Some(i);
-            }
         }
         let names = &self.definition.classes;
-        let label = &names[best].name;
-        let rank = Rank {
-            misclassified: object.expected.as_ref().is_some_and(|e| e != label),
-            confidence: scores[best] as f64,
-            position: object.position,
+        let offers: Vec<Offer> = match self.definition.label_mode {
+            LabelMode::SingleLabel => vec![single_label_offer(scores)],
+            LabelMode::MultiLabel => multi_label_offers(scores, self.arguments.threshold),
         };
-        if !gallery.admits(label, rank) {
-            return Ok(());
+        let label = match self.definition.label_mode {
+            LabelMode::SingleLabel => names[offers[0].class.unwrap_or(0)].name.clone(),
+            LabelMode::MultiLabel => offers
+                .iter()
+                .filter_map(|o| o.class)
+                .map(|c| names[c].name.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+        };
+        let misclassified = object.expected.as_ref().is_some_and(|e| *e != label);
+        let mut thumbnail = None;
+        for offer in offers {
+            let class = offer.class.map_or(String::new(), |c| names[c].name.clone());
+            let rank = Rank {
+                misclassified,
+                confidence: offer.margin.unwrap_or(offer.confidence),
+                position: object.position,
+            };
+            let gallery = self.summary.gallery.as_mut().expect("a gallery");
+            if !gallery.admits(&class, rank) {
+                continue;
+            }
+            if thumbnail.is_none() {
+                let mut raw = chip.to_vec();
+                spec.denormalize(&mut raw);
+                thumbnail = Some(Thumbnail::from_chip(&raw, spec.channels(), spec.height, spec.width)?);
+            }
+            let entry = GalleryObject {
+                position: object.position,
+                source_id: object.source_id,
+                image_id: object.image_id.clone(),
+                class,
+                label: label.clone(),
+                confidence: offer.confidence,
+                margin: offer.margin,
+                runner_up: offer.runner_up.map(|i| (names[i].name.clone(), scores[i] as f64)),
+                expected: object.expected.clone(),
+                outline: object.shape.map(|shape| Outline::of(&spec.on_chip(shape))),
+                location: object.location.clone(),
+            };
+            let thumbnail = thumbnail.clone().expect("made above");
+            gallery.insert(entry, thumbnail, &spec.bands);
         }
-        let mut raw = chip.to_vec();
-        spec.denormalize(&mut raw);
-        let thumbnail = Thumbnail::from_chip(&raw, spec.channels(), spec.height, spec.width)?;
-        let object = GalleryObject {
-            position: object.position,
-            source_id: object.source_id,
-            image_id: object.image_id,
-            label: label.clone(),
-            confidence: rank.confidence,
-            runner_up: second.map(|i| (names[i].name.clone(), scores[i] as f64)),
-            expected: object.expected,
-        };
-        gallery.insert(object, thumbnail, &spec.bands);
         Ok(())
     }
 
@@ -184,7 +205,71 @@ impl<'a> Scorer<'a> {
                 (label, Confidence::Multi(all))
             }
         };
-        *self.summary.labels.entry(label.clone()).or_default() += 1;
+        self.summary.count_label(&label);
         Ok((label, confidence))
     }
+}
+
+/// Where an object would stand in one gallery class.
+struct Offer {
+    /// The class (`None`: a multi-label row without a label).
+    class: Option<usize>,
+    /// Probability of the class (no label: the highest probability).
+    confidence: f64,
+    /// Multi-label: distance of `confidence` from the threshold.
+    margin: Option<f64>,
+    /// The class that came closest after it.
+    runner_up: Option<usize>,
+}
+
+/// The best class and the runner-up; the first maximum wins, as in [`Scorer::label`].
+fn single_label_offer(scores: &[f32]) -> Offer {
+    let (mut best, mut second): (usize, Option<usize>) = (0, None);
+    for (i, &p) in scores.iter().enumerate().skip(1) {
+        if p > scores[best] {
+            (best, second) = (i, Some(best));
+        } else if second.is_none_or(|s| p > scores[s]) {
+            second = Some(i);
+        }
+    }
+    Offer {
+        class: Some(best),
+        confidence: scores[best] as f64,
+        margin: None,
+        runner_up: second,
+    }
+}
+
+/// One offer per class at or over `threshold` (its runner-up: the likeliest class under it),
+/// or, with none, one for the row without a label (its likeliest class as runner-up).
+fn multi_label_offers(scores: &[f32], threshold: f32) -> Vec<Offer> {
+    let below = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, &p)| p < threshold)
+        .fold(None, |best: Option<usize>, (i, &p)| match best {
+            Some(b) if scores[b] >= p => Some(b),
+            _ => Some(i),
+        });
+    let offers: Vec<Offer> = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, &p)| p >= threshold)
+        .map(|(i, &p)| Offer {
+            class: Some(i),
+            confidence: p as f64,
+            margin: Some((p - threshold) as f64),
+            runner_up: below,
+        })
+        .collect();
+    if !offers.is_empty() {
+        return offers;
+    }
+    let top = below.map_or(0.0, |b| scores[b]);
+    vec![Offer {
+        class: None,
+        confidence: top as f64,
+        margin: Some((threshold - top) as f64),
+        runner_up: below,
+    }]
 }

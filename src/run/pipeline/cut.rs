@@ -13,7 +13,7 @@ use crate::error;
 use crate::gdal_ffi::raster_io;
 use crate::input::features::{InputFeature, Problem};
 use crate::input::items::Item;
-use crate::input::raster::{Raster, RasterOverrides};
+use crate::input::raster::{self, Raster, RasterOverrides};
 use crate::messages;
 
 /// A batch with its chips cut: chips of the classifiable features, in batch order.
@@ -121,6 +121,8 @@ fn cut_one(
     let spec = &ctx.specs[item];
     let window = match spec.cut_pixels(raster, shape, slot, scratch) {
         Ok(window) => window,
+        // A server that stopped answering ends the run: every later read would wait as long.
+        Err(err) if raster::is_unreachable(&err) => return Err(err),
         Err(err) => {
             report_read_failure(feature.index, &err);
             slot.fill(0.0);

@@ -26,6 +26,7 @@ use crate::chips::ChipSpec;
 use crate::error::Interrupted;
 use crate::input::features::FeatureSource;
 use crate::input::items::Item;
+use crate::model::definition::LabelMode;
 use crate::output::resume::WrittenRow;
 use crate::output::OutputWriter;
 use crate::report::summary::RunSummary;
@@ -92,6 +93,10 @@ pub fn classify_features(
     finish::check_selection(plan, features, &read)?;
     finish::check_outcome(&summary, features, &read)?;
     let record = finish::run_record(plan, &summary, &schema, read);
+    Progress::stage(
+        plan.report.progress_interval,
+        format_args!("{} objects scored; finishing the output", summary.objects),
+    );
     writer.finish(record.as_ref())?;
     Ok(summary)
 }
@@ -143,6 +148,7 @@ impl Stages<'_> {
                 truth: self.truth,
                 comparison: self.truth.map(|_| truth_comparison(plan)),
                 record: prepare::records_itself(plan),
+                multi_label: plan.model.package.definition.label_mode == LabelMode::MultiLabel,
                 window_size,
                 progress: self.progress,
             };

@@ -46,14 +46,15 @@ pub fn prepare(plan: &ClassifyPlan, features: &FeaturesPlan) -> Result<Prepared>
     let definition = &plan.model.package.definition;
     let specs = chip_specs(plan, &items)?;
     warn_outside_trained_cell_sizes(definition, plan.chips.cell_size, &items);
-    let mut source = FeatureSource::open_with(&features.source, &features.query)?;
-    source.selection.shard = plan.scale_out.shard.map(|s| (s.index, s.count));
     // The extent's CRS is the first raster's unless given.
-    source.extent = plan
+    let extent = plan
         .inputs
         .extent
         .as_ref()
         .map(|e| e.with_default_crs(items[0].grid.srs_wkt.as_deref()));
+    let mut source = FeatureSource::open_with(&features.source, &features.query, extent.as_ref())?;
+    source.selection.shard = plan.scale_out.shard.map(|s| (s.index, s.count));
+    source.extent = extent;
     let truth = truth_column(plan, features, &source)?;
     // Continuing a run: the rows it wrote are the first rows of this run's output, skipped.
     let output = &plan.output;
@@ -340,7 +341,10 @@ fn warn_outside_trained_cell_sizes(definition: &ModelDefinition, cell_size: Opti
 }
 
 /// `trained` in the units of `grid`'s CRS at the centre of the grid: itself when it names no
-/// spatial reference or the raster's, `None` when either cannot be related to the other.
+/// spatial reference or the raster's, `None` when either cannot be related to the other. A
+/// projected CRS whose area of use does not hold the raster (a model trained in UTM zone 33
+/// used on imagery in zone 18) says nothing of the distortion there: its size is taken as a
+/// ground length in its linear unit.
 fn in_raster_units(trained: TrainedCellSize, grid: &RasterGrid) -> Option<f64> {
     let Some(wkid) = trained.wkid else {
         return Some(trained.size);
@@ -353,11 +357,16 @@ fn in_raster_units(trained: TrainedCellSize, grid: &RasterGrid) -> Option<f64> {
     if srs::same(&own, &raster) {
         return Some(trained.size);
     }
+    let (col, row) = (grid.width as f64 / 2.0, grid.height as f64 / 2.0);
+    let (cx, cy) = grid.pixel_to_world(col, row);
+    let centre = [cx, cy];
+    if own.is_projected() {
+        if let Some((_, lat)) = lon_lat(&raster, centre).filter(|&(lon, lat)| !within_area_of_use(&own, lon, lat)) {
+            return ground_length_in_raster_units(trained.size * own.linear_units(), &raster, lat);
+        }
+    }
     let to_own = srs::transform(&raster, &own).ok()??;
     let back = srs::transform(&own, &raster).ok()??;
-    let gt = grid.geo_transform;
-    let (col, row) = (grid.width as f64 / 2.0, grid.height as f64 / 2.0);
-    let centre = [gt[0] + col * gt[1] + row * gt[2], gt[3] + col * gt[4] + row * gt[5]];
     let (mut x, mut y) = ([centre[0]], [centre[1]]);
     to_own.transform_coords(&mut x, &mut y, &mut []).ok()?;
     // One trained cell east and one north of the centre, back in the raster's CRS.
@@ -366,5 +375,42 @@ fn in_raster_units(trained: TrainedCellSize, grid: &RasterGrid) -> Option<f64> {
     let east = (xs[0] - centre[0]).hypot(ys[0] - centre[1]);
     let north = (xs[1] - centre[0]).hypot(ys[1] - centre[1]);
     let size = (east + north) / 2.0;
+    (size.is_finite() && size > 0.0).then_some(size)
+}
+
+/// Longitude and latitude (degrees) of `point` in `srs`.
+fn lon_lat(srs: &SpatialRef, point: [f64; 2]) -> Option<(f64, f64)> {
+    let wgs84 = SpatialRef::from_epsg(4326).ok()?;
+    let (mut x, mut y) = ([point[0]], [point[1]]);
+    if let Some(to_degrees) = srs::transform(srs, &wgs84).ok()? {
+        to_degrees.transform_coords(&mut x, &mut y, &mut []).ok()?;
+    }
+    Some((x[0], y[0]))
+}
+
+/// Whether (`lon`, `lat`) lies in the area of use of `srs` (one that declares none holds all).
+fn within_area_of_use(srs: &SpatialRef, lon: f64, lat: f64) -> bool {
+    let Some(area) = srs.area_of_use() else {
+        return true;
+    };
+    let (west, east) = (area.west_lon_degree, area.east_lon_degree);
+    let lon_in = if west <= east {
+        (west..=east).contains(&lon)
+    } else {
+        lon >= west || lon <= east
+    };
+    lon_in && (area.south_lat_degree..=area.north_lat_degree).contains(&lat)
+}
+
+/// A ground length of `metres` in the units of `raster` at latitude `lat`: its linear unit, or
+/// (a geographic CRS) the mean of the degrees of latitude and of longitude it spans there.
+fn ground_length_in_raster_units(metres: f64, raster: &SpatialRef, lat: f64) -> Option<f64> {
+    let size = if raster.is_geographic() {
+        let radius = raster.semi_major().ok()?;
+        let radians = (metres / radius + metres / (radius * lat.to_radians().cos())) / 2.0;
+        radians / raster.angular_units()
+    } else {
+        metres / raster.linear_units()
+    };
     (size.is_finite() && size > 0.0).then_some(size)
 }

@@ -71,6 +71,8 @@ pub struct ReadContext<'a> {
     pub comparison: Option<Confusion>,
     /// Whether the run records itself (rows per feature are then counted).
     pub record: bool,
+    /// Whether labels are sets of classes (a multi-label model), for counting the skipped rows.
+    pub multi_label: bool,
     /// Features in the next window, set by the scoring stage from the run's speed.
     pub window_size: &'a AtomicUsize,
     /// Progress on stderr.
@@ -98,6 +100,7 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
     // Rows an earlier run wrote: counted here, not classified again.
     let mut resumed = RunSummary {
         truth: ctx.comparison.take(),
+        multi_label: ctx.multi_label,
         ..RunSummary::default()
     };
     let mut skipped = 0;
@@ -148,7 +151,7 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
 /// deleted, reordered or written from other features would otherwise leave duplicates and
 /// gaps.
 fn check_resumed_row(row: &WrittenRow, feature: &InputFeature, items: &[Item], n: usize) -> Result<()> {
-    let image = feature.item.filter(|_| items.len() > 1).map(|i| items[i].name.clone());
+    let image = feature.item.filter(|_| items.len() > 1).map(|i| items[i].id.clone());
     let mismatch = match (&row.source_id, &row.image_id) {
         (Some(id), _) if *id != feature.fid => Some(format!(
             "SourceOID {} where this run's feature is {}",

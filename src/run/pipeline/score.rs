@@ -19,6 +19,7 @@ use crate::input::features::InputFeature;
 use crate::input::items::Item;
 use crate::output;
 use crate::output::OutputWriter;
+use crate::report::gallery;
 use crate::run::interrupt;
 use crate::run::progress::Progress;
 use crate::run::scorer::{Reviewed, Scorer};
@@ -183,11 +184,18 @@ fn offer_to_gallery(
         .and_then(|i| feature.fields.get(i))
         .and_then(Option::as_ref)
         .map(output::field_text);
+    let shape = feature.shape.as_ref().ok();
+    let location = shape.and_then(|s| {
+        let [x0, y0, x1, y1] = s.envelope;
+        gallery::location(&ctx.items[item].grid, (x0 + x1) / 2.0, (y0 + y1) / 2.0)
+    });
     let object = Reviewed {
         position: feature.index,
         source_id: feature.fid,
-        image_id: (ctx.items.len() > 1).then(|| ctx.items[item].name.clone()),
+        image_id: (ctx.items.len() > 1).then(|| ctx.items[item].id.clone()),
         expected,
+        shape,
+        location,
     };
     scorer.review(&ctx.specs[item], chip, scores, object)
 }

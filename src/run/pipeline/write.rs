@@ -74,7 +74,7 @@ fn write_row(ctx: &WriteContext<'_>, scorer: &mut Scorer<'_>, writer: &mut Outpu
         image_id: feature
             .item
             .filter(|_| ctx.items.len() > 1)
-            .map(|i| ctx.items[i].name.clone()),
+            .map(|i| ctx.items[i].id.clone()),
         fields: feature.fields,
         label,
         confidence,

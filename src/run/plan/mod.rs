@@ -20,7 +20,10 @@ use anyhow::{Context, Result};
 
 use crate::bail_input;
 use crate::cli::ClassifyArgs;
-use crate::output::target::refuse_input_as_output;
+use crate::input::{download, http, token};
+use crate::output::feature_layer::{self, FeatureLayerTarget};
+use crate::output::target::{self, refuse_input_as_output};
+use crate::output::StyleMode;
 
 pub use chips::ChipsPlan;
 pub use inputs::{FeaturesPlan, InputsPlan};
@@ -49,14 +52,20 @@ pub struct ClassifyPlan {
     pub report: ReportPlan,
     /// Sharding and resuming.
     pub scale_out: ScaleOutPlan,
+    /// The feature layer the results are appended to (`-o …/FeatureServer/N`): the run writes
+    /// `output`, a local GeoPackage in the layer's spatial reference, and sends its rows there.
+    pub upload: Option<FeatureLayerTarget>,
 }
 
 impl ClassifyPlan {
     /// Validates `args` into a plan.
-    pub fn from_args(args: ClassifyArgs) -> Result<ClassifyPlan> {
+    pub fn from_args(mut args: ClassifyArgs) -> Result<ClassifyPlan> {
         let (started, started_at) = (Instant::now(), SystemTime::now());
         // GDAL's configuration first: it may change how anything below is opened.
         apply_config(&args.config)?;
+        // Then what HTTP needs before any request: timeouts and retries, the run's token.
+        http::apply_unattended_defaults();
+        token::load(args.token_file.as_deref())?;
         let (Some(model), Some(output)) = (args.model.clone(), args.output.clone()) else {
             bail_input!("--model and --output are required; see classify-objects --help");
         };
@@ -71,10 +80,34 @@ impl ClassifyPlan {
         {
             bail_input!("--append, --overwrite and --resume exclude each other; choose one");
         }
+        // Results for a feature layer are written to a local GeoPackage first, then sent.
+        let (output, upload) = match output.to_str().filter(|o| feature_layer::is_feature_layer(o)) {
+            Some(url) => {
+                if args.overwrite {
+                    bail_input!(
+                        "--overwrite does not apply to feature layer {}: results are appended to it; leave --overwrite out (and delete the layer's features yourself if they are to go)",
+                        http::redact(url)
+                    );
+                }
+                let layer = FeatureLayerTarget::check(url, &args.class_label_field, args.resume)?;
+                let dir = download::cache_dir(args.cache_dir.as_deref())?.join("uploads");
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating the folder of results to send, {}", dir.display()))?;
+                args.format = None;
+                args.layer_name = Some("results".into());
+                args.t_srs = Some(layer.srs.clone());
+                args.qgis_style = StyleMode::None;
+                args.overwrite = true;
+                args.append = false;
+                args.resume = false;
+                (dir.join(format!("results-{}.gpkg", std::process::id())), Some(layer))
+            }
+            None => (output, None),
+        };
         let choice = output::OutputChoice::from_args(&args, &output)?;
         let scale_out = ScaleOutPlan::from_args(&args, &choice)?;
         let inputs_checked = inputs::check_features_flags(&args)?;
-        let report = ReportPlan::from_args(&args, &output)?;
+        let report = ReportPlan::from_args(&args, &target::family_names(&output, &choice.format))?;
         let chips = ChipsPlan::from_args(&args)?;
         let model = ModelPlan::from_args(&args, &model)?;
         let inputs = InputsPlan::from_args(args, inputs_checked)?;
@@ -91,6 +124,7 @@ impl ClassifyPlan {
             output,
             report,
             scale_out,
+            upload,
         })
     }
 

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::ClassifyArgs;
 use crate::infer::{self, Device};
-use crate::input::{download, http};
+use crate::input::{download, http, portal};
 use crate::messages;
 use crate::model::arguments::{self, ModelArguments};
 use crate::model::package::{ModelPackage, MAX_MODEL_BYTES};
@@ -38,7 +38,7 @@ pub struct ModelPlan {
 impl ModelPlan {
     /// Opens and checks the model `--model` names, resolves its arguments, locates ONNX Runtime.
     pub fn from_args(args: &ClassifyArgs, model: &Path) -> Result<ModelPlan> {
-        let (package, local_file) = open_package(model, args.cache_dir.as_deref())?;
+        let (package, local_file) = open_package(model, args.cache_dir.as_deref(), args.portal.as_deref())?;
         if let Some(conversion) = &package.conversion {
             messages::info(conversion.notice());
         }
@@ -64,13 +64,17 @@ impl ModelPlan {
     }
 }
 
-/// The package `--model` names: a JSON definition, a local file, or a URL downloaded once into
-/// the cache folder; with its local file.
-fn open_package(model: &Path, cache_dir: Option<&Path>) -> Result<(ModelPackage, Option<PathBuf>)> {
+/// The package `--model` names: a JSON definition, a local file, or a URL (a portal item, its
+/// data, an item ID on `portal`) downloaded once into the cache folder; with its local file.
+fn open_package(
+    model: &Path,
+    cache_dir: Option<&Path>,
+    portal: Option<&str>,
+) -> Result<(ModelPackage, Option<PathBuf>)> {
     if let Some(text) = model.to_str().filter(|m| ModelPackage::is_json_definition(m)) {
         return Ok((ModelPackage::from_json_definition(text)?, None));
     }
-    let (file, url) = fetch_model(model.to_path_buf(), cache_dir)?;
+    let (file, url) = fetch_model(model.to_path_buf(), cache_dir, portal)?;
     let mut package = match (ModelPackage::open(&file), &url) {
         (Ok(package), _) => package,
         (Err(err), Some(url)) => {
@@ -88,10 +92,16 @@ fn open_package(model: &Path, cache_dir: Option<&Path>) -> Result<(ModelPackage,
     Ok((package, Some(file)))
 }
 
-/// The local file of `--model`: itself, or for an `http(s)://` URL its copy in the cache folder,
+/// The local file of `--model`: itself, or for an `http(s)://` URL (a portal item's is its
+/// data's, the item checked first; an item ID is on `portal`) its copy in the cache folder,
 /// downloaded (and checked as a local package would be) the first time; with the URL to show.
-fn fetch_model(model: PathBuf, cache_dir: Option<&Path>) -> Result<(PathBuf, Option<String>)> {
-    let Some(url) = model.to_str().filter(|m| download::is_remote(m)).map(str::to_string) else {
+fn fetch_model(model: PathBuf, cache_dir: Option<&Path>, portal: Option<&str>) -> Result<(PathBuf, Option<String>)> {
+    let given = model.to_str().filter(|m| !model.exists() || download::is_remote(m));
+    let url = match given {
+        Some(m) => portal::package_url(m, portal)?.or_else(|| download::is_remote(m).then(|| m.to_string())),
+        None => None,
+    };
+    let Some(url) = url else {
         return Ok((model, None));
     };
     let dir = download::cache_dir(cache_dir)?.join("models");

@@ -49,7 +49,7 @@ pub struct ReportPlan {
 impl ReportPlan {
     /// Checks the report flags of `args`; `output` is the run's output, which none of these
     /// files may be.
-    pub fn from_args(args: &ClassifyArgs, output: &Path) -> Result<ReportPlan> {
+    pub fn from_args(args: &ClassifyArgs, output: &[PathBuf]) -> Result<ReportPlan> {
         if args.min_accuracy.is_some() && args.truth_field.is_none() {
             bail_input!("--min-accuracy needs --truth-field (the field with the expected class)");
         }
@@ -66,6 +66,14 @@ impl ReportPlan {
             .as_deref()
             .map(|path| check_side_output(path, "--report", output))
             .transpose()?;
+        if let (Some(SummaryTarget::File(json)), Some(html)) = (&summary_json, &html) {
+            if same_place(json, html) {
+                bail_input!(
+                    "--summary-json and --report both name {}; give each its own file",
+                    html.display()
+                );
+            }
+        }
         let chips_per_class = match (args.report_chips, &html) {
             (Some(_), None) => bail_input!("--report-chips sets the gallery of --report; give --report FILE.html"),
             (Some(n), Some(_)) if n > MAX_CHIPS_PER_CLASS => {
@@ -84,9 +92,22 @@ impl ReportPlan {
     }
 }
 
+/// Whether `a` and `b` name the same file: the same name in the same folder (however spelled).
+fn same_place(a: &Path, b: &Path) -> bool {
+    let folder = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+    };
+    a.file_name() == b.file_name() && folder(a) == folder(b)
+}
+
 /// Checks that a file written after the run (`--summary-json`, `--report`) can be written: its
-/// name is a file's, its folder exists, it is not a folder, and it is not the output.
-fn check_side_output(path: &Path, flag: &str, output: &Path) -> Result<PathBuf> {
+/// name is a file's, its folder exists, it is not a folder, and it is not the output nor one of
+/// the files the output is made of (`output`: a Shapefile's `.dbf`, the `.qml` style).
+fn check_side_output(path: &Path, flag: &str, output: &[PathBuf]) -> Result<PathBuf> {
     target::check_name(path, false, flag)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -112,8 +133,18 @@ fn check_side_output(path: &Path, flag: &str, output: &Path) -> Result<PathBuf> 
             dir.display()
         );
     }
-    if path == output || path.file_name() == output.file_name() && dir == output.parent().unwrap_or(Path::new(".")) {
+    if same_place(path, &output[0]) {
         bail_input!("{flag} {} is the output itself; give it another name", path.display());
+    }
+    if let Some(member) = output[1..].iter().find(|member| same_place(path, member)) {
+        bail_input!(
+            "{flag} {} is a file of the output {} (its {}); give it another name",
+            path.display(),
+            output[0].display(),
+            member
+                .extension()
+                .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()))
+        );
     }
     Ok(path.to_path_buf())
 }

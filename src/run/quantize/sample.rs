@@ -75,7 +75,7 @@ pub fn draw(definition: &ModelDefinition, request: &SampleRequest<'_>) -> Result
     let items = items::for_features(&[request.raster.to_string()], ProcessingMode::ProcessAsMosaickedImage)?;
     let raster = Raster::open(&items[0].name)?;
     let spec = ChipSpec::new(definition, &raster)?;
-    let mut source = FeatureSource::open_with(request.features, request.query)?;
+    let mut source = FeatureSource::open_with(request.features, request.query, None)?;
     let layer = source.layer_name.clone();
     // First read: where each feature that lies on the raster is.
     let mut centres: Vec<(usize, f64, f64)> = Vec::new();

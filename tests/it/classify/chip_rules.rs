@@ -543,4 +543,32 @@ fn the_trained_cell_size_is_compared_in_the_rasters_units() {
     let line = warning(&colors_tif(), &["--layer", "polygons"]).expect("a warning on the metre raster");
     let advice: f64 = line.rsplit("--cell-size ").next().unwrap().trim().parse().unwrap();
     assert!((0.17..0.19).contains(&advice), "{line}");
+
+    // Trained in UTM zone 33 (Europe), used on imagery in UTM zone 18 (North Carolina, 300 m
+    // pixels): zone 33's distortion there means nothing; 300 m are 300 m, and 30 m are 30 m.
+    for (size, expected) in [("300", None), ("30", Some(30.0))] {
+        let trained = format!(r#"{{"x": {size}, "y": {size}, "spatialReference": {{"wkid": 32633}}}}"#);
+        let emd = colors_emd(&[(
+            "\"ImageWidth\": 32,",
+            &format!("\"MinCellSize\": {trained}, \"MaxCellSize\": {trained}, \"ImageWidth\": 32,"),
+        )]);
+        let package = write_package(
+            d,
+            "zone33.dlpk",
+            &emd,
+            &std::fs::read(fixture("synthetic/colors.onnx")).unwrap(),
+        );
+        let out = d.join("zone18.gpkg");
+        let done = run_owned_ok(&classify_args(
+            &real_raster(),
+            &package,
+            Some(&footprints()),
+            &out,
+            &["--overwrite"],
+        ));
+        let stderr = String::from_utf8_lossy(&done.stderr).to_string();
+        let line = stderr.lines().find(|l| l.contains("trained for"));
+        let advice = line.map(|l| l.rsplit("--cell-size ").next().unwrap().trim().parse::<f64>().unwrap());
+        assert_eq!(advice, expected, "{stderr}");
+    }
 }

@@ -251,8 +251,14 @@ fn bad_arguments_and_outputs() {
     let (raster, model) = (arg(colors_tif()), arg(colors_dlpk()));
     let missing_dir = arg(d.join("no/such/dir/out.gpkg"));
     let unknown_format = arg(d.join("out.shp.xyz"));
+    let (shp, dbf, qml, same) = (
+        arg(d.join("s.shp")),
+        arg(d.join("s.dbf")),
+        arg(d.join("out.qml")),
+        arg(d.join("r.html")),
+    );
     // (the arguments after -r and -m, what the error line names)
-    let cases: [(&[&str], &[&str]); 5] = [
+    let cases: [(&[&str], &[&str]); 9] = [
         (
             &["--model-arg", "pading=4"],
             &["pading", "batch_size", "test_time_augmentation"],
@@ -261,6 +267,17 @@ fn bad_arguments_and_outputs() {
         (&["--model-arguments", "batch_size zero"], &["batch_size", "zero"]),
         (&["-o", &missing_dir], &["does not exist"]),
         (&["-o", &unknown_format], &[".xyz", ".gpkg"]),
+        // Side outputs never take the name of a file of the output, nor each other's.
+        (
+            &["-o", &shp, "--report", &dbf],
+            &["--report", "s.dbf", "a file of the output", ".dbf"],
+        ),
+        (&["-o", &shp, "--summary-json", &dbf], &["--summary-json", ".dbf"]),
+        (&["--report", &qml], &["--report", "out.qml", ".qml"]),
+        (
+            &["--report", &same, "--summary-json", &same],
+            &["--summary-json and --report", "r.html"],
+        ),
     ];
     for (extra, needles) in cases {
         let mut all = vec!["-r", raster.as_str(), "-m", model.as_str()];

@@ -152,7 +152,13 @@ fn progress_lines_for_logs_count_the_shard() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("progress:")).collect();
     assert!(!lines.is_empty(), "{stderr}");
-    assert!(lines.iter().all(|l| l.contains("/1000 objects")), "{lines:?}");
+    // Counts of the shard's objects, then what the run does once they are scored.
+    let (last, counts) = lines.split_last().unwrap();
+    assert!(counts.iter().all(|l| l.contains("/1000 objects")), "{lines:?}");
+    assert!(
+        last.ends_with("progress: 1000 objects scored; finishing the output"),
+        "{lines:?}"
+    );
     assert_eq!(read_rows(&out, None).len(), 1000);
 }
 

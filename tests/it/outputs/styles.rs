@@ -95,6 +95,23 @@ fn an_embedded_style_is_written_as_qgis_writes_it() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&info.stderr);
     assert!(info.status.success() && !stderr.contains("Warning"), "{stderr}");
+    // The layer replaced twice still has one style of this program's.
+    for _ in 0..2 {
+        let run = run_colors(
+            &out,
+            &fixture("synthetic/colors.dlpk"),
+            &[
+                "--class-label-field",
+                "Colour",
+                "--qgis-style",
+                "embedded",
+                "--overwrite",
+            ],
+        );
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let ds = gdal::Dataset::open(&out).unwrap();
+    assert_eq!(ds.layer_by_name("layer_styles").unwrap().feature_count(), 1);
 }
 
 /// The attribute a categorized style colours by, or the rules of a rule-based one:
@@ -244,4 +261,43 @@ fn a_style_names_the_field_as_written_and_belongs_to_one_layer() {
     // The run's own style is replaced with its output.
     run_owned_ok(&polygons(&gpkg, &["--overwrite", "--class-label-field", "Renamed"]));
     assert_eq!(attr(&d.join("n.qml")), "Renamed");
+}
+
+#[test]
+fn a_run_keeps_styles_it_did_not_write_and_knows_its_own_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A File Geodatabase output beside the user's own u.qml: kept, with a warning.
+    let mine = "<qgis><!-- mine --></qgis>";
+    std::fs::write(d.join("u.qml"), mine).unwrap();
+    let run = run_colors(&d.join("u.gdb"), &colors_dlpk(), &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no QGIS style written: "));
+    assert_eq!(std::fs::read_to_string(d.join("u.qml")).unwrap(), mine);
+    // n.gpkg's style stays when n.gdb is written beside it.
+    assert!(run_colors(&d.join("n.gpkg"), &colors_dlpk(), &[]).status.success());
+    let gpkg_style = std::fs::read_to_string(d.join("n.qml")).unwrap();
+    assert!(run_colors(&d.join("n.gdb"), &colors_dlpk(), &[]).status.success());
+    assert_eq!(std::fs::read_to_string(d.join("n.qml")).unwrap(), gpkg_style);
+    // A Shapefile's style is stamped with the output's layer, not the temporary one, so a later
+    // run replaces it: a multi-label run over it gets its rule-based style.
+    let shp = d.join("f.shp");
+    assert!(run_colors(&shp, &colors_dlpk(), &[]).status.success());
+    let qml = std::fs::read_to_string(d.join("f.qml")).unwrap();
+    assert!(qml.contains("value=\"f.shp|f\""), "{qml}");
+    let emd = colors_emd(&[(
+        "\"ImageSpaceUsed\"",
+        "\"MetaDataMode\": \"MultiLabeled_Tiles\", \"ImageSpaceUsed\"",
+    )]);
+    let multi = write_package(
+        d,
+        "multi.dlpk",
+        &emd,
+        &std::fs::read(fixture("synthetic/colors.onnx")).unwrap(),
+    );
+    let run = run_colors(&shp, &multi, &["--overwrite", "--model-arg", "threshold=0.6"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success() && !stderr.contains("QGIS style"), "{stderr}");
+    let qml = std::fs::read_to_string(d.join("f.qml")).unwrap();
+    assert!(qml.contains(r#"type="RuleRenderer""#), "{qml}");
 }

@@ -186,6 +186,43 @@ fn model_and_definition_that_disagree() {
         &["6 scores", "7 class", "Classes"],
     );
 
+    // Class names that cannot be told apart as labels: the same twice, empty, and (in a
+    // multi-label model, which joins labels with ';') holding a ';'.
+    let multi = (
+        "\"ImageSpaceUsed\"",
+        "\"MetaDataMode\": \"MultiLabeled_Tiles\", \"ImageSpaceUsed\"",
+    );
+    for (replace, needles) in [
+        (
+            vec![("\"Name\": \"green\"", "\"Name\": \"red\"")],
+            vec!["Classes[0] and Classes[1]", "red", "its own name"],
+        ),
+        (
+            vec![("\"Name\": \"blue\"", "\"Name\": \" \"")],
+            vec!["Classes[2]", "empty \"Name\""],
+        ),
+        (
+            vec![("\"Name\": \"blue\"", "\"Name\": \"a;b\""), multi],
+            vec!["Classes[2]", "\"a;b\"", "';'"],
+        ),
+    ] {
+        let pkg = write_package(d, "names.dlpk", &colors_emd(&replace), &model);
+        assert_mentions(
+            &fails(d, &["-r", &arg(colors_tif()), "-m", pkg.to_str().unwrap()]),
+            &needles,
+        );
+    }
+    // A ';' in a single-label model's class is only text.
+    let emd = colors_emd(&[("\"Name\": \"blue\"", "\"Name\": \"a;b\"")]);
+    let pkg = write_package(d, "semicolon.dlpk", &emd, &model);
+    run_owned_ok(&classify_args(
+        &colors_tif(),
+        &pkg,
+        Some(&objects()),
+        &d.join("ok.gpkg"),
+        &["--layer", "polygons"],
+    ));
+
     // Chip size that the model does not take.
     let emd = colors_emd(&[("\"ImageWidth\": 32", "\"ImageWidth\": 64")]);
     let pkg = write_package(d, "size.dlpk", &emd, &model);

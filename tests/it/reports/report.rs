@@ -178,7 +178,7 @@ fn min_accuracy_fails_the_run_below_the_threshold_but_keeps_the_output() {
         (&json["format"], &json["schema_version"], &json["tool"]["version"]),
         (
             &serde_json::json!("classify-objects summary"),
-            &serde_json::json!(1),
+            &serde_json::json!(2),
             &serde_json::json!(env!("CARGO_PKG_VERSION"))
         )
     );
@@ -388,7 +388,10 @@ fn the_report_gallery_shows_the_objects_to_check_in_order_with_their_chips() {
             assert_eq!(a("data-misclassified"), e.misclassified.to_string());
             assert_eq!(figure.value().classes().any(|c| c == "misclassified"), e.misclassified);
             // The caption, line by line: SourceOID, label and confidence, runner-up, expected.
-            let lines: Vec<String> = select_in(figure, "figcaption > div").iter().map(text).collect();
+            let lines: Vec<String> = select_in(figure, "figcaption > div:not(.location)")
+                .iter()
+                .map(text)
+                .collect();
             assert_eq!(lines[0], format!("SourceOID {}", e.oid));
             let shown = |line: &str, prefix: &str| -> f64 {
                 line.strip_prefix(prefix)

@@ -331,7 +331,7 @@ fn a_slow_run_says_its_progress_on_time_and_a_stopped_one_keeps_what_it_scored()
             .expect("progress lines");
         if let Some((done, rate)) = progress(&line) {
             seen.push(done);
-            if seen.len() >= 2 && done as f64 >= rate * 15.0 {
+            if seen.len() >= 2 && done > 0 && done as f64 >= rate * 15.0 {
                 break (done, rate);
             }
         }

@@ -2,13 +2,19 @@
 //! services: an ImageServer (`?f=json`, `exportImage` with bbox/size/format, TIFF or PNG), a cached
 //! MapServer (`?f=json` with `tileInfo`, `tile/{level}/{row}/{col}` PNG tiles), FeatureServer
 //! layers (`0?f=json`, `0/query` with `returnCountOnly`, `resultOffset`/`resultRecordCount` and
-//! `exceededTransferLimit`), and plain files (a portal item's data), whole or cut short. Images
-//! and features are served from local files, so a run on the service can be compared with a run
-//! on the files. Every request is logged. Bounded: 120 s or 10,000 connections, then it stops.
+//! `exceededTransferLimit`, `where` and envelope filters, `returnIdsOnly`), image services with a
+//! catalog of items (`query` for their footprints, `exportImage` with a lock-raster mosaic rule),
+//! editable layers that take `addFeatures` and keep what they were given, portal items
+//! (`sharing/rest/content/items/ID` and its `/data`), and plain files, whole or cut short. A
+//! token can be required of every request, and faults injected (a stall, a stall mid-body, an
+//! error answer, an edit applied whose answer never comes). Images and features are served from
+//! local files, so a run on the service can be compared with a run on the files. Every request
+//! is logged (POST forms too). Bounded: 120 s or 10,000 connections, then it stops.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use gdal::vector::{FieldValue, Geometry, LayerAccess, OGRFieldType};
 use gdal::Dataset;
@@ -152,6 +158,9 @@ pub struct LayerSpec {
     pub ignore_offset: bool,
     /// Declare `supportsPagination: false`.
     pub no_paging: bool,
+    /// `(shown, dropped)`: pages serve the feature with OBJECTID `shown` a second time in place
+    /// of the one with OBJECTID `dropped` (a count that stays right over pages that do not).
+    pub repeat: Option<(i64, i64)>,
 }
 
 impl LayerSpec {
@@ -163,6 +172,7 @@ impl LayerSpec {
             page,
             ignore_offset: false,
             no_paging: false,
+            repeat: None,
         }
     }
 }
@@ -175,24 +185,124 @@ pub struct FileSpec {
     pub cut: Option<usize>,
 }
 
+/// A portal item (`/sharing/rest/content/items/ID`): its description and its data.
+#[derive(Clone, Debug)]
+pub struct PortalItem {
+    pub id: String,
+    pub description: Value,
+    pub data: Vec<u8>,
+}
+
+/// An editable feature layer results are added to: its fields (name, Esri type), geometry type
+/// (`esriGeometryPoint`, ...), CRS and capabilities.
+#[derive(Clone, Debug)]
+pub struct TargetSpec {
+    pub fields: Vec<(String, &'static str)>,
+    pub geometry_type: &'static str,
+    pub epsg: i64,
+    pub capabilities: &'static str,
+    /// Largest page of a query.
+    pub page: usize,
+}
+
+impl TargetSpec {
+    /// A layer with OBJECTID, `SourceOID`, `ClassLabel`, `Confidence`, `Status`, then `extra`.
+    pub fn results(geometry_type: &'static str, epsg: i64, extra: &[(&str, &'static str)]) -> TargetSpec {
+        let mut fields = vec![
+            ("OBJECTID".to_string(), "esriFieldTypeOID"),
+            ("SourceOID".to_string(), "esriFieldTypeInteger"),
+            ("ClassLabel".to_string(), "esriFieldTypeString"),
+            ("Confidence".to_string(), "esriFieldTypeDouble"),
+            ("Status".to_string(), "esriFieldTypeString"),
+        ];
+        fields.extend(extra.iter().map(|(n, t)| (n.to_string(), *t)));
+        TargetSpec {
+            fields,
+            geometry_type,
+            epsg,
+            capabilities: "Create,Delete,Query,Update,Editing",
+            page: 1000,
+        }
+    }
+}
+
+/// What a fault does to the requests it matches.
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    /// No answer for this long, then the connection closes.
+    Stall(Duration),
+    /// The head and this many bytes of the body, then nothing for this long.
+    StallMidBody(usize, Duration),
+    /// This JSON instead of the answer (HTTP 200, as ArcGIS answers errors).
+    Json(Value),
+    /// This HTTP status (e.g. `503 Service Unavailable`) with an empty body.
+    Status(&'static str),
+    /// The request is carried out (an edit applied), but its answer never comes.
+    ApplyThenStall(Duration),
+}
+
+/// A fault injected into the requests whose path and decoded query contain `matching`, the
+/// first `times` of them (0: all).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub matching: String,
+    pub kind: FaultKind,
+    pub times: usize,
+}
+
 /// What the server serves, by service name (`/arcgis/rest/services/NAME/…`) or path (`files`).
 #[derive(Clone, Default)]
 pub struct Catalog {
     pub image_servers: Vec<(String, PathBuf)>,
+    /// Image services with a catalog of items (name, raster), the rasters on one pixel grid.
+    pub image_catalogs: Vec<(String, Vec<(String, PathBuf)>)>,
     pub map_servers: Vec<(String, PathBuf, Tiling)>,
     /// A MapServer without tile cache (a dynamic map).
     pub dynamic_map_servers: Vec<String>,
     pub feature_layers: Vec<(String, LayerSpec)>,
+    /// Editable layers (`NAME/FeatureServer/0`) that keep what `addFeatures` gives them.
+    pub target_layers: Vec<(String, TargetSpec)>,
     pub files: Vec<(String, FileSpec)>,
+    pub portal_items: Vec<PortalItem>,
+    /// A token every request must carry (`token=`), else ArcGIS's "Token Required" (499).
+    pub required_token: Option<String>,
+    pub faults: Vec<Fault>,
+}
+
+/// A catalog item: its name and image, and where its top-left pixel sits on the service's grid.
+struct CatalogItem {
+    name: String,
+    image: Image,
+    offset: (usize, usize),
+}
+
+/// An image service with a catalog: its items and the grid of their union.
+struct ImageCatalog {
+    items: Vec<CatalogItem>,
+    union: Image,
+}
+
+/// One request as logged: method, path with decoded query, and a POST's form.
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub method: String,
+    pub target: String,
+    pub form: BTreeMap<String, String>,
 }
 
 struct State {
     images: BTreeMap<String, Image>,
+    catalogs: BTreeMap<String, ImageCatalog>,
     tiles: BTreeMap<String, (Image, Tiling)>,
     dynamic: Vec<String>,
     layers: BTreeMap<String, (LayerSpec, Value, Vec<Value>)>,
+    targets: BTreeMap<String, (TargetSpec, Mutex<Vec<Value>>)>,
     files: BTreeMap<String, FileSpec>,
-    log: Mutex<Vec<String>>,
+    portal: BTreeMap<String, PortalItem>,
+    required_token: Option<String>,
+    faults: Vec<Fault>,
+    fault_hits: Mutex<Vec<usize>>,
+    log: Mutex<Vec<Logged>>,
 }
 
 /// The running server; stops when dropped.
@@ -215,6 +325,20 @@ impl ArcGisServer {
                 .iter()
                 .map(|(name, path, tiling)| (name.clone(), (Image::load(path), *tiling)))
                 .collect(),
+            catalogs: catalog
+                .image_catalogs
+                .iter()
+                .map(|(name, items)| (name.clone(), load_catalog(items)))
+                .collect(),
+            targets: catalog
+                .target_layers
+                .iter()
+                .map(|(name, spec)| (name.clone(), (spec.clone(), Mutex::new(Vec::new()))))
+                .collect(),
+            portal: catalog.portal_items.iter().map(|i| (i.id.clone(), i.clone())).collect(),
+            required_token: catalog.required_token.clone(),
+            fault_hits: Mutex::new(vec![0; catalog.faults.len()]),
+            faults: catalog.faults.clone(),
             dynamic: catalog.dynamic_map_servers.clone(),
             layers: catalog
                 .feature_layers
@@ -228,14 +352,7 @@ impl ArcGisServer {
             log: Mutex::new(Vec::new()),
         });
         let state2 = state.clone();
-        let server = HttpServer::start(Arc::new(move |request: &Request| {
-            let (path, query) = (request.path(), request.query());
-            state2.log.lock().unwrap().push(format!("{path}?{}", decode(query)));
-            let (status, content_type, body, cut) = answer(&state2, path, &request.params());
-            let mut response = Response::with_status(status, content_type, body);
-            response.cut = cut;
-            response
-        }));
+        let server = HttpServer::start(Arc::new(move |request: &Request| handle(&state2, request)));
         ArcGisServer {
             port: server.port,
             state,
@@ -253,9 +370,30 @@ impl ArcGisServer {
         format!("http://127.0.0.1:{}/{path}", self.port)
     }
 
+    /// `http://127.0.0.1:PORT`, the portal's URL.
+    pub fn root(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// Every request target so far (path and query, decoded).
     pub fn requests(&self) -> Vec<String> {
+        self.state
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.target.clone())
+            .collect()
+    }
+
+    /// Every request so far, with its method and form.
+    pub fn logged(&self) -> Vec<Logged> {
         self.state.log.lock().unwrap().clone()
+    }
+
+    /// The features target layer `name` holds (attributes and geometry, as added).
+    pub fn added(&self, name: &str) -> Vec<Value> {
+        self.state.targets[name].1.lock().unwrap().clone()
     }
 
     /// How many request targets contain `part`.
@@ -279,15 +417,99 @@ fn invalid_url() -> Answer {
     json_answer(json!({"error": {"code": 400, "message": "Invalid URL", "details": []}}))
 }
 
-fn answer(state: &State, path: &str, params: &BTreeMap<String, String>) -> Answer {
+/// Logs a request, applies a fault or the token rule, and answers it.
+fn handle(state: &State, request: &Request) -> Response {
+    let (path, query) = (request.path(), request.query());
+    let target = format!("{path}?{}", decode(query));
+    let params = request.params();
+    let form = if request.method == "POST" {
+        params.clone()
+    } else {
+        BTreeMap::new()
+    };
+    state.log.lock().unwrap().push(Logged {
+        method: request.method.clone(),
+        target: target.clone(),
+        form,
+    });
+    let fault = {
+        let mut hits = state.fault_hits.lock().unwrap();
+        state.faults.iter().enumerate().find_map(|(i, f)| {
+            let applies = target.contains(&f.matching) && (f.times == 0 || hits[i] < f.times);
+            applies.then(|| {
+                hits[i] += 1;
+                f.kind.clone()
+            })
+        })
+    };
+    let mut stall_after = None;
+    match fault {
+        Some(FaultKind::Stall(d)) => {
+            let mut r = Response::ok("application/json", Vec::new());
+            r.stall = Some(d);
+            return r;
+        }
+        Some(FaultKind::Json(v)) => return Response::ok("application/json", v.to_string().into_bytes()),
+        Some(FaultKind::Status(status)) => return Response::with_status(status, "text/plain", Vec::new()),
+        Some(FaultKind::ApplyThenStall(d)) => stall_after = Some(d),
+        Some(FaultKind::StallMidBody(n, d)) => {
+            let (status, content_type, body, _) = answer(state, &request.method, path, &params);
+            let mut r = Response::with_status(status, content_type, body);
+            r.stall_mid_body = Some((n, d));
+            return r;
+        }
+        None => {}
+    }
+    if let Some(token) = &state.required_token {
+        if params.get("token") != Some(token) {
+            let body = json!({"error": {"code": 499, "message": "Token Required", "details": []}});
+            return Response::ok("application/json", body.to_string().into_bytes());
+        }
+    }
+    let (status, content_type, body, cut) = answer(state, &request.method, path, &params);
+    let mut response = Response::with_status(status, content_type, body);
+    response.cut = cut;
+    if let Some(d) = stall_after {
+        response.stall = Some(d);
+    }
+    response
+}
+
+fn answer(state: &State, method: &str, path: &str, params: &BTreeMap<String, String>) -> Answer {
     if let Some(file) = state.files.get(path.trim_start_matches('/')) {
         return ("200 OK", "application/octet-stream", file.bytes.clone(), file.cut);
+    }
+    if let Some(rest) = path.strip_prefix("/sharing/rest/content/items/") {
+        return portal_item(state, rest, params);
     }
     let Some(rest) = path.strip_prefix("/arcgis/rest/services/") else {
         return not_found();
     };
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match parts.as_slice() {
+        [name, "ImageServer"] if state.catalogs.contains_key(*name) => {
+            json_answer(catalog_info(&state.catalogs[*name]))
+        }
+        [name, "ImageServer", "query"] if state.catalogs.contains_key(*name) => {
+            json_answer(catalog_query(&state.catalogs[*name], params))
+        }
+        [name, "ImageServer", "exportImage"] if state.catalogs.contains_key(*name) => {
+            catalog_export(&state.catalogs[*name], params)
+        }
+        [name, "FeatureServer", "0"] if state.targets.contains_key(*name) => {
+            json_answer(target_info(&state.targets[*name].0))
+        }
+        [name, "FeatureServer", "0", "query"] if state.targets.contains_key(*name) => {
+            let (spec, stored) = &state.targets[*name];
+            json_answer(target_query(spec, &stored.lock().unwrap(), params))
+        }
+        [name, "FeatureServer", "0", "addFeatures"] if state.targets.contains_key(*name) => {
+            if method != "POST" {
+                return json_answer(json!({"error": {"code": 405, "message": "addFeatures takes POST"}}));
+            }
+            let (spec, stored) = &state.targets[*name];
+            json_answer(add_features(spec, &mut stored.lock().unwrap(), params))
+        }
         [name, "ImageServer"] => match state.images.get(*name) {
             Some(image) => json_answer(image_server_info(image)),
             None => invalid_url(),
@@ -538,9 +760,38 @@ fn query(spec: &LayerSpec, info: &Value, features: &[Value], params: &BTreeMap<S
     if params.get("f").map(String::as_str) != Some("json") {
         return json!({"error": {"code": 400, "message": "f=json only"}});
     }
+    let matched = match matching_ids(spec, params) {
+        Ok(ids) => ids,
+        Err(message) => return json!({"error": {"code": 400, "message": message, "details": []}}),
+    };
+    let mut features: Vec<Value> = features
+        .iter()
+        .filter(|f| {
+            matched
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&f["attributes"]["OBJECTID"].as_i64().unwrap()))
+        })
+        .cloned()
+        .collect();
     if params.get("returncountonly").is_some_and(|v| v == "true") {
         return json!({"count": features.len()});
     }
+    if params.get("returnidsonly").is_some_and(|v| v == "true") {
+        let ids: Vec<Value> = features.iter().map(|f| f["attributes"]["OBJECTID"].clone()).collect();
+        return json!({"objectIdFieldName": "OBJECTID", "objectIds": ids});
+    }
+    if let Some((shown, dropped)) = spec.repeat {
+        let copy = features
+            .iter()
+            .find(|f| f["attributes"]["OBJECTID"] == json!(shown))
+            .cloned();
+        for f in features.iter_mut() {
+            if f["attributes"]["OBJECTID"] == json!(dropped) {
+                *f = copy.clone().unwrap();
+            }
+        }
+    }
+    let features = &features[..];
     let offset = if spec.ignore_offset {
         0
     } else {
@@ -564,4 +815,379 @@ fn query(spec: &LayerSpec, info: &Value, features: &[Value], params: &BTreeMap<S
         "features": page,
         "exceededTransferLimit": end < features.len(),
     })
+}
+
+/// The OBJECTIDs a query's `where` and envelope `geometry` select of a served layer (`None`:
+/// all), filtered by GDAL on the layer's file as the server's database would.
+fn matching_ids(
+    spec: &LayerSpec,
+    params: &BTreeMap<String, String>,
+) -> Result<Option<std::collections::BTreeSet<i64>>, String> {
+    let filter = params
+        .get("where")
+        .map(|w| w.trim())
+        .filter(|w| *w != "1=1" && !w.is_empty());
+    let envelope = params.get("geometry").filter(|g| !g.is_empty());
+    if filter.is_none() && envelope.is_none() {
+        return Ok(None);
+    }
+    let ds = Dataset::open(&spec.path).unwrap();
+    let mut layer = match &spec.layer {
+        Some(name) => ds.layer_by_name(name).unwrap(),
+        None => ds.layer(0).unwrap(),
+    };
+    if let Some(filter) = filter {
+        layer
+            .set_attribute_filter(filter)
+            .map_err(|_| "Unable to perform query. Please check your parameters.".to_string())?;
+    }
+    if let Some(envelope) = envelope {
+        if params.get("geometrytype").map(String::as_str) != Some("esriGeometryEnvelope") {
+            return Err("the test server takes envelopes only".into());
+        }
+        let epsg = layer.spatial_ref().and_then(|s| s.auth_code().ok()).unwrap_or(4326) as i64;
+        let in_sr: Option<i64> = params.get("insr").and_then(|s| {
+            s.parse()
+                .ok()
+                .or_else(|| serde_json::from_str::<Value>(s).ok()?.get("wkid")?.as_i64())
+        });
+        if in_sr != Some(epsg) {
+            return Err(format!("inSR must be the layer's ({epsg})"));
+        }
+        let v = numbers(envelope);
+        if v.len() != 4 {
+            return Err("geometry must be xmin,ymin,xmax,ymax".into());
+        }
+        layer.set_spatial_filter_rect(v[0], v[1], v[2], v[3]);
+    }
+    Ok(Some(layer.features().map(|f| f.fid().unwrap() as i64).collect()))
+}
+
+fn load_catalog(items: &[(String, PathBuf)]) -> ImageCatalog {
+    let images: Vec<(String, Image)> = items.iter().map(|(n, p)| (n.clone(), Image::load(p))).collect();
+    let first = &images[0].1;
+    let (px, py) = (first.gt[1], first.gt[5]);
+    let xmin = images.iter().map(|(_, i)| i.gt[0]).fold(f64::INFINITY, f64::min);
+    let ymax = images.iter().map(|(_, i)| i.gt[3]).fold(f64::NEG_INFINITY, f64::max);
+    let xmax = images
+        .iter()
+        .map(|(_, i)| i.gt[0] + i.gt[1] * i.width as f64)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let ymin = images
+        .iter()
+        .map(|(_, i)| i.gt[3] + i.gt[5] * i.height as f64)
+        .fold(f64::INFINITY, f64::min);
+    let union = Image {
+        width: ((xmax - xmin) / px).round() as usize,
+        height: ((ymax - ymin) / -py).round() as usize,
+        planes: vec![Vec::new(); first.planes.len()],
+        gt: [xmin, px, 0.0, ymax, 0.0, py],
+        epsg: first.epsg,
+        nodata: first.nodata,
+        float: first.float,
+    };
+    let items = images
+        .into_iter()
+        .map(|(name, image)| CatalogItem {
+            name,
+            offset: (
+                ((image.gt[0] - xmin) / px).round() as usize,
+                ((ymax - image.gt[3]) / -py).round() as usize,
+            ),
+            image,
+        })
+        .collect();
+    ImageCatalog { items, union }
+}
+
+fn catalog_info(catalog: &ImageCatalog) -> Value {
+    let mut info = image_server_info(&catalog.union);
+    info["capabilities"] = json!("Image,Metadata,Catalog");
+    info["maxRecordCount"] = json!(1000);
+    info
+}
+
+/// The footprint of a catalog item as an Esri polygon.
+fn footprint(catalog: &ImageCatalog, item: &CatalogItem) -> Value {
+    let gt = &item.image.gt;
+    let (x0, y1) = (gt[0], gt[3]);
+    let (x1, y0) = (
+        gt[0] + gt[1] * item.image.width as f64,
+        gt[3] + gt[5] * item.image.height as f64,
+    );
+    json!({"rings": [[[x0, y1], [x1, y1], [x1, y0], [x0, y0], [x0, y1]]], "spatialReference": catalog.union.spatial_reference()})
+}
+
+/// `query` of an image service's catalog: its items, `OBJECTID` and `Name`, with footprints.
+fn catalog_query(catalog: &ImageCatalog, params: &BTreeMap<String, String>) -> Value {
+    if params.get("where").is_some_and(|w| w != "1=1") {
+        return json!({"error": {"code": 400, "message": "the test server's catalogs take where=1=1 only"}});
+    }
+    let features: Vec<Value> = catalog
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut feature = json!({"attributes": {"OBJECTID": i + 1, "Name": item.name}});
+            if params.get("returngeometry").is_none_or(|v| v != "false") {
+                feature["geometry"] = footprint(catalog, item);
+            }
+            feature
+        })
+        .collect();
+    if params.get("returncountonly").is_some_and(|v| v == "true") {
+        return json!({"count": features.len()});
+    }
+    json!({
+        "objectIdFieldName": "OBJECTID",
+        "geometryType": "esriGeometryPolygon",
+        "spatialReference": catalog.union.spatial_reference(),
+        "fields": [
+            {"name": "OBJECTID", "type": "esriFieldTypeOID"},
+            {"name": "Name", "type": "esriFieldTypeString", "length": 50},
+        ],
+        "features": features,
+        "exceededTransferLimit": false,
+    })
+}
+
+/// `exportImage` of a catalog: the mosaic of its items, or with a lock-raster mosaic rule the
+/// items it names only (0 elsewhere).
+fn catalog_export(catalog: &ImageCatalog, params: &BTreeMap<String, String>) -> Answer {
+    let union = &catalog.union;
+    let bbox = numbers(params.get("bbox").map(String::as_str).unwrap_or(""));
+    let size: Vec<usize> = params
+        .get("size")
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    if bbox.len() != 4 || size.len() != 2 || params.get("f").map(String::as_str) != Some("image") {
+        return json_answer(json!({"error": {"code": 400, "message": "bbox, size and f=image are required"}}));
+    }
+    let locked: Option<Vec<usize>> = match params.get("mosaicrule") {
+        None => None,
+        Some(rule) => {
+            let Ok(rule) = serde_json::from_str::<Value>(rule) else {
+                return json_answer(json!({"error": {"code": 400, "message": "mosaicRule is not JSON"}}));
+            };
+            if rule["mosaicMethod"] != json!("esriMosaicLockRaster") {
+                return json_answer(json!({"error": {"code": 400, "message": "the test server locks rasters only"}}));
+            }
+            Some(
+                rule["lockRasterIds"]
+                    .as_array()
+                    .map(|ids| ids.iter().filter_map(|v| v.as_u64()).map(|v| v as usize - 1).collect())
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let gt = &union.gt;
+    let c0 = (bbox[0] - gt[0]) / gt[1];
+    let r0 = (gt[3] - bbox[3]) / -gt[5];
+    let step = (bbox[2] - bbox[0]) / gt[1] / size[0] as f64;
+    if (c0 - c0.round()).abs() > 1e-6 || (r0 - r0.round()).abs() > 1e-6 {
+        return json_answer(json!({"error": {"code": 400, "message": "bbox is not on the pixel grid"}}));
+    }
+    let (w, h) = (size[0], size[1]);
+    let bands = union.planes.len();
+    let mut planes = vec![vec![0.0; w * h]; bands];
+    for i in 0..w * h {
+        let c = (c0.round() + ((i % w) as f64 + 0.5) * step).floor() as i64;
+        let r = (r0.round() + ((i / w) as f64 + 0.5) * step).floor() as i64;
+        let candidates: Vec<usize> = locked.clone().unwrap_or_else(|| (0..catalog.items.len()).collect());
+        for k in candidates {
+            let Some(item) = catalog.items.get(k) else { continue };
+            let (ic, ir) = (c - item.offset.0 as i64, r - item.offset.1 as i64);
+            if ic >= 0 && ir >= 0 && (ic as usize) < item.image.width && (ir as usize) < item.image.height {
+                for (b, plane) in planes.iter_mut().enumerate() {
+                    plane[i] = item.image.planes[b][ir as usize * item.image.width + ic as usize];
+                }
+                break;
+            }
+        }
+    }
+    let format = params.get("format").cloned().unwrap_or_else(|| "jpgpng".into());
+    if format != "tiff" {
+        return json_answer(json!({"error": {"code": 400, "message": "the test server's catalogs write tiff only"}}));
+    }
+    (
+        "200 OK",
+        "image/tiff",
+        catalog.items[0].image.encode(&planes, w, h, "tiff"),
+        None,
+    )
+}
+
+/// A portal item's description (`ID?f=json`) or data (`ID/data`).
+fn portal_item(state: &State, rest: &str, params: &BTreeMap<String, String>) -> Answer {
+    let (id, data) = match rest.trim_end_matches('/').split_once('/') {
+        Some((id, "data")) => (id, true),
+        Some(_) => return not_found(),
+        None => (rest.trim_end_matches('/'), false),
+    };
+    let Some(item) = state.portal.get(id) else {
+        return json_answer(
+            json!({"error": {"code": 400, "messageCode": "CONT_0001", "message": "Item does not exist or is inaccessible.", "details": []}}),
+        );
+    };
+    if data {
+        return ("200 OK", "application/octet-stream", item.data.clone(), None);
+    }
+    if params.get("f").map(String::as_str) != Some("json") {
+        return ("200 OK", "text/html", b"<html>the item page</html>".to_vec(), None);
+    }
+    json_answer(item.description.clone())
+}
+
+fn target_info(spec: &TargetSpec) -> Value {
+    let fields: Vec<Value> = spec
+        .fields
+        .iter()
+        .map(|(n, t)| json!({"name": n, "type": t, "alias": n, "length": 256, "editable": *t != "esriFieldTypeOID", "nullable": true}))
+        .collect();
+    json!({
+        "currentVersion": 11.1,
+        "id": 0,
+        "name": "Results",
+        "type": "Feature Layer",
+        "geometryType": spec.geometry_type,
+        "objectIdField": "OBJECTID",
+        "fields": fields,
+        "maxRecordCount": spec.page,
+        "capabilities": spec.capabilities,
+        "advancedQueryCapabilities": {"supportsPagination": true, "supportsOrderBy": true},
+        "extent": {"spatialReference": {"wkid": spec.epsg}},
+        "sourceSpatialReference": {"wkid": spec.epsg},
+        "spatialReference": {"wkid": spec.epsg},
+    })
+}
+
+/// The indexes of the `stored` features that `where` selects, evaluated by OGR on an
+/// in-memory copy of their attributes.
+fn target_matches(spec: &TargetSpec, stored: &[Value], filter: &str) -> Result<Vec<usize>, String> {
+    if filter.trim() == "1=1" || filter.trim().is_empty() {
+        return Ok((0..stored.len()).collect());
+    }
+    let mem = gdal::DriverManager::get_driver_by_name("Memory").unwrap();
+    let mut ds = mem.create_vector_only("").unwrap();
+    let mut layer = ds
+        .create_layer(gdal::vector::LayerOptions {
+            name: "t",
+            ty: gdal::vector::OGRwkbGeometryType::wkbNone,
+            ..Default::default()
+        })
+        .unwrap();
+    for (name, ty) in &spec.fields {
+        let ogr = match *ty {
+            "esriFieldTypeString" => OGRFieldType::OFTString,
+            "esriFieldTypeDouble" => OGRFieldType::OFTReal,
+            _ => OGRFieldType::OFTInteger64,
+        };
+        layer.create_defn_fields(&[(name.as_str(), ogr)]).unwrap();
+    }
+    // The memory driver numbers features from 0 in the order they are created.
+    for feature in stored {
+        let mut f = gdal::vector::Feature::new(layer.defn()).unwrap();
+        for (k, (name, _)) in spec.fields.iter().enumerate() {
+            match &feature["attributes"][name] {
+                Value::String(v) => f.set_field_string(k, v).unwrap(),
+                Value::Number(n) if n.is_i64() => f.set_field_integer64(k, n.as_i64().unwrap()).unwrap(),
+                Value::Number(n) => f.set_field_double(k, n.as_f64().unwrap()).unwrap(),
+                _ => {}
+            }
+        }
+        f.create(&layer).unwrap();
+    }
+    layer
+        .set_attribute_filter(filter)
+        .map_err(|_| format!("Unable to perform query: invalid where {filter}"))?;
+    Ok(layer.features().map(|f| f.fid().unwrap() as usize).collect())
+}
+
+/// `query` of a target layer: count, ids, or a page of what it holds.
+fn target_query(spec: &TargetSpec, stored: &[Value], params: &BTreeMap<String, String>) -> Value {
+    if params.get("f").map(String::as_str) != Some("json") {
+        return json!({"error": {"code": 400, "message": "f=json only"}});
+    }
+    let filter = params.get("where").cloned().unwrap_or_else(|| "1=1".into());
+    let matched = match target_matches(spec, stored, &filter) {
+        Ok(m) => m,
+        Err(message) => return json!({"error": {"code": 400, "message": message, "details": []}}),
+    };
+    if params.get("returncountonly").is_some_and(|v| v == "true") {
+        return json!({"count": matched.len()});
+    }
+    let offset: usize = params.get("resultoffset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let count: usize = params
+        .get("resultrecordcount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(spec.page)
+        .min(spec.page);
+    let end = (offset + count).min(matched.len());
+    let fields: Vec<String> = match params.get("outfields").map(String::as_str) {
+        None | Some("*") => spec.fields.iter().map(|(n, _)| n.clone()).collect(),
+        Some(list) => list.split(',').map(|f| f.trim().to_string()).collect(),
+    };
+    let geometry = params.get("returngeometry").is_none_or(|v| v != "false");
+    let features: Vec<Value> = matched[offset.min(end)..end]
+        .iter()
+        .map(|&i| {
+            let mut attributes = serde_json::Map::new();
+            for f in &fields {
+                attributes.insert(f.clone(), stored[i]["attributes"][f].clone());
+            }
+            let mut feature = json!({ "attributes": attributes });
+            if geometry {
+                feature["geometry"] = stored[i]["geometry"].clone();
+            }
+            feature
+        })
+        .collect();
+    json!({"objectIdFieldName": "OBJECTID", "features": features, "exceededTransferLimit": end < matched.len()})
+}
+
+/// `addFeatures`: every feature checked (attributes the layer has, a geometry of its type), then
+/// all added (`rollbackOnFailure`, the default) or none.
+fn add_features(spec: &TargetSpec, stored: &mut Vec<Value>, params: &BTreeMap<String, String>) -> Value {
+    let Some(Ok(Value::Array(features))) = params.get("features").map(|f| serde_json::from_str::<Value>(f)) else {
+        return json!({"error": {"code": 400, "message": "Invalid parameters", "details": ["features is not a JSON array"]}});
+    };
+    let problem = |feature: &Value| -> Option<String> {
+        let attributes = feature["attributes"].as_object()?;
+        for name in attributes.keys() {
+            match spec.fields.iter().find(|(n, _)| n == name) {
+                None => return Some(format!("Field {name} does not exist")),
+                Some((_, "esriFieldTypeOID")) => return Some(format!("Field {name} is not editable")),
+                _ => {}
+            }
+        }
+        let geometry = &feature["geometry"];
+        let ok = match spec.geometry_type {
+            "esriGeometryPoint" => geometry["x"].is_number() && geometry["y"].is_number(),
+            "esriGeometryPolygon" => geometry["rings"].is_array(),
+            "esriGeometryPolyline" => geometry["paths"].is_array(),
+            _ => true,
+        };
+        (!ok).then(|| format!("geometry {geometry} is not a {}", spec.geometry_type))
+    };
+    let problems: Vec<Option<String>> = features.iter().map(problem).collect();
+    let rollback = params.get("rollbackonfailure").is_none_or(|v| v != "false");
+    if rollback && problems.iter().any(Option::is_some) {
+        let results: Vec<Value> = problems
+            .iter()
+            .map(|p| json!({"objectId": -1, "success": false, "error": {"code": 1000, "description": p.clone().unwrap_or_else(|| "rolled back".into())}}))
+            .collect();
+        return json!({ "addResults": results });
+    }
+    let mut results = Vec::new();
+    for (mut feature, problem) in features.into_iter().zip(problems) {
+        if let Some(p) = problem {
+            results.push(json!({"objectId": -1, "success": false, "error": {"code": 1000, "description": p}}));
+            continue;
+        }
+        let id = stored.len() as i64 + 1;
+        feature["attributes"]["OBJECTID"] = json!(id);
+        stored.push(feature);
+        results.push(json!({"objectId": id, "success": true}));
+    }
+    json!({ "addResults": results })
 }

@@ -76,6 +76,9 @@ pub struct Response {
     pub cut: Option<usize>,
     /// Wait this long before answering at all, then close (a server that stops answering).
     pub stall: Option<Duration>,
+    /// Send the head and this many bytes of the body, then wait this long and close (a server
+    /// that stops in the middle of a body).
+    pub stall_mid_body: Option<(usize, Duration)>,
 }
 
 impl Response {
@@ -92,6 +95,7 @@ impl Response {
             body,
             cut: None,
             stall: None,
+            stall_mid_body: None,
         }
     }
 
@@ -203,12 +207,21 @@ fn serve(stream: TcpStream, handler: &Handler) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        let body = match (request.method.as_str(), response.cut) {
+        let cut = response.cut.or(response.stall_mid_body.map(|(n, _)| n));
+        let body = match (request.method.as_str(), cut) {
             ("HEAD", _) => &[][..],
             (_, Some(n)) => &response.body[..n.min(response.body.len())],
             (_, None) => &response.body[..],
         };
-        if out.write_all(head.as_bytes()).is_err() || out.write_all(body).is_err() || response.cut.is_some() {
+        if out.write_all(head.as_bytes()).is_err() || out.write_all(body).is_err() {
+            return;
+        }
+        if let Some((_, stall)) = response.stall_mid_body {
+            let _ = out.flush();
+            std::thread::sleep(stall);
+            return;
+        }
+        if response.cut.is_some() {
             return;
         }
     }

@@ -1,6 +1,13 @@
 //! ArcGIS REST services (image, cached map and feature services, models by URL) against a local
 //! fake server.
 
+mod catalog;
+mod features;
+mod portal;
+mod results;
+mod secrets;
+mod timeouts;
+
 use std::fs;
 use std::path::Path;
 use std::path::PathBuf;
@@ -530,7 +537,10 @@ fn a_feature_layer_whose_paging_repeats_a_page_fails_instead_of_classifying_part
         ],
         1,
     );
-    assert!(line.contains("holds 16 features but 5 were read"), "{line}");
+    assert!(
+        line.contains("holds 16 features but its pages gave 5, OBJECTID 6, 7,"),
+        "{line}"
+    );
     assert!(!out.exists());
 }
 
