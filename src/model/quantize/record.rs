@@ -57,9 +57,9 @@ pub struct SourceRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CalibrationRecord {
-    /// The raster, as given.
+    /// The raster, as given (a URL without its password or credential parameters).
     pub raster: String,
-    /// The features, as given.
+    /// The features, as given (likewise).
     pub features: String,
     /// Their layer.
     pub layer: String,

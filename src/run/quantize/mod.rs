@@ -32,6 +32,7 @@ use crate::model::quantize::record::{CalibrationRecord, Figures, GateRecord, Met
 use crate::model::quantize::rewrite::int8_model;
 use crate::model::quantize::{plan, Method, OnnxModel, QuantRecord};
 use crate::model::ModelPackage;
+use crate::secrets;
 use gate::Agreement;
 use sample::SampleRequest;
 
@@ -215,10 +216,11 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
             onnx_fingerprint: Fingerprint::default().add(&package.onnx).hex(),
         },
         calibration: CalibrationRecord {
-            raster: args.raster.clone(),
-            features: args.features.clone(),
+            // As given, less any secret (a URL's password or token): the record is shared.
+            raster: secrets::redact(&args.raster),
+            features: secrets::redact(&args.features),
             layer: sample.layer.clone(),
-            r#where: args.where_clause.clone(),
+            r#where: args.where_clause.as_deref().map(secrets::redact),
             features_usable: sample.usable,
             calibration_chips: sample.calibration.count,
             held_out_chips: sample.held_out.count,
