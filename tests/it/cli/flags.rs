@@ -209,6 +209,7 @@ fn inspect_json_is_the_documented_format() {
             "label_mode",
             "activation",
             "converted",
+            "int8",
             "classes",
             "model_arguments",
             "inference_function_ignored",
