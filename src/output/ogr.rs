@@ -358,12 +358,10 @@ impl OgrWriter {
         // Geodatabase replaces spaces).
         let label_index =
             self.own_index[usize::from(self.schema.with_source_id) + usize::from(self.schema.with_image_id)];
-        let field = self
-            .layer
-            .defn()
-            .fields()
-            .nth(label_index)
-            .map_or_else(|| self.schema.label_field.clone(), |f| f.name());
+        let field = self.layer.defn().fields().nth(label_index).map_or_else(
+            || self.schema.label_field.clone(),
+            |f| as_named(&f.name(), &self.schema.label_field),
+        );
         let mut dataset = self.layer.into_dataset();
         if let (false, Some(colors), Some((geometry, _))) =
             (self.existing_layer, &self.schema.style, &self.schema.geometry)
@@ -501,4 +499,18 @@ fn max_columns(driver: &str) -> Option<usize> {
         "ESRI Shapefile" => Some(255),
         _ => None,
     }
+}
+
+/// A field name read back from the layer being written, with the characters the driver has not
+/// yet recoded filled in from the name asked for: a Shapefile holds its names in its own
+/// encoding (Latin-1 here) until it is reopened, so `ÜÜÜÜÜÜLabel` truncated to 10 characters
+/// reads as `\u{FFFD}` six times, then `Labe`.
+fn as_named(read: &str, asked: &str) -> String {
+    if !read.contains('\u{FFFD}') || read.chars().count() > asked.chars().count() {
+        return read.to_string();
+    }
+    read.chars()
+        .zip(asked.chars())
+        .map(|(r, a)| if r == '\u{FFFD}' { a } else { r })
+        .collect()
 }

@@ -213,6 +213,8 @@ fn a_style_names_the_field_as_written_and_belongs_to_one_layer() {
     for (name, field, written) in [
         ("long.shp", "VeryLongClassLabelName", "VeryLongCl"),
         ("spaced.gdb", "Class Label", "Class_Label"),
+        // Names a Shapefile holds in Latin-1 until reopened.
+        ("umlaut.shp", "ÜÜÜÜÜÜLabel", "ÜÜÜÜÜÜLabe"),
     ] {
         let out = d.join(name);
         run_owned_ok(&polygons(&out, &["--class-label-field", field]));
