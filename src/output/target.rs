@@ -303,8 +303,10 @@ impl OutputTarget {
             for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
                 // A style is removed only when it is this layer's own (another layer's, or the
                 // user's, stays).
-                let others_style = suffix == ".qml" && !style::is_style_of(&file, &self.path, &self.layer);
-                if !new.contains(&&suffix) && !KEPT_METADATA.contains(&suffix.as_str()) && !others_style {
+                if !new.contains(&&suffix)
+                    && !KEPT_METADATA.contains(&suffix.as_str())
+                    && !self.others_style(&file, &suffix)
+                {
                     fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
                 }
             }
@@ -319,6 +321,12 @@ impl OutputTarget {
         }
         self.state = State::Committed;
         Ok(())
+    }
+
+    /// Whether `file` (the output's companion named by `suffix`) is a style this run must leave:
+    /// another layer's, or the user's.
+    fn others_style(&self, file: &Path, suffix: &str) -> bool {
+        suffix == ".qml" && !style::is_style_of(file, &self.path, &self.layer)
     }
 
     /// Moves a finished temporary folder (a File Geodatabase) and its companions to the output.
@@ -340,8 +348,7 @@ impl OutputTarget {
         let new: Vec<&String> = members.iter().map(|(_, suffix)| suffix).collect();
         for (file, suffix) in output_family(&self.path, self.format.as_ref()) {
             // Another layer's or the user's style stays, as beside a file.
-            let others_style = suffix == ".qml" && !style::is_style_of(&file, &self.path, &self.layer);
-            if !suffix.is_empty() && !new.contains(&&suffix) && !others_style {
+            if !suffix.is_empty() && !new.contains(&&suffix) && !self.others_style(&file, &suffix) {
                 fs::remove_file(&file).with_context(|| format!("removing the old {}", file.display()))?;
             }
         }
@@ -620,17 +627,15 @@ fn temporary_family(temp: &Path) -> Vec<(PathBuf, String)> {
 /// Every file an output at `path` in `format` is made of, whether it exists or not: the output
 /// and its companions, with its QGIS style; no other file may take one of these names.
 pub fn family_names(path: &Path, format: &Format) -> Vec<PathBuf> {
-    let mut names = vec![path.to_path_buf()];
-    for companion in format.companions().iter().chain([&STYLE_SIDECAR]) {
-        let suffix = match companion {
-            Companion::ReplacesExtension(s) | Companion::Appended(s) => s,
-        };
-        names.push(with_suffix(path, suffix));
-    }
-    names
+    family_members(path, Some(format))
+        .into_iter()
+        .map(|(file, _)| file)
+        .collect()
 }
 
-fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)> {
+/// The output at `path` and its companions in `format` (with its style), each with the suffix
+/// that names it beside the output (`""` for the output itself), whether they exist or not.
+fn family_members(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)> {
     let mut members = vec![(path.to_path_buf(), String::new())];
     let Some(format) = format else {
         return members;
@@ -641,6 +646,12 @@ fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)>
         };
         members.push((with_suffix(path, &suffix), suffix));
     }
+    members
+}
+
+/// The files of the output at `path` that exist, with their suffixes.
+fn output_family(path: &Path, format: Option<&Format>) -> Vec<(PathBuf, String)> {
+    let mut members = family_members(path, format);
     members.retain(|(file, _)| fs::symlink_metadata(file).is_ok());
     members
 }

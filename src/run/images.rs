@@ -15,7 +15,6 @@ use crate::input::raster::{self, PixelWindow, Raster};
 use crate::messages;
 use crate::model::definition::LabelMode;
 use crate::output::{OutputRow, OutputSchema, OutputWriter};
-use crate::report::gallery;
 use crate::report::summary::RunSummary;
 use crate::run::interrupt;
 use crate::run::plan::ClassifyPlan;
@@ -194,18 +193,19 @@ impl ImageBatch<'_> {
         scorer.summary.objects += 1;
         let labelled = was_read.and_then(|()| scorer.label(scores));
         // --report: the images most worth checking, offered to the gallery.
-        if labelled.is_ok() && scorer.reviewing() {
+        if let (Ok((label, _)), true) = (&labelled, scorer.reviewing()) {
             let object = Reviewed {
                 position: image.position,
                 source_id: None,
                 image_id: Some(id.clone()),
                 expected: None,
+                label,
                 shape: None,
-                location: gallery::location(
+                centre: Some((
                     &image.raster.grid,
                     image.window.col as f64 + image.window.width as f64 / 2.0,
                     image.window.row as f64 + image.window.height as f64 / 2.0,
-                ),
+                )),
             };
             scorer.review(image.spec, chip, scores, object)?;
         }

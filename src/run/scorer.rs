@@ -12,11 +12,12 @@ use crate::infer::Expected;
 use crate::infer::{Classifier, SessionOptions};
 use crate::input::features::PixelShape;
 use crate::input::features::Problem;
+use crate::input::raster::RasterGrid;
 use crate::model::arguments::ModelArguments;
 use crate::model::definition::{LabelMode, ModelDefinition};
 use crate::model::quantize::QuantRecord;
 use crate::output::Confidence;
-use crate::report::gallery::{Gallery, GalleryObject, Outline, Rank, Thumbnail};
+use crate::report::gallery::{location, Gallery, GalleryObject, Outline, Rank, Thumbnail};
 use crate::report::summary::RunSummary;
 use crate::run::plan::ClassifyPlan;
 
@@ -30,10 +31,13 @@ pub struct Reviewed<'s> {
     pub image_id: Option<String>,
     /// Expected class (`--truth-field`).
     pub expected: Option<String>,
+    /// Its label, as [`Scorer::label`] gave it.
+    pub label: &'s str,
     /// The feature on the raster, to draw over its chip.
     pub shape: Option<&'s PixelShape>,
-    /// Its centre in the raster's coordinates, as shown.
-    pub location: Option<String>,
+    /// The raster's grid and the pixel (column, row) of the object's centre, whose map
+    /// coordinates the gallery shows.
+    pub centre: Option<(&'s RasterGrid, f64, f64)>,
 }
 
 /// The model with the rules that turn its outputs into labels.
@@ -102,17 +106,9 @@ impl<'a> Scorer<'a> {
             LabelMode::SingleLabel => vec![single_label_offer(scores)],
             LabelMode::MultiLabel => multi_label_offers(scores, self.arguments.threshold),
         };
-        let label = match self.definition.label_mode {
-            LabelMode::SingleLabel => names[offers[0].class.unwrap_or(0)].name.clone(),
-            LabelMode::MultiLabel => offers
-                .iter()
-                .filter_map(|o| o.class)
-                .map(|c| names[c].name.as_str())
-                .collect::<Vec<_>>()
-                .join(";"),
-        };
-        let misclassified = object.expected.as_ref().is_some_and(|e| *e != label);
-        let mut thumbnail = None;
+        let misclassified = object.expected.as_deref().is_some_and(|e| e != object.label);
+        // Made once, for the first gallery class that keeps the object.
+        let mut kept: Option<(Thumbnail, Option<Outline>, Option<String>)> = None;
         for offer in offers {
             let class = offer.class.map_or(String::new(), |c| names[c].name.clone());
             let rank = Rank {
@@ -124,25 +120,32 @@ impl<'a> Scorer<'a> {
             if !gallery.admits(&class, rank) {
                 continue;
             }
-            if thumbnail.is_none() {
-                let mut raw = chip.to_vec();
-                spec.denormalize(&mut raw);
-                thumbnail = Some(Thumbnail::from_chip(&raw, spec.channels(), spec.height, spec.width)?);
-            }
+            let (thumbnail, outline, location) = match &kept {
+                Some(made) => made.clone(),
+                None => {
+                    let mut raw = chip.to_vec();
+                    spec.denormalize(&mut raw);
+                    let made = (
+                        Thumbnail::from_chip(&raw, spec.channels(), spec.height, spec.width)?,
+                        object.shape.map(|shape| Outline::of(&spec.on_chip(shape))),
+                        object.centre.and_then(|(grid, col, row)| location(grid, col, row)),
+                    );
+                    kept.insert(made).clone()
+                }
+            };
             let entry = GalleryObject {
                 position: object.position,
                 source_id: object.source_id,
                 image_id: object.image_id.clone(),
                 class,
-                label: label.clone(),
+                label: object.label.to_string(),
                 confidence: offer.confidence,
                 margin: offer.margin,
                 runner_up: offer.runner_up.map(|i| (names[i].name.clone(), scores[i] as f64)),
                 expected: object.expected.clone(),
-                outline: object.shape.map(|shape| Outline::of(&spec.on_chip(shape))),
-                location: object.location.clone(),
+                outline,
+                location,
             };
-            let thumbnail = thumbnail.clone().expect("made above");
             gallery.insert(entry, thumbnail, &spec.bands);
         }
         Ok(())

@@ -19,7 +19,6 @@ use crate::input::features::InputFeature;
 use crate::input::items::Item;
 use crate::output;
 use crate::output::OutputWriter;
-use crate::report::gallery;
 use crate::run::interrupt;
 use crate::run::progress::Progress;
 use crate::run::scorer::{Reviewed, Scorer};
@@ -149,8 +148,8 @@ fn score_batch(
             }
             None => None,
         };
-        if let (Some(_), Some(scores), Some(chip)) = (&labelled, scores, chip) {
-            offer_to_gallery(ctx, scorer, &feature, chip, scores)?;
+        if let (Some((label, _)), Some(scores), Some(chip)) = (&labelled, scores, chip) {
+            offer_to_gallery(ctx, scorer, &feature, label, (chip, scores))?;
         }
         // Every class's probability (--all-scores) of a classified row.
         let scores = scores
@@ -173,8 +172,8 @@ fn offer_to_gallery(
     ctx: &ScoreContext<'_>,
     scorer: &mut Scorer<'_>,
     feature: &InputFeature,
-    chip: &[f32],
-    scores: &[f32],
+    label: &str,
+    (chip, scores): (&[f32], &[f32]),
 ) -> Result<()> {
     let Some(item) = feature.item.filter(|_| scorer.reviewing()) else {
         return Ok(());
@@ -185,17 +184,17 @@ fn offer_to_gallery(
         .and_then(Option::as_ref)
         .map(output::field_text);
     let shape = feature.shape.as_ref().ok();
-    let location = shape.and_then(|s| {
-        let [x0, y0, x1, y1] = s.envelope;
-        gallery::location(&ctx.items[item].grid, (x0 + x1) / 2.0, (y0 + y1) / 2.0)
-    });
     let object = Reviewed {
         position: feature.index,
         source_id: feature.fid,
         image_id: (ctx.items.len() > 1).then(|| ctx.items[item].id.clone()),
         expected,
+        label,
         shape,
-        location,
+        centre: shape.map(|s| {
+            let [x0, y0, x1, y1] = s.envelope;
+            (&ctx.items[item].grid, (x0 + x1) / 2.0, (y0 + y1) / 2.0)
+        }),
     };
     scorer.review(&ctx.specs[item], chip, scores, object)
 }

@@ -144,16 +144,7 @@ fn every_row_of_a_multi_label_run_is_drawn_by_its_style() {
     // polygons get two labels ("green;dark").
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let emd = colors_emd(&[(
-        "\"ImageSpaceUsed\"",
-        "\"MetaDataMode\": \"MultiLabeled_Tiles\", \"ImageSpaceUsed\"",
-    )]);
-    let package = write_package(
-        d,
-        "multi.dlpk",
-        &emd,
-        &std::fs::read(fixture("synthetic/colors.onnx")).unwrap(),
-    );
+    let package = multi_label_colors(d);
     for (name, extra) in [
         ("multi.gpkg", vec![]),
         ("shape.shp", vec!["--class-label-field", "MultiLabelClasses"]),
@@ -287,16 +278,7 @@ fn a_run_keeps_styles_it_did_not_write_and_knows_its_own_again() {
     assert!(run_colors(&shp, &colors_dlpk(), &[]).status.success());
     let qml = std::fs::read_to_string(d.join("f.qml")).unwrap();
     assert!(qml.contains("value=\"f.shp|f\""), "{qml}");
-    let emd = colors_emd(&[(
-        "\"ImageSpaceUsed\"",
-        "\"MetaDataMode\": \"MultiLabeled_Tiles\", \"ImageSpaceUsed\"",
-    )]);
-    let multi = write_package(
-        d,
-        "multi.dlpk",
-        &emd,
-        &std::fs::read(fixture("synthetic/colors.onnx")).unwrap(),
-    );
+    let multi = multi_label_colors(d);
     let run = run_colors(&shp, &multi, &["--overwrite", "--model-arg", "threshold=0.6"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success() && !stderr.contains("QGIS style"), "{stderr}");

@@ -224,16 +224,7 @@ fn a_multi_label_report_counts_each_label_and_rows_without_one() {
     // two labels; at 0.99 some get none.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let emd = colors_emd(&[(
-        "\"ImageSpaceUsed\"",
-        "\"MetaDataMode\": \"MultiLabeled_Tiles\", \"ImageSpaceUsed\"",
-    )]);
-    let package = write_package(
-        d,
-        "multi.dlpk",
-        &emd,
-        &fs::read(fixture("synthetic/colors.onnx")).unwrap(),
-    );
+    let package = multi_label_colors(d);
     let mut seen_two = false;
     let mut seen_none = false;
     for threshold in ["0.6", "0.99"] {

@@ -177,6 +177,21 @@ pub fn write_package(dir: &Path, name: &str, emd: &str, model: &[u8]) -> PathBuf
     path
 }
 
+/// The colour model read as multi-label (sigmoid over its scores): `dir/multi.dlpk`. At a
+/// threshold of 0.6 some polygons get two labels, at 0.99 some get none.
+pub fn multi_label_colors(dir: &Path) -> PathBuf {
+    let emd = colors_emd(&[(
+        "\"ImageSpaceUsed\"",
+        "\"MetaDataMode\": \"MultiLabeled_Tiles\", \"ImageSpaceUsed\"",
+    )]);
+    write_package(
+        dir,
+        "multi.dlpk",
+        &emd,
+        &fs::read(fixture("synthetic/colors.onnx")).unwrap(),
+    )
+}
+
 /// Writes a GeoTIFF of `bands` planes (`width x height` each, band-sequential), optionally
 /// georeferenced in EPSG:32633 with 2 m pixels at (500000, 5800000).
 pub fn write_tiff_u8(
