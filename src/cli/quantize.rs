@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::values::{BatchSize, IntraOpThreads, MinAgreement, MinSpeedup, SampleSize};
+use super::values::{AccuracyLoss, BatchSize, IntraOpThreads, MinAgreement, MinSpeedup, SampleSize};
 
 /// `quantize` options.
 #[derive(Debug, Args)]
@@ -43,6 +43,14 @@ pub struct QuantizeArgs {
     /// bring; 0 to write it whatever its speed.
     #[arg(long, value_name = "FACTOR", default_value = "1.2")]
     pub min_speedup: MinSpeedup,
+    /// Field of the features holding each one's true class (by name or `Value`): the gate then
+    /// also compares fp32 and int8 accuracy against it on the held-out chips (single-label models).
+    #[arg(long, value_name = "FIELD")]
+    pub truth_field: Option<String>,
+    /// With --truth-field: most percentage points of accuracy the int8 model may lose against
+    /// fp32's on the held-out chips.
+    #[arg(long, value_name = "POINTS", default_value = "1", requires = "truth_field")]
+    pub max_accuracy_loss: AccuracyLoss,
     /// Chips per inference batch (default: the model's batch_size, as a run's).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<BatchSize>,

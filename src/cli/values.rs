@@ -317,6 +317,23 @@ impl FromStr for MinAgreement {
     }
 }
 
+/// `--max-accuracy-loss POINTS`: percentage points of accuracy against truth, from 0 to 100.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AccuracyLoss(pub f64);
+
+impl FromStr for AccuracyLoss {
+    type Err = BadValue;
+    fn from_str(text: &str) -> Result<AccuracyLoss, BadValue> {
+        match text.trim().parse::<f64>() {
+            Ok(x) if (0.0..=100.0).contains(&x) => Ok(AccuracyLoss(x)),
+            _ => bad(format!(
+                "--max-accuracy-loss {} is not a number of percentage points from 0 to 100 (e.g. 1)",
+                shown(text)
+            )),
+        }
+    }
+}
+
 /// `--min-speedup X`: a factor from 0 (no speed asked for) to 1000.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinSpeedup(pub f64);
@@ -399,6 +416,8 @@ mod tests {
         assert!("1.01".parse::<MinAgreement>().is_err() && "NaN".parse::<MinAgreement>().is_err());
         assert_eq!("0".parse::<MinSpeedup>().unwrap(), MinSpeedup(0.0));
         assert!("-1".parse::<MinSpeedup>().is_err() && "inf".parse::<MinSpeedup>().is_err());
+        assert_eq!("0.5".parse::<AccuracyLoss>().unwrap(), AccuracyLoss(0.5));
+        assert!("101".parse::<AccuracyLoss>().is_err() && "-0.1".parse::<AccuracyLoss>().is_err());
         assert!("0".parse::<BatchSize>().is_err() && "16".parse::<BatchSize>().is_ok());
     }
 

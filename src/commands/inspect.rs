@@ -288,6 +288,20 @@ impl Lines {
                 fig["BatchSize"]
             ),
         );
+        let truth = &fig["Truth"];
+        if !truth.is_null() {
+            self.line(
+                "int8 accuracy",
+                format!(
+                    "against {} on {} held-out chips: fp32 {:.4}, int8 {:.4} (gate: at most {} points lost)",
+                    text(&truth["Field"]),
+                    truth["Compared"],
+                    number(&truth["Fp32Accuracy"]),
+                    number(&truth["Int8Accuracy"]),
+                    q["Gate"]["MaxAccuracyLoss"]
+                ),
+            );
+        }
         self.line("int8 nodes", q["Int8Nodes"].to_string());
         self.line("kept fp32", q["KeptFp32"].to_string());
     }

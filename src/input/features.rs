@@ -276,6 +276,18 @@ impl FeatureSource {
             || self.extent.is_some()
     }
 
+    /// The position of the field holding each feature's expected class (`--truth-field`),
+    /// matched without regard to case; an error naming the fields there are when it is none.
+    pub fn truth_column(&self, name: &str, features: &str) -> Result<usize> {
+        match self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
+            Some(i) => Ok(i),
+            None => bail_input!(
+                "--truth-field {name} is not a field of {features} (fields: {}); name the field holding the expected class",
+                self.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
     /// The feature count to expect, when known: the layer's (with its attribute filter), not
     /// known when an extent picks the features.
     pub fn expected_count(&self) -> Option<u64> {

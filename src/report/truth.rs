@@ -97,6 +97,11 @@ impl Confusion {
         }
     }
 
+    /// Rows whose truth value matches no class.
+    pub fn unmatched_count(&self) -> usize {
+        self.unmatched.values().sum()
+    }
+
     /// One line naming the truth values that match no class, `None` when all do.
     pub fn unmatched_warning(&self) -> Option<String> {
         if self.unmatched.is_empty() {

@@ -122,6 +122,25 @@ pub struct Figures {
     pub batch_size: usize,
     /// ONNX Runtime threads (0: its default).
     pub intra_op_threads: usize,
+    /// Accuracy against the features' truth (`--truth-field`), when given.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub truth: Option<TruthFigures>,
+}
+
+/// fp32 and int8 accuracy against the features' truth on the held-out chips.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TruthFigures {
+    /// The truth field.
+    pub field: String,
+    /// Held-out chips with a truth value.
+    pub compared: usize,
+    /// Share of them fp32 labels right.
+    pub fp32_accuracy: f64,
+    /// Share of them int8 labels right.
+    pub int8_accuracy: f64,
+    /// Truth values that name no class of the model (counted as wrong for both).
+    pub unmatched: usize,
 }
 
 /// The thresholds of the gate.
@@ -132,6 +151,9 @@ pub struct GateRecord {
     pub min_agreement: f64,
     /// `--min-speedup`.
     pub min_speed_up: f64,
+    /// `--max-accuracy-loss` in percentage points, with `--truth-field`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_accuracy_loss: Option<f64>,
 }
 
 impl QuantRecord {

@@ -55,7 +55,12 @@ pub fn prepare(plan: &ClassifyPlan, features: &FeaturesPlan) -> Result<Prepared>
     let mut source = FeatureSource::open_with(&features.source, &features.query, extent.as_ref())?;
     source.selection.shard = plan.scale_out.shard.map(|s| (s.index, s.count));
     source.extent = extent;
-    let truth = truth_column(plan, features, &source)?;
+    let truth = plan
+        .report
+        .truth_field
+        .as_ref()
+        .map(|name| source.truth_column(name, &features.source))
+        .transpose()?;
     // Continuing a run: the rows it wrote are the first rows of this run's output, skipped.
     let output = &plan.output;
     let written = if output.target.start == Start::Resume {
@@ -228,26 +233,6 @@ fn short_number(x: f64) -> String {
         text.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         text
-    }
-}
-
-/// The position of `--truth-field` among the features' fields.
-fn truth_column(plan: &ClassifyPlan, features: &FeaturesPlan, source: &FeatureSource) -> Result<Option<usize>> {
-    let Some(name) = &plan.report.truth_field else {
-        return Ok(None);
-    };
-    match source.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
-        Some(i) => Ok(Some(i)),
-        None => bail_input!(
-            "--truth-field {name} is not a field of {} (fields: {}); name the field holding the expected class",
-            features.source,
-            source
-                .fields
-                .iter()
-                .map(|f| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::infer::Classifier;
-use crate::model::definition::LabelMode;
+use crate::model::definition::{ClassInfo, LabelMode};
+use crate::model::quantize::record::TruthFigures;
+use crate::report::truth::Confusion;
 use crate::run::interrupt;
 use crate::run::quantize::sample::Chips;
 
@@ -64,6 +66,35 @@ pub fn compare(fp32: &[f32], int8: &[f32], classes: usize, mode: LabelMode, thre
         compared,
         mean_delta: sum / compared.max(1) as f64,
         max_delta: max,
+    }
+}
+
+/// Accuracy of the `fp32` and `int8` top labels (single-label probabilities, `classes` in the
+/// model's output order) against `truth`, one value per chip (`None`: not compared); truth
+/// values are matched to classes as a run's `--truth-field` matches them (name, else `Value`).
+pub fn accuracy(
+    fp32: &[f32],
+    int8: &[f32],
+    classes: &[ClassInfo],
+    truth: &[Option<String>],
+    field: &str,
+) -> TruthFigures {
+    let matcher = || Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)));
+    let (mut fp32_confusion, mut int8_confusion) = (matcher(), matcher());
+    let n = classes.len().max(1);
+    let name = |scores: &[f32]| classes.get(top(scores).0).map_or(String::new(), |c| c.name.clone());
+    for ((f, q), expected) in fp32.chunks_exact(n).zip(int8.chunks_exact(n)).zip(truth) {
+        if let Some(expected) = expected {
+            fp32_confusion.record(expected, &name(f));
+            int8_confusion.record(expected, &name(q));
+        }
+    }
+    TruthFigures {
+        field: field.to_string(),
+        compared: fp32_confusion.total(),
+        fp32_accuracy: fp32_confusion.accuracy().unwrap_or(0.0),
+        int8_accuracy: int8_confusion.accuracy().unwrap_or(0.0),
+        unmatched: fp32_confusion.unmatched_count(),
     }
 }
 
@@ -130,6 +161,32 @@ mod tests {
         assert_eq!((a.agreeing, a.compared), (2, 3));
         assert!((a.max_delta - 0.2).abs() < 1e-6);
         assert!((a.mean_delta - (0.05 + 0.2 + 0.0) / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn accuracy_is_against_truth_matched_by_name_or_value() {
+        let classes: Vec<ClassInfo> = [("cat", 1), ("dog", 2)]
+            .iter()
+            .map(|&(name, value)| ClassInfo {
+                value: Some(value),
+                name: name.into(),
+                color: None,
+            })
+            .collect();
+        let fp32 = [0.9, 0.1, 0.2, 0.8, 0.7, 0.3, 0.6, 0.4];
+        let int8 = [0.8, 0.2, 0.6, 0.4, 0.7, 0.3, 0.5, 0.5];
+        let truth = [
+            Some("cat".to_string()),
+            Some("2".to_string()),
+            Some("bird".to_string()),
+            None,
+        ];
+        let t = accuracy(&fp32, &int8, &classes, &truth, "truth");
+        // Three chips have truth: fp32 is right on cat and on 2 (dog), int8 only on cat; "bird"
+        // is no class (wrong for both); the fourth chip is not compared.
+        assert_eq!((t.compared, t.unmatched), (3, 1));
+        assert!((t.fp32_accuracy - 2.0 / 3.0).abs() < 1e-12);
+        assert!((t.int8_accuracy - 1.0 / 3.0).abs() < 1e-12);
     }
 
     #[test]

@@ -28,7 +28,9 @@ use crate::messages;
 use crate::model::arguments;
 use crate::model::definition::LabelMode;
 use crate::model::quantize::fold::fold_batch_norms;
-use crate::model::quantize::record::{CalibrationRecord, Figures, GateRecord, MethodFigures, SourceRecord};
+use crate::model::quantize::record::{
+    CalibrationRecord, Figures, GateRecord, MethodFigures, SourceRecord, TruthFigures,
+};
 use crate::model::quantize::rewrite::int8_model;
 use crate::model::quantize::{plan, Method, OnnxModel, QuantRecord};
 use crate::model::ModelPackage;
@@ -52,6 +54,8 @@ struct Candidate {
     method: Method,
     onnx: Vec<u8>,
     agreement: Agreement,
+    /// Its probabilities on the held-out chips.
+    scores: Vec<f32>,
 }
 
 /// Quantizes `package` (read from `args.model`) on `args`' imagery and passes it through the
@@ -72,6 +76,11 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
             MAX_SAMPLE_BYTES / chip_bytes.max(1)
         );
     }
+    if args.truth_field.is_some() && definition.label_mode == LabelMode::MultiLabel {
+        bail_input!(
+            "--truth-field compares one label per feature, and {name} is a multi-label model; leave --truth-field out (the gate compares each label's decision with fp32's)"
+        );
+    }
     let model_arguments = arguments::resolve(definition, &[])?;
     let batch = args.batch_size.map_or(model_arguments.batch_size, |b| b.0);
     let query = FeatureQuery {
@@ -86,6 +95,7 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
         calibration,
         held_out,
         seed: args.seed,
+        truth_field: args.truth_field.as_deref(),
     };
     let sample = sample::draw(definition, &request)?;
     messages::progress(format_args!(
@@ -140,6 +150,7 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
             method,
             onnx,
             agreement,
+            scores,
         });
     }
     let best = candidates
@@ -158,6 +169,23 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
     let speed_up = (sample.cut_seconds + fp32_seconds) / (sample.cut_seconds + int8_seconds).max(1e-12);
     let chosen = &candidates[best];
     let a = chosen.agreement;
+    let truth = args.truth_field.as_deref().map(|field| {
+        gate::accuracy(
+            &fp32_scores,
+            &chosen.scores,
+            &definition.classes,
+            &sample.held_out.truth,
+            field,
+        )
+    });
+    if let Some(t) = truth.as_ref().filter(|t| t.compared == 0) {
+        bail_input!(
+            "--truth-field {} is empty on all {} held-out features of {}; give features whose field holds their class",
+            t.field,
+            sample.held_out.count,
+            args.features
+        );
+    }
     let figures = Figures {
         agreement: a.share(),
         agreeing: a.agreeing,
@@ -171,13 +199,15 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
         cut_ms_per_chip: sample.cut_seconds * 1e3,
         batch_size: batch,
         intra_op_threads: options.intra_op_threads,
+        truth: truth.clone(),
     };
     let decisions = match mode {
         LabelMode::SingleLabel => "labels",
         LabelMode::MultiLabel => "decisions (each class at the threshold)",
     };
+    let max_loss = args.truth_field.as_ref().map(|_| args.max_accuracy_loss.0);
     let said = format!(
-        "{decisions} agree {}/{} = {:.4} (min {}), |Δconfidence| mean {:.4} max {:.4}; speed-up {:.2}x end to end (min {}), model {:.2}x ({:.2} -> {:.2} ms/chip, cut {:.2} ms); ranges {}",
+        "{decisions} agree {}/{} = {:.4} (min {}), |Δconfidence| mean {:.4} max {:.4}; speed-up {:.2}x end to end (min {}), model {:.2}x ({:.2} -> {:.2} ms/chip, cut {:.2} ms); ranges {}{}",
         a.agreeing,
         a.compared,
         a.share(),
@@ -190,14 +220,22 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
         fp32_seconds * 1e3,
         int8_seconds * 1e3,
         sample.cut_seconds * 1e3,
-        chosen.method.name()
+        chosen.method.name(),
+        truth.as_ref().map_or(String::new(), |t| truth_said(t, args.max_accuracy_loss.0)),
     );
-    if a.share() < args.min_agreement.0 || speed_up < args.min_speedup.0 {
-        let why = if a.share() < args.min_agreement.0 {
-            "changes labels"
-        } else {
-            "not faster"
-        };
+    let refusal = if a.share() < args.min_agreement.0 {
+        Some("changes labels")
+    } else if speed_up < args.min_speedup.0 {
+        Some("not faster")
+    } else if truth
+        .as_ref()
+        .is_some_and(|t| loses_accuracy(t, args.max_accuracy_loss.0))
+    {
+        Some("loses accuracy")
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
         return Err(anyhow::Error::new(BelowMinimum(format!(
             "int8 model refused ({why}), nothing written: {said}"
         ))));
@@ -240,6 +278,7 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
         gate: GateRecord {
             min_agreement: args.min_agreement.0,
             min_speed_up: args.min_speedup.0,
+            max_accuracy_loss: max_loss,
         },
         int8_nodes,
         kept_fp32: plan.head.clone(),
@@ -247,6 +286,28 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
     };
     let onnx = candidates.swap_remove(best).onnx;
     Ok(Quantized { onnx, record })
+}
+
+/// Whether int8 accuracy against truth is more than `max_loss` percentage points below fp32's.
+fn loses_accuracy(truth: &TruthFigures, max_loss: f64) -> bool {
+    (truth.fp32_accuracy - truth.int8_accuracy) * 100.0 > max_loss + 1e-9
+}
+
+/// The accuracy part of the figures line.
+fn truth_said(t: &TruthFigures, max_loss: f64) -> String {
+    let unmatched = if t.unmatched > 0 {
+        format!(", {} truth values name no class", t.unmatched)
+    } else {
+        String::new()
+    };
+    format!(
+        "; accuracy against {} on {} chips{unmatched}: fp32 {:.4}, int8 {:.4} ({:+.2} points, most lost {max_loss})",
+        t.field,
+        t.compared,
+        t.fp32_accuracy,
+        t.int8_accuracy,
+        (t.int8_accuracy - t.fp32_accuracy) * 100.0
+    )
 }
 
 /// The file name of `path`.

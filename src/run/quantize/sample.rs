@@ -34,6 +34,8 @@ pub struct Chips {
     pub count: usize,
     /// Input position of each chip's feature.
     pub positions: Vec<usize>,
+    /// Each chip's truth value (`--truth-field`; `None` without one, or where the field is null).
+    pub truth: Vec<Option<String>>,
 }
 
 /// The two parts of the sample.
@@ -68,6 +70,8 @@ pub struct SampleRequest<'a> {
     pub held_out: usize,
     /// Seed of the order.
     pub seed: u64,
+    /// Field holding each feature's true class, if any.
+    pub truth_field: Option<&'a str>,
 }
 
 /// Draws the sample for `definition`'s chips.
@@ -77,12 +81,20 @@ pub fn draw(definition: &ModelDefinition, request: &SampleRequest<'_>) -> Result
     let spec = ChipSpec::new(definition, &raster)?;
     let mut source = FeatureSource::open_with(request.features, request.query, None)?;
     let layer = source.layer_name.clone();
-    // First read: where each feature that lies on the raster is.
+    let truth_column = request
+        .truth_field
+        .map(|name| source.truth_column(name, request.features))
+        .transpose()?;
+    // First read: where each feature that lies on the raster is, and its truth.
     let mut centres: Vec<(usize, f64, f64)> = Vec::new();
+    let mut truth: HashMap<usize, String> = HashMap::new();
     source.for_each(&items, &interrupt::check, |feature| {
         if let (Ok(shape), Some(_)) = (&feature.shape, feature.item) {
             let [x0, y0, x1, y1] = shape.envelope;
             centres.push((feature.index, (x0 + x1) / 2.0, (y0 + y1) / 2.0));
+            if let Some(value) = truth_column.and_then(|i| feature.fields.get(i).cloned().flatten()) {
+                truth.insert(feature.index, crate::output::field_text(&value));
+            }
         }
         Ok(())
     })?;
@@ -143,6 +155,7 @@ pub fn draw(definition: &ModelDefinition, request: &SampleRequest<'_>) -> Result
             part.data.extend_from_slice(&chip);
             part.count += 1;
             part.positions.push(*position);
+            part.truth.push(truth.get(position).cloned());
             if sample.calibration.count >= calibration_want && sample.held_out.count >= held_out_want {
                 break;
             }

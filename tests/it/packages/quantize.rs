@@ -309,6 +309,126 @@ fn the_gate_refuses_a_model_that_changes_labels_with_its_figures() {
 }
 
 #[test]
+fn accuracy_against_truth_is_measured_on_the_held_out_chips() {
+    let dir = tempfile::tempdir().unwrap();
+    let int8 = dir.path().join("textures_int8.dlpk");
+    // fp32's four errors on this raster are all vertical stripes: without them every held-out
+    // chip is labelled right in fp32, so its accuracy is exactly 1. The bar on int8 leaves room
+    // for another CPU's kernels (one chip of 64 is 1.6 points).
+    run_ok(&refs(&sized_args(
+        &textures("textures.dlpk"),
+        &int8,
+        ("32", "64"),
+        &[
+            "--where",
+            "truth <> 'vertical'",
+            "--truth-field",
+            "TRUTH",
+            "--max-accuracy-loss",
+            "2",
+            "--min-speedup",
+            "0",
+        ],
+    )));
+    let record = &emd_of(&int8)["Int8Quantization"];
+    let truth = &record["Figures"]["Truth"];
+    assert_eq!(truth["Field"], "TRUTH");
+    assert_eq!(
+        (truth["Compared"].as_u64(), truth["Unmatched"].as_u64()),
+        (Some(64), Some(0))
+    );
+    assert_eq!(truth["Fp32Accuracy"], 1.0);
+    assert!(truth["Int8Accuracy"].as_f64().unwrap() >= 63.0 / 64.0, "{truth}");
+    assert_eq!(record["Gate"]["MaxAccuracyLoss"], 2.0);
+    let text = String::from_utf8(run_ok(&["inspect", s(&int8)]).stdout).unwrap();
+    assert!(
+        text.contains("int8 accuracy") && text.contains("on 64 held-out chips: fp32 1.0000"),
+        "{text}"
+    );
+    // Without --truth-field the record has no accuracy (the key is left out).
+    let plain = dir.path().join("plain_int8.dlpk");
+    run_ok(&refs(&quantize_args(
+        &textures("textures.dlpk"),
+        &plain,
+        &["--min-speedup", "0"],
+    )));
+    let record = &emd_of(&plain)["Int8Quantization"];
+    assert!(record["Figures"].get("Truth").is_none() && record["Gate"].get("MaxAccuracyLoss").is_none());
+}
+
+#[test]
+fn the_gate_refuses_a_model_that_loses_accuracy_against_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = write_package(dir.path(), "fragile", &emd(&["first", "second"], ""), &fragile_model());
+    // Truth here is fp32's own labels: fp32 is right everywhere, and int8 (which labels every
+    // chip `first`) is wrong wherever fp32 said `second`.
+    let labelled = dir.path().join("labelled.gpkg");
+    run_ok(&[
+        "-r",
+        s(&textures("textures.tif")),
+        "-m",
+        s(&package),
+        "-f",
+        s(&textures("textures.gpkg")),
+        "-o",
+        s(&labelled),
+    ]);
+    let out = dir.path().join("fragile_int8.dlpk");
+    let raster = textures("textures.tif");
+    let args = [
+        "quantize",
+        s(&package),
+        "-r",
+        s(&raster),
+        "-f",
+        s(&labelled),
+        "-o",
+        s(&out),
+        "--calibration",
+        "64",
+        "--held-out",
+        "80",
+        "--truth-field",
+        "ClassLabel",
+        "--min-agreement",
+        "0",
+        "--min-speedup",
+        "0",
+    ];
+    let line = run_err(&args, 3);
+    for needle in [
+        "refused (loses accuracy)",
+        "nothing written",
+        "accuracy against ClassLabel on 80 chips: fp32 1.0000, int8 0.",
+        "most lost 1)",
+    ] {
+        assert!(line.contains(needle), "{needle}: {line}");
+    }
+    assert!(!out.exists());
+    // A field that is not there, and truth for a multi-label model, are refused before any work.
+    let mut missing = args.to_vec();
+    missing[13] = "expected";
+    let line = run_err(&missing, 2);
+    assert!(
+        line.contains("--truth-field expected is not a field of") && line.contains("ClassLabel"),
+        "{line}"
+    );
+    let multi = write_package(
+        dir.path(),
+        "multi",
+        &emd(&["first", "second"], r#""MetaDataMode": "MultiLabeled_Tiles","#),
+        &fragile_model(),
+    );
+    let mut multi_args = args.to_vec();
+    multi_args[1] = s(&multi);
+    let line = run_err(&multi_args, 2);
+    assert!(line.contains("multi-label") && line.contains("--truth-field"), "{line}");
+    // --max-accuracy-loss means nothing without truth.
+    let line = run_err(&refs(&quantize_args(&package, &out, &["--max-accuracy-loss", "2"])), 2);
+    assert!(line.contains("--truth-field"), "{line}");
+}
+
+#[test]
 fn a_multi_label_model_is_gated_on_each_label_decision() {
     let dir = tempfile::tempdir().unwrap();
     // The trained model read as multi-label: each class decided at 0.5 on its sigmoid.
