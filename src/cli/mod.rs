@@ -55,7 +55,8 @@ pub enum Command {
     /// package, once, so that later runs skip the conversion.
     Convert(ConvertArgs),
     /// Write an int8 package calibrated on your own imagery, if it keeps the fp32 labels
-    /// (--min-agreement) and is faster (--min-speedup); otherwise say why, with the figures.
+    /// (--min-agreement), is faster (--min-speedup) and, with --truth-field, keeps the accuracy
+    /// (--max-accuracy-loss); otherwise say why, with the figures.
     Quantize(QuantizeArgs),
     /// List the objects whose label differs between two outputs (matched by SourceOID); exit
     /// status 0 when none changed, 1 when some did, 2 on error.
