@@ -188,6 +188,15 @@ impl Format {
         matches!(self, Format::Ogr(name) if name == "GPKG")
     }
 
+    /// Most characters of a field name the format keeps (a Shapefile's `.dbf`: 10; the driver
+    /// cuts longer names), where it limits them.
+    pub fn field_name_limit(&self) -> Option<usize> {
+        match self {
+            Format::Ogr(name) if name == "ESRI Shapefile" => Some(10),
+            _ => None,
+        }
+    }
+
     /// The files this format writes besides the output file itself.
     pub fn companions(&self) -> &'static [Companion] {
         match self {

@@ -113,25 +113,39 @@ impl OutputSchema {
         }
     }
 
-    /// Renames input fields whose names clash (case-insensitively) with ours: `name_1`, `name_2`...
-    pub fn resolve_clashes(&mut self) {
-        let own: Vec<String> = self
-            .own_fields()
-            .into_iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .collect();
+    /// Renames input fields whose names clash (case-insensitively) with ours: `name_1`,
+    /// `name_2`... Names are compared as a format that keeps only `name_limit` characters writes
+    /// them (a Shapefile's input `ClassLabelX` would become our `ClassLabel`), and a renamed field
+    /// is cut to fit (`ClassLab_1`), so that our columns keep their names in the file.
+    pub fn resolve_clashes(&mut self, name_limit: Option<usize>) {
+        let written = |name: &str| -> String {
+            let kept: String = match name_limit {
+                Some(limit) => name.chars().take(limit).collect(),
+                None => name.to_string(),
+            };
+            kept.to_ascii_lowercase()
+        };
+        let own: Vec<String> = self.own_fields().iter().map(|(n, _)| written(n)).collect();
         let mut taken: Vec<String> = own.clone();
-        taken.extend(self.input_fields.iter().map(|f| f.name.to_ascii_lowercase()));
+        taken.extend(self.input_fields.iter().map(|f| written(&f.name)));
         for field in &mut self.input_fields {
-            if own.contains(&field.name.to_ascii_lowercase()) {
-                let base = field.name.clone();
-                let mut k = 1;
-                while taken.contains(&format!("{base}_{k}").to_ascii_lowercase()) {
-                    k += 1;
-                }
-                field.name = format!("{base}_{k}");
-                taken.push(field.name.to_ascii_lowercase());
+            if !own.contains(&written(&field.name)) {
+                continue;
             }
+            let base = field.name.clone();
+            let renamed = (1..)
+                .map(|k| {
+                    let suffix = format!("_{k}");
+                    let stem: String = match name_limit {
+                        Some(limit) => base.chars().take(limit.saturating_sub(suffix.len())).collect(),
+                        None => base.clone(),
+                    };
+                    stem + &suffix
+                })
+                .find(|name| !taken.contains(&written(name)))
+                .unwrap_or(base);
+            taken.push(written(&renamed));
+            field.name = renamed;
         }
     }
 }
@@ -203,9 +217,27 @@ mod tests {
             style: None,
             score_fields: Vec::new(),
         };
-        schema.resolve_clashes();
+        let mut shapefile = schema.clone();
+        schema.resolve_clashes(None);
         let names: Vec<&str> = schema.input_fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["classlabel_1", "Confidence_2", "Confidence_1", "name"]);
+        // Where names keep 10 characters, renamed fields are cut to fit, and a longer input name
+        // that would be cut into one of ours is renamed too.
+        shapefile.input_fields.push(field("ClassLabelX"));
+        shapefile.input_fields.push(field("SourceOIDs"));
+        shapefile.resolve_clashes(Some(10));
+        let names: Vec<&str> = shapefile.input_fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "classlab_1",
+                "Confiden_1",
+                "Confiden_2",
+                "name",
+                "ClassLab_2",
+                "SourceOIDs"
+            ]
+        );
     }
 
     #[test]
@@ -227,7 +259,7 @@ mod tests {
         );
         // An input field named like a class is renamed, as on a clash with any of our columns
         // (red_1 is taken, case-insensitively, by RED_1).
-        schema.resolve_clashes();
+        schema.resolve_clashes(None);
         assert_eq!(schema.input_fields[0].name, "red_2");
     }
 }

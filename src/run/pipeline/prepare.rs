@@ -275,7 +275,7 @@ fn schema(plan: &ClassifyPlan, definition: &ModelDefinition, source: &FeatureSou
     if plan.output.all_scores {
         schema.set_score_fields(&definition.class_names());
     }
-    schema.resolve_clashes();
+    schema.resolve_clashes(plan.output.format.field_name_limit());
     schema
 }
 

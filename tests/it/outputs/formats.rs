@@ -263,3 +263,51 @@ fn outputs_read_back_without_warnings() {
     let qml = fs::read_to_string(dir.path().join("clean.qml")).unwrap();
     assert!(qml.starts_with("<!DOCTYPE qgis"), "{qml}");
 }
+
+// Input columns named like ours keep out of our names even where a format cuts names: in a
+// Shapefile (10 characters) the input's `ClassLabel` becomes `ClassLab_1`, so `ClassLabel` is the
+// run's label, which is what `compare`, styles and readers of the file take it to be.
+#[test]
+fn shapefile_input_columns_named_like_ours_leave_our_names_to_us() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let features = d.join("theirs.gpkg");
+    let objects = objects();
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        features.to_str().unwrap(),
+        objects.to_str().unwrap(),
+        "-dialect",
+        "SQLite",
+        "-sql",
+        "SELECT geom, id, truth, 'theirs' AS ClassLabel, 7.5 AS Confidence, 'long' AS ClassLabelOld FROM polygons",
+        "-nln",
+        "polygons",
+    ]);
+    let (raster, model) = (fixture("synthetic/colors.tif"), fixture("synthetic/colors.dlpk"));
+    let (shp, gpkg) = (d.join("out.shp"), d.join("out.gpkg"));
+    for out in [&shp, &gpkg] {
+        run_owned_ok(&classify_args(&raster, &model, Some(&features), out, &[]));
+    }
+    let (shp_rows, gpkg_rows) = (read_rows(&shp, None), read_rows(&gpkg, None));
+    assert_eq!(shp_rows.len(), 16);
+    for (s, g) in shp_rows.iter().zip(&gpkg_rows) {
+        // The painted colour is the truth: the run's label is in ClassLabel in both files.
+        assert_eq!(s.text("ClassLabel"), s.text("truth"), "{:?}", s.fields);
+        assert_eq!(s.text("ClassLabel"), g.text("ClassLabel"));
+        // A .dbf keeps 15 significant digits.
+        assert!((s.number("Confidence").unwrap() - g.number("Confidence").unwrap()).abs() < 1e-12);
+        assert_eq!(s.text("ClassLab_1").as_deref(), Some("theirs"), "{:?}", s.fields.keys());
+        assert_eq!(s.number("Confiden_1"), Some(7.5));
+        assert_eq!(s.text("ClassLab_2").as_deref(), Some("long"));
+        assert_eq!(g.text("ClassLabel_1").as_deref(), Some("theirs"));
+    }
+    // compare reads the run's labels from both: nothing changed.
+    let out = run_ok(&["compare", shp.to_str().unwrap(), gpkg.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["compared"].as_u64(), json["changed_count"].as_u64()),
+        (Some(16), Some(0))
+    );
+}
