@@ -45,6 +45,9 @@ pub struct GalleryObject {
     pub runner_up: Option<(String, f64)>,
     /// The expected class (`--truth-field`), when known.
     pub expected: Option<String>,
+    /// Whether the label is not the expected class (matched as the truth comparison matches
+    /// truth values: by name or `Value`, as a set for multi-label models).
+    pub misclassified: bool,
     /// The feature drawn over its chip, when it is a feature.
     pub outline: Option<Outline>,
     /// The centre of the feature (or image) in the raster's coordinates, as shown.
@@ -144,15 +147,10 @@ fn collect_paths(geometry: &geo::Geometry<f64>, out: &mut Vec<(Vec<[f32; 2]>, bo
 }
 
 impl GalleryObject {
-    /// Whether the label differs from a known expected class.
-    pub fn misclassified(&self) -> bool {
-        self.expected.as_ref().is_some_and(|e| *e != self.label)
-    }
-
     /// Where it stands among the objects worth checking.
     pub fn rank(&self) -> Rank {
         Rank {
-            misclassified: self.misclassified(),
+            misclassified: self.misclassified,
             confidence: self.margin.unwrap_or(self.confidence),
             position: self.position,
         }
@@ -326,6 +324,7 @@ mod tests {
             margin: None,
             runner_up: None,
             expected: expected.map(String::from),
+            misclassified: expected.is_some_and(|e| e != label),
             outline: None,
             location: None,
         }

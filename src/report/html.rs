@@ -141,7 +141,11 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         inputs.layer,
         inputs.label_field,
         inputs.details.model.multi_label,
-        inputs.summary.truth_column.as_deref(),
+        inputs
+            .summary
+            .truth_column
+            .as_deref()
+            .zip(inputs.summary.truth.as_ref()),
         |geometry, row| {
             let Some(canvas) = canvas.as_mut() else { return };
             let Some((x, y)) = canvas.draw(geometry, color_of(row.label), row.misclassified) else {
@@ -553,11 +557,11 @@ fn chip(shown: &Shown<'_>) -> Markup {
         (None, None) => format!("object {}", o.position),
     };
     html! {
-        figure.chip.misclassified[o.misclassified()]
+        figure.chip.misclassified[o.misclassified]
             data-position=(o.position) data-source-oid=[o.source_id] data-label=(o.label)
             data-confidence=(o.confidence) data-runner-up=[o.runner_up.as_ref().map(|r| &r.0)]
             data-runner-up-confidence=[o.runner_up.as_ref().map(|r| r.1)] data-expected=[o.expected.as_ref()]
-            data-misclassified=(o.misclassified()) {
+            data-misclassified=(o.misclassified) {
             @match &shown.picture {
                 Some(uri) => div.chip-picture {
                     img src=(uri) width=(t.width) height=(t.height) alt={"chip of " (name)};
@@ -580,7 +584,7 @@ fn chip(shown: &Shown<'_>) -> Markup {
                     div { b { (o.label) } " " (format!("{:.4}", o.confidence)) }
                     @if let Some((class, p)) = &o.runner_up { div { "runner-up " (class) " " (format!("{p:.4}")) } }
                 }
-                @if o.misclassified() { @if let Some(e) = &o.expected { div.expected { "expected " (e) } } }
+                @if o.misclassified { @if let Some(e) = &o.expected { div.expected { "expected " (e) } } }
                 @if let Some(at) = &o.location { div.location { (at) } }
             }
         }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::gdal_ffi::vector;
 use crate::output::{CONFIDENCE_FIELD, IMAGE_ID_FIELD, SOURCE_ID_FIELD, STATUS_FIELD};
+use crate::report::truth::Confusion;
 use anyhow::Result;
 use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{Geometry, LayerAccess};
@@ -99,15 +100,15 @@ pub struct RowView<'r> {
 }
 
 /// Reads every row of `layer` in `output`: label from `label_field`, confidence (unless
-/// `multi_label`: then it is every class's score, as text), and, with `truth_column`, whether
-/// the label is wrong; calls `draw` with each labelled row's geometry and what names it. A
+/// `multi_label`: then it is every class's score, as text), and, with `truth` (the truth column
+/// and the comparison that matches its values to classes), whether the label is wrong; calls `draw` with each labelled row's geometry and what names it. A
 /// multi-label row classified without a label (no `Status`) is drawn too, with label `""`.
 pub fn read_back(
     output: &Path,
     layer: &str,
     label_field: &str,
     multi_label: bool,
-    truth_column: Option<&str>,
+    truth: Option<(&str, &Confusion)>,
     mut draw: impl FnMut(&Geometry, &RowView<'_>),
 ) -> Result<OutputContents> {
     let dataset = Dataset::open(output)?;
@@ -116,7 +117,7 @@ pub fn read_back(
     let index = |name: &str| defn.field_index(name).ok();
     let label_index = index(label_field);
     let confidence_index = index(CONFIDENCE_FIELD).filter(|_| !multi_label);
-    let truth_index = truth_column.and_then(index);
+    let truth_index = truth.and_then(|(column, _)| index(column));
     let (status_index, source_index, image_index) =
         (index(STATUS_FIELD), index(SOURCE_ID_FIELD), index(IMAGE_ID_FIELD));
     let mut contents = OutputContents {
@@ -136,7 +137,10 @@ pub fn read_back(
             contents.overall.add(c);
             contents.per_class.entry(label.clone()).or_default().add(c);
         }
-        let misclassified = text(truth_index).is_some_and(|e| e != label);
+        let misclassified = match (text(truth_index), truth) {
+            (Some(expected), Some((_, comparison))) => !comparison.is_right(&expected, &label),
+            _ => false,
+        };
         if misclassified {
             // Multi-label: counted for each class of the set (a row without a label under "").
             let classes: Vec<&str> = if multi_label {

@@ -10,16 +10,37 @@ use serde_json::{json, Value};
 /// Counts of (expected, predicted) label pairs. A truth value is matched to the model's classes
 /// by name (exactly, else ignoring case), or by the class `Value` when it is one (`1` for the
 /// class whose `Value` is 1); values that match no class are counted as they are and listed by
-/// [`Confusion::unmatched`].
+/// [`Confusion::unmatched`]. For a multi-label model a truth value is a set of classes (names or
+/// values joined by `;` or `,`): a row is right when its label set is exactly the expected set
+/// (the accuracy is exact-set accuracy), and precision, recall and F1 count each class's
+/// decision on each row.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Confusion {
+    /// (expected, predicted) labels, sets written sorted and `;`-joined, and their counts.
     counts: BTreeMap<(String, String), usize>,
     /// The model's classes: name and `Value`.
     classes: Vec<(String, Option<i64>)>,
+    /// Whether labels are sets (multi-label models).
+    multi_label: bool,
+    /// Truth values matched by a class name.
+    by_name: usize,
     /// Truth values matched by a class `Value`.
     by_value: usize,
     /// Truth values that are no class of the model, with their counts.
     unmatched: BTreeMap<String, usize>,
+    /// Multi-label: per class, rows where it was expected and predicted, predicted only, and
+    /// expected only.
+    decisions: BTreeMap<String, [usize; 3]>,
+}
+
+/// How a truth value names a class.
+enum Matched {
+    /// By its name.
+    Name(String),
+    /// By its `Value`.
+    Value(String),
+    /// No class: kept as it is.
+    None(String),
 }
 
 /// Precision, recall and F1 of one class.
@@ -39,40 +60,102 @@ pub struct ClassScores {
 }
 
 impl Confusion {
-    /// A comparison with the model's `classes` (name and `Value`), to match truth values to.
-    pub fn for_classes(classes: impl IntoIterator<Item = (String, Option<i64>)>) -> Confusion {
+    /// A comparison with the model's `classes` (name and `Value`), to match truth values to;
+    /// `multi_label` for a model whose labels are sets.
+    pub fn for_classes(classes: impl IntoIterator<Item = (String, Option<i64>)>, multi_label: bool) -> Confusion {
         Confusion {
             classes: classes.into_iter().collect(),
+            multi_label,
             ..Confusion::default()
         }
     }
 
     /// Records one classified row whose truth field holds `expected`.
     pub fn record(&mut self, expected: &str, predicted: &str) {
-        let expected = self.class_of(expected);
-        *self.counts.entry((expected, predicted.to_string())).or_default() += 1;
+        if !self.multi_label {
+            let expected = match self.class_of(expected) {
+                Matched::Name(name) => {
+                    self.by_name += 1;
+                    name
+                }
+                Matched::Value(name) => {
+                    self.by_value += 1;
+                    name
+                }
+                Matched::None(value) => {
+                    *self.unmatched.entry(value.clone()).or_default() += 1;
+                    value
+                }
+            };
+            *self.counts.entry((expected, predicted.to_string())).or_default() += 1;
+            return;
+        }
+        let mut expected_set = Vec::new();
+        for part in split_set(expected, &[';', ',']) {
+            match self.class_of(part) {
+                Matched::Name(name) => {
+                    self.by_name += 1;
+                    expected_set.push(name);
+                }
+                Matched::Value(name) => {
+                    self.by_value += 1;
+                    expected_set.push(name);
+                }
+                Matched::None(value) => {
+                    *self.unmatched.entry(value.clone()).or_default() += 1;
+                    expected_set.push(value);
+                }
+            }
+        }
+        let expected_set: BTreeSet<String> = expected_set.into_iter().collect();
+        let predicted_set: BTreeSet<String> = split_set(predicted, &[';']).map(String::from).collect();
+        for class in expected_set.union(&predicted_set) {
+            let slot = match (expected_set.contains(class), predicted_set.contains(class)) {
+                (true, true) => 0,
+                (false, true) => 1,
+                _ => 2,
+            };
+            self.decisions.entry(class.clone()).or_default()[slot] += 1;
+        }
+        let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(";");
+        *self
+            .counts
+            .entry((join(&expected_set), join(&predicted_set)))
+            .or_default() += 1;
+    }
+
+    /// Whether `predicted` is the right label for a row whose truth field holds `expected`, as
+    /// [`Confusion::record`] counts it (the report marks the rows that are not).
+    pub fn is_right(&self, expected: &str, predicted: &str) -> bool {
+        let name = |value: &str| match self.class_of(value) {
+            Matched::Name(n) | Matched::Value(n) | Matched::None(n) => n,
+        };
+        if !self.multi_label {
+            return name(expected) == predicted;
+        }
+        let expected: BTreeSet<String> = split_set(expected, &[';', ',']).map(name).collect();
+        let predicted: BTreeSet<String> = split_set(predicted, &[';']).map(String::from).collect();
+        expected == predicted
     }
 
     /// The class a truth value stands for: by name, else by `Value`; as it is when neither.
-    fn class_of(&mut self, expected: &str) -> String {
+    fn class_of(&self, expected: &str) -> Matched {
         if self.classes.is_empty() || self.classes.iter().any(|(name, _)| name == expected) {
-            return expected.to_string();
+            return Matched::Name(expected.to_string());
         }
         let trimmed = expected.trim();
         if let Some((name, _)) = self.classes.iter().find(|(name, _)| name.eq_ignore_ascii_case(trimmed)) {
-            return name.clone();
+            return Matched::Name(name.clone());
         }
         let number = trimmed.parse::<f64>().ok().filter(|v| v.fract() == 0.0);
-        if let Some((name, _)) = self
+        match self
             .classes
             .iter()
             .find(|(_, value)| value.is_some_and(|v| Some(v as f64) == number))
         {
-            self.by_value += 1;
-            return name.clone();
+            Some((name, _)) => Matched::Value(name.clone()),
+            None => Matched::None(expected.to_string()),
         }
-        *self.unmatched.entry(expected.to_string()).or_default() += 1;
-        expected.to_string()
     }
 
     /// Adds the counts of `other`.
@@ -80,17 +163,23 @@ impl Confusion {
         for (pair, n) in &other.counts {
             *self.counts.entry(pair.clone()).or_default() += n;
         }
+        self.by_name += other.by_name;
         self.by_value += other.by_value;
         for (value, n) in &other.unmatched {
             *self.unmatched.entry(value.clone()).or_default() += n;
+        }
+        for (class, counts) in &other.decisions {
+            let mine = self.decisions.entry(class.clone()).or_default();
+            for (m, o) in mine.iter_mut().zip(counts) {
+                *m += o;
+            }
         }
     }
 
     /// How the truth values were matched to the classes: `"name"`, `"value"` (every matched
     /// value was a class `Value`) or `"name and value"`.
     pub fn matched_by(&self) -> &'static str {
-        let unmatched: usize = self.unmatched.values().sum();
-        match (self.by_value, self.total() - unmatched - self.by_value) {
+        match (self.by_value, self.by_name) {
             (0, _) => "name",
             (_, 0) => "value",
             _ => "name and value",
@@ -158,11 +247,14 @@ impl Confusion {
             .unwrap_or(0)
     }
 
-    /// Cohen's kappa: agreement beyond chance, `(p_o - p_e) / (1 - p_e)` with `p_o` the accuracy
+    /// Cohen's kappa (single-label models; `None` for label sets): agreement beyond chance, `(p_o - p_e) / (1 - p_e)` with `p_o` the accuracy
     /// and `p_e` the agreement expected from the expected and predicted class frequencies alone.
     /// `None` when nothing was compared, or when chance agreement is certain (`p_e = 1`: one
     /// class only, on both sides).
     pub fn kappa(&self) -> Option<f64> {
+        if self.multi_label {
+            return None;
+        }
         let total = self.total() as f64;
         let observed = self.accuracy()?;
         let chance: f64 = self
@@ -194,8 +286,21 @@ impl Confusion {
         (!scores.is_empty()).then(|| scores.iter().map(|c| c.f1).sum::<f64>() / scores.len() as f64)
     }
 
-    /// Precision, recall and F1 per class.
+    /// Precision, recall and F1 per class (multi-label: of each class's decision on each row).
     pub fn per_class(&self) -> Vec<ClassScores> {
+        if self.multi_label {
+            return self
+                .decisions
+                .iter()
+                .map(|(class, &[both, predicted_only, expected_only])| ClassScores {
+                    class: class.clone(),
+                    support: both + expected_only,
+                    precision: (both + predicted_only > 0).then(|| both as f64 / (both + predicted_only) as f64),
+                    recall: (both + expected_only > 0).then(|| both as f64 / (both + expected_only) as f64),
+                    f1: 2.0 * both as f64 / (2 * both + predicted_only + expected_only).max(1) as f64,
+                })
+                .collect();
+        }
         self.classes()
             .into_iter()
             .map(|class| {
@@ -232,6 +337,7 @@ impl Confusion {
             "compared": self.total(),
             "matched_by": self.matched_by(),
             "unmatched_truth_values": self.unmatched,
+            "label_sets": self.multi_label,
             "accuracy": self.accuracy(),
             "kappa": self.kappa(),
             "macro_f1": self.macro_f1(),
@@ -253,7 +359,12 @@ impl Confusion {
         let width = classes.iter().map(|c| c.len()).max().unwrap_or(5).clamp(5, 24);
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
         let mut out = format!(
-            "accuracy {} over {} compared row(s)\nmacro F1 {}, Cohen's kappa {}\n",
+            "{} {} over {} compared row(s)\nmacro F1 {}, Cohen's kappa {}\n",
+            if self.multi_label {
+                "exact-set accuracy"
+            } else {
+                "accuracy"
+            },
             show(self.accuracy()),
             self.total(),
             show(self.macro_f1()),
@@ -296,6 +407,11 @@ impl Confusion {
         }
         out
     }
+}
+
+/// The non-empty, trimmed parts of `text` between any of `separators`.
+fn split_set<'t>(text: &'t str, separators: &'t [char]) -> impl Iterator<Item = &'t str> + 't {
+    text.split(separators).map(str::trim).filter(|part| !part.is_empty())
 }
 
 #[cfg(test)]
@@ -402,7 +518,7 @@ mod tests {
     #[test]
     fn truth_values_match_classes_by_name_or_value() {
         let classes = [("red".to_string(), Some(1)), ("blue".to_string(), Some(2))];
-        let mut c = Confusion::for_classes(classes.clone());
+        let mut c = Confusion::for_classes(classes.clone(), false);
         for (expected, predicted) in [("1", "red"), ("2", "red"), ("2.0", "blue"), ("Blue", "blue")] {
             c.record(expected, predicted);
         }
@@ -410,10 +526,10 @@ mod tests {
         assert_eq!(c.classes(), vec!["blue".to_string(), "red".to_string()]);
         assert_eq!(c.matched_by(), "name and value");
         assert!(c.unmatched_warning().is_none());
-        let mut by_value = Confusion::for_classes(classes.clone());
+        let mut by_value = Confusion::for_classes(classes.clone(), false);
         by_value.record("1", "red");
         assert_eq!(by_value.matched_by(), "value");
-        let mut odd = Confusion::for_classes(classes);
+        let mut odd = Confusion::for_classes(classes, false);
         odd.record("7", "red");
         odd.record("forest", "red");
         let warning = odd.unmatched_warning().unwrap();
@@ -422,5 +538,70 @@ mod tests {
             "{warning}"
         );
         assert_eq!(odd.accuracy(), Some(0.0));
+    }
+
+    #[test]
+    fn multi_label_truth_is_a_set_scored_per_class_decision() {
+        let classes = [
+            ("Roof".to_string(), Some(1)),
+            ("tree".to_string(), Some(2)),
+            ("paved".to_string(), Some(3)),
+        ];
+        let mut c = Confusion::for_classes(classes, true);
+        // Sets in any order, by name or Value, joined by `,` or `;`.
+        for (expected, predicted) in [
+            ("tree,Roof", "Roof;tree"),
+            ("2; 1", "Roof;tree"),
+            ("Roof", "Roof;paved"),
+            ("paved", ""),
+            ("", ""),
+        ] {
+            c.record(expected, predicted);
+        }
+        assert!(c.is_right("tree, 1", "Roof;tree") && !c.is_right("Roof", "Roof;paved"));
+        assert!(c.is_right("", ""));
+        // Exact sets: rows 1, 2 and 5.
+        assert_eq!(c.accuracy(), Some(0.6));
+        assert_eq!(c.matched_by(), "name and value");
+        assert_eq!(c.kappa(), None);
+        let per = c.per_class();
+        let scores = |class: &str| per.iter().find(|s| s.class == class).unwrap().clone();
+        // Roof: expected and predicted on rows 1-3 (TP 3). paved: predicted on row 3 only (FP),
+        // expected on row 4 only (FN). tree: TP 2.
+        assert_eq!(
+            scores("Roof"),
+            ClassScores {
+                class: "Roof".into(),
+                support: 3,
+                precision: Some(1.0),
+                recall: Some(1.0),
+                f1: 1.0
+            }
+        );
+        assert_eq!(
+            scores("paved"),
+            ClassScores {
+                class: "paved".into(),
+                support: 1,
+                precision: Some(0.0),
+                recall: Some(0.0),
+                f1: 0.0
+            }
+        );
+        assert_eq!((scores("tree").support, scores("tree").f1), (2, 1.0));
+        assert_eq!(per.len(), 3);
+        let json = c.to_json();
+        assert_eq!(
+            (json["label_sets"].clone(), json["compared"].clone()),
+            (json!(true), json!(5))
+        );
+        assert!(c.render_text().starts_with("exact-set accuracy 0.6000 over 5"));
+        // Halves counted apart add up to the whole.
+        let mut halves = Confusion::for_classes([("Roof".to_string(), None)], true);
+        let mut other = halves.clone();
+        halves.record("Roof", "Roof");
+        other.record("Roof", "");
+        halves.absorb(&other);
+        assert_eq!(halves.per_class()[0].recall, Some(0.5));
     }
 }

@@ -106,7 +106,10 @@ impl<'a> Scorer<'a> {
             LabelMode::SingleLabel => vec![single_label_offer(scores)],
             LabelMode::MultiLabel => multi_label_offers(scores, self.arguments.threshold),
         };
-        let misclassified = object.expected.as_deref().is_some_and(|e| e != object.label);
+        let misclassified = match (object.expected.as_deref(), self.summary.truth.as_ref()) {
+            (Some(expected), Some(comparison)) => !comparison.is_right(expected, object.label),
+            _ => false,
+        };
         // Made once, for the first gallery class that keeps the object.
         let mut kept: Option<(Thumbnail, Option<Outline>, Option<String>)> = None;
         for offer in offers {
@@ -143,6 +146,7 @@ impl<'a> Scorer<'a> {
                 margin: offer.margin,
                 runner_up: offer.runner_up.map(|i| (names[i].name.clone(), scores[i] as f64)),
                 expected: object.expected.clone(),
+                misclassified,
                 outline,
                 location,
             };

@@ -214,5 +214,6 @@ impl Stages<'_> {
 /// The comparison with `--truth-field`, matching truth values to the model's classes.
 fn truth_comparison(plan: &ClassifyPlan) -> Confusion {
     let classes = &plan.model.package.definition.classes;
-    Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)))
+    let multi_label = plan.model.package.definition.label_mode == LabelMode::MultiLabel;
+    Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)), multi_label)
 }

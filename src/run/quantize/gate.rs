@@ -79,7 +79,7 @@ pub fn accuracy(
     truth: &[Option<String>],
     field: &str,
 ) -> TruthFigures {
-    let matcher = || Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)));
+    let matcher = || Confusion::for_classes(classes.iter().map(|c| (c.name.clone(), c.value)), false);
     let (mut fp32_confusion, mut int8_confusion) = (matcher(), matcher());
     let n = classes.len().max(1);
     let name = |scores: &[f32]| classes.get(top(scores).0).map_or(String::new(), |c| c.name.clone());

@@ -648,3 +648,136 @@ fn report_chips_are_checked_before_the_run() {
     let html = fs::read_to_string(&report).unwrap();
     assert!(!html.contains("id=\"gallery\"") && html.contains("id=\"run-details\""));
 }
+
+/// The report's marks of misclassified rows (gallery chips, legend count, map outlines) match
+/// truth values as the accuracy does: truth given as class `Value`s (yellow = 4, white = 5)
+/// marks exactly the rows truth given as names marks (before, every row whose truth was a
+/// `Value` was marked, though the accuracy counted it right).
+#[test]
+fn truth_given_by_class_value_marks_the_same_rows_as_truth_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Border points between yellow and white as in the gallery test: d < 0 is called yellow.
+    let points: Vec<(i64, f64, f64, &str, &str)> = vec![
+        (1, 128.0 - 6.0 + 0.5, 160.0, "yellow", "4"),
+        (2, 128.0 + 1.0 + 0.5, 160.0, "yellow", "4"), // called white: misclassified
+        (3, 128.0 - 4.0 + 0.5, 160.0, "white", "5"),  // called yellow: misclassified
+        (4, 128.0 + 2.0 + 0.5, 160.0, "white", "5"),
+        (5, 32.0, 32.0, "red", "1"),
+    ];
+    let marks = |by_value: bool| {
+        let sub = d.join(if by_value { "value" } else { "name" });
+        fs::create_dir_all(&sub).unwrap();
+        let features = sub.join("points.geojson");
+        let truth: Vec<(i64, f64, f64, &str)> = points
+            .iter()
+            .map(|&(id, col, row, name, value)| (id, col, row, if by_value { value } else { name }))
+            .collect();
+        write_points(&features, &truth);
+        let report = sub.join("report.html");
+        let args = classify_args(
+            &fixture("synthetic/colors.tif"),
+            &fixture("synthetic/colors.dlpk"),
+            Some(&features),
+            &sub.join("out.gpkg"),
+            &["--truth-field", "truth", "--report", report.to_str().unwrap()],
+        );
+        run_owned_ok(&args);
+        let page = dom(&report);
+        let mut chips: Vec<(String, String)> = select(&page, "#gallery figure.chip")
+            .iter()
+            .map(|f| {
+                let a = |name: &str| f.value().attr(name).unwrap_or_default().to_string();
+                (a("data-source-oid"), a("data-misclassified"))
+            })
+            .collect();
+        chips.sort();
+        let legend = text(&select(&page, "#legend-misclassified .count")[0]);
+        let accuracy = text(&select(&page, "#accuracy-line")[0]);
+        (chips, legend, accuracy)
+    };
+    let by_name = marks(false);
+    let expected: Vec<(String, String)> = [("1", false), ("2", true), ("3", true), ("4", false), ("5", false)]
+        .iter()
+        .map(|(oid, wrong)| (oid.to_string(), wrong.to_string()))
+        .collect();
+    assert_eq!(by_name.0, expected);
+    assert_eq!(by_name.1, "2");
+    assert!(by_name.2.starts_with("Accuracy 0.6000"), "{}", by_name.2);
+    assert_eq!(marks(true), by_name);
+}
+
+/// A multi-label model's truth is a set: a row is right when its label set is the expected set
+/// (exact-set accuracy), and precision and recall count each class's decision on each row.
+/// Everything is recomputed here from the labels the run wrote.
+#[test]
+fn multi_label_truth_is_scored_as_sets_and_per_class_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let package = multi_label_colors(d);
+    let summary = d.join("summary.json");
+    let out = d.join("multi.gpkg");
+    let args = classify_args(
+        &fixture("synthetic/colors.tif"),
+        &package,
+        Some(&fixture("synthetic/objects.gpkg")),
+        &out,
+        &[
+            "--layer",
+            "polygons",
+            "--model-arg",
+            "threshold=0.6",
+            "--truth-field",
+            "truth",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    run_owned_ok(&args);
+    let rows = read_rows(&out, None);
+    let sets: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .map(|r| {
+            let label = r.text("ClassLabel").unwrap_or_default();
+            let set = label.split(';').filter(|c| !c.is_empty()).map(String::from).collect();
+            (r.text("truth").unwrap(), set)
+        })
+        .collect();
+    // The test needs rows with two labels and rows with the one expected label.
+    assert!(sets.iter().any(|(_, s)| s.len() > 1) && sets.iter().any(|(t, s)| s == &vec![t.clone()]));
+    let exact = sets.iter().filter(|(t, s)| s == &vec![t.clone()]).count();
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    let truth = &json["truth"];
+    assert_eq!(truth["label_sets"], true);
+    assert_eq!(truth["compared"], 16);
+    assert!(
+        (truth["accuracy"].as_f64().unwrap() - exact as f64 / 16.0).abs() < 1e-12,
+        "{truth}"
+    );
+    assert!(truth["kappa"].is_null());
+    assert_eq!(
+        truth["classes"].as_array().unwrap().len(),
+        6,
+        "every class is expected somewhere"
+    );
+    for class in truth["classes"].as_array().unwrap() {
+        let name = class["class"].as_str().unwrap();
+        let expected = sets.iter().filter(|(t, _)| t == name).count();
+        let predicted = sets.iter().filter(|(_, s)| s.iter().any(|c| c == name)).count();
+        let both = sets
+            .iter()
+            .filter(|(t, s)| t == name && s.iter().any(|c| c == name))
+            .count();
+        assert_eq!(class["support"], expected, "{name}");
+        assert_eq!(
+            class["precision"].as_f64(),
+            (predicted > 0).then(|| both as f64 / predicted as f64),
+            "{name}"
+        );
+        assert_eq!(
+            class["recall"].as_f64(),
+            (expected > 0).then(|| both as f64 / expected as f64),
+            "{name}"
+        );
+    }
+}
