@@ -2,9 +2,10 @@
 //! writes a feature service: the layer is checked first (it can take new features, it has the
 //! label field), the run writes a local GeoPackage as always (in the layer's spatial reference),
 //! and once that is committed its rows are sent with `addFeatures` in batches (geometry, the
-//! attributes the layer has, label, confidence, status). With `--resume`, the features the layer
-//! already holds (by their `SourceOID`) are skipped, so that a run interrupted in the middle of
-//! its batches, run again, adds every feature exactly once.
+//! attributes the layer has, label, confidence, status). A layer that holds features already is
+//! refused unless `--append` (add every result) or `--resume` is given. With `--resume`, the
+//! features the layer already holds (by their `SourceOID`) are skipped, so that a run
+//! interrupted in the middle of its batches, run again, adds every feature exactly once.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -68,8 +69,10 @@ fn add_field(name: &str, kind: &str) -> String {
 impl FeatureLayerTarget {
     /// Checks the layer `output` before anything runs: it answers, takes new features
     /// (`Create`), has the label field `label_field` (and, for `--resume`, the source-id field
-    /// [`SOURCE_ID_FIELD`]), and declares a spatial reference.
-    pub fn check(output: &str, label_field: &str, resume: bool) -> Result<FeatureLayerTarget> {
+    /// [`SOURCE_ID_FIELD`]), declares a spatial reference, and holds no features unless the
+    /// run adds to them on purpose (`--append`, `--resume`): a plain run made again must not
+    /// add every result a second time, as a file output that exists is not written over.
+    pub fn check(output: &str, label_field: &str, resume: bool, append: bool) -> Result<FeatureLayerTarget> {
         let shown = redact(output);
         let Some(url) = service::parse(output).filter(|u| u.kind == ServiceKind::FeatureLayer) else {
             bail_input!("--output {shown} is not a feature layer URL; give …/FeatureServer/N");
@@ -122,6 +125,21 @@ impl FeatureLayerTarget {
         else {
             bail_input!("{what} declares no spatial reference (wkid); results cannot be placed in it");
         };
+        if !resume && !append {
+            let answer = rest::request_json(
+                &url.url("/query", &["where=1%3D1", "returnCountOnly=true", "f=json"]),
+                None,
+                &what,
+            )?;
+            let Some(held) = answer.get("count").and_then(Value::as_u64) else {
+                bail_input!("{what} did not say how many features it holds (returnCountOnly); give --append to add the results whatever it holds");
+            };
+            if held > 0 {
+                bail_input!(
+                    "{what} holds {held} feature(s) already; give --resume to add only the features it does not hold (by {SOURCE_ID_FIELD}), --append to add every result again, or empty the layer first"
+                );
+            }
+        }
         let batch = info
             .get("maxRecordCount")
             .and_then(Value::as_u64)

@@ -89,7 +89,7 @@ impl ClassifyPlan {
                         http::redact(url)
                     );
                 }
-                let layer = FeatureLayerTarget::check(url, &args.class_label_field, args.resume)?;
+                let layer = FeatureLayerTarget::check(url, &args.class_label_field, args.resume, args.append)?;
                 let dir = download::cache_dir(args.cache_dir.as_deref())?.join("uploads");
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating the folder of results to send, {}", dir.display()))?;

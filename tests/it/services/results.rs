@@ -136,6 +136,42 @@ fn an_interrupted_upload_resumed_adds_every_feature_exactly_once() {
     assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>(), (1..=16).collect());
 }
 
+/// A plain run made again (a Makefile target, a retried job) must not add every result a second
+/// time: a layer holding features takes more only with --append (everything again) or --resume
+/// (what it lacks).
+#[test]
+fn a_layer_holding_features_takes_more_only_with_append_or_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = results_server(points_layer(), vec![]);
+    let output = send(&server, &d.join("cache"), &[], "60");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(server.added("Results").len(), 16);
+    let output = send(&server, &d.join("cache"), &[], "60");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("holds 16 feature(s) already") && stderr.contains("--append") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        server.count("/addFeatures"),
+        4,
+        "the first run's four batches, nothing since"
+    );
+    assert_eq!(server.added("Results").len(), 16);
+    // --resume adds nothing (the layer holds every feature); --append adds them all again.
+    let output = send(&server, &d.join("cache"), &["--resume"], "60");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(server.added("Results").len(), 16);
+    let output = send(&server, &d.join("cache"), &["--append"], "60");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let ids = source_ids(&server.added("Results"));
+    assert_eq!(ids.len(), 32);
+    assert_eq!(ids[16..], (1..=16).collect::<Vec<_>>()[..]);
+}
+
 #[test]
 fn a_layer_without_the_label_field_is_refused_with_the_field_it_needs() {
     let dir = tempfile::tempdir().unwrap();
