@@ -333,20 +333,64 @@ pub fn catalog_items(name: &str) -> Result<Option<Vec<CatalogItem>>> {
     {
         return Ok(None);
     }
-    let answer = read_json(
-        &url.url(
-            "/query",
-            &["where=1%3D1", "outFields=*", "returnGeometry=false", "f=json"],
-        ),
+    // Every id first (servers give them all, whatever their page), then the items' names a
+    // chunk of ids at a time: a catalog larger than one page is read whole.
+    let ids_answer = read_json(
+        &url.url("/query", &["where=1%3D1", "returnIdsOnly=true", "f=json"]),
         &shown,
     )?;
-    if answer.get("exceededTransferLimit").and_then(Value::as_bool) == Some(true) {
-        bail_input!(
-            "image service {shown} has more catalog items than one query returns; process a part of it (--raster with a where in its own service) or as a mosaic"
-        );
+    let mut ids: Vec<i64> = ids_answer
+        .get("objectIds")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let page = info
+        .get("maxRecordCount")
+        .and_then(Value::as_u64)
+        .map_or(CATALOG_CHUNK, |m| (m as usize).clamp(1, CATALOG_CHUNK));
+    let mut items: Vec<CatalogItem> = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(page) {
+        let wanted: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let object_ids = format!("objectIds={}", wanted.join("%2C"));
+        let answer = read_json(
+            &url.url(
+                "/query",
+                &[&object_ids, "outFields=*", "returnGeometry=false", "f=json"],
+            ),
+            &shown,
+        )?;
+        let before = items.len();
+        items.extend(catalog_page_items(&answer, name));
+        if items.len() - before < chunk.len() {
+            bail_input!(
+                "image service {shown} returned {} of the {} catalog items asked for (ids {}..{}); process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE), or check the service",
+                items.len() - before,
+                chunk.len(),
+                chunk[0],
+                chunk[chunk.len() - 1]
+            );
+        }
     }
-    let id_field = object_id_field(&answer);
-    let mut items: Vec<CatalogItem> = answer
+    items.sort_by_key(|i| i.id);
+    if items.is_empty() {
+        bail_input!("image service {shown} lists no catalog item; process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE)");
+    }
+    Ok(Some(items))
+}
+
+/// Most catalog ids asked for in one query (fewer when the service's page is smaller), which
+/// keeps each request's URL short.
+const CATALOG_CHUNK: usize = 200;
+
+/// The catalog items of one query `answer` of the service `name`.
+fn catalog_page_items(answer: &Value, name: &str) -> Vec<CatalogItem> {
+    let id_field = object_id_field(answer);
+    answer
         .get("features")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
@@ -368,12 +412,7 @@ pub fn catalog_items(name: &str) -> Result<Option<Vec<CatalogItem>>> {
                 source: source.into(),
             })
         })
-        .collect();
-    items.sort_by_key(|i| i.id);
-    if items.is_empty() {
-        bail_input!("image service {shown} lists no catalog item; process it as a mosaic (PROCESS_AS_MOSAICKED_IMAGE)");
-    }
-    Ok(Some(items))
+        .collect()
 }
 
 /// The object id field an ArcGIS query answer names (`OBJECTID` when it names none).

@@ -131,3 +131,46 @@ fn a_wrong_processing_mode_lists_the_valid_ones() {
     );
     assert!(!out.exists());
 }
+
+/// A catalog larger than one query page is read whole: every id (unpaged), then the items a
+/// page of ids at a time; the rows are those of a catalog read in one query.
+#[test]
+fn a_catalog_larger_than_one_page_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir_all(d.join("tiles")).unwrap();
+    let (a, b) = tiles(&d.join("tiles"));
+    let items = vec![("a".into(), a.clone()), ("b".into(), b.clone())];
+    let rows_with_page = |page: usize| {
+        let server = ArcGisServer::start(Catalog {
+            image_catalogs: vec![("Tiles".into(), items.clone())],
+            catalog_page: Some(page),
+            ..Default::default()
+        });
+        let url = server.service_url("Tiles", "ImageServer");
+        let rows = classify(&[&url], "PROCESS_ITEMS_SEPARATELY", &d.join(format!("page{page}.gpkg")));
+        let queries: Vec<String> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.contains("/ImageServer/query") && r.contains("objectIds=") && r.contains("outFields"))
+            .collect();
+        let rows: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.text("name"),
+                    r.text("ImageId"),
+                    r.text("ClassLabel"),
+                    r.text("Confidence"),
+                ]
+            })
+            .collect();
+        (rows, queries)
+    };
+    let (whole, whole_queries) = rows_with_page(1000);
+    let (paged, paged_queries) = rows_with_page(1);
+    assert!(whole.iter().any(|r| r[1].as_deref() == Some("b")), "{whole:?}");
+    assert_eq!(paged, whole);
+    assert_eq!(whole_queries.len(), 1, "{whole_queries:?}");
+    assert_eq!(paged_queries.len(), 2, "{paged_queries:?}");
+}

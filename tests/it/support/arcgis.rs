@@ -256,6 +256,8 @@ pub struct Catalog {
     pub image_servers: Vec<(String, PathBuf)>,
     /// Image services with a catalog of items (name, raster), the rasters on one pixel grid.
     pub image_catalogs: Vec<(String, Vec<(String, PathBuf)>)>,
+    /// Catalog items a catalog query returns at most (`maxRecordCount`; default 1000).
+    pub catalog_page: Option<usize>,
     pub map_servers: Vec<(String, PathBuf, Tiling)>,
     /// A MapServer without tile cache (a dynamic map).
     pub dynamic_map_servers: Vec<String>,
@@ -280,6 +282,8 @@ struct CatalogItem {
 struct ImageCatalog {
     items: Vec<CatalogItem>,
     union: Image,
+    /// Items a query returns at most.
+    page: usize,
 }
 
 /// One request as logged: method, path with decoded query, and a POST's form.
@@ -328,7 +332,11 @@ impl ArcGisServer {
             catalogs: catalog
                 .image_catalogs
                 .iter()
-                .map(|(name, items)| (name.clone(), load_catalog(items)))
+                .map(|(name, items)| {
+                    let mut loaded = load_catalog(items);
+                    loaded.page = catalog.catalog_page.unwrap_or(1000);
+                    (name.clone(), loaded)
+                })
                 .collect(),
             targets: catalog
                 .target_layers
@@ -897,13 +905,17 @@ fn load_catalog(items: &[(String, PathBuf)]) -> ImageCatalog {
             image,
         })
         .collect();
-    ImageCatalog { items, union }
+    ImageCatalog {
+        items,
+        union,
+        page: 1000,
+    }
 }
 
 fn catalog_info(catalog: &ImageCatalog) -> Value {
     let mut info = image_server_info(&catalog.union);
     info["capabilities"] = json!("Image,Metadata,Catalog");
-    info["maxRecordCount"] = json!(1000);
+    info["maxRecordCount"] = json!(catalog.page);
     info
 }
 
@@ -918,15 +930,21 @@ fn footprint(catalog: &ImageCatalog, item: &CatalogItem) -> Value {
     json!({"rings": [[[x0, y1], [x1, y1], [x1, y0], [x0, y0], [x0, y1]]], "spatialReference": catalog.union.spatial_reference()})
 }
 
-/// `query` of an image service's catalog: its items, `OBJECTID` and `Name`, with footprints.
+/// `query` of an image service's catalog: its items, `OBJECTID` and `Name`, with footprints;
+/// `objectIds` picks some, `returnIdsOnly` gives every id (unpaged, as ArcGIS does), and at most
+/// a page of items comes back (`exceededTransferLimit` when more matched).
 fn catalog_query(catalog: &ImageCatalog, params: &BTreeMap<String, String>) -> Value {
     if params.get("where").is_some_and(|w| w != "1=1") {
         return json!({"error": {"code": 400, "message": "the test server's catalogs take where=1=1 only"}});
     }
-    let features: Vec<Value> = catalog
+    let picked: Option<Vec<usize>> = params
+        .get("objectids")
+        .map(|ids| ids.split(',').filter_map(|i| i.trim().parse().ok()).collect());
+    let mut features: Vec<Value> = catalog
         .items
         .iter()
         .enumerate()
+        .filter(|(i, _)| picked.as_ref().is_none_or(|p| p.contains(&(i + 1))))
         .map(|(i, item)| {
             let mut feature = json!({"attributes": {"OBJECTID": i + 1, "Name": item.name}});
             if params.get("returngeometry").is_none_or(|v| v != "false") {
@@ -938,6 +956,12 @@ fn catalog_query(catalog: &ImageCatalog, params: &BTreeMap<String, String>) -> V
     if params.get("returncountonly").is_some_and(|v| v == "true") {
         return json!({"count": features.len()});
     }
+    if params.get("returnidsonly").is_some_and(|v| v == "true") {
+        let ids: Vec<Value> = features.iter().map(|f| f["attributes"]["OBJECTID"].clone()).collect();
+        return json!({"objectIdFieldName": "OBJECTID", "objectIds": ids});
+    }
+    let exceeded = features.len() > catalog.page;
+    features.truncate(catalog.page);
     json!({
         "objectIdFieldName": "OBJECTID",
         "geometryType": "esriGeometryPolygon",
@@ -947,7 +971,7 @@ fn catalog_query(catalog: &ImageCatalog, params: &BTreeMap<String, String>) -> V
             {"name": "Name", "type": "esriFieldTypeString", "length": 50},
         ],
         "features": features,
-        "exceededTransferLimit": false,
+        "exceededTransferLimit": exceeded,
     })
 }
 
