@@ -25,6 +25,8 @@ struct Lines {
     every: Duration,
     started: Instant,
     done: AtomicU64,
+    /// Of `done`, the objects an earlier run did (`--resume`): not in the rate.
+    continued: AtomicU64,
     /// Set when the run is over; the ticker wakes and ends.
     over: Mutex<bool>,
     wake: Condvar,
@@ -54,6 +56,7 @@ impl Progress {
                 every: Duration::from_secs(interval),
                 started: Instant::now(),
                 done: AtomicU64::new(0),
+                continued: AtomicU64::new(0),
                 over: Mutex::new(false),
                 wake: Condvar::new(),
             });
@@ -108,6 +111,19 @@ impl Progress {
         }
     }
 
+    /// `n` more objects an earlier run did (`--resume` skips them): counted as done, but not in
+    /// the rate, so that the time left is that of the objects this run scores.
+    pub fn advance_continued(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+            bar.reset_eta();
+        }
+        if let Some(lines) = &self.lines {
+            lines.done.fetch_add(n, Ordering::Relaxed);
+            lines.continued.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Removes the bar, or stops the lines (the summary line follows).
     pub fn finish(&mut self) {
         if let Some(bar) = &self.bar {
@@ -151,17 +167,22 @@ impl Lines {
             next += self.every;
             // From the first interval on, even before the first batch is scored: a slow
             // model's log shows the run alive.
-            messages::progress(self.line(self.done.load(Ordering::Relaxed)));
+            messages::progress(self.line(
+                self.done.load(Ordering::Relaxed),
+                self.continued.load(Ordering::Relaxed),
+                self.started.elapsed(),
+            ));
         }
     }
 
-    fn line(&self, done: u64) -> String {
-        if done == 0 {
+    /// The line for `done` objects (`continued` of them from an earlier run) after `elapsed`.
+    fn line(&self, done: u64, continued: u64, elapsed: Duration) -> String {
+        if done == continued {
             let total = self.total.map_or(String::new(), |t| format!("/{t}"));
-            return format!("0{total} objects, scoring the first batch");
+            let earlier = if continued > 0 { " (from an earlier run)" } else { "" };
+            return format!("{done}{total} objects{earlier}, scoring the first batch");
         }
-        let seconds = self.started.elapsed().as_secs_f64();
-        let rate = done as f64 / seconds.max(1e-9);
+        let rate = (done - continued) as f64 / elapsed.as_secs_f64().max(1e-9);
         match self.total {
             Some(total) if total > 0 => {
                 let left = total.saturating_sub(done) as f64 / rate.max(1e-9);
@@ -181,4 +202,38 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(total: Option<u64>) -> Lines {
+        Lines {
+            total,
+            every: Duration::from_secs(10),
+            started: Instant::now(),
+            done: AtomicU64::new(0),
+            continued: AtomicU64::new(0),
+            over: Mutex::new(false),
+            wake: Condvar::new(),
+        }
+    }
+
+    #[test]
+    fn objects_an_earlier_run_did_count_as_done_but_not_in_the_rate() {
+        let l = lines(Some(1000));
+        let ten = Duration::from_secs(10);
+        assert_eq!(l.line(0, 0, ten), "0/1000 objects, scoring the first batch");
+        assert_eq!(
+            l.line(600, 600, ten),
+            "600/1000 objects (from an earlier run), scoring the first batch"
+        );
+        // 50 scored in 10 s: 5 a second, 350 left.
+        assert_eq!(
+            l.line(650, 600, ten),
+            "650/1000 objects (65%), 5.0 objects/s, about 70 s left"
+        );
+        assert_eq!(lines(None).line(650, 600, ten), "650 objects, 5.0 objects/s");
+    }
 }

@@ -125,7 +125,7 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
             let expected = ctx.truth.and_then(|i| feature.fields.get(i).cloned().flatten());
             let expected = expected.as_ref().map(output::field_text);
             resumed.count_written(row.label.as_deref(), row.status.as_deref(), expected.as_deref());
-            ctx.progress.advance(1);
+            ctx.progress.advance_continued(1);
             return Ok(());
         }
         windows.push(feature)
