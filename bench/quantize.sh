@@ -77,6 +77,10 @@ while IFS= read -r package <&3; do
     fi
     echo "$name: quantize" >&2
     args=(quantize "$fp32" -r "$raster" -f "$features" -o "$int8" --calibration "$calibration" --held-out "$held_out")
+    # With truth, the gate also weighs accuracy (a multi-label model is gated without it).
+    if [ -n "$truth" ] && ! "$bin" inspect "$fp32" --json | grep -q '"label_mode": "multi-label'; then
+        args+=("${truth_args[@]}")
+    fi
     status=0
     "$bin" "${args[@]}" 2>"$work/quantize.err" || status=$?
     # The figures: from the line a written package gets, or from the refusal.
@@ -93,6 +97,7 @@ while IFS= read -r package <&3; do
     echo "$name: $figures" >&2
     kept=$(sed -n 's/.*agree \([0-9]*\/[0-9]*\) = \([0-9.]*\).*/\1 (\2)/p' <<<"$figures")
     delta=$(sed -n 's/.*mean \([0-9.]*\) max \([0-9.]*\);.*/\1 \/ \2/p' <<<"$figures")
+    held_accuracy=$(sed -n 's/.*accuracy against [^ ]* on \([0-9]*\) chips[^:]*: fp32 \([0-9.]*\), int8 \([0-9.]*\).*/; accuracy fp32 \2, int8 \3/p' <<<"$figures")
     speed=$(sed -n 's/.*speed-up \([0-9.]*x\) end to end.*model \([0-9.]*x\).*/\1 \/ \2/p' <<<"$figures")
     echo "$name: whole runs" >&2
     fp32_rates=() int8_rates=()
@@ -115,7 +120,15 @@ while IFS= read -r package <&3; do
             "$work/summary_fp32.json" "$work/summary_int8.json")
     fi
     "$bin" compare "$work/${name}_fp32.gpkg" "$work/${name}_int8.gpkg" --json >"$work/compare.json" || true
-    same=$(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(f\"{c['compared'] - c['changed_count']}/{c['compared']}\")" "$work/compare.json")
-    printf '| %s | %s | %s, %s | %s | %.1f / %.1f | %.2fx | %s | %s |\n' "$name" "$verdict" "$kept" "$delta" "$speed" \
+    # Labels kept, and the highest fp32 confidence among the labels that changed (single-label).
+    same=$(python3 - "$work/compare.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+kept = f"{c['compared'] - c['changed_count']}/{c['compared']}"
+confidences = [r["a"]["confidence"] for r in c["changed"] if isinstance(r["a"]["confidence"], (int, float))]
+print(kept + (f"; changed ones had fp32 confidence <= {max(confidences):.2f}" if confidences else ""))
+EOF
+)
+    printf '| %s | %s | %s, %s | %s | %.1f / %.1f | %.2fx | %s | %s |\n' "$name" "$verdict" "$kept" "$delta$held_accuracy" "$speed" \
         "$fp32_rate" "$int8_rate" "$(awk -v a="$int8_rate" -v b="$fp32_rate" 'BEGIN {print a / b}')" "$same" "$accuracy"
 done 3<<<"$packages"
