@@ -276,10 +276,12 @@ impl FeatureSource {
             || self.extent.is_some()
     }
 
-    /// The position of the field holding each feature's expected class (`--truth-field`),
-    /// matched without regard to case; an error naming the fields there are when it is none.
+    /// The position of the field holding each feature's expected class (`--truth-field`): the
+    /// field of that exact name, else one matching without regard to case; an error naming the
+    /// fields there are when it is none.
     pub fn truth_column(&self, name: &str, features: &str) -> Result<usize> {
-        match self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)) {
+        let exact = self.fields.iter().position(|f| f.name == name);
+        match exact.or_else(|| self.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name))) {
             Some(i) => Ok(i),
             None => bail_input!(
                 "--truth-field {name} is not a field of {features} (fields: {}); name the field holding the expected class",

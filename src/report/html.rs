@@ -141,11 +141,7 @@ pub fn render(inputs: &ReportInputs<'_>) -> Result<String> {
         inputs.layer,
         inputs.label_field,
         inputs.details.model.multi_label,
-        inputs
-            .summary
-            .truth_column
-            .as_deref()
-            .zip(inputs.summary.truth.as_ref()),
+        inputs.summary.truth.as_ref().map(|_| &inputs.summary.wrong_rows),
         |geometry, row| {
             let Some(canvas) = canvas.as_mut() else { return };
             let Some((x, y)) = canvas.draw(geometry, color_of(row.label), row.misclassified) else {
@@ -491,7 +487,7 @@ fn legend(inputs: &ReportInputs<'_>, contents: &OutputContents) -> Markup {
                     li #legend-misclassified {
                         span.ring {}
                         span.name { "misclassified (label ≠ " code { "--truth-field" } ")" }
-                        span.count { (contents.misclassified.values().sum::<usize>()) }
+                        span.count { (contents.misclassified_rows) }
                     }
                 }
             }

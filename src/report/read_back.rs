@@ -3,12 +3,11 @@
 //! class; with a truth field, the misclassified rows per class; and each row's geometry, handed
 //! to the map as it goes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::gdal_ffi::vector;
 use crate::output::{CONFIDENCE_FIELD, IMAGE_ID_FIELD, SOURCE_ID_FIELD, STATUS_FIELD};
-use crate::report::truth::Confusion;
 use anyhow::Result;
 use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{Geometry, LayerAccess};
@@ -68,6 +67,8 @@ pub struct OutputContents {
     /// With a truth column: rows whose label differs from it, per label (multi-label: per class
     /// of the set, `""` for rows without a label).
     pub misclassified: BTreeMap<String, usize>,
+    /// With a truth column: rows whose label is wrong.
+    pub misclassified_rows: usize,
     /// The layer's CRS, as WKT.
     pub crs_wkt: Option<String>,
 }
@@ -100,15 +101,16 @@ pub struct RowView<'r> {
 }
 
 /// Reads every row of `layer` in `output`: label from `label_field`, confidence (unless
-/// `multi_label`: then it is every class's score, as text), and, with `truth` (the truth column
-/// and the comparison that matches its values to classes), whether the label is wrong; calls `draw` with each labelled row's geometry and what names it. A
+/// `multi_label`: then it is every class's score, as text), and, with `wrong_rows` (the rows the
+/// run judged wrong against its truth field, by `SourceOID` and `ImageId`), whether the label is
+/// wrong; calls `draw` with each labelled row's geometry and what names it. A
 /// multi-label row classified without a label (no `Status`) is drawn too, with label `""`.
 pub fn read_back(
     output: &Path,
     layer: &str,
     label_field: &str,
     multi_label: bool,
-    truth: Option<(&str, &Confusion)>,
+    wrong_rows: Option<&BTreeSet<(i64, String)>>,
     mut draw: impl FnMut(&Geometry, &RowView<'_>),
 ) -> Result<OutputContents> {
     let dataset = Dataset::open(output)?;
@@ -117,7 +119,6 @@ pub fn read_back(
     let index = |name: &str| defn.field_index(name).ok();
     let label_index = index(label_field);
     let confidence_index = index(CONFIDENCE_FIELD).filter(|_| !multi_label);
-    let truth_index = truth.and_then(|(column, _)| index(column));
     let (status_index, source_index, image_index) =
         (index(STATUS_FIELD), index(SOURCE_ID_FIELD), index(IMAGE_ID_FIELD));
     let mut contents = OutputContents {
@@ -137,11 +138,13 @@ pub fn read_back(
             contents.overall.add(c);
             contents.per_class.entry(label.clone()).or_default().add(c);
         }
-        let misclassified = match (text(truth_index), truth) {
-            (Some(expected), Some((_, comparison))) => !comparison.is_right(&expected, &label),
-            _ => false,
+        let key = || {
+            let id = source_index.and_then(|i| feature.field_as_integer64(i).ok().flatten());
+            (id.unwrap_or(-1), text(image_index).unwrap_or_default())
         };
+        let misclassified = wrong_rows.is_some_and(|wrong| wrong.contains(&key()));
         if misclassified {
+            contents.misclassified_rows += 1;
             // Multi-label: counted for each class of the set (a row without a label under "").
             let classes: Vec<&str> = if multi_label {
                 label.split(';').collect()

@@ -6,7 +6,7 @@ use crate::input::network::NetworkTotals;
 use crate::messages;
 use crate::report::gallery::Gallery;
 use crate::report::truth::Confusion;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// What a run did.
@@ -60,15 +60,17 @@ pub struct RunSummary {
     pub report_time: Option<Duration>,
     /// With `--report`: per class, the objects most worth checking, with their chips.
     pub gallery: Option<Gallery>,
-    /// With `--truth-field`: the name of the truth field in the output (renamed when it clashes
-    /// with a field the output adds).
-    pub truth_column: Option<String>,
+    /// With `--truth-field`: the rows whose label is wrong, by `SourceOID` and `ImageId` (`""`
+    /// when rows have none), which the report marks; judged when the row was written, from the
+    /// input's truth value (the output's copy of it may be renamed, cut or reformatted).
+    pub wrong_rows: BTreeSet<(i64, String)>,
 }
 
 impl RunSummary {
-    /// Objects per second over the whole run.
+    /// Objects per second over the whole run, of the objects this run classified (a resumed
+    /// run's rows from the earlier run are not its work).
     pub fn throughput(&self) -> f64 {
-        self.objects as f64 / self.total_time.as_secs_f64().max(1e-9)
+        (self.objects - self.resumed) as f64 / self.total_time.as_secs_f64().max(1e-9)
     }
 
     /// The summary as JSON, for `--summary-json`.
@@ -133,7 +135,13 @@ impl RunSummary {
 
     /// Counts a row an earlier run wrote (continued with `--resume`) as if this run had made it:
     /// its label, its status and, with a truth field, the expected class.
-    pub fn count_written(&mut self, label: Option<&str>, status: Option<&str>, expected: Option<&str>) {
+    pub fn count_written(
+        &mut self,
+        label: Option<&str>,
+        status: Option<&str>,
+        expected: Option<&str>,
+        key: (i64, String),
+    ) {
         self.objects += 1;
         self.resumed += 1;
         let classified = status.is_none_or(|s| s == "invalid_geometry");
@@ -145,7 +153,9 @@ impl RunSummary {
             let label = label.unwrap_or_default();
             self.count_label(label);
             if let (Some(expected), Some(confusion)) = (expected, self.truth.as_mut()) {
-                confusion.record(expected, label);
+                if !confusion.record(expected, label) {
+                    self.wrong_rows.insert(key);
+                }
             }
         }
     }
@@ -184,6 +194,7 @@ impl RunSummary {
         if let (Some(mine), Some(theirs)) = (self.truth.as_mut(), other.truth) {
             mine.absorb(&theirs);
         }
+        self.wrong_rows.extend(other.wrong_rows);
     }
 }
 
@@ -194,4 +205,23 @@ fn static_code(status: &str) -> &'static str {
         .map(|p| p.code())
         .find(|c| *c == status)
         .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_runs_throughput_is_of_its_own_objects() {
+        let mut summary = RunSummary {
+            total_time: Duration::from_secs(10),
+            ..RunSummary::default()
+        };
+        for _ in 0..60 {
+            summary.count_written(Some("a"), None, None, (0, String::new()));
+        }
+        summary.objects += 40;
+        assert_eq!((summary.objects, summary.resumed), (100, 60));
+        assert_eq!(summary.throughput(), 4.0);
+    }
 }

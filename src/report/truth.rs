@@ -70,8 +70,14 @@ impl Confusion {
         }
     }
 
-    /// Records one classified row whose truth field holds `expected`.
-    pub fn record(&mut self, expected: &str, predicted: &str) {
+    /// Records one classified row whose truth field holds `expected`; whether its label is
+    /// right. A single-label row whose truth is empty (or only spaces) has no truth, as a null
+    /// field: it is not compared (and is not wrong); for a multi-label model it is the empty set.
+    pub fn record(&mut self, expected: &str, predicted: &str) -> bool {
+        if !self.judges(expected) {
+            return true;
+        }
+        let right = self.is_right(expected, predicted);
         if !self.multi_label {
             let expected = match self.class_of(expected) {
                 Matched::Name(name) => {
@@ -88,7 +94,7 @@ impl Confusion {
                 }
             };
             *self.counts.entry((expected, predicted.to_string())).or_default() += 1;
-            return;
+            return right;
         }
         let mut expected_set = Vec::new();
         for part in split_set(expected, &[';', ',']) {
@@ -122,11 +128,21 @@ impl Confusion {
             .counts
             .entry((join(&expected_set), join(&predicted_set)))
             .or_default() += 1;
+        right
+    }
+
+    /// Whether a row whose truth field holds `expected` is compared at all: not a single-label
+    /// row with an empty truth.
+    fn judges(&self, expected: &str) -> bool {
+        self.multi_label || !expected.trim().is_empty()
     }
 
     /// Whether `predicted` is the right label for a row whose truth field holds `expected`, as
     /// [`Confusion::record`] counts it (the report marks the rows that are not).
     pub fn is_right(&self, expected: &str, predicted: &str) -> bool {
+        if !self.judges(expected) {
+            return true;
+        }
         let name = |value: &str| match self.class_of(value) {
             Matched::Name(n) | Matched::Value(n) | Matched::None(n) => n,
         };

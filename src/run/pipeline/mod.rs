@@ -72,7 +72,7 @@ pub fn classify_features(
     };
     let ran = stages.run(source, &written, &mut writer);
     progress.finish();
-    let (mut summary, report) = match ran {
+    let (summary, report) = match ran {
         Ok(done) => done,
         Err(err) if plan.scale_out.resume && err.chain().any(|c| c.is::<Interrupted>()) => {
             // Interrupted with --resume: keep what was written, for the next --resume.
@@ -81,7 +81,6 @@ pub fn classify_features(
         }
         Err(err) => return Err(err),
     };
-    summary.truth_column = truth.map(|i| schema.input_fields[i].name.clone());
     let read = finish::Read {
         items: &items,
         features_srs,

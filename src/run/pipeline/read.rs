@@ -124,7 +124,11 @@ pub fn read_features(mut ctx: ReadContext<'_>) -> Result<ReaderReport> {
             skipped += 1;
             let expected = ctx.truth.and_then(|i| feature.fields.get(i).cloned().flatten());
             let expected = expected.as_ref().map(output::field_text);
-            resumed.count_written(row.label.as_deref(), row.status.as_deref(), expected.as_deref());
+            let key = (
+                row.source_id.flatten().unwrap_or(-1),
+                row.image_id.clone().flatten().unwrap_or_default(),
+            );
+            resumed.count_written(row.label.as_deref(), row.status.as_deref(), expected.as_deref(), key);
             ctx.progress.advance_continued(1);
             return Ok(());
         }

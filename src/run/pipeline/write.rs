@@ -63,18 +63,22 @@ fn write_row(ctx: &WriteContext<'_>, scorer: &mut Scorer<'_>, writer: &mut Outpu
         .and_then(Option::as_ref)
         .map(output::field_text);
     let (label, confidence) = labelled.map_or((None, None), |(l, c)| (Some(l), Some(c)));
+    // With several items, each row says which image it was classified on.
+    let image_id = feature
+        .item
+        .filter(|_| ctx.items.len() > 1)
+        .map(|i| ctx.items[i].id.clone());
     if let (Some(expected), Some(predicted), Some(confusion)) = (&expected, &label, scorer.summary.truth.as_mut()) {
-        confusion.record(expected, predicted);
+        if !confusion.record(expected, predicted) {
+            let key = (feature.fid.unwrap_or(-1), image_id.clone().unwrap_or_default());
+            scorer.summary.wrong_rows.insert(key);
+        }
     }
     let started = Instant::now();
     writer.write(&OutputRow {
         geometry_wkb: feature.geometry_wkb,
         source_id: feature.fid,
-        // With several items, each row says which image it was classified on.
-        image_id: feature
-            .item
-            .filter(|_| ctx.items.len() > 1)
-            .map(|i| ctx.items[i].id.clone()),
+        image_id,
         fields: feature.fields,
         label,
         confidence,

@@ -169,7 +169,7 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
     let speed_up = (sample.cut_seconds + fp32_seconds) / (sample.cut_seconds + int8_seconds).max(1e-12);
     let chosen = &candidates[best];
     let a = chosen.agreement;
-    let truth = args.truth_field.as_deref().map(|field| {
+    let truth = sample.truth_field.as_deref().map(|field| {
         gate::accuracy(
             &fp32_scores,
             &chosen.scores,
@@ -178,12 +178,14 @@ pub fn quantize(args: &QuantizeArgs, package: &ModelPackage, environment: &Envir
             field,
         )
     });
-    if let Some(t) = truth.as_ref().filter(|t| t.compared == 0) {
+    if let Some(t) = truth.as_ref().filter(|t| t.compared == t.unmatched) {
         bail_input!(
-            "--truth-field {} is empty on all {} held-out features of {}; give features whose field holds their class",
+            "--truth-field {} names no class of {name} on any of the {} held-out features of {} ({} empty, {} naming no class); give the field holding each feature's class (a class name or Value)",
             t.field,
             sample.held_out.count,
-            args.features
+            args.features,
+            sample.held_out.count - t.compared,
+            t.unmatched
         );
     }
     let figures = Figures {

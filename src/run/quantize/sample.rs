@@ -53,6 +53,8 @@ pub struct Sample {
     pub cut_seconds: f64,
     /// The layer read.
     pub layer: String,
+    /// The truth field's name as the features have it (`--truth-field` may differ in case).
+    pub truth_field: Option<String>,
 }
 
 /// What to sample.
@@ -118,6 +120,7 @@ pub fn draw(definition: &ModelDefinition, request: &SampleRequest<'_>) -> Result
         empty: 0,
         cut_seconds: 0.0,
         layer,
+        truth_field: truth_column.map(|i| source.fields[i].name.clone()),
     };
     let mut next = 0;
     let (mut cut, mut cut_time) = (0usize, 0.0f64);

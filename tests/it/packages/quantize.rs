@@ -332,7 +332,8 @@ fn accuracy_against_truth_is_measured_on_the_held_out_chips() {
     )));
     let record = &emd_of(&int8)["Int8Quantization"];
     let truth = &record["Figures"]["Truth"];
-    assert_eq!(truth["Field"], "TRUTH");
+    // The field as the features name it.
+    assert_eq!(truth["Field"], "truth");
     assert_eq!(
         (truth["Compared"].as_u64(), truth["Unmatched"].as_u64()),
         (Some(64), Some(0))
@@ -345,6 +346,17 @@ fn accuracy_against_truth_is_measured_on_the_held_out_chips() {
         text.contains("int8 accuracy") && text.contains("on 64 held-out chips: fp32 1.0000"),
         "{text}"
     );
+    // A truth field that names no class on any held-out feature judges nothing: refused.
+    let line = run_err(
+        &refs(&sized_args(
+            &textures("textures.dlpk"),
+            &dir.path().join("none.dlpk"),
+            ("32", "64"),
+            &["--truth-field", "id", "--where", "id >= 10", "--min-speedup", "0"],
+        )),
+        2,
+    );
+    assert!(line.contains("--truth-field id names no class"), "{line}");
     // Without --truth-field the record has no accuracy (the key is left out).
     let plain = dir.path().join("plain_int8.dlpk");
     run_ok(&refs(&quantize_args(

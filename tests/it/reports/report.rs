@@ -716,6 +716,7 @@ fn multi_label_truth_is_scored_as_sets_and_per_class_decisions() {
     let d = dir.path();
     let package = multi_label_colors(d);
     let summary = d.join("summary.json");
+    let report = d.join("multi.html");
     let out = d.join("multi.gpkg");
     let args = classify_args(
         &fixture("synthetic/colors.tif"),
@@ -731,6 +732,8 @@ fn multi_label_truth_is_scored_as_sets_and_per_class_decisions() {
             "truth",
             "--summary-json",
             summary.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
         ],
     );
     run_owned_ok(&args);
@@ -755,6 +758,12 @@ fn multi_label_truth_is_scored_as_sets_and_per_class_decisions() {
         "{truth}"
     );
     assert!(truth["kappa"].is_null());
+    // The report's legend counts wrong rows (not the classes of their sets).
+    let page = dom(&report);
+    assert_eq!(
+        text(&select(&page, "#legend-misclassified .count")[0]),
+        (16 - exact).to_string()
+    );
     assert_eq!(
         truth["classes"].as_array().unwrap().len(),
         6,
@@ -780,4 +789,115 @@ fn multi_label_truth_is_scored_as_sets_and_per_class_decisions() {
             "{name}"
         );
     }
+}
+
+/// The report marks the rows the run judged wrong, whatever became of the truth field in the
+/// output: cut to 10 characters in a Shapefile (`expected_class` -> `expected_c`), a null
+/// written as an empty CSV cell. A null, empty or blank truth is no truth (not compared, not
+/// marked), in every format alike.
+#[test]
+fn report_marks_and_accuracy_agree_whatever_the_output_does_to_the_truth_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let features = d.join("expected.gpkg");
+    let objects = objects();
+    // Polygons 1-4 have no truth (null, '', '   ', null), 5 and 6 a wrong one (their painted
+    // colour is another), the others their painted colour.
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        features.to_str().unwrap(),
+        objects.to_str().unwrap(),
+        "-dialect",
+        "SQLite",
+        "-sql",
+        "SELECT geom, id, CASE WHEN id IN (1, 4) THEN NULL WHEN id = 2 THEN '' WHEN id = 3 THEN '   ' \
+         WHEN id IN (5, 6) THEN (CASE WHEN truth = 'red' THEN 'blue' ELSE 'red' END) ELSE truth END AS expected_class FROM polygons",
+        "-nln",
+        "polygons",
+    ]);
+    let run = |out: &str| {
+        let (summary, report) = (d.join(format!("{out}.json")), d.join(format!("{out}.html")));
+        run_owned_ok(&classify_args(
+            &fixture("synthetic/colors.tif"),
+            &fixture("synthetic/colors.dlpk"),
+            Some(&features),
+            &d.join(out),
+            &[
+                "--truth-field",
+                "expected_class",
+                "--summary-json",
+                summary.to_str().unwrap(),
+                "--report",
+                report.to_str().unwrap(),
+                "--report-chips",
+                "100",
+            ],
+        ));
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+        let page = dom(&report);
+        let marked: Vec<String> = select(&page, "#gallery figure.chip[data-misclassified=\"true\"]")
+            .iter()
+            .map(|f| f.value().attr("data-source-oid").unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let legend = text(&select(&page, "#legend-misclassified .count")[0]);
+        (
+            json["truth"]["compared"].clone(),
+            json["truth"]["accuracy"].clone(),
+            marked,
+            legend,
+        )
+    };
+    let expected = (
+        serde_json::json!(12),
+        serde_json::json!(10.0 / 12.0),
+        vec!["5".to_string(), "6".to_string()],
+        "2".to_string(),
+    );
+    for out in ["out.gpkg", "out.shp", "out.csv"] {
+        assert_eq!(run(out), expected, "{out}");
+    }
+}
+
+/// `--truth-field TRUTH` names the field `TRUTH`, not `truth`, when the features have both.
+#[test]
+fn the_truth_field_of_the_exact_name_wins_over_one_differing_in_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Points on the middle of patches (0, 0) red, (1, 1) dark and (2, 2) white: `truth` right,
+    // `TRUTH` says dark for all (right once).
+    let features = d.join("both.geojson");
+    let points: Vec<String> = [(1, 32.0, 32.0, "red"), (2, 96.0, 96.0, "dark"), (3, 160.0, 160.0, "white")]
+        .iter()
+        .map(|(id, col, row, truth)| {
+            let (x, y) = pixel_to_map(*col, *row);
+            format!(
+                r#"{{"type":"Feature","id":{id},"properties":{{"truth":"{truth}","TRUTH":"dark"}},"geometry":{{"type":"Point","coordinates":[{x},{y}]}}}}"#
+            )
+        })
+        .collect();
+    fs::write(
+        &features,
+        format!(
+            r#"{{"type":"FeatureCollection","crs":{{"type":"name","properties":{{"name":"urn:ogc:def:crs:EPSG::32633"}}}},"features":[{}]}}"#,
+            points.join(",")
+        ),
+    )
+    .unwrap();
+    let accuracy = |field: &str| {
+        let summary = d.join(format!("{field}.json"));
+        run_owned_ok(&classify_args(
+            &fixture("synthetic/colors.tif"),
+            &fixture("synthetic/colors.dlpk"),
+            Some(&features),
+            &d.join(format!("{field}.geojson")),
+            &["--truth-field", field, "--summary-json", summary.to_str().unwrap()],
+        ));
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+        json["truth"]["accuracy"].as_f64().unwrap()
+    };
+    assert_eq!(accuracy("truth"), 1.0);
+    assert_eq!(accuracy("TRUTH"), 1.0 / 3.0);
 }
