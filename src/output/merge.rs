@@ -26,10 +26,12 @@ use crate::output::format::Format;
 use crate::output::layer::LayerSettings;
 use crate::output::ogr;
 use crate::output::ogr::geometry_column;
+use crate::output::schema::rename_clashing;
 use crate::output::shard::ShardRecord;
 use crate::output::style;
 use crate::output::style::StylePlace;
 use crate::output::target::{OutputTarget, WritePolicy};
+use crate::output::{IMAGE_ID_FIELD, SOURCE_ID_FIELD};
 
 /// One shard output, read and checked.
 struct Shard {
@@ -76,7 +78,7 @@ pub fn merge(shards: &[PathBuf], output: &Path, overwrite: bool) -> Result<usize
     let mut target = OutputTarget::prepare(output, &format, policy, &layer_name)?;
     let written = match &format {
         Format::Csv => merge_csv(&shards, &target)?,
-        Format::Ogr(driver) => merge_ogr(&shards, &target, driver, &layer_name)?,
+        Format::Ogr(driver) => merge_ogr(&shards, &target, driver, &layer_name, format.field_name_limit())?,
     };
     target.commit()?;
     Ok(written)
@@ -284,7 +286,13 @@ fn merge_csv(shards: &[Shard], target: &OutputTarget) -> Result<usize> {
     Ok(written)
 }
 
-fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: &str) -> Result<usize> {
+fn merge_ogr(
+    shards: &[Shard],
+    target: &OutputTarget,
+    driver: &str,
+    layer_name: &str,
+    name_limit: Option<usize>,
+) -> Result<usize> {
     let datasets: Vec<Dataset> = shards
         .iter()
         .map(|s| existing::open_output(&s.path))
@@ -297,7 +305,8 @@ fn merge_ogr(shards: &[Shard], target: &OutputTarget, driver: &str, layer_name: 
     };
     let mut dataset = ogr::open_dataset(target, driver, &settings)?;
     let geometry_column = geometry_column(&layers[0]);
-    let out_layer = create_like(&mut dataset, &layers[0], driver, layer_name, &geometry_column)?;
+    let names = column_names(&layers[0], &shards[0].record.label_field, name_limit);
+    let out_layer = create_like(&mut dataset, &layers[0], driver, (layer_name, &names), &geometry_column)?;
     let in_transaction = vector::start_transaction(&out_layer);
     let mut iterators: Vec<_> = layers.iter_mut().map(|l| l.features()).collect();
     let mut written = 0;
@@ -358,13 +367,28 @@ fn shard_layers<'a>(datasets: &'a [Dataset], shards: &[Shard]) -> Result<Vec<gda
     Ok(layers)
 }
 
+/// The merged output's column names: the shards' own, except where a format that cuts names
+/// (`name_limit`) would cut an input column into one of the run's (the input's `ClassLabel_1`
+/// into our `ClassLabel` in a Shapefile): those are renamed as a run renames them.
+fn column_names(like: &gdal::vector::Layer<'_>, label_field: &str, name_limit: Option<usize>) -> Vec<String> {
+    let mut names: Vec<String> = like.defn().fields().map(|f| f.name()).collect();
+    // The run's columns come after the input's, from the first of these on.
+    let first_own = [SOURCE_ID_FIELD, IMAGE_ID_FIELD, label_field]
+        .iter()
+        .find_map(|own| names.iter().position(|n| n == own))
+        .unwrap_or(names.len());
+    let (inputs, own) = names.split_at_mut(first_own);
+    rename_clashing(inputs.iter_mut(), own, name_limit);
+    names
+}
+
 /// A layer named `layer_name` in `dataset` with the CRS, geometry type, geometry column and
-/// columns of `like`.
+/// columns of `like`, named `names`.
 fn create_like<'a>(
     dataset: &'a mut Dataset,
     like: &gdal::vector::Layer<'_>,
     driver: &str,
-    layer_name: &str,
+    (layer_name, names): (&str, &[String]),
     geometry_column: &str,
 ) -> Result<gdal::vector::Layer<'a>> {
     let srs = like.spatial_ref();
@@ -379,8 +403,8 @@ fn create_like<'a>(
         ty: like.defn().geometry_type(),
         options: (!options.is_empty()).then_some(options.as_slice()),
     })?;
-    for field in like.defn().fields() {
-        let defn = FieldDefn::new(&field.name(), field.field_type())?;
+    for (field, name) in like.defn().fields().zip(names) {
+        let defn = FieldDefn::new(name, field.field_type())?;
         defn.set_width(field.width());
         defn.set_precision(field.precision());
         defn.add_to_layer(&out_layer)?;

@@ -113,40 +113,48 @@ impl OutputSchema {
         }
     }
 
-    /// Renames input fields whose names clash (case-insensitively) with ours: `name_1`,
-    /// `name_2`... Names are compared as a format that keeps only `name_limit` characters writes
-    /// them (a Shapefile's input `ClassLabelX` would become our `ClassLabel`), and a renamed field
-    /// is cut to fit (`ClassLab_1`), so that our columns keep their names in the file.
+    /// Renames input fields whose names clash (case-insensitively) with ours: see
+    /// [`rename_clashing`].
     pub fn resolve_clashes(&mut self, name_limit: Option<usize>) {
-        let written = |name: &str| -> String {
-            let kept: String = match name_limit {
-                Some(limit) => name.chars().take(limit).collect(),
-                None => name.to_string(),
-            };
-            kept.to_ascii_lowercase()
+        let own: Vec<String> = self.own_fields().into_iter().map(|(n, _)| n).collect();
+        rename_clashing(self.input_fields.iter_mut().map(|f| &mut f.name), &own, name_limit);
+    }
+}
+
+/// Renames the `inputs` names that clash (case-insensitively) with the `own` ones: `name_1`,
+/// `name_2`... Names are compared as a format that keeps only `name_limit` characters writes
+/// them (a Shapefile's input `ClassLabelX` would become our `ClassLabel`), and a renamed field is
+/// cut to fit (`ClassLab_1`), so that our columns keep their names in the file.
+pub fn rename_clashing<'n>(inputs: impl Iterator<Item = &'n mut String>, own: &[String], name_limit: Option<usize>) {
+    let written = |name: &str| -> String {
+        let kept: String = match name_limit {
+            Some(limit) => name.chars().take(limit).collect(),
+            None => name.to_string(),
         };
-        let own: Vec<String> = self.own_fields().iter().map(|(n, _)| written(n)).collect();
-        let mut taken: Vec<String> = own.clone();
-        taken.extend(self.input_fields.iter().map(|f| written(&f.name)));
-        for field in &mut self.input_fields {
-            if !own.contains(&written(&field.name)) {
-                continue;
-            }
-            let base = field.name.clone();
-            let renamed = (1..)
-                .map(|k| {
-                    let suffix = format!("_{k}");
-                    let stem: String = match name_limit {
-                        Some(limit) => base.chars().take(limit.saturating_sub(suffix.len())).collect(),
-                        None => base.clone(),
-                    };
-                    stem + &suffix
-                })
-                .find(|name| !taken.contains(&written(name)))
-                .unwrap_or(base);
-            taken.push(written(&renamed));
-            field.name = renamed;
+        kept.to_ascii_lowercase()
+    };
+    let own: Vec<String> = own.iter().map(|n| written(n)).collect();
+    let inputs: Vec<&mut String> = inputs.collect();
+    let mut taken: Vec<String> = own.clone();
+    taken.extend(inputs.iter().map(|n| written(n)));
+    for name in inputs {
+        if !own.contains(&written(name)) {
+            continue;
         }
+        let base = name.clone();
+        let renamed = (1..)
+            .map(|k| {
+                let suffix = format!("_{k}");
+                let stem: String = match name_limit {
+                    Some(limit) => base.chars().take(limit.saturating_sub(suffix.len())).collect(),
+                    None => base.clone(),
+                };
+                stem + &suffix
+            })
+            .find(|candidate| !taken.contains(&written(candidate)))
+            .unwrap_or(base);
+        taken.push(written(&renamed));
+        *name = renamed;
     }
 }
 

@@ -304,10 +304,42 @@ fn shapefile_input_columns_named_like_ours_leave_our_names_to_us() {
         assert_eq!(g.text("ClassLabel_1").as_deref(), Some("theirs"));
     }
     // compare reads the run's labels from both: nothing changed.
-    let out = run_ok(&["compare", shp.to_str().unwrap(), gpkg.to_str().unwrap(), "--json"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (json["compared"].as_u64(), json["changed_count"].as_u64()),
-        (Some(16), Some(0))
-    );
+    let unchanged = |a: &Path| {
+        let out = run_ok(&["compare", a.to_str().unwrap(), gpkg.to_str().unwrap(), "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (json["compared"].as_u64(), json["changed_count"].as_u64()),
+            (Some(16), Some(0))
+        );
+    };
+    unchanged(&shp);
+    // Shards written as GeoPackages (the input's column is ClassLabel_1 there) merged into a
+    // Shapefile: the same columns as a single run's Shapefile.
+    let shards: Vec<_> = (0..2).map(|i| d.join(format!("shard{i}.gpkg"))).collect();
+    for (i, shard) in shards.iter().enumerate() {
+        let which = format!("{i}/2");
+        run_owned_ok(&classify_args(
+            &raster,
+            &model,
+            Some(&features),
+            shard,
+            &["--shard", &which],
+        ));
+    }
+    let merged = d.join("merged.shp");
+    run_ok(&[
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    let merged_rows = read_rows(&merged, None);
+    let columns = |rows: &[Row]| rows[0].fields.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(columns(&merged_rows), columns(&shp_rows));
+    for (m, s) in merged_rows.iter().zip(&shp_rows) {
+        assert_eq!(m.text("ClassLabel"), s.text("ClassLabel"));
+        assert_eq!(m.text("ClassLab_1").as_deref(), Some("theirs"));
+    }
+    unchanged(&merged);
 }
