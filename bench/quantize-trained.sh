@@ -14,7 +14,7 @@
 #
 #   AGL_VENV   the arcgis.learn venv (../shared/tools/arcgis_learn/README.md), default /work/agl-venv
 #   WORK       where the mosaic and the models are kept (reused when present), default bench/work/trained
-#   BACKBONES  backbone:epochs, default "resnet18:20 resnet34:12 resnet50:10"; LR (default 3e-3),
+#   BACKBONES  backbone:epochs, default "resnet18:20 resnet34:12 resnet50:8"; LR (default 3e-3),
 #              BATCH (16); the training seed is 2031
 #   TRAIN_ONLY set to 1 to stop after training
 #
