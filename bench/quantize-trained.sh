@@ -37,7 +37,7 @@ if [ ! -f "$work/cells.gpkg" ]; then
         --shared "${SHARED_DATA:-$here/../shared/data}"
 fi
 packages=""
-for spec in ${BACKBONES:-resnet18:20 resnet34:12 resnet50:10}; do
+for spec in ${BACKBONES:-resnet18:20 resnet34:12 resnet50:8}; do
     backbone=${spec%%:*}
     epochs=${spec#*:}
     name="fc_mosaic_$backbone"
