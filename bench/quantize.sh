@@ -83,9 +83,15 @@ while IFS= read -r package <&3; do
     fi
     status=0
     "$bin" "${args[@]}" 2>"$work/quantize.err" || status=$?
+    # A model of other classes than the truth's (the refused example): gated without truth.
+    if [ "$status" = 2 ] && grep -q 'names no class' "$work/quantize.err"; then
+        args=("${args[@]:0:${#args[@]}-2}")
+        status=0
+        "$bin" "${args[@]}" 2>"$work/quantize.err" || status=$?
+    fi
     # The figures: from the line a written package gets, or from the refusal.
     figures=$(grep -m1 -e 'int8 model of' -e 'nothing written:' "$work/quantize.err" |
-        sed -e 's/.*nothing written: //' -e 's/.*int8 model of [^:]*: //')
+        sed -e 's/.*nothing written: //' -e 's/.*int8 model of [^:]*: //' || true)
     case $status in
         0) verdict="written" ;;
         3) verdict="**refused** ($(grep -m1 'error:' "$work/quantize.err" | sed 's/.*refused (\([^)]*\)).*/\1/')); runs measured with a package made with --min-agreement 0 --min-speedup 0"
