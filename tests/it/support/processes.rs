@@ -54,6 +54,9 @@ pub fn partial_rows(dir: &Path) -> usize {
 
 /// Waits until a run in `dir` has committed at least `rows` rows (at most three minutes: rows
 /// are committed a window at a time, about 10 s of work, which a loaded machine stretches).
+/// The first window holds one batch per chip worker and the next may hold the rest of a short
+/// run, so a test that must stop a run midway waits for its first row only: waiting for 20
+/// rows failed on a quiet machine, where a 5-second run went from 1 committed row to finished.
 pub fn wait_for_rows(dir: &Path, rows: usize) {
     let start = Instant::now();
     while partial_rows(dir) < rows {
