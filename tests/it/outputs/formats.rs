@@ -272,19 +272,10 @@ fn shapefile_input_columns_named_like_ours_leave_our_names_to_us() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let features = d.join("theirs.gpkg");
-    let objects = objects();
-    ogr2ogr(&[
-        "-f",
-        "GPKG",
-        features.to_str().unwrap(),
-        objects.to_str().unwrap(),
-        "-dialect",
-        "SQLite",
-        "-sql",
+    polygons_by_sql(
+        &features,
         "SELECT geom, id, truth, 'theirs' AS ClassLabel, 7.5 AS Confidence, 'long' AS ClassLabelOld FROM polygons",
-        "-nln",
-        "polygons",
-    ]);
+    );
     let (raster, model) = (fixture("synthetic/colors.tif"), fixture("synthetic/colors.dlpk"));
     let (shp, gpkg) = (d.join("out.shp"), d.join("out.gpkg"));
     for out in [&shp, &gpkg] {

@@ -800,22 +800,13 @@ fn report_marks_and_accuracy_agree_whatever_the_output_does_to_the_truth_field()
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let features = d.join("expected.gpkg");
-    let objects = objects();
     // Polygons 1-4 have no truth (null, '', '   ', null), 5 and 6 a wrong one (their painted
     // colour is another), the others their painted colour.
-    ogr2ogr(&[
-        "-f",
-        "GPKG",
-        features.to_str().unwrap(),
-        objects.to_str().unwrap(),
-        "-dialect",
-        "SQLite",
-        "-sql",
+    polygons_by_sql(
+        &features,
         "SELECT geom, id, CASE WHEN id IN (1, 4) THEN NULL WHEN id = 2 THEN '' WHEN id = 3 THEN '   ' \
          WHEN id IN (5, 6) THEN (CASE WHEN truth = 'red' THEN 'blue' ELSE 'red' END) ELSE truth END AS expected_class FROM polygons",
-        "-nln",
-        "polygons",
-    ]);
+    );
     let run = |out: &str| {
         let (summary, report) = (d.join(format!("{out}.json")), d.join(format!("{out}.html")));
         run_owned_ok(&classify_args(

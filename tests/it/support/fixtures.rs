@@ -114,6 +114,24 @@ pub fn ogr2ogr(args: &[&str]) {
     );
 }
 
+/// A GeoPackage `path` (layer `polygons`) made of the fixture's polygons by the SQLite `select`
+/// over its layer `polygons` (extra or changed columns).
+pub fn polygons_by_sql(path: &Path, select: &str) {
+    let objects = objects();
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        path.to_str().unwrap(),
+        objects.to_str().unwrap(),
+        "-dialect",
+        "SQLite",
+        "-sql",
+        select,
+        "-nln",
+        "polygons",
+    ]);
+}
+
 /// A package whose class names are those of the palette with two swapped (blue <-> green), so
 /// that the 6 blue and green polygons of the fixture are labelled wrong: accuracy 10/16.
 pub fn swapped_package(dir: &Path) -> std::path::PathBuf {
